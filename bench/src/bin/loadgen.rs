@@ -60,6 +60,9 @@ struct Stats {
     incomplete: u64,
     bytes: u64,
     connects: u64,
+    /// Every completed request, warm-up and out-of-window ones included
+    /// (to divide the server's CPU time by).
+    total: u64,
     first_error: Option<String>,
 }
 
@@ -209,6 +212,7 @@ async fn worker(cfg: Arc<Config>, mode: Arc<Mode>, capacity: usize) -> Stats {
                 continue;
             }
         };
+        stats.total += 1;
         let counted = match &*mode {
             Mode::Window { start: ws, end: we } => end >= *ws && end <= *we,
             Mode::Count { .. } => counted_start,
@@ -402,7 +406,7 @@ fn main() {
 
     let mut lat = Vec::with_capacity(all.iter().map(|s| s.lat.len()).sum());
     let mut ttfb = Vec::with_capacity(lat.capacity());
-    let (mut non2xx, mut errors, mut incomplete, mut bytes, mut connects) = (0, 0, 0, 0, 0);
+    let (mut non2xx, mut errors, mut incomplete, mut bytes, mut connects, mut total) = (0, 0, 0, 0, 0, 0);
     let mut first_error = None;
     for s in &mut all {
         lat.append(&mut s.lat);
@@ -412,6 +416,7 @@ fn main() {
         incomplete += s.incomplete;
         bytes += s.bytes;
         connects += s.connects;
+        total += s.total;
         if first_error.is_none() {
             first_error = s.first_error.take();
         }
@@ -423,7 +428,7 @@ fn main() {
     let url = args.get("url").unwrap_or_default();
     if json {
         println!(
-            r#"{{"url":{},"concurrency":{concurrency},"stream":{},"duration_s":{measured:.3},"requests":{n},"non2xx":{non2xx},"errors":{errors},"incomplete":{incomplete},"bytes":{bytes},"connects":{connects},"rps":{rps:.1},"latency_us":{},"ttfb_us":{},"first_error":{}}}"#,
+            r#"{{"url":{},"concurrency":{concurrency},"stream":{},"duration_s":{measured:.3},"requests":{n},"non2xx":{non2xx},"errors":{errors},"incomplete":{incomplete},"bytes":{bytes},"connects":{connects},"total_requests":{total},"rps":{rps:.1},"latency_us":{},"ttfb_us":{},"first_error":{}}}"#,
             json_str(url),
             cfg.stream,
             pct_json(&l),
@@ -435,7 +440,7 @@ fn main() {
         println!("target       {url} (c={concurrency}, stream={})", cfg.stream);
         println!("requests     {n} in {measured:.2} s = {rps:.1} req/s");
         println!("failures     non-2xx {non2xx}, errors {errors}, incomplete streams {incomplete}");
-        println!("connections  {connects}, body bytes {bytes}");
+        println!("connections  {connects}, body bytes {bytes}, all requests incl. warm-up {total}");
         println!("             {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}", "mean", "p50", "p90", "p99", "p99.9", "max");
         for (name, p) in [("latency ms", &l), ("ttfb ms", &t)] {
             println!(

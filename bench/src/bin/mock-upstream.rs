@@ -37,6 +37,9 @@ struct State {
     models: Bytes,
     /// SSE events, one per chunk, without the usage chunk and [DONE].
     chunks: Vec<Bytes>,
+    /// Same events with `"usage":null`, as OpenAI sends them when
+    /// `stream_options.include_usage` is true.
+    chunks_usage: Vec<Bytes>,
     usage_chunk: Bytes,
     done: Bytes,
 }
@@ -59,17 +62,22 @@ fn build_state(model: &str, n_chunks: usize, delay: Duration, chunk_delay: Durat
         r#"{{"id":"{id}","object":"chat.completion","created":{created},"model":"{model}","choices":[{{"index":0,"message":{{"role":"assistant","content":"{}","refusal":null}},"logprobs":null,"finish_reason":"stop"}}],"usage":{usage},"system_fingerprint":null}}"#,
         words.concat()
     );
-    let chunk = |delta: &str, finish: &str| {
+    let chunk = |delta: &str, finish: &str, usage: &str| {
         Bytes::from(format!(
-            "data: {{\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":\"{model}\",\"system_fingerprint\":null,\"choices\":[{{\"index\":0,\"delta\":{delta},\"logprobs\":null,\"finish_reason\":{finish}}}]}}\n\n"
+            "data: {{\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":\"{model}\",\"system_fingerprint\":null,\"choices\":[{{\"index\":0,\"delta\":{delta},\"logprobs\":null,\"finish_reason\":{finish}}}]{usage}}}\n\n"
         ))
     };
-    let mut chunks = Vec::with_capacity(n_chunks);
-    chunks.push(chunk(r#"{"role":"assistant","content":""}"#, "null"));
-    for w in &words {
-        chunks.push(chunk(&format!(r#"{{"content":"{w}"}}"#), "null"));
-    }
-    chunks.push(chunk("{}", r#""stop""#));
+    let build = |usage: &str| {
+        let mut chunks = Vec::with_capacity(n_chunks);
+        chunks.push(chunk(r#"{"role":"assistant","content":""}"#, "null", usage));
+        for w in &words {
+            chunks.push(chunk(&format!(r#"{{"content":"{w}"}}"#), "null", usage));
+        }
+        chunks.push(chunk("{}", r#""stop""#, usage));
+        chunks
+    };
+    let chunks = build("");
+    let chunks_usage = build(r#","usage":null"#);
     let usage_chunk = Bytes::from(format!(
         "data: {{\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":\"{model}\",\"system_fingerprint\":null,\"choices\":[],\"usage\":{usage}}}\n\n"
     ));
@@ -82,6 +90,7 @@ fn build_state(model: &str, n_chunks: usize, delay: Duration, chunk_delay: Durat
         json: Bytes::from(json),
         models: Bytes::from(models),
         chunks,
+        chunks_usage,
         usage_chunk,
         done: Bytes::from_static(b"data: [DONE]\n\n"),
     }
@@ -122,9 +131,11 @@ async fn handle(req: Request<Incoming>, st: Arc<State>) -> Result<Response<Body>
             return Ok(full(StatusCode::OK, "application/json", st.json.clone()));
         }
         let mut frames: Vec<Bytes> = Vec::with_capacity(st.chunks.len() + 2);
-        frames.extend(st.chunks.iter().cloned());
         if usage {
+            frames.extend(st.chunks_usage.iter().cloned());
             frames.push(st.usage_chunk.clone());
+        } else {
+            frames.extend(st.chunks.iter().cloned());
         }
         frames.push(st.done.clone());
         let body = if st.chunk_delay.is_zero() {

@@ -1,0 +1,223 @@
+//! The command line: the [`Cli`] definition and dispatch. One file per
+//! command; each has an `Args` struct and a `run(args, &Ctx)`.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Overrides, Settings};
+use crate::db::Store;
+use crate::error::classify;
+use crate::output::Printer;
+
+pub mod completions;
+pub mod generate;
+pub mod key;
+pub mod migrate;
+pub mod model;
+pub mod provider;
+
+/// llmo: a self-hosted, OpenAI-compatible LLM gateway.
+///
+/// Point OpenAI SDKs at `llmo serve`; it routes each request to OpenAI,
+/// Anthropic, Gemini or any OpenAI-compatible server by priority and weight,
+/// with retries, failover, timeouts, rate limits and request logs, all in one
+/// embedded SQLite file.
+#[derive(Debug, Parser)]
+#[command(name = "llmo", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalArgs {
+    /// SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir,
+    /// e.g. ~/.local/share/llmo/llmo.db]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir,
+    /// e.g. ~/.config/llmo/llmo.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON instead of tables
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only data and errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail (and debug logs)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage upstream providers (OpenAI, Anthropic, Gemini, OpenAI-compatible)
+    #[command(subcommand)]
+    Provider(provider::Cmd),
+    /// Manage the public models clients ask for, and their provider mappings
+    #[command(subcommand)]
+    Model(model::Cmd),
+    /// Manage the API keys that clients of the gateway present
+    #[command(subcommand)]
+    Key(key::Cmd),
+    /// Show or apply database schema migrations
+    #[command(subcommand)]
+    Migrate(migrate::Cmd),
+    /// Print a shell completion script
+    Completions(completions::Args),
+    /// Write completions/ and man/ from the command definitions (for maintainers)
+    #[command(hide = true)]
+    Generate(generate::Args),
+}
+
+/// What every command gets: global options, the printer, and lazy access to
+/// settings and the store.
+pub struct Ctx {
+    pub global: GlobalArgs,
+    pub printer: Printer,
+}
+
+impl Ctx {
+    pub fn new(global: GlobalArgs) -> Self {
+        let printer = Printer::new(global.json, global.quiet, global.verbose);
+        Ctx { global, printer }
+    }
+
+    /// Command-line overrides from the global options.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            db: self.global.db.clone(),
+            config: self.global.config.clone(),
+            ..Default::default()
+        }
+    }
+
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        Ok(Settings::resolve(&self.overrides())?)
+    }
+
+    /// Opens the store for normal work, creating and migrating it when needed
+    /// and saying so on stderr.
+    pub fn open_store(&self) -> anyhow::Result<Store> {
+        let settings = self.settings()?;
+        let path = settings.db.value;
+        let (store, report) = Store::open(&path)?;
+        if report.created {
+            self.printer
+                .status(&format!("created database {}", path.display()));
+        }
+        if let Some(b) = &report.backup {
+            self.printer
+                .status(&format!("backed up database to {}", b.display()));
+        }
+        for (v, name) in &report.applied {
+            self.printer
+                .detail(&format!("applied migration V{v} {name}"));
+        }
+        if !report.applied.is_empty() {
+            self.printer.status(&format!(
+                "applied {} migration(s); schema is at version {}",
+                report.applied.len(),
+                report.version
+            ));
+        }
+        Ok(store)
+    }
+}
+
+/// Runs a parsed command line and maps the outcome to an exit code:
+/// 0 ok, 1 the user's input or the system's state is wrong, 2 unexpected.
+pub fn main(cli: Cli) -> ExitCode {
+    init_tracing(&cli.global);
+    let ctx = Ctx::new(cli.global.clone());
+    match run(cli.command, &ctx) {
+        Ok(code) => code,
+        Err(err) => report_error(&ctx.printer, &err),
+    }
+}
+
+/// Prints `error: ...` and `hint: ...` on stderr and picks the exit code.
+pub fn report_error(printer: &Printer, err: &anyhow::Error) -> ExitCode {
+    // A closed stdout (`llmo provider list | head -0`) is not a failure.
+    if err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    }) {
+        return ExitCode::SUCCESS;
+    }
+    let class = classify(err);
+    eprintln!("{}: {err:#}", printer.paint("error", "31"));
+    if let Some(h) = class.hint {
+        eprintln!("{}: {h}", printer.paint("hint", "36"));
+    }
+    if class.is_user {
+        ExitCode::from(1)
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+pub fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Provider(cmd) => provider::run(cmd, ctx),
+        Command::Model(cmd) => model::run(cmd, ctx),
+        Command::Key(cmd) => key::run(cmd, ctx),
+        Command::Migrate(cmd) => migrate::run(cmd, ctx),
+        Command::Completions(args) => completions::run(args, ctx),
+        Command::Generate(args) => generate::run(args, ctx),
+    }
+}
+
+fn init_tracing(global: &GlobalArgs) {
+    use tracing_subscriber::EnvFilter;
+    let default = if global.verbose {
+        "llmo=debug,info"
+    } else if global.quiet {
+        "warn"
+    } else {
+        "info"
+    };
+    let filter = std::env::var("LLMO_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(!no_color && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn api_key_flags_conflict() {
+        let r = Cli::try_parse_from([
+            "llmo",
+            "provider",
+            "add",
+            "x",
+            "--kind",
+            "openai",
+            "--api-key",
+            "a",
+            "--api-key-env",
+            "B",
+        ]);
+        assert!(r.is_err());
+    }
+}

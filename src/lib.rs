@@ -1,0 +1,12 @@
+//! llmo: a self-hosted, OpenAI-compatible LLM gateway.
+//!
+//! The library holds everything; `main.rs` only parses arguments and calls
+//! [`cli::main`], so integration tests drive the same code in-process.
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod output;
+pub mod secret;
+pub mod time;

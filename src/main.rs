@@ -1,0 +1,21 @@
+//! The `llmo` binary: parse, run the command, map the result to an exit code.
+//! Everything else lives in the library so tests can drive it in-process.
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    match llmo::cli::Cli::try_parse() {
+        Ok(cli) => llmo::cli::main(cli),
+        Err(e) => {
+            // Usage errors exit 1 (the user's input is wrong), not clap's 2,
+            // which llmo keeps for unexpected failures; --help/--version exit 0.
+            let _ = e.print();
+            if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
+}
