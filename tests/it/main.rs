@@ -1,1 +1,6 @@
+//! The one integration-test binary: each module drives the real `llmo`
+//! binary (or the library in-process) against temporary directories.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+mod doctor;
