@@ -63,6 +63,12 @@ def main():
     p(f"- {meta['pin']}" + ("; rows marked \"one CPU\" move the proxy onto CPU 0 as well" if one_cpu else ""))
     if meta["load"]:
         p(f"- other load: {meta['load']}")
+        try:
+            busy = int(meta["load"].split("%")[0])
+        except ValueError:
+            busy = 0
+        if busy >= 20:
+            p("- **warning: the machine was busy with other work before the runs; numbers are noisy, rerun on a quiet machine**")
     p(
         f"- each run: {meta['warmup']} s warm-up (not counted), then {meta['duration']} s measured; closed loop, "
         f"HTTP/1.1 keep-alive, one connection per concurrent worker; streams have {meta['chunks']} SSE chunks + usage chunk + [DONE]"
@@ -193,7 +199,7 @@ def main():
         ("idle RSS after start", "< 15 MiB", idle, lambda v: v < 15, "MiB"),
         ("start to ready (existing DB)", "< 100 ms", ready, lambda v: v < 100, "ms"),
     ]
-    fmt = {"ms": lambda v: f"{v:+.3f} ms" if abs(v) < 10 else f"{v:.1f} ms", "%": lambda v: f"{v:.1f}%", "MiB": lambda v: f"{v:.1f} MiB"}
+    fmt = {"ms": lambda v: f"{v:+.3f} ms" if abs(v) < 10 else f"{v:+.1f} ms", "%": lambda v: f"{v:.1f}%", "MiB": lambda v: f"{v:.1f} MiB"}
     passed = failed = 0
     for name, thr, get, ok, unit in checks:
         lv, mv = get("llmo"), get("min-proxy")

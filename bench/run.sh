@@ -30,6 +30,11 @@ BIN=$BENCH_DIR/target/release
 LOGDIR=$BENCH_DIR/target/run-logs
 RESULTS=$LOGDIR/results.jsonl
 
+# Reproducible llmo settings: ignore LLMO_* from the caller's environment
+# (LLMO_BIN above is read first); the script sets LLMO_DB per run.
+USER_LLMO_BIN=${LLMO_BIN:-}
+for v in $(compgen -e | grep '^LLMO_' || true); do unset "$v"; done
+
 # Never send loopback traffic through a proxy from the environment.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
 export no_proxy="$NO_PROXY"
@@ -67,8 +72,8 @@ LLMO=""
 LLMO_REASON=""
 if [[ $SKIP_LLMO == 1 ]]; then
     LLMO_REASON="skipped (BENCH_SKIP_LLMO=1)"
-elif [[ -n ${LLMO_BIN:-} ]]; then
-    if [[ -x $LLMO_BIN ]]; then LLMO=$LLMO_BIN; else LLMO_REASON="LLMO_BIN=$LLMO_BIN is not executable"; fi
+elif [[ -n $USER_LLMO_BIN ]]; then
+    if [[ -x $USER_LLMO_BIN ]]; then LLMO=$USER_LLMO_BIN; else LLMO_REASON="LLMO_BIN=$USER_LLMO_BIN is not executable"; fi
 else
     log "building llmo (cargo build --release at $ROOT)"
     if (cd "$ROOT" && cargo build --release --quiet --bin llmo) >"$LOGDIR/llmo-build.log" 2>&1; then
