@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod doctor;
 pub mod error;
+pub mod gateway;
 pub mod output;
 pub mod secret;
 pub mod time;

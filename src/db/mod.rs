@@ -9,6 +9,7 @@ use rusqlite::{Connection, OpenFlags};
 
 mod catalog;
 pub mod info;
+pub mod logs;
 pub mod migrate;
 
 pub use migrate::{MigrationRow, MigrationState, MigrationStatus, OpenReport};

@@ -1,0 +1,701 @@
+//! Prometheus metrics (text exposition format 0.0.4) for `/metrics`.
+//!
+//! Cheap on the request path: each family is a `RwLock<HashMap<..>>` whose
+//! values hold atomics, looked up under the read lock with a *borrowed* key
+//! (`&str`s, no allocation); the write lock is taken only the first time a
+//! label set is seen. Histograms have fixed buckets and keep their sum in
+//! integer nanoseconds, so an observation is two `fetch_add`s.
+//!
+//! Label cardinality is bounded: past [`MAX_SERIES`] label sets in a family,
+//! new ones are counted under the label value [`OVERFLOW_LABEL`], so a
+//! client sending random model names cannot grow memory without bound.
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{PoisonError, RwLock};
+
+use super::recorder::CircuitState;
+
+/// Upper bounds (seconds) of `llmo_upstream_latency_seconds` buckets.
+pub const UPSTREAM_BUCKETS: [f64; 15] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Upper bounds (seconds) of `llmo_gateway_overhead_seconds` buckets.
+pub const OVERHEAD_BUCKETS: [f64; 11] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+];
+
+/// Most label sets kept per metric family.
+pub const MAX_SERIES: usize = 2000;
+
+/// The label value that stands in for label sets past [`MAX_SERIES`].
+pub const OVERFLOW_LABEL: &str = "_overflow_";
+
+/// A histogram with fixed buckets.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    /// Per-bucket (not cumulative) counts; the last one is `+Inf`.
+    counts: Box<[AtomicU64]>,
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one value in seconds (negative or NaN counts as 0).
+    pub fn observe(&self, secs: f64) {
+        let secs = if secs.is_finite() && secs > 0.0 {
+            secs
+        } else {
+            0.0
+        };
+        // Bucket `le=b` holds values <= b.
+        let i = self.bounds.partition_point(|b| *b < secs);
+        if let Some(c) = self.counts.get(i) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_ns
+            .fetch_add((secs * 1e9) as u64, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per bound (`le`), then `+Inf` (= the total count).
+    pub fn cumulative(&self) -> Vec<u64> {
+        let mut acc = 0;
+        self.counts
+            .iter()
+            .map(|c| {
+                acc += c.load(Ordering::Relaxed);
+                acc
+            })
+            .collect()
+    }
+
+    pub fn sum_secs(&self) -> f64 {
+        self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let cum = self.cumulative();
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, n) in cum.iter().enumerate() {
+            match self.bounds.get(i) {
+                Some(b) => {
+                    let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {n}");
+                }
+                None => {
+                    let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {n}");
+                }
+            }
+        }
+        let braces = |s: &str| {
+            if s.is_empty() {
+                String::new()
+            } else {
+                format!("{{{s}}}")
+            }
+        };
+        let _ = writeln!(out, "{name}_sum{} {}", braces(labels), self.sum_secs());
+        let _ = writeln!(
+            out,
+            "{name}_count{} {}",
+            braces(labels),
+            cum.last().copied().unwrap_or(0)
+        );
+    }
+}
+
+/// Per-provider series.
+#[derive(Debug)]
+struct ProviderSeries {
+    upstream: Histogram,
+    retries: AtomicU64,
+    circuit: AtomicU8,
+}
+
+impl ProviderSeries {
+    fn new() -> Self {
+        ProviderSeries {
+            upstream: Histogram::new(&UPSTREAM_BUCKETS),
+            retries: AtomicU64::new(0),
+            circuit: AtomicU8::new(CircuitState::Closed.gauge()),
+        }
+    }
+}
+
+/// `(model, provider, status)`, owned, as stored in the map.
+#[derive(Debug)]
+struct ReqKey {
+    model: Box<str>,
+    provider: Box<str>,
+    status: u16,
+}
+
+/// A view of a request key, owned or borrowed, so the map can be searched
+/// with `(&str, &str, u16)` without building a `ReqKey`.
+trait ReqKeyView {
+    fn parts(&self) -> (&str, &str, u16);
+}
+
+impl ReqKeyView for ReqKey {
+    fn parts(&self) -> (&str, &str, u16) {
+        (&self.model, &self.provider, self.status)
+    }
+}
+
+impl ReqKeyView for (&str, &str, u16) {
+    fn parts(&self) -> (&str, &str, u16) {
+        *self
+    }
+}
+
+impl<'a> Borrow<dyn ReqKeyView + 'a> for ReqKey {
+    fn borrow(&self) -> &(dyn ReqKeyView + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn ReqKeyView + '_ {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.parts().hash(h);
+    }
+}
+
+impl PartialEq for dyn ReqKeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn ReqKeyView + '_ {}
+
+// Must hash exactly like `dyn ReqKeyView` (the `Borrow` contract).
+impl Hash for ReqKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.parts().hash(h);
+    }
+}
+
+impl PartialEq for ReqKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for ReqKey {}
+
+type Family<K, V> = RwLock<HashMap<K, V>>;
+
+/// All of llmo's metrics. One per server, shared behind an `Arc`.
+#[derive(Debug)]
+pub struct Metrics {
+    requests: Family<ReqKey, AtomicU64>,
+    providers: Family<Box<str>, ProviderSeries>,
+    failovers: Family<Box<str>, AtomicU64>,
+    /// scope -> name -> count.
+    rate_limited: Family<&'static str, HashMap<Box<str>, AtomicU64>>,
+    overhead: Histogram,
+    /// Set once a family overflowed (the warning is logged once).
+    overflowed: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: Default::default(),
+            providers: Default::default(),
+            failovers: Default::default(),
+            rate_limited: Default::default(),
+            overhead: Histogram::new(&OVERHEAD_BUCKETS),
+            overflowed: AtomicBool::new(false),
+        }
+    }
+}
+
+fn read<K, V>(f: &Family<K, V>) -> std::sync::RwLockReadGuard<'_, HashMap<K, V>> {
+    f.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<K, V>(f: &Family<K, V>) -> std::sync::RwLockWriteGuard<'_, HashMap<K, V>> {
+    f.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn overflow(&self, family: &str) {
+        if !self.overflowed.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                family,
+                max = MAX_SERIES,
+                "too many distinct metric labels; further ones are counted as `{OVERFLOW_LABEL}`"
+            );
+        }
+    }
+
+    /// Runs `f` on the provider's series, creating it the first time.
+    fn with_provider(&self, provider: &str, f: impl Fn(&ProviderSeries)) {
+        if let Some(s) = read(&self.providers).get(provider) {
+            return f(s);
+        }
+        let mut map = write(&self.providers);
+        let name = if map.len() >= MAX_SERIES && !map.contains_key(provider) {
+            self.overflow("llmo_upstream_latency_seconds");
+            OVERFLOW_LABEL
+        } else {
+            provider
+        };
+        f(map.entry(name.into()).or_insert_with(ProviderSeries::new));
+    }
+
+    /// One finished request: the client got `status`; `upstream_secs` were
+    /// spent waiting on upstreams and `overhead_secs` in the gateway itself.
+    /// `provider` is `""` when no upstream was tried (then the upstream
+    /// histogram is not touched). Pass only configured model names (e.g. an
+    /// unknown model as `""`) to keep labels bounded.
+    pub fn request(
+        &self,
+        model: &str,
+        provider: &str,
+        status: u16,
+        upstream_secs: f64,
+        overhead_secs: f64,
+    ) {
+        let key = (model, provider, status);
+        let found = read(&self.requests)
+            .get(&key as &dyn ReqKeyView)
+            .map(|c| c.fetch_add(1, Ordering::Relaxed))
+            .is_some();
+        if !found {
+            let mut map = write(&self.requests);
+            let key = if map.len() >= MAX_SERIES && !map.contains_key(&key as &dyn ReqKeyView) {
+                self.overflow("llmo_requests_total");
+                (OVERFLOW_LABEL, OVERFLOW_LABEL, status)
+            } else {
+                key
+            };
+            match map.get(&key as &dyn ReqKeyView) {
+                Some(c) => {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+                None => {
+                    map.insert(
+                        ReqKey {
+                            model: key.0.into(),
+                            provider: key.1.into(),
+                            status,
+                        },
+                        AtomicU64::new(1),
+                    );
+                }
+            }
+        }
+        if !provider.is_empty() {
+            self.with_provider(provider, |s| s.upstream.observe(upstream_secs));
+        }
+        self.overhead.observe(overhead_secs);
+    }
+
+    /// A retry of a request on `provider` (the same or after a failover).
+    pub fn retry(&self, provider: &str) {
+        self.with_provider(provider, |s| {
+            s.retries.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
+    /// A request for `model` moved on to another provider.
+    pub fn failover(&self, model: &str) {
+        self.bump_named(&self.failovers, "llmo_failovers_total", model);
+    }
+
+    fn bump_named(&self, family: &Family<Box<str>, AtomicU64>, fname: &str, name: &str) {
+        if let Some(c) = read(family).get(name) {
+            c.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut map = write(family);
+        let name = if map.len() >= MAX_SERIES && !map.contains_key(name) {
+            self.overflow(fname);
+            OVERFLOW_LABEL
+        } else {
+            name
+        };
+        map.entry(name.into())
+            .or_insert_with(|| AtomicU64::new(0))
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request refused by a rate limit: `scope` is `"provider"` or `"key"`,
+    /// `name` the provider's or the key's name.
+    pub fn rate_limited(&self, scope: &'static str, name: &str) {
+        if let Some(c) = read(&self.rate_limited)
+            .get(scope)
+            .and_then(|names| names.get(name))
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut map = write(&self.rate_limited);
+        let names = map.entry(scope).or_default();
+        let name = if names.len() >= MAX_SERIES && !names.contains_key(name) {
+            self.overflow("llmo_rate_limited_total");
+            OVERFLOW_LABEL
+        } else {
+            name
+        };
+        names
+            .entry(name.into())
+            .or_insert_with(|| AtomicU64::new(0))
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A provider's circuit changed state.
+    pub fn circuit(&self, provider: &str, state: CircuitState) {
+        self.with_provider(provider, |s| {
+            s.circuit.store(state.gauge(), Ordering::Relaxed)
+        });
+    }
+
+    /// The whole exposition, with the recorder's queue depth and drop count.
+    pub fn render(&self, queue_depth: usize, dropped: u64) -> String {
+        let mut out = String::with_capacity(4096);
+
+        header(
+            &mut out,
+            "llmo_requests_total",
+            "counter",
+            "Requests answered, by public model, provider (empty: none tried) and HTTP status.",
+        );
+        {
+            let map = read(&self.requests);
+            let mut rows: Vec<_> = map
+                .iter()
+                .map(|(k, c)| (k.parts(), c.load(Ordering::Relaxed)))
+                .collect();
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            for ((model, provider, status), n) in rows {
+                let _ = writeln!(
+                    out,
+                    "llmo_requests_total{{model=\"{}\",provider=\"{}\",status=\"{status}\"}} {n}",
+                    escape(model),
+                    escape(provider)
+                );
+            }
+        }
+
+        let providers = read(&self.providers);
+        let mut names: Vec<&Box<str>> = providers.keys().collect();
+        names.sort();
+
+        header(
+            &mut out,
+            "llmo_upstream_latency_seconds",
+            "histogram",
+            "Time spent waiting on upstream providers per request, by provider.",
+        );
+        for name in &names {
+            if let Some(s) = providers.get(&***name) {
+                let labels = format!("provider=\"{}\"", escape(name));
+                s.upstream
+                    .render(&mut out, "llmo_upstream_latency_seconds", &labels);
+            }
+        }
+
+        header(
+            &mut out,
+            "llmo_gateway_overhead_seconds",
+            "histogram",
+            "Time each request spent in the gateway itself (total minus upstream).",
+        );
+        self.overhead
+            .render(&mut out, "llmo_gateway_overhead_seconds", "");
+
+        header(
+            &mut out,
+            "llmo_retries_total",
+            "counter",
+            "Upstream attempts beyond the first, by the provider retried on.",
+        );
+        for name in &names {
+            if let Some(s) = providers.get(&***name) {
+                let _ = writeln!(
+                    out,
+                    "llmo_retries_total{{provider=\"{}\"}} {}",
+                    escape(name),
+                    s.retries.load(Ordering::Relaxed)
+                );
+            }
+        }
+
+        header(
+            &mut out,
+            "llmo_circuit_state",
+            "gauge",
+            "Circuit-breaker state by provider: 0 closed, 1 half-open, 2 open.",
+        );
+        for name in &names {
+            if let Some(s) = providers.get(&***name) {
+                let _ = writeln!(
+                    out,
+                    "llmo_circuit_state{{provider=\"{}\"}} {}",
+                    escape(name),
+                    s.circuit.load(Ordering::Relaxed)
+                );
+            }
+        }
+        drop(providers);
+
+        header(
+            &mut out,
+            "llmo_failovers_total",
+            "counter",
+            "Requests that moved on to another provider, by public model.",
+        );
+        {
+            let map = read(&self.failovers);
+            let mut rows: Vec<_> = map
+                .iter()
+                .map(|(k, c)| (k, c.load(Ordering::Relaxed)))
+                .collect();
+            rows.sort();
+            for (model, n) in rows {
+                let _ = writeln!(
+                    out,
+                    "llmo_failovers_total{{model=\"{}\"}} {n}",
+                    escape(model)
+                );
+            }
+        }
+
+        header(
+            &mut out,
+            "llmo_rate_limited_total",
+            "counter",
+            "Requests refused by a rate limit, by scope (provider or key) and name.",
+        );
+        {
+            let map = read(&self.rate_limited);
+            let mut rows: Vec<_> = map
+                .iter()
+                .flat_map(|(s, names)| {
+                    names
+                        .iter()
+                        .map(move |(n, c)| ((*s, n), c.load(Ordering::Relaxed)))
+                })
+                .collect();
+            rows.sort();
+            for ((scope, name), n) in rows {
+                let _ = writeln!(
+                    out,
+                    "llmo_rate_limited_total{{scope=\"{}\",name=\"{}\"}} {n}",
+                    escape(scope),
+                    escape(name)
+                );
+            }
+        }
+
+        header(
+            &mut out,
+            "llmo_log_queue_depth",
+            "gauge",
+            "Request-log rows waiting for the database writer.",
+        );
+        let _ = writeln!(out, "llmo_log_queue_depth {queue_depth}");
+        header(
+            &mut out,
+            "llmo_log_rows_dropped_total",
+            "counter",
+            "Request-log rows never written (queue full or database error).",
+        );
+        let _ = writeln!(out, "llmo_log_rows_dropped_total {dropped}");
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Escapes a label value: backslash, double quote and line feed.
+pub fn escape(v: &str) -> std::borrow::Cow<'_, str> {
+    if !v.contains(['\\', '"', '\n']) {
+        return v.into();
+    }
+    let mut s = String::with_capacity(v.len() + 4);
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s.into()
+}
+
+/// Escapes `# HELP` text: backslash and line feed.
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// The content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<'a>(out: &'a str, prefix: &str) -> Option<&'a str> {
+        out.lines().find(|l| l.starts_with(prefix))
+    }
+
+    #[test]
+    fn histogram_buckets_are_le_and_cumulative() {
+        let h = Histogram::new(&UPSTREAM_BUCKETS);
+        h.observe(0.0005); // exactly on a bound: counts in le=0.0005
+        h.observe(0.0007);
+        h.observe(0.2);
+        h.observe(31.0); // past the last bound: +Inf only
+        h.observe(-1.0); // clamped to 0
+        h.observe(f64::NAN);
+        let c = h.cumulative();
+        assert_eq!(c.len(), UPSTREAM_BUCKETS.len() + 1);
+        assert_eq!(c[0], 3, "le=0.0005: 0.0005, and the two zeros");
+        assert_eq!(c[1], 4, "le=0.001");
+        assert_eq!(c[7], 4, "le=0.1");
+        assert_eq!(c[8], 5, "le=0.25");
+        assert_eq!(c[14], 5, "le=30");
+        assert_eq!(c[15], 6, "+Inf = count");
+        assert!((h.sum_secs() - 31.2012).abs() < 1e-6, "{}", h.sum_secs());
+    }
+
+    #[test]
+    fn renders_every_family_with_help_and_type() {
+        let m = Metrics::new();
+        m.request("gpt-4o", "openai", 200, 0.12, 0.00004);
+        m.request("gpt-4o", "openai", 200, 0.3, 0.0002);
+        m.request("gpt-4o", "openai", 502, 1.5, 0.0002);
+        m.request("gpt-4o", "", 401, 0.0, 0.00001);
+        m.retry("openai");
+        m.failover("gpt-4o");
+        m.rate_limited("key", "app");
+        m.rate_limited("key", "app");
+        m.rate_limited("provider", "openai");
+        m.circuit("anthropic", CircuitState::Open);
+        m.circuit("openai", CircuitState::HalfOpen);
+        let out = m.render(7, 3);
+        println!("{out}");
+        for fam in [
+            "llmo_requests_total counter",
+            "llmo_upstream_latency_seconds histogram",
+            "llmo_gateway_overhead_seconds histogram",
+            "llmo_retries_total counter",
+            "llmo_failovers_total counter",
+            "llmo_rate_limited_total counter",
+            "llmo_circuit_state gauge",
+            "llmo_log_queue_depth gauge",
+            "llmo_log_rows_dropped_total counter",
+        ] {
+            assert!(out.contains(&format!("# TYPE {fam}\n")), "{fam}");
+            let name = fam.split(' ').next().unwrap_or_default();
+            assert!(out.contains(&format!("# HELP {name} ")), "{name}");
+        }
+        assert!(out.contains(
+            "llmo_requests_total{model=\"gpt-4o\",provider=\"openai\",status=\"200\"} 2\n"
+        ));
+        assert!(out.contains(
+            "llmo_requests_total{model=\"gpt-4o\",provider=\"openai\",status=\"502\"} 1\n"
+        ));
+        assert!(
+            out.contains("llmo_requests_total{model=\"gpt-4o\",provider=\"\",status=\"401\"} 1\n")
+        );
+        assert!(out
+            .contains("llmo_upstream_latency_seconds_bucket{provider=\"openai\",le=\"0.25\"} 1\n"));
+        assert!(out
+            .contains("llmo_upstream_latency_seconds_bucket{provider=\"openai\",le=\"+Inf\"} 3\n"));
+        assert!(out.contains("llmo_upstream_latency_seconds_count{provider=\"openai\"} 3\n"));
+        assert!(out.contains("llmo_upstream_latency_seconds_sum{provider=\"openai\"} 1.92\n"));
+        // The request with no provider did not create an empty-named series.
+        assert!(!out.contains("llmo_upstream_latency_seconds_count{provider=\"\"}"));
+        assert!(out.contains("llmo_gateway_overhead_seconds_bucket{le=\"0.00005\"} 2\n"));
+        assert!(out.contains("llmo_gateway_overhead_seconds_bucket{le=\"0.00025\"} 4\n"));
+        assert!(out.contains("llmo_gateway_overhead_seconds_count 4\n"));
+        assert!(out.contains("llmo_retries_total{provider=\"openai\"} 1\n"));
+        assert!(out.contains("llmo_failovers_total{model=\"gpt-4o\"} 1\n"));
+        assert!(out.contains("llmo_rate_limited_total{scope=\"key\",name=\"app\"} 2\n"));
+        assert!(out.contains("llmo_rate_limited_total{scope=\"provider\",name=\"openai\"} 1\n"));
+        assert!(out.contains("llmo_circuit_state{provider=\"anthropic\"} 2\n"));
+        assert!(out.contains("llmo_circuit_state{provider=\"openai\"} 1\n"));
+        assert!(out.contains("llmo_log_queue_depth 7\n"));
+        assert!(out.contains("llmo_log_rows_dropped_total 3\n"));
+        // Every sample line is `name{labels} value` or `name value`.
+        for l in out.lines().filter(|l| !l.starts_with('#')) {
+            let (_, v) = l.rsplit_once(' ').unwrap();
+            assert!(v.parse::<f64>().is_ok(), "bad sample: {l}");
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let m = Metrics::new();
+        m.request("we\"ird\\model\nx", "p", 200, 0.1, 0.001);
+        m.failover("a\"b");
+        let out = m.render(0, 0);
+        let l = line(&out, "llmo_requests_total{").unwrap();
+        assert_eq!(
+            l,
+            r#"llmo_requests_total{model="we\"ird\\model\nx",provider="p",status="200"} 1"#
+        );
+        assert!(out.contains(r#"llmo_failovers_total{model="a\"b"} 1"#));
+        assert_eq!(escape("plain"), "plain");
+    }
+
+    #[test]
+    fn label_sets_are_capped() {
+        let m = Metrics::new();
+        for i in 0..MAX_SERIES + 10 {
+            m.failover(&format!("m{i}"));
+        }
+        m.failover("m0");
+        let out = m.render(0, 0);
+        let n = out
+            .lines()
+            .filter(|l| l.starts_with("llmo_failovers_total{"))
+            .count();
+        assert_eq!(n, MAX_SERIES + 1);
+        assert!(out.contains("llmo_failovers_total{model=\"_overflow_\"} 10\n"));
+        assert!(out.contains("llmo_failovers_total{model=\"m0\"} 2\n"));
+    }
+
+    /// Not an assertion on speed (shared machine): prints the cost of the
+    /// hot-path call. `cargo test --lib request_cost -- --nocapture`
+    #[test]
+    fn request_cost() {
+        let m = Metrics::new();
+        let models = ["gpt-4o", "claude-sonnet", "gemini-flash"];
+        for model in models {
+            m.request(model, "openai", 200, 0.01, 0.0001);
+        }
+        let n = 1_000_000;
+        let t = std::time::Instant::now();
+        for i in 0..n {
+            m.request(models[i % 3], "openai", 200, 0.01, 0.0001);
+        }
+        let per = t.elapsed().as_nanos() as f64 / n as f64;
+        println!("Metrics::request: {per:.0} ns per call");
+        let out = m.render(0, 0);
+        assert!(out.contains("llmo_gateway_overhead_seconds_count 1000003\n"));
+    }
+}

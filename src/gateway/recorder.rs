@@ -1,0 +1,522 @@
+//! The request recorder: every request's log row (and every circuit-breaker
+//! change) goes on a bounded queue to ONE writer thread that inserts them in
+//! batches, one transaction per batch, on its own SQLite connection.
+//!
+//! The request path never waits on the database: [`Recorder::record`] is a
+//! `try_send`. If the queue is ever full the row is dropped and counted
+//! (`llmo_log_rows_dropped_total`, plus a warning at most every 10 s), never
+//! blocked on. [`RecorderHandle::shutdown`] flushes every queued row before it
+//! returns. Retention runs on the same thread, in small chunks between
+//! batches, so it never holds the write lock for long.
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::db::logs::{HealthChange, LogWriter, PruneTarget, Pruned};
+use crate::db::StoreError;
+use crate::time::now_ms;
+
+pub use crate::db::logs::LogRow;
+
+/// A provider's circuit-breaker state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CircuitState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl CircuitState {
+    /// As stored in `provider_health.state` and shown by `/ready`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half_open",
+        }
+    }
+
+    /// The `llmo_circuit_state` gauge value: 0 closed, 1 half-open, 2 open.
+    pub fn gauge(self) -> u8 {
+        match self {
+            CircuitState::Closed => 0,
+            CircuitState::HalfOpen => 1,
+            CircuitState::Open => 2,
+        }
+    }
+
+    /// Inverse of [`CircuitState::gauge`] (unknown values read as closed).
+    pub fn from_gauge(v: u8) -> CircuitState {
+        match v {
+            1 => CircuitState::HalfOpen,
+            2 => CircuitState::Open,
+            _ => CircuitState::Closed,
+        }
+    }
+}
+
+/// Tuning knobs; [`Recorder::start`] uses the defaults.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Queue capacity (rows). Sized for bursts: at 20k requests/s this is
+    /// three seconds of rows while the writer is busy with a checkpoint.
+    pub capacity: usize,
+    /// Most rows in one transaction.
+    pub batch_max: usize,
+    /// Longest a row waits for its batch to fill before it is written.
+    pub batch_wait: Duration,
+    /// Days of logs to keep; 0 keeps them forever.
+    pub retention_days: u32,
+    /// How often retention runs (it also runs once at start).
+    pub prune_every: Duration,
+    /// Rows deleted per retention step (one short transaction each).
+    pub prune_chunk: usize,
+}
+
+pub const DEFAULT_CAPACITY: usize = 65_536;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            capacity: DEFAULT_CAPACITY,
+            batch_max: 4096,
+            batch_wait: Duration::from_millis(50),
+            retention_days: crate::config::DEFAULT_LOG_RETENTION_DAYS,
+            prune_every: Duration::from_secs(5 * 60),
+            prune_chunk: 5000,
+        }
+    }
+}
+
+enum Msg {
+    Log(LogRow),
+    Health(HealthChange),
+    /// Sent by [`RecorderHandle::shutdown`]: flush what is queued and stop.
+    Close,
+}
+
+/// Counters shared by the senders and the writer thread.
+struct Counters {
+    /// Messages sent and not yet taken by the writer.
+    depth: AtomicUsize,
+    /// Rows (and health changes) that were never written: queue full,
+    /// recorder closed, or the batch's transaction failed.
+    dropped: AtomicU64,
+    /// Epoch ms of the last "rows dropped" warning (rate limit: one per 10 s).
+    last_warn_ms: AtomicI64,
+    closed: AtomicBool,
+}
+
+impl Counters {
+    fn drop_rows(&self, n: u64, why: &'static str) {
+        let total = self.dropped.fetch_add(n, Ordering::Relaxed) + n;
+        let now = now_ms();
+        let last = self.last_warn_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= WARN_EVERY_MS
+            && self
+                .last_warn_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                dropped_total = total,
+                reason = why,
+                "request-log rows dropped (not written to the database); see llmo_log_rows_dropped_total"
+            );
+        }
+    }
+}
+
+const WARN_EVERY_MS: i64 = 10_000;
+
+struct Inner {
+    tx: SyncSender<Msg>,
+    counters: Arc<Counters>,
+}
+
+/// The sending side: cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("queue_depth", &self.queue_depth())
+            .field("dropped", &self.dropped())
+            .finish()
+    }
+}
+
+/// Owns the writer thread; [`RecorderHandle::shutdown`] flushes and joins it.
+pub struct RecorderHandle {
+    inner: Arc<Inner>,
+    thread: Option<JoinHandle<()>>,
+    done: Receiver<()>,
+}
+
+impl Recorder {
+    /// Opens the writer's connection (the database must already be
+    /// migrated: `Store::open` does that) and starts the writer thread.
+    pub fn start(
+        db_path: &Path,
+        retention_days: u32,
+    ) -> Result<(Recorder, RecorderHandle), StoreError> {
+        Self::start_with(
+            db_path,
+            Options {
+                retention_days,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// [`Recorder::start`] with explicit [`Options`].
+    pub fn start_with(
+        db_path: &Path,
+        opts: Options,
+    ) -> Result<(Recorder, RecorderHandle), StoreError> {
+        let writer = LogWriter::open(db_path)?;
+        let (tx, rx) = mpsc::sync_channel(opts.capacity.max(1));
+        let counters = Arc::new(Counters {
+            depth: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+            last_warn_ms: AtomicI64::new(i64::MIN / 2),
+            closed: AtomicBool::new(false),
+        });
+        let (done_tx, done) = mpsc::channel();
+        let c = counters.clone();
+        let thread = std::thread::Builder::new()
+            .name("llmo-log-writer".into())
+            .spawn(move || {
+                Writer::new(writer, rx, c, opts).run();
+                let _ = done_tx.send(());
+            })
+            .map_err(|source| StoreError::Io {
+                context: "starting the request-log writer thread".into(),
+                source,
+            })?;
+        let inner = Arc::new(Inner { tx, counters });
+        Ok((
+            Recorder {
+                inner: inner.clone(),
+            },
+            RecorderHandle {
+                inner,
+                thread: Some(thread),
+                done,
+            },
+        ))
+    }
+
+    /// Queues a request's log row. Never blocks or awaits: when the queue is
+    /// full (or the recorder is shut down) the row is dropped and counted.
+    pub fn record(&self, row: LogRow) {
+        self.send(Msg::Log(row));
+    }
+
+    /// Queues a circuit-breaker state change for `provider_health`.
+    pub fn health_change(
+        &self,
+        provider: &str,
+        state: CircuitState,
+        consecutive_failures: u32,
+        last_error: Option<String>,
+        last_success_ms: Option<i64>,
+    ) {
+        self.send(Msg::Health(HealthChange {
+            provider: provider.to_string(),
+            state: state.as_str(),
+            consecutive_failures,
+            last_error,
+            last_success_ms,
+            changed_at_ms: now_ms(),
+        }));
+    }
+
+    fn send(&self, msg: Msg) {
+        let c = &self.inner.counters;
+        if c.closed.load(Ordering::Relaxed) {
+            c.drop_rows(1, "recorder is shut down");
+            return;
+        }
+        // Count before sending so the writer's decrement never runs first.
+        c.depth.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.inner.tx.try_send(msg) {
+            c.depth.fetch_sub(1, Ordering::Relaxed);
+            c.drop_rows(
+                1,
+                match e {
+                    TrySendError::Full(_) => "queue full",
+                    TrySendError::Disconnected(_) => "writer stopped",
+                },
+            );
+        }
+    }
+
+    /// Rows queued and not yet taken by the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.inner.counters.depth.load(Ordering::Relaxed)
+    }
+
+    /// Rows never written since start.
+    pub fn dropped(&self) -> u64 {
+        self.inner.counters.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl RecorderHandle {
+    /// Closes the queue (later rows are dropped and counted), waits up to
+    /// `timeout` for the writer to write every queued row, and joins it.
+    /// Blocking: call it from `spawn_blocking` or after the runtime stops.
+    pub fn shutdown(mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let c = &self.inner.counters;
+        c.closed.store(true, Ordering::SeqCst);
+        // The queue may be full: the writer is draining it, so retry.
+        let mut msg = Msg::Close;
+        loop {
+            match self.inner.tx.try_send(msg) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => break,
+                Err(TrySendError::Full(m)) => {
+                    if Instant::now() >= deadline {
+                        tracing::warn!(
+                            queued = c.depth.load(Ordering::Relaxed),
+                            "request-log writer did not drain its queue before the shutdown timeout; queued rows are lost"
+                        );
+                        return;
+                    }
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        match self
+            .done
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                if let Some(t) = self.thread.take() {
+                    if t.join().is_err() {
+                        tracing::error!("request-log writer thread panicked");
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                tracing::warn!(
+                    queued = c.depth.load(Ordering::Relaxed),
+                    "request-log writer did not finish before the shutdown timeout; queued rows are lost"
+                );
+            }
+        }
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    db: LogWriter,
+    rx: Receiver<Msg>,
+    counters: Arc<Counters>,
+    opts: Options,
+    logs: Vec<LogRow>,
+    health: Vec<HealthChange>,
+    prune: Pruner,
+}
+
+impl Writer {
+    fn new(db: LogWriter, rx: Receiver<Msg>, counters: Arc<Counters>, opts: Options) -> Self {
+        Writer {
+            db,
+            rx,
+            counters,
+            logs: Vec::with_capacity(opts.batch_max.max(1)),
+            health: Vec::new(),
+            prune: Pruner::new(&opts),
+            opts,
+        }
+    }
+
+    fn run(mut self) {
+        let mut closing = false;
+        while !closing {
+            // Wake up for the next retention run even when idle; while a
+            // retention run is in progress, do not wait at all.
+            let wait = self.prune.wait();
+            match self.rx.recv_timeout(wait) {
+                Ok(msg) => closing = self.gather(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => closing = true,
+            }
+            self.flush();
+            if !closing {
+                self.prune.step(&mut self.db);
+            }
+        }
+        // Closed: write what is left (rows sent while closing raced in).
+        while let Ok(msg) = self.rx.try_recv() {
+            self.take(msg);
+            if self.logs.len() >= self.opts.batch_max {
+                self.flush();
+            }
+        }
+        self.flush();
+    }
+
+    /// Adds a message to the batch. Returns true for `Close`.
+    fn take(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Log(r) => self.logs.push(r),
+            Msg::Health(h) => self.health.push(h),
+            Msg::Close => return true,
+        }
+        self.counters.depth.fetch_sub(1, Ordering::Relaxed);
+        false
+    }
+
+    /// Collects a batch starting with `first`: up to `batch_max` rows, or
+    /// until `batch_wait` has passed. Returns true when `Close` arrived.
+    fn gather(&mut self, first: Msg) -> bool {
+        if self.take(first) {
+            return true;
+        }
+        let deadline = Instant::now() + self.opts.batch_wait;
+        while self.logs.len() < self.opts.batch_max {
+            let msg = match self.rx.try_recv() {
+                Ok(m) => m,
+                Err(TryRecvError::Disconnected) => return true,
+                Err(TryRecvError::Empty) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match self.rx.recv_timeout(left) {
+                        Ok(m) => m,
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => return true,
+                    }
+                }
+            };
+            if self.take(msg) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn flush(&mut self) {
+        if self.logs.is_empty() && self.health.is_empty() {
+            return;
+        }
+        let mut result = self.db.write_batch(&self.logs, &self.health);
+        if let Err(e) = &result {
+            // Most likely another process held the write lock past the
+            // busy timeout: try once more before giving the batch up.
+            tracing::debug!(error = %e, "request-log batch failed; retrying once");
+            std::thread::sleep(Duration::from_millis(100));
+            result = self.db.write_batch(&self.logs, &self.health);
+        }
+        if let Err(e) = result {
+            tracing::error!(error = %e, rows = self.logs.len(), "cannot write request logs");
+            let n = (self.logs.len() + self.health.len()) as u64;
+            self.counters.drop_rows(n, "database write failed");
+        }
+        self.logs.clear();
+        self.health.clear();
+    }
+}
+
+/// Retention: deletes rows older than `retention_days`, a chunk per step,
+/// once at start and then every `prune_every`.
+struct Pruner {
+    retention_ms: Option<i64>,
+    every: Duration,
+    chunk: usize,
+    next_run: Instant,
+    /// An ongoing run: which table, the cutoff, what was removed so far.
+    running: Option<(usize, i64, Pruned)>,
+}
+
+impl Pruner {
+    fn new(opts: &Options) -> Self {
+        Pruner {
+            retention_ms: (opts.retention_days > 0)
+                .then(|| i64::from(opts.retention_days) * 86_400_000),
+            every: opts.prune_every.max(Duration::from_millis(10)),
+            chunk: opts.prune_chunk.max(1),
+            next_run: Instant::now(),
+            running: None,
+        }
+    }
+
+    /// How long the writer may sleep waiting for rows.
+    fn wait(&self) -> Duration {
+        match self.retention_ms {
+            None => Duration::from_secs(3600),
+            Some(_) if self.running.is_some() => Duration::ZERO,
+            Some(_) => self.next_run.saturating_duration_since(Instant::now()),
+        }
+    }
+
+    /// Runs at most one chunk if a run is due or in progress.
+    fn step(&mut self, db: &mut LogWriter) {
+        let Some(retention) = self.retention_ms else {
+            return;
+        };
+        if self.running.is_none() {
+            if Instant::now() < self.next_run {
+                return;
+            }
+            self.running = Some((0, now_ms() - retention, Pruned::default()));
+        }
+        let Some((idx, cutoff, mut pruned)) = self.running.take() else {
+            return;
+        };
+        let target = PruneTarget::ALL[idx];
+        match db.prune_chunk(target, cutoff, self.chunk) {
+            Ok(n) => {
+                pruned.add(target, n);
+                if n >= self.chunk {
+                    self.running = Some((idx, cutoff, pruned));
+                } else if idx + 1 < PruneTarget::ALL.len() {
+                    self.running = Some((idx + 1, cutoff, pruned));
+                } else {
+                    if pruned.total() > 0 {
+                        tracing::info!(
+                            request_logs = pruned.request_logs,
+                            provider_stats = pruned.provider_stats,
+                            provider_health = pruned.provider_health,
+                            "retention removed rows older than the log retention"
+                        );
+                    }
+                    self.next_run = Instant::now() + self.every;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, table = target.table(), "retention step failed; retrying later");
+                self.next_run = Instant::now() + self.every.min(Duration::from_secs(60));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn circuit_state_names_and_gauge() {
+        for s in [
+            CircuitState::Closed,
+            CircuitState::Open,
+            CircuitState::HalfOpen,
+        ] {
+            assert_eq!(CircuitState::from_gauge(s.gauge()), s);
+        }
+        assert_eq!(CircuitState::HalfOpen.as_str(), "half_open");
+        assert_eq!(CircuitState::Open.gauge(), 2);
+    }
+}
