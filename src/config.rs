@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
 pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
@@ -27,7 +29,13 @@ pub const KNOWN_ENV: &[&str] = &[
     "LLMO_CIRCUIT_FAILURES",
     "LLMO_CIRCUIT_COOLDOWN",
     "LLMO_LOG",
+    "LLMO_ADMIN_KEY",
 ];
+
+/// Shortest admin key accepted: a guessable key on an API that can change
+/// routing and read logs is worse than none (`llmo admin-key generate`
+/// makes 54-character ones).
+pub const MIN_ADMIN_KEY_LEN: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -54,6 +62,9 @@ pub enum ConfigError {
     },
     #[error("cannot determine a home directory for the default paths")]
     NoHome,
+    /// The file named by `--admin-key-file` cannot be used.
+    #[error("admin key file `{path}` {message}")]
+    AdminKeyFile { path: PathBuf, message: String },
 }
 
 impl ConfigError {
@@ -68,6 +79,10 @@ impl ConfigError {
             }
             ConfigError::BadEnv { var, .. } => format!("fix or unset `{var}`"),
             ConfigError::NoHome => "pass `--db PATH` (or set `LLMO_DB`) and `--config PATH`".into(),
+            ConfigError::AdminKeyFile { path, .. } => format!(
+                "create it with `llmo admin-key generate --out {}`, or drop `--admin-key-file`",
+                path.display()
+            ),
         })
     }
 }
@@ -119,6 +134,12 @@ pub struct FileConfig {
     pub circuit_failures: Option<u32>,
     /// How long an open circuit stays open, e.g. `30s`.
     pub circuit_cooldown: Option<String>,
+    /// The admin API key itself (prefer `admin_key_file`: this file is often
+    /// world-readable).
+    pub admin_key: Option<String>,
+    /// A file holding the admin API key (relative paths are relative to the
+    /// config file's directory).
+    pub admin_key_file: Option<PathBuf>,
 }
 
 /// Values given on the command line. `None` means "not given".
@@ -131,6 +152,8 @@ pub struct Overrides {
     pub max_body: Option<u64>,
     pub log_retention_days: Option<u32>,
     pub shutdown_timeout: Option<Duration>,
+    /// `--admin-key-file PATH`.
+    pub admin_key_file: Option<PathBuf>,
 }
 
 /// The config file that was considered.
@@ -153,6 +176,9 @@ pub struct Settings {
     pub shutdown_timeout: Sourced<Duration>,
     pub circuit_failures: Sourced<u32>,
     pub circuit_cooldown: Sourced<Duration>,
+    /// The key `/admin` requests must present; `None` (source default) means
+    /// the admin API and UI are off. There is never a default key.
+    pub admin_key: Sourced<Option<Secret>>,
 }
 
 /// The platform default paths (e.g. `~/.local/share/llmo/llmo.db` and
@@ -449,8 +475,10 @@ impl Settings {
             &fp,
             || DEFAULT_CIRCUIT_COOLDOWN,
         )?;
+        let admin_key = resolve_admin_key(flags, env, &file, &fp)?;
         Ok(Settings {
             config_file,
+            admin_key,
             db,
             listen,
             allow_anonymous,
@@ -497,8 +525,110 @@ impl Settings {
                 crate::time::format_ms(self.circuit_cooldown.value.as_millis() as i64),
                 self.circuit_cooldown.source,
             ),
+            (
+                "admin_key",
+                match &self.admin_key.value {
+                    Some(k) => k.masked(),
+                    None => "none (admin API and UI off)".to_string(),
+                },
+                self.admin_key.source,
+            ),
         ]
     }
+}
+
+/// Checks an admin key's shape; the error says what is wrong, never the key.
+pub fn check_admin_key(raw: &str) -> Result<Secret, String> {
+    let k = raw.trim();
+    if k.is_empty() {
+        return Err("is empty".into());
+    }
+    if k.chars().count() < MIN_ADMIN_KEY_LEN {
+        return Err(format!(
+            "is too short ({} characters; at least {MIN_ADMIN_KEY_LEN}); make one with `llmo admin-key generate`",
+            k.chars().count()
+        ));
+    }
+    if !k.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("must be printable ASCII without spaces (it travels in an HTTP header)".into());
+    }
+    Ok(Secret::new(k))
+}
+
+fn read_admin_key_file(path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot be read: {e}"))?;
+    check_admin_key(&text).map_err(|e| format!("holds a key that {e}"))
+}
+
+/// The admin key: `--admin-key-file`, then `LLMO_ADMIN_KEY`, then the config
+/// file's `admin_key_file` or `admin_key` (not both), else none.
+fn resolve_admin_key(
+    flags: &Overrides,
+    env: &dyn Env,
+    file: &FileConfig,
+    file_path: &Path,
+) -> Result<Sourced<Option<Secret>>, ConfigError> {
+    if let Some(p) = &flags.admin_key_file {
+        let key = read_admin_key_file(p).map_err(|message| ConfigError::AdminKeyFile {
+            path: p.clone(),
+            message,
+        })?;
+        return Ok(Sourced {
+            value: Some(key),
+            source: Source::Flag,
+        });
+    }
+    if let Some(v) = env.get("LLMO_ADMIN_KEY").filter(|v| !v.is_empty()) {
+        let key = check_admin_key(&v).map_err(|message| ConfigError::BadEnv {
+            var: "LLMO_ADMIN_KEY".into(),
+            // Never echo a secret, even a malformed one.
+            value: crate::secret::mask(&v),
+            message: format!("the key {message}"),
+        })?;
+        return Ok(Sourced {
+            value: Some(key),
+            source: Source::Env,
+        });
+    }
+    let bad = |key: &'static str, message: String| ConfigError::BadFileValue {
+        key,
+        path: file_path.to_path_buf(),
+        message,
+    };
+    let value = match (&file.admin_key, &file.admin_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "admin_key",
+                "set `admin_key` or `admin_key_file`, not both".into(),
+            ))
+        }
+        (Some(k), None) => {
+            Some(check_admin_key(k).map_err(|m| bad("admin_key", format!("the key {m}")))?)
+        }
+        (None, Some(p)) => {
+            let p = if p.is_relative() {
+                file_path
+                    .parent()
+                    .map(|d| d.join(p))
+                    .unwrap_or_else(|| p.clone())
+            } else {
+                p.clone()
+            };
+            Some(
+                read_admin_key_file(&p)
+                    .map_err(|m| bad("admin_key_file", format!("`{}` {m}", p.display())))?,
+            )
+        }
+        (None, None) => None,
+    };
+    Ok(Sourced {
+        source: if value.is_some() {
+            Source::File
+        } else {
+            Source::Default
+        },
+        value,
+    })
 }
 
 fn parse_listen(s: &str) -> Result<String, String> {

@@ -2,6 +2,7 @@
 //!
 //! The library holds everything; `main.rs` only parses arguments and calls
 //! [`cli::main`], so integration tests drive the same code in-process.
+pub mod admin;
 pub mod catalog;
 pub mod cli;
 pub mod config;

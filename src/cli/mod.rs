@@ -10,6 +10,8 @@ use crate::db::Store;
 use crate::error::classify;
 use crate::output::Printer;
 
+pub mod admin_key;
+pub mod admin_ui_dev;
 pub mod completions;
 pub mod doctor;
 pub mod generate;
@@ -53,6 +55,10 @@ pub struct GlobalArgs {
     /// Print more detail (and debug logs)
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY
+    /// holds the key itself]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub admin_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,8 +77,14 @@ pub enum Command {
     Migrate(migrate::Cmd),
     /// Check configuration, database, migrations and providers, and say how to fix problems
     Doctor(doctor::Args),
+    /// Create the admin key that protects the admin API and web UI
+    #[command(subcommand)]
+    AdminKey(admin_key::Cmd),
     /// Print a shell completion script
     Completions(completions::Args),
+    /// Serve only the admin API and UI (development; replaced by `llmo serve`)
+    #[command(hide = true)]
+    AdminUiDev(admin_ui_dev::Args),
     /// Write completions/ and man/ from the command definitions (for maintainers)
     #[command(hide = true)]
     Generate(generate::Args),
@@ -96,6 +108,7 @@ impl Ctx {
         Overrides {
             db: self.global.db.clone(),
             config: self.global.config.clone(),
+            admin_key_file: self.global.admin_key_file.clone(),
             ..Default::default()
         }
     }
@@ -172,6 +185,8 @@ pub fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Key(cmd) => key::run(cmd, ctx),
         Command::Migrate(cmd) => migrate::run(cmd, ctx),
         Command::Doctor(args) => doctor::run(args, ctx),
+        Command::AdminKey(cmd) => admin_key::run(cmd, ctx),
+        Command::AdminUiDev(args) => admin_ui_dev::run(args, ctx),
         Command::Completions(args) => completions::run(args, ctx),
         Command::Generate(args) => generate::run(args, ctx),
     }

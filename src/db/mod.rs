@@ -7,11 +7,15 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
+mod admin;
 mod catalog;
 pub mod info;
 pub mod logs;
 pub mod migrate;
 
+pub use admin::{
+    LatencyPercentiles, MappingPatch, ModelStats, Percentiles, SeriesPoint, PERCENTILE_SAMPLE,
+};
 pub use migrate::{MigrationRow, MigrationState, MigrationStatus, OpenReport};
 
 #[derive(Debug, thiserror::Error)]

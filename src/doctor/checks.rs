@@ -93,6 +93,10 @@ fn source_desc(name: &str, source: Source, file: Option<&Path>) -> String {
 /// Shows a setting's value, masked when the name says it is a secret (no
 /// current setting is, but an admin token or similar may come).
 fn shown(name: &str, value: &str) -> String {
+    // `Settings::effective` masks the admin key itself (and says "none").
+    if name == "admin_key" {
+        return value.to_string();
+    }
     let n = name.to_ascii_lowercase();
     if ["key", "secret", "token", "password"]
         .iter()
@@ -256,6 +260,14 @@ pub fn config(overrides: &Overrides, env: &BTreeMap<String, String>) -> ConfigOu
                         ),
                     )
                 }
+                None if name == "admin_key" && s.admin_key.value.is_none() => Check::warn(
+                    Group::Config,
+                    name,
+                    "none: the admin API (/admin) and web UI (/admin-ui/) answer 503",
+                    "to use them: `llmo admin-key generate --out /etc/llmo/admin.key`, then \
+                     `--admin-key-file /etc/llmo/admin.key` (or `LLMO_ADMIN_KEY`, or \
+                     `admin_key_file` in the config file)",
+                ),
                 None => Check::ok(Group::Config, name, format!("{value} ({desc})")),
             });
         }
