@@ -62,6 +62,8 @@ fn doctor(env: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> Run {
     }
 }
 
+const ADMIN_KEY: &str = "llmo-admin-0123456789abcdefADMINSECRETKEY9";
+
 fn healthy(env: &TestEnv) {
     env.ok(&[
         "provider",
@@ -102,8 +104,12 @@ fn fresh_machine_warns_that_the_database_will_be_created_and_exits_0() {
 fn healthy_database_with_a_provider_passes() {
     let env = TestEnv::new();
     healthy(&env);
-    let r = doctor(&env, &[], &[]);
+    // A healthy setup has an admin key (without one doctor warns).
+    let r = doctor(&env, &[], &[("LLMO_ADMIN_KEY", ADMIN_KEY)]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r
+        .line("ok", "config", "admin_key")
+        .contains("llmo-...KEY9 (env LLMO_ADMIN_KEY)"));
     assert_eq!(
         r.line("ok", "database", "integrity_check"),
         "  ok    database   integrity_check: ok"
@@ -314,7 +320,11 @@ fn a_malformed_variable_fails_naming_it_and_the_other_checks_still_run() {
 fn json_output_has_the_documented_shape() {
     let env = TestEnv::new();
     healthy(&env);
-    let r = doctor(&env, &["--json"], &[("LLMO_FOO", "x")]);
+    let r = doctor(
+        &env,
+        &["--json"],
+        &[("LLMO_FOO", "x"), ("LLMO_ADMIN_KEY", ADMIN_KEY)],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let checks = v["checks"].as_array().unwrap();
@@ -357,11 +367,19 @@ fn secrets_are_masked_everywhere() {
     let env = TestEnv::new();
     healthy(&env);
     for args in [&[][..], &["--json"][..], &["--verbose"][..]] {
-        let r = doctor(&env, args, &[("DOCTOR_IT_UNUSED", "x")]);
+        let r = doctor(
+            &env,
+            args,
+            &[("DOCTOR_IT_UNUSED", "x"), ("LLMO_ADMIN_KEY", ADMIN_KEY)],
+        );
         let all = format!("{}{}", r.stdout, r.stderr);
         assert!(
             !all.contains("SECRET9876"),
             "key leaked with {args:?}:\n{all}"
+        );
+        assert!(
+            !all.contains("ADMINSECRET"),
+            "admin key leaked with {args:?}:\n{all}"
         );
         assert!(all.contains("sk-...9876"), "{all}");
     }

@@ -2,5 +2,6 @@
 //! binary (or the library in-process) against temporary directories.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod common;
 mod doctor;
