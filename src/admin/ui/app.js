@@ -21,7 +21,7 @@ function h(tag, attrs, ...children) {
     else if (v === true) el.setAttribute(k, "");
     else el.setAttribute(k, String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -80,6 +80,7 @@ function fmtCompact(n) {
   if (a >= 1e9) return (n / 1e9).toFixed(1) + "B";
   if (a >= 1e6) return (n / 1e6).toFixed(1) + "M";
   if (a >= 1e4) return (n / 1e3).toFixed(1) + "k";
+  if (a < 10 && !Number.isInteger(n)) return n.toFixed(1);
   return fmtInt(Math.round(n));
 }
 function fmtTime(ms) {
@@ -175,47 +176,52 @@ function kv(pairs) {
 
 // ---------------------------------------------------------------- charts
 
-/** A small SVG chart: bars (counts) or a line (rates, latency). */
+/** A round number at or above v (1, 2, 2.5, 5 × 10^k), for the y axis. */
+function niceMax(v) {
+  if (!(v > 0)) return 1;
+  const e = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * e >= v) return m * e;
+  return 10 * e;
+}
+
+/** A small chart: bars (counts) or a line (rates, latency). The plot is an
+ * SVG stretched to the card; the axis labels are HTML so text never skews. */
 function chart(title, points, valueOf, opts) {
-  const W = 600, H = 140, L = 40, B = 18, T = 8;
+  const W = 600, H = 120;
   const vals = points.map(valueOf);
-  const max = Math.max(opts.minMax || 0, ...vals, 0);
-  const top = max > 0 ? max * 1.1 : 1;
+  let top = niceMax(Math.max(opts.minMax || 0, ...vals, 0));
+  if (opts.cap) top = Math.min(top, opts.cap);
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img", "aria-label": title });
-  const y = (v) => T + (H - T - B) * (1 - v / top);
+  const y = (v) => H * (1 - v / top);
   for (const f of [0, 0.5, 1]) {
-    const yy = y(top * f);
-    svg.append(s("line", { class: "grid", x1: L, x2: W, y1: yy, y2: yy }));
-    svg.append(s("text", { class: "axis", x: L - 4, y: yy + 3, "text-anchor": "end" }, opts.fmt(top * f)));
+    svg.append(s("line", { class: "grid", x1: 0, x2: W, y1: y(top * f), y2: y(top * f), "vector-effect": "non-scaling-stroke" }));
   }
   const n = Math.max(points.length, 1);
-  const bw = (W - L) / n;
+  const bw = W / n;
   if (opts.kind === "bar") {
     points.forEach((p, i) => {
       const v = vals[i];
-      const r = s("rect", { class: "bar" + (opts.cls ? " " + opts.cls : ""), x: L + i * bw + bw * 0.12, width: Math.max(bw * 0.76, 1), y: y(v), height: Math.max(H - B - y(v), v > 0 ? 1 : 0) });
+      const r = s("rect", { class: "bar" + (opts.cls ? " " + opts.cls : ""), x: i * bw + bw * 0.12, width: Math.max(bw * 0.76, 1), y: y(v), height: Math.max(H - y(v), v > 0 ? 1 : 0) });
       r.append(s("title", {}, fmtTime(p.ts_ms) + ": " + opts.fmt(v)));
       svg.append(r);
     });
-  } else {
-    const xy = points.map((p, i) => [L + i * bw + bw / 2, y(vals[i])]);
-    if (xy.length) {
-      svg.append(s("path", { class: "area", d: `M${xy[0][0]},${H - B} ` + xy.map(([a, b]) => `L${a},${b}`).join(" ") + ` L${xy[xy.length - 1][0]},${H - B} Z` }));
-      svg.append(s("path", { class: "line" + (opts.cls ? " " + opts.cls : ""), d: xy.map(([a, b], i) => (i ? "L" : "M") + a + "," + b).join(" ") }));
-      points.forEach((p, i) => {
-        const c = s("circle", { cx: xy[i][0], cy: xy[i][1], r: 6, fill: "transparent" });
-        c.append(s("title", {}, fmtTime(p.ts_ms) + ": " + opts.fmt(vals[i])));
-        svg.append(c);
-      });
-    }
+  } else if (points.length) {
+    const xy = points.map((p, i) => [i * bw + bw / 2, y(vals[i])]);
+    svg.append(s("path", { class: "area", d: `M${xy[0][0]},${H} ` + xy.map(([a, b]) => `L${a},${b}`).join(" ") + ` L${xy[xy.length - 1][0]},${H} Z` }));
+    svg.append(s("path", { class: "line" + (opts.cls ? " " + opts.cls : ""), "vector-effect": "non-scaling-stroke", d: xy.map(([a, b], i) => (i ? "L" : "M") + a + "," + b).join(" ") }));
+    points.forEach((p, i) => {
+      const hit = s("rect", { x: i * bw, width: bw, y: 0, height: H, fill: "transparent" });
+      hit.append(s("title", {}, fmtTime(p.ts_ms) + ": " + opts.fmt(vals[i])));
+      svg.append(hit);
+    });
   }
-  if (points.length) {
-    const t0 = new Date(points[0].ts_ms), t1 = new Date(points[points.length - 1].ts_ms);
-    const f = (d) => d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
-    svg.append(s("text", { class: "axis", x: L, y: H - 4 }, f(t0)));
-    svg.append(s("text", { class: "axis", x: W, y: H - 4, "text-anchor": "end" }, f(t1)));
-  }
-  return h("div", { class: "chart" }, h("h3", {}, h("span", {}, title), h("span", { class: "muted small" }, opts.total || "")), svg);
+  const t = (ms) => new Date(ms).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  return h("div", { class: "chart" },
+    h("h3", {}, h("span", {}, title), h("span", { class: "muted small" }, opts.total || "")),
+    h("div", { class: "chart-body" },
+      h("div", { class: "y-axis" }, h("span", {}, opts.fmt(top)), h("span", {}, opts.fmt(top / 2)), h("span", {}, opts.fmt(0))),
+      h("div", { class: "plot" }, svg)),
+    points.length ? h("div", { class: "x-axis" }, h("span", {}, t(points[0].ts_ms)), h("span", {}, t(points[points.length - 1].ts_ms))) : null);
 }
 
 // ---------------------------------------------------------------- pages
@@ -248,7 +254,7 @@ async function pageOverview() {
     card("Tokens", fmtCompact(tot.t), "prompt + completion", "stat-tokens"));
   const charts = h("div", { class: "charts" },
     chart("Requests " + per, pts, (p) => p.requests, { kind: "bar", fmt: fmtCompact, total: fmtInt(tot.r) + " total" }),
-    chart("Error rate", pts, (p) => (p.requests ? p.errors / p.requests : 0), { kind: "line", cls: "err", fmt: (v) => (v * 100).toFixed(0) + "%", minMax: 0.05 }),
+    chart("Error rate", pts, (p) => (p.requests ? p.errors / p.requests : 0), { kind: "line", cls: "err", fmt: (v) => (v * 100).toFixed(0) + "%", minMax: 0.05, cap: 1 }),
     chart("Avg latency", pts, (p) => p.avg_latency_ms, { kind: "line", fmt: fmtMs }),
     chart("Tokens " + per, pts, (p) => p.tokens_in + p.tokens_out, { kind: "bar", fmt: fmtCompact, total: fmtCompact(tot.t) + " total" }));
 
@@ -370,8 +376,8 @@ async function pageProviders(state) {
       btn.disabled = true; testOut.replaceChildren(h("span", { class: "muted" }, "testing…"));
       try {
         const r = await api("POST", "/providers/" + enc(p.name) + "/test");
-        const label = r.ok ? "reachable · " + fmtMs(r.latency_ms) : r.outcome.replace("_", " ") + (r.status ? " (HTTP " + r.status + ")" : "") + (r.detail ? ": " + r.detail : "");
-        testOut.replaceChildren(h("span", { class: "badge " + (r.ok ? "ok" : "bad"), title: r.url }, label));
+        const label = r.ok ? "reachable · " + fmtMs(r.latency_ms) : r.detail || r.outcome.replace("_", " ") + (r.status ? " (HTTP " + r.status + ")" : "");
+        testOut.replaceChildren(h("span", { class: "badge " + (r.ok ? "ok" : "bad"), title: label + " · " + r.url }, label));
       } catch (e) { testOut.replaceChildren(h("span", { class: "badge bad" }, e.message)); }
       btn.disabled = false;
     };
@@ -389,14 +395,15 @@ async function pageProviders(state) {
       }
     };
     return h("tr", { class: p.enabled ? "" : "disabled", "data-name": p.name },
-      h("td", {}, h("strong", {}, p.name)),
-      h("td", {}, h("span", { class: "badge info" }, p.kind)),
-      h("td", { class: "mono" }, p.base_url),
-      h("td", { class: "mono" }, p.api_key || (p.api_key_env ? "$" + p.api_key_env : "none")),
-      h("td", { class: "num" }, p.priority), h("td", { class: "num" }, p.weight),
+      h("td", {},
+        h("div", {}, h("strong", {}, p.name), " ", p.enabled ? null : h("span", { class: "badge" }, "disabled")),
+        h("div", { class: "muted small" }, p.kind),
+        h("div", { class: "test-out" }, testOut)),
+      h("td", { class: "mono url", title: p.base_url }, p.base_url),
+      h("td", { class: "mono" }, p.api_key || (p.api_key_env ? "$" + p.api_key_env : h("span", { class: "muted" }, "none"))),
+      h("td", { class: "num" }, p.priority + " · " + p.weight),
       h("td", { class: "wrap" }, p.models.length ? p.models.join(", ") : h("span", { class: "muted" }, "no models")),
-      h("td", {}, p.enabled ? h("span", { class: "badge ok" }, "enabled") : h("span", { class: "badge" }, "disabled")),
-      h("td", {}, h("div", { class: "actions" }, testOut,
+      h("td", {}, h("div", { class: "actions" },
         h("button", { type: "button", class: "btn btn-sm", onclick: (ev) => test(ev.currentTarget) }, "Test"),
         h("button", { type: "button", class: "btn btn-sm", onclick: () => openForm(p) }, "Edit"),
         h("button", { type: "button", class: "btn btn-sm", onclick: toggle }, p.enabled ? "Disable" : "Enable"),
@@ -406,7 +413,7 @@ async function pageProviders(state) {
     pageHead("Providers", "Upstream APIs the gateway routes to, by priority tier, then weight", addBtn),
     formSlot,
     providers.length
-      ? table(["Name", "Kind", "Base URL", "Key", { label: "Priority", cls: "num" }, { label: "Weight", cls: "num" }, "Models", "Status", ""], rows)
+      ? table(["Provider", "Base URL", "Key", { label: "Tier · weight", cls: "num" }, "Models", ""], rows)
       : h("div", { class: "table-wrap" }, empty("No providers yet — add one", "A provider is an upstream API (OpenAI, Anthropic, Gemini or any OpenAI-compatible server) with its key.", h("button", { type: "button", class: "btn btn-primary", onclick: () => openForm(null) }, "Add a provider"))));
   if (state && state.add) openForm(null);
 }

@@ -23,6 +23,7 @@
     try {
       const res = await fetch("../admin/providers", { headers: { Authorization: "Bearer " + key } });
       if (res.ok) {
+        await res.arrayBuffer(); // finish the response before leaving the page
         sessionStorage.setItem(KEY, key);
         location.replace("./#/overview");
         return;

@@ -1,0 +1,277 @@
+// Browser test of the llmo admin UI in headless Chromium (Debian's
+// /usr/bin/chromium driven by playwright-core; no browser download).
+//
+// Starts the built `llmo` binary with a temporary database and admin key,
+// seeds some request logs, then signs in, adds a provider through the form
+// (after seeing the validation error for a bad URL), creates a client key,
+// reads the logs and overview, and takes a screenshot of every page into
+// screenshots/. Any uncaught page error or CSP violation fails the test.
+//
+// Env: LLMO_BIN (default ../../target/debug/llmo), HEADFUL=1 to watch.
+import { chromium } from "playwright-core";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const bin = resolve(here, process.env.LLMO_BIN || "../../target/debug/llmo");
+const shots = join(here, "screenshots");
+mkdirSync(shots, { recursive: true });
+
+const tmp = mkdtempSync(join(tmpdir(), "llmo-ui-"));
+const env = {
+  PATH: process.env.PATH,
+  HOME: tmp,
+  LLMO_DB: join(tmp, "llmo.db"),
+  LLMO_CONFIG: join(tmp, "llmo.toml"),
+  NO_COLOR: "1",
+};
+execFileSync("touch", [env.LLMO_CONFIG]);
+const keyFile = join(tmp, "admin.key");
+const run = (...args) => execFileSync(bin, args, { env, encoding: "utf8" });
+run("admin-key", "generate", "--out", keyFile);
+const adminKey = readFileSync(keyFile, "utf8").trim();
+run("migrate", "up");
+seedLogs(env.LLMO_DB);
+
+// ----- the server
+const server = spawn(bin, ["--admin-key-file", keyFile, "admin-ui-dev", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "pipe"] });
+let serverErr = "";
+server.stderr.on("data", (d) => { serverErr += d; });
+const base = await new Promise((ok, fail) => {
+  let out = "";
+  server.stdout.on("data", (d) => {
+    out += d;
+    const m = out.match(/(http:\/\/\S+)\/admin-ui\//);
+    if (m) ok(m[1]);
+  });
+  server.on("exit", (c) => fail(new Error("server exited " + c + ": " + serverErr)));
+  setTimeout(() => fail(new Error("server did not start: " + serverErr)), 20000);
+});
+
+// A fresh profile directory each run (playwright passes it as --user-data-dir).
+const ctx = await chromium.launchPersistentContext(join(tmp, "chromium-profile"), {
+  executablePath: "/usr/bin/chromium",
+  headless: !process.env.HEADFUL,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  viewport: { width: 1366, height: 860 },
+});
+const problems = [];
+let step = "start";
+async function check(name, fn) {
+  step = name;
+  process.stdout.write(`- ${name} … `);
+  await fn();
+  process.stdout.write("ok\n");
+}
+
+try {
+  const page = ctx.pages()[0] || (await ctx.newPage());
+  page.on("pageerror", (e) => problems.push(`[${step}] page error: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error" && !/status of 4\d\d/.test(m.text())) problems.push(`[${step}] console: ${m.text()}`); });
+  // ERR_ABORTED = cancelled by a navigation (the redirect to the login page).
+  page.on("requestfailed", (r) => r.failure()?.errorText === "net::ERR_ABORTED" || problems.push(`[${step}] request failed: ${r.url()} ${r.failure() && r.failure().errorText}`));
+  page.on("request", (r) => { if (!r.url().startsWith(base) && !r.url().startsWith("data:")) problems.push(`[${step}] off-site request: ${r.url()}`); });
+  const shot = (name) => page.screenshot({ path: join(shots, name + ".png"), fullPage: true });
+
+  await check("unauthenticated visit goes to the login page", async () => {
+    await page.goto(base + "/admin-ui/");
+    await page.waitForURL(/login\.html/);
+    await shot("01-login");
+  });
+
+  await check("a wrong key shows an error; the right key signs in", async () => {
+    await page.fill("#admin-key", "llmo-admin-wrong-wrong-wrong-wrong");
+    await page.click("#login-submit");
+    await page.waitForSelector("#login-error:not([hidden])");
+    assert.match(await page.textContent("#login-error"), /not right/);
+    await shot("02-login-error");
+    await page.fill("#admin-key", adminKey);
+    await page.click("#login-submit");
+    await page.waitForSelector("#stat-requests");
+    const stored = await page.evaluate(() => [sessionStorage.getItem("llmo_admin_key"), localStorage.length, document.cookie]);
+    assert.equal(stored[0], adminKey, "key kept in sessionStorage");
+    assert.equal(stored[1], 0, "nothing in localStorage");
+    assert.equal(stored[2], "", "no cookie");
+  });
+
+  await check("overview shows the seeded traffic and charts", async () => {
+    await page.waitForSelector(".chart svg rect.bar", { state: "attached" });
+    assert.equal((await page.textContent("#stat-requests .value")).trim(), "120");
+    assert.match(await page.textContent("#stat-errors .value"), /10\.0%/);
+    assert.ok((await page.locator(".chart").count()) === 4);
+    await shot("03-overview");
+    await page.click("text=Last 24 hours");
+    await page.waitForSelector(".seg button.on >> text=Last 24 hours");
+    await shot("03b-overview-day");
+  });
+
+  await check("providers: empty state, validation error next to the field, then added", async () => {
+    await page.click("nav >> text=Providers");
+    await page.waitForSelector("text=No providers yet — add one");
+    await shot("04-providers-empty");
+    await page.click("#add-provider");
+    await page.fill("#f-name", "mock");
+    await page.selectOption("#f-kind", "openai-compatible");
+    await page.fill("#f-base_url", "not a url");
+    await page.fill("#f-api_key", "sk-test-abcdefghijklmnopSECRET1234");
+    await page.fill("#f-models", "gpt-4o-mini");
+    await page.click("#provider-form button[type=submit]");
+    await page.waitForSelector("#err-base_url:not([hidden])");
+    assert.match(await page.textContent("#err-base_url"), /not a valid URL/);
+    assert.ok(await page.$eval("#f-base_url", (e) => e.classList.contains("invalid")));
+    await shot("05-provider-validation");
+    await page.fill("#f-base_url", "http://127.0.0.1:9/v1");
+    await page.fill("#f-weight", "-3");
+    await page.click("#provider-form button[type=submit]");
+    await page.waitForSelector("#err-weight:not([hidden])");
+    assert.match(await page.textContent("#err-weight"), /0 or more/);
+    await page.fill("#f-weight", "2");
+    await page.click("#provider-form button[type=submit]");
+    await page.waitForSelector("tr[data-name=mock]");
+    const row = await page.textContent("tr[data-name=mock]");
+    assert.match(row, /sk-\.\.\.1234/);
+    assert.match(row, /gpt-4o-mini/);
+    assert.ok(!(await page.content()).includes("SECRET1234"), "key shown in full");
+    await shot("06-providers");
+  });
+
+  await check("test button reports an unreachable provider", async () => {
+    await page.click("tr[data-name=mock] >> text=Test");
+    await page.waitForSelector("tr[data-name=mock] .badge.bad");
+    assert.match(await page.textContent("tr[data-name=mock]"), /connect error|timeout/);
+    await shot("06b-provider-test");
+  });
+
+  await check("edit and disable a provider", async () => {
+    await page.click("tr[data-name=mock] >> text=Edit");
+    await page.waitForSelector("#provider-form");
+    assert.equal(await page.inputValue("#f-weight"), "2");
+    await page.fill("#f-priority", "1");
+    await page.click("#provider-form button[type=submit]");
+    await page.waitForSelector("#provider-form", { state: "detached" });
+    await page.click("tr[data-name=mock] >> text=Disable");
+    await page.waitForSelector("tr[data-name=mock].disabled");
+  });
+
+  await check("models page shows the mapping", async () => {
+    await page.click("nav >> text=Models");
+    await page.waitForSelector("text=gpt-4o-mini");
+    assert.match(await page.textContent("table"), /mock → gpt-4o-mini/);
+    await shot("07-models");
+  });
+
+  await check("client key: created, shown once with a copy button, then only its prefix", async () => {
+    await page.click("nav >> text=Client keys");
+    await page.waitForSelector("text=No client keys yet");
+    await page.fill("#f-name", "web-app");
+    await page.fill("#f-rpm_limit", "120");
+    await page.click("#key-form button[type=submit]");
+    await page.waitForSelector("#new-key-value");
+    const key = (await page.textContent("#new-key-value")).trim();
+    assert.match(key, /^llmo-[A-Za-z0-9]{40}$/);
+    assert.ok(await page.isVisible("#copy-key"));
+    await shot("08-key-created");
+    await page.click("nav >> text=Providers");
+    await page.click("nav >> text=Client keys");
+    await page.waitForSelector("text=web-app");
+    assert.ok(!(await page.content()).includes(key.slice(9)), "key shown again");
+    await page.fill("#f-name", "bad name");
+    await page.click("#key-form button[type=submit]");
+    await page.waitForSelector("#err-name:not([hidden])");
+    await shot("09-keys");
+  });
+
+  await check("request logs: rows, filter, pagination, details", async () => {
+    await page.click("nav >> text=Request logs");
+    await page.waitForSelector("tbody tr.clickable");
+    assert.equal(await page.locator("tbody tr.clickable").count(), 50);
+    await shot("10-logs");
+    await page.click("#older");
+    await page.waitForSelector("text=Page 2");
+    await page.fill("#f-status", "502");
+    await page.click("#log-filters button[type=submit]");
+    await page.waitForSelector("text=Page 1");
+    const statuses = await page.$$eval("tbody tr.clickable td:nth-child(2)", (tds) => tds.map((t) => t.textContent.trim()));
+    assert.equal(statuses.length, 12);
+    assert.ok(statuses.every((s) => s === "502"), statuses.join(","));
+    await page.click("tbody tr.clickable >> nth=0");
+    await page.waitForSelector("#drawer:not([hidden])");
+    assert.match(await page.textContent("#drawer-body"), /upstream_error/);
+    await shot("11-log-details");
+    await page.keyboard.press("Escape");
+    await page.fill("#f-status", "abc");
+    await page.click("#log-filters button[type=submit]");
+    await page.waitForSelector("#err-status:not([hidden])");
+  });
+
+  await check("health page", async () => {
+    await page.click("nav >> text=Health");
+    await page.waitForSelector("text=Recent state changes");
+    assert.match(await page.textContent("table"), /mock/);
+    await shot("12-health");
+  });
+
+  await check("narrow window: no sideways scrolling of the page", async () => {
+    await page.setViewportSize({ width: 400, height: 800 });
+    for (const [nav, name] of [["Providers", "13-narrow-providers"], ["Overview", "14-narrow-overview"], ["Request logs", "15-narrow-logs"]]) {
+      await page.click("nav >> text=" + nav);
+      await page.waitForLoadState("networkidle");
+      await page.waitForTimeout(200);
+      const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(over <= 1, `${nav} overflows by ${over}px`);
+      await shot(name);
+    }
+  });
+
+  await check("sign out forgets the key", async () => {
+    await page.click("#signout");
+    await page.waitForURL(/login\.html/);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("llmo_admin_key")), null);
+  });
+
+  assert.deepEqual(problems, [], "browser problems:\n" + problems.join("\n"));
+  console.log(`\nall browser checks passed; screenshots in ${shots}`);
+} catch (e) {
+  console.error(`\nFAILED at step "${step}": ${e.stack || e}`);
+  if (problems.length) console.error(problems.join("\n"));
+  process.exitCode = 1;
+} finally {
+  await ctx.close();
+  server.kill("SIGINT");
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+/** 120 requests over the last hour (every 10th a 502), their per-minute
+ * provider stats, and two circuit-state changes: what the gateway's
+ * recorder writes. Uses python3's sqlite3 module (no node SQLite on 20). */
+function seedLogs(db) {
+  const py = `
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+now = int(time.time() * 1000)
+rows = []
+for i in range(120):
+    ts = now - (119 - i) * 29_000
+    model = ["gpt-4o-mini", "claude-haiku", "gemini-flash"][i % 3]
+    provider = ["openai-main", "anthropic"][i % 2]
+    err = i % 10 == 0
+    rows.append((ts, "req-%04d" % i, ["web-app", "batch"][i % 2], model, provider, model, 1,
+                 502 if err else 200, "upstream_error" if err else None, 180 + (i * 37) % 900,
+                 120 if i % 2 else None, 150 + (i * 37) % 800, 40 + i, 0 if err else 25 + i, i % 2))
+db.executemany("""INSERT INTO request_logs (ts, request_id, key_name, model, provider, upstream_model,
+    attempts, status, error_type, latency_ms, ttfb_ms, upstream_ms, prompt_tokens, completion_tokens, stream)
+    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""", rows)
+db.execute("""INSERT INTO provider_stats (provider, bucket, requests, successes, failures, latency_ms_total, tokens_in, tokens_out)
+    SELECT provider, ts / 60000, count(*), sum(status < 400), sum(status >= 400), total(latency_ms), sum(prompt_tokens), sum(completion_tokens)
+    FROM request_logs GROUP BY provider, ts / 60000""")
+db.execute("INSERT INTO provider_health (provider, state, consecutive_failures, last_error, changed_at) VALUES ('anthropic', 'open', 5, 'HTTP 529 overloaded', ?)", (now - 600_000,))
+db.execute("INSERT INTO provider_health (provider, state, consecutive_failures, last_error, changed_at) VALUES ('anthropic', 'closed', 0, NULL, ?)", (now - 300_000,))
+db.commit()
+`;
+  execFileSync("python3", ["-c", py, db]);
+}
