@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-mod catalog;
+pub mod catalog;
 pub mod logs;
 pub mod migrate;
 
