@@ -265,10 +265,41 @@ fn backoff(n: u32) -> Duration {
     Duration::from_millis(base / 2 + jitter)
 }
 
+/// Which candidates of a tier were tried: a bit set, no allocation for
+/// tiers of up to 64 providers.
+enum Tried {
+    Small(u64),
+    Large(Vec<bool>),
+}
+
+impl Tried {
+    fn new(n: usize) -> Tried {
+        if n <= 64 {
+            Tried::Small(0)
+        } else {
+            Tried::Large(vec![false; n])
+        }
+    }
+
+    fn get(&self, i: usize) -> bool {
+        match self {
+            Tried::Small(b) => b & (1 << i) != 0,
+            Tried::Large(v) => v[i],
+        }
+    }
+
+    fn set(&mut self, i: usize) {
+        match self {
+            Tried::Small(b) => *b |= 1 << i,
+            Tried::Large(v) => v[i] = true,
+        }
+    }
+}
+
 /// Picks a weighted-random candidate among those not yet tried and not
 /// circuit-open; weight 0 candidates never make it into a tier.
-fn pick(tier: &[Candidate], tried: &[bool], now: Instant) -> Option<usize> {
-    let ok = |i: usize| !tried[i] && tier[i].provider.live.may_try(now);
+fn pick(tier: &[Candidate], tried: &Tried, now: Instant) -> Option<usize> {
+    let ok = |i: usize| !tried.get(i) && tier[i].provider.live.may_try(now);
     let total: u64 = (0..tier.len())
         .filter(|i| ok(*i))
         .map(|i| u64::from(tier[i].weight))
@@ -360,9 +391,9 @@ async fn route(
     let mut circuit_wait: Option<Duration> = None;
     let min = |a: Option<Duration>, b: Duration| Some(a.map_or(b, |a| a.min(b)));
     for tier in &model.tiers {
-        let mut tried = vec![false; tier.len()];
+        let mut tried = Tried::new(tier.len());
         while let Some(i) = pick(tier, &tried, Instant::now()) {
-            tried[i] = true;
+            tried.set(i);
             let c = &tier[i];
             let p = &c.provider;
             let mut admit = p.live.acquire(Instant::now());
@@ -496,6 +527,17 @@ async fn route(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tried_sets_small_and_large() {
+        for n in [3, 64, 65, 200] {
+            let mut t = Tried::new(n);
+            assert!((0..n).all(|i| !t.get(i)));
+            t.set(0);
+            t.set(n - 1);
+            assert!(t.get(0) && t.get(n - 1) && (n < 3 || !t.get(1)));
+        }
+    }
 
     #[test]
     fn backoff_grows_jittered_and_capped() {

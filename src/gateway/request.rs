@@ -282,4 +282,34 @@ mod tests {
         let r = ClientRequest::parse(br#"{"model":"a\/b","messages":[]}"#, Endpoint::Chat).unwrap();
         assert_eq!(r.model, "a/b");
     }
+
+    /// The measurement behind this module's design (run with
+    /// `cargo test --release --lib rewrite_cost -- --ignored --nocapture`).
+    #[test]
+    #[ignore = "timing, not a check"]
+    fn rewrite_cost() {
+        let msgs: Vec<serde_json::Value> = (0..40)
+            .map(|i| serde_json::json!({"role": "user", "content": format!("message {i} {}", "lorem ipsum dolor sit amet ".repeat(10))}))
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({"model": "fast", "messages": msgs, "temperature": 0.2, "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]})).unwrap();
+        let n = 2000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let r = ClientRequest::parse(&body, Endpoint::Chat).unwrap();
+            std::hint::black_box(r.encode_openai("gpt-4o-mini", false));
+        }
+        let raw = t.elapsed() / n;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let mut m: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(&body).unwrap();
+            m.insert("model".into(), "gpt-4o-mini".into());
+            std::hint::black_box(serde_json::to_vec(&m).unwrap());
+        }
+        let map = t.elapsed() / n;
+        println!(
+            "{} byte body: RawValue parse+rewrite {raw:?}, Map<String, Value> round trip {map:?}",
+            body.len()
+        );
+    }
 }
