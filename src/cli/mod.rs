@@ -19,6 +19,7 @@ pub mod key;
 pub mod migrate;
 pub mod model;
 pub mod provider;
+pub mod serve;
 
 /// llmo: a self-hosted, OpenAI-compatible LLM gateway.
 ///
@@ -63,6 +64,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the OpenAI-compatible gateway (until SIGTERM/SIGINT)
+    Serve(serve::Args),
     /// Manage upstream providers (OpenAI, Anthropic, Gemini, OpenAI-compatible)
     #[command(subcommand)]
     Provider(provider::Cmd),
@@ -180,6 +183,7 @@ pub fn report_error(printer: &Printer, err: &anyhow::Error) -> ExitCode {
 
 pub fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Serve(args) => serve::run(args, ctx),
         Command::Provider(cmd) => provider::run(cmd, ctx),
         Command::Model(cmd) => model::run(cmd, ctx),
         Command::Key(cmd) => key::run(cmd, ctx),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 mod admin;
-mod catalog;
+pub mod catalog;
 pub mod info;
 pub mod logs;
 pub mod migrate;

@@ -1,2 +1,469 @@
+//! The gateway: `llmo serve`'s HTTP server. It owns start-up (open and
+//! migrate the database, load the catalog, or stay up not-ready and retry),
+//! the accept loop (hyper 1, `TCP_NODELAY` on every socket), hot reload of
+//! the catalog, and graceful shutdown (drain requests and streams, flush the
+//! request-log queue).
+//!
+//! Request path: `router` → `proxy` (auth, body, routing, retries) →
+//! `providers` (upstream wire format) → `stream` (SSE relay). Shared state
+//! is one [`Shared`] behind an `Arc`; the routing catalog is an immutable
+//! [`snapshot::Snapshot`] swapped whole on reload.
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::db::{OpenReport, Store, StoreError};
+
+pub mod body;
+pub mod error;
+pub mod health;
 pub mod metrics;
+pub mod providers;
+pub mod proxy;
 pub mod recorder;
+pub mod request;
+mod router;
+pub mod snapshot;
+pub mod stream;
+
+use error::ApiError;
+use health::{BreakerConfig, Change};
+use metrics::Metrics;
+use recorder::{Recorder, RecorderHandle};
+use snapshot::{LiveStates, Snapshot};
+
+/// How often the catalog's `config_version` is polled.
+pub const RELOAD_INTERVAL: Duration = Duration::from_millis(500);
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+/// How long shutdown waits for the request-log writer to flush.
+const RECORDER_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything `serve` needs besides the listener.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub settings: Settings,
+    /// Exit with an error instead of serving not-ready when the database
+    /// cannot be opened.
+    pub exit_on_error: bool,
+    pub reload_interval: Duration,
+}
+
+impl Options {
+    pub fn new(settings: Settings) -> Self {
+        Options {
+            settings,
+            exit_on_error: false,
+            reload_interval: RELOAD_INTERVAL,
+        }
+    }
+}
+
+/// Why the gateway is not ready, and what to run about it.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub problem: String,
+    pub fix: String,
+}
+
+impl Problem {
+    fn from_store(e: &StoreError) -> Problem {
+        Problem {
+            problem: e.to_string(),
+            fix: e
+                .hint()
+                .unwrap_or_else(|| "run `llmo doctor` for a diagnosis".into()),
+        }
+    }
+}
+
+/// State shared by every connection and request.
+pub struct Shared {
+    pub http: reqwest::Client,
+    pub metrics: Metrics,
+    pub recorder: OnceLock<Recorder>,
+    pub breaker: BreakerConfig,
+    pub allow_anonymous: bool,
+    pub max_body: u64,
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
+    problem: RwLock<Option<Arc<Problem>>>,
+    lives: LiveStates,
+    id_prefix: u32,
+    ids: AtomicU64,
+}
+
+impl Shared {
+    fn new(s: &Settings) -> anyhow::Result<Shared> {
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Shared {
+            http,
+            metrics: Metrics::default(),
+            recorder: OnceLock::new(),
+            breaker: BreakerConfig {
+                failures: s.circuit_failures.value,
+                cooldown: s.circuit_cooldown.value,
+            },
+            allow_anonymous: s.allow_anonymous.value,
+            max_body: s.max_body.value,
+            snapshot: RwLock::new(None),
+            problem: RwLock::new(None),
+            lives: LiveStates::default(),
+            id_prefix: fastrand::u32(..),
+            ids: AtomicU64::new(0),
+        })
+    }
+
+    /// The current routing snapshot (an `Arc` clone; no lock is kept).
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_snapshot(&self, s: Arc<Snapshot>) {
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Some(s);
+    }
+
+    pub fn problem(&self) -> Option<Arc<Problem>> {
+        self.problem
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_problem(&self, p: Option<Problem>) {
+        *self.problem.write().unwrap_or_else(|p| p.into_inner()) = p.map(Arc::new);
+    }
+
+    pub fn not_ready_error(&self) -> ApiError {
+        match self.problem() {
+            Some(p) => ApiError::NotReady {
+                problem: p.problem.clone(),
+                fix: p.fix.clone(),
+            },
+            None => ApiError::NotReady {
+                problem: "the database is not open yet".into(),
+                fix: "retry in a moment".into(),
+            },
+        }
+    }
+
+    /// A process-unique request id: a random per-process prefix and a counter.
+    pub fn next_request_id(&self) -> String {
+        let n = self.ids.fetch_add(1, Ordering::Relaxed);
+        format!("req_{:08x}{:012x}", self.id_prefix, n)
+    }
+
+    /// Reports a circuit change: request log DB, metrics and one log line.
+    pub fn report_change(&self, provider: &str, ch: Change) {
+        match ch.state {
+            health::State::Open => tracing::warn!(
+                provider,
+                "circuit opened after {} consecutive failure(s); last error: {}",
+                ch.consecutive_failures,
+                ch.last_error.as_deref().unwrap_or("-")
+            ),
+            health::State::HalfOpen => {
+                tracing::info!(
+                    provider,
+                    "circuit half-open: letting one trial request through"
+                )
+            }
+            health::State::Closed => {
+                tracing::info!(provider, "circuit closed: the provider answered again")
+            }
+        }
+        self.metrics.circuit(provider, ch.state);
+        if let Some(r) = self.recorder.get() {
+            r.health_change(
+                provider,
+                ch.state,
+                ch.consecutive_failures,
+                ch.last_error,
+                ch.last_success_ms,
+            );
+        }
+    }
+}
+
+struct Opened {
+    store: Store,
+    report: OpenReport,
+    recorder: Recorder,
+    handle: RecorderHandle,
+}
+
+/// Opens (creating and migrating) the database and starts the recorder.
+fn open_db(path: &Path, retention_days: u32) -> Result<Opened, StoreError> {
+    let (store, report) = Store::open(path)?;
+    let (recorder, handle) = Recorder::start(path, retention_days)?;
+    Ok(Opened {
+        store,
+        report,
+        recorder,
+        handle,
+    })
+}
+
+fn log_open_report(r: &OpenReport) {
+    if let Some(b) = &r.backup {
+        tracing::info!("backed up the database to {}", b.display());
+    }
+    if r.applied.is_empty() {
+        tracing::info!("migrations: schema is current (version {})", r.version);
+    } else {
+        let names: Vec<String> = r.applied.iter().map(|(v, n)| format!("V{v} {n}")).collect();
+        tracing::info!(
+            "migrations: applied {} ({}); schema is at version {}",
+            r.applied.len(),
+            names.join(", "),
+            r.version
+        );
+    }
+}
+
+/// Loads the catalog and swaps in a new snapshot.
+fn load(shared: &Shared, store: &mut Store, initial: bool) -> Result<i64, StoreError> {
+    let cat = store.load_catalog()?;
+    let snap = Snapshot::build(&cat, &shared.lives);
+    let (np, nm, nk) = (snap.providers.len(), snap.models.len(), snap.keys.len());
+    let version = snap.version;
+    shared.set_snapshot(Arc::new(snap));
+    if initial {
+        tracing::info!("loaded {np} provider(s), {nm} model(s), {nk} key(s)");
+        if np == 0 {
+            tracing::warn!(
+                "no providers configured; /ready answers 503 until one is added with `llmo provider add`"
+            );
+        }
+    } else {
+        tracing::info!(
+            "configuration changed (version {version}): reloaded {np} provider(s), {nm} model(s), {nk} key(s)"
+        );
+    }
+    Ok(version)
+}
+
+/// The background database thread: retries opening with backoff while the
+/// database is unusable, then polls `config_version` and reloads on change.
+/// Returns the recorder's handle at the end so shutdown can flush it.
+struct DbWorker {
+    stop: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<Option<RecorderHandle>>,
+}
+
+impl DbWorker {
+    fn spawn(
+        shared: Arc<Shared>,
+        mut store: Option<Store>,
+        mut handle: Option<RecorderHandle>,
+        path: PathBuf,
+        retention_days: u32,
+        interval: Duration,
+    ) -> std::io::Result<DbWorker> {
+        let (stop, rx) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("llmo-db".into())
+            .spawn(move || {
+                let mut version = shared.snapshot().map(|s| s.version);
+                let mut backoff = RETRY_FIRST;
+                loop {
+                    let wait = if store.is_some() { interval } else { backoff };
+                    match rx.recv_timeout(wait) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => break,
+                    }
+                    match &mut store {
+                        None => match open_db(&path, retention_days) {
+                            Ok(o) => {
+                                log_open_report(&o.report);
+                                let _ = shared.recorder.set(o.recorder);
+                                handle = Some(o.handle);
+                                let mut s = o.store;
+                                match load(&shared, &mut s, true) {
+                                    Ok(v) => {
+                                        version = Some(v);
+                                        shared.set_problem(None);
+                                        tracing::info!("database is usable now; serving");
+                                    }
+                                    Err(e) => shared.set_problem(Some(Problem::from_store(&e))),
+                                }
+                                store = Some(s);
+                            }
+                            Err(e) => {
+                                let p = Problem::from_store(&e);
+                                tracing::warn!(
+                                    "database still unusable ({}); retrying in {}s",
+                                    p.problem,
+                                    (backoff * 2).min(RETRY_MAX).as_secs()
+                                );
+                                shared.set_problem(Some(p));
+                                backoff = (backoff * 2).min(RETRY_MAX);
+                            }
+                        },
+                        Some(s) => match s.config_version() {
+                            Ok(v) if Some(v) != version => {
+                                match load(&shared, s, version.is_none()) {
+                                    Ok(v) => {
+                                        version = Some(v);
+                                        shared.set_problem(None);
+                                    }
+                                    Err(e) => {
+                                        tracing::warn!("reloading the configuration failed: {e}")
+                                    }
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!("cannot read the configuration version: {e}"),
+                        },
+                    }
+                }
+                handle
+            })?;
+        Ok(DbWorker { stop, thread })
+    }
+
+    fn stop(self) -> Option<RecorderHandle> {
+        let _ = self.stop.send(());
+        self.thread.join().ok().flatten()
+    }
+}
+
+/// Runs the gateway on `listener` until `shutdown` resolves, then drains.
+pub async fn serve(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    serve_with(Options::new(settings), listener, shutdown).await
+}
+
+pub async fn serve_with(
+    opts: Options,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let settings = &opts.settings;
+    let shared = Arc::new(Shared::new(settings)?);
+    let path = settings.db.value.clone();
+    let retention = settings.log_retention_days.value;
+    tracing::info!("database: {}", path.display());
+    let p2 = path.clone();
+    let opened = tokio::task::spawn_blocking(move || open_db(&p2, retention)).await?;
+    let (store, handle) = match opened {
+        Ok(mut o) => {
+            log_open_report(&o.report);
+            let _ = shared.recorder.set(o.recorder);
+            let sh = shared.clone();
+            let (store, res) = tokio::task::spawn_blocking(move || {
+                let r = load(&sh, &mut o.store, true);
+                (o.store, r)
+            })
+            .await?;
+            if let Err(e) = res {
+                if opts.exit_on_error {
+                    return Err(anyhow::Error::new(e).context("loading the configuration"));
+                }
+                shared.set_problem(Some(Problem::from_store(&e)));
+            }
+            (Some(store), Some(o.handle))
+        }
+        Err(e) => {
+            if opts.exit_on_error {
+                let hint = e.hint();
+                let mut u = crate::error::user(format!("cannot serve: {e}"));
+                if let Some(h) = hint {
+                    u = u.hint(h);
+                }
+                return Err(u.into());
+            }
+            let p = Problem::from_store(&e);
+            tracing::error!(
+                "database unusable: {}; fix: {}; serving not-ready (/ready answers 503) and retrying in the background",
+                p.problem,
+                p.fix
+            );
+            shared.set_problem(Some(p));
+            (None, None)
+        }
+    };
+    let worker = DbWorker::spawn(
+        shared.clone(),
+        store,
+        handle,
+        path,
+        retention,
+        opts.reload_interval,
+    )?;
+    if shared.allow_anonymous {
+        tracing::warn!("anonymous access is ON: requests without an API key are served");
+    }
+    let addr: SocketAddr = listener.local_addr()?;
+    tracing::info!("listening on http://{addr}");
+
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().keep_alive(true);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (sock, _) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, go on.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = sock.set_nodelay(true);
+                let sh = shared.clone();
+                let svc = hyper::service::service_fn(move |req| {
+                    let sh = sh.clone();
+                    async move { Ok::<_, Infallible>(router::handle(sh, req).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(sock), svc).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let timeout = settings.shutdown_timeout.value;
+    tracing::info!(
+        "shutting down: finishing in-flight requests (up to {})",
+        crate::time::format_ms(timeout.as_millis() as i64)
+    );
+    if tokio::time::timeout(timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown timeout reached; cutting the remaining connections");
+    }
+    let handle = tokio::task::spawn_blocking(move || worker.stop()).await?;
+    if let Some(h) = handle {
+        tokio::task::spawn_blocking(move || h.shutdown(RECORDER_FLUSH_TIMEOUT)).await?;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

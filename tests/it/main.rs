@@ -5,3 +5,6 @@
 mod admin;
 mod common;
 mod doctor;
+mod gateway;
+mod gateway_lifecycle;
+mod gateway_resilience;

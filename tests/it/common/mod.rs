@@ -2,6 +2,8 @@
 //! binary run inside it with nothing leaking in from the real environment.
 use std::path::PathBuf;
 
+pub mod mock_upstream;
+
 use assert_cmd::Command;
 use tempfile::TempDir;
 

@@ -1,0 +1,373 @@
+//! Per-provider live state that outlives catalog reloads: the circuit
+//! breaker, the request-rate window, and success counts for the last five
+//! minutes; plus the per-key rate window. Each sits behind a short `std`
+//! mutex that is never held across an `.await`.
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub use super::recorder::CircuitState as State;
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// At most `rpm` requests in any 60-second window (a sliding log of the
+/// last `rpm` admissions): exact, so a limit of 60 never lets 120 through at
+/// a minute's edge, and `Retry-After` is the true wait for a free slot.
+#[derive(Debug, Default)]
+pub struct RateWindow {
+    rpm: u32,
+    admitted: VecDeque<Instant>,
+}
+
+impl RateWindow {
+    pub fn set_rpm(&mut self, rpm: u32) {
+        self.rpm = rpm;
+        while self.admitted.len() > rpm as usize {
+            self.admitted.pop_front();
+        }
+    }
+
+    /// Takes a slot, or says how long until one frees.
+    pub fn try_acquire(&mut self, now: Instant) -> Result<(), Duration> {
+        if self.rpm == 0 {
+            return Ok(());
+        }
+        while let Some(t) = self.admitted.front() {
+            if now.duration_since(*t) >= WINDOW {
+                self.admitted.pop_front();
+            } else {
+                break;
+            }
+        }
+        if self.admitted.len() < self.rpm as usize {
+            self.admitted.push_back(now);
+            Ok(())
+        } else {
+            let oldest = self.admitted.front().copied().unwrap_or(now);
+            Err((oldest + WINDOW).saturating_duration_since(now))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Circuit {
+    Closed,
+    Open { until: Instant },
+    HalfOpen { trial_in_flight: bool },
+}
+
+/// A circuit state change to report (outside the lock).
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub state: State,
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+    pub last_success_ms: Option<i64>,
+}
+
+/// Why a provider cannot take a request right now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Refusal {
+    RateLimited(Duration),
+    CircuitOpen(Duration),
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Minute {
+    minute: i64,
+    ok: u32,
+    total: u32,
+}
+
+#[derive(Debug)]
+struct Inner {
+    circuit: Circuit,
+    consecutive_failures: u32,
+    last_error: Option<String>,
+    last_success_ms: Option<i64>,
+    rate: RateWindow,
+    minutes: [Minute; 5],
+}
+
+/// Live state of one provider.
+#[derive(Debug)]
+pub struct ProviderLive {
+    inner: Mutex<Inner>,
+}
+
+/// The thresholds, from settings.
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerConfig {
+    pub failures: u32,
+    pub cooldown: Duration,
+}
+
+/// What `/ready` shows for a provider.
+#[derive(Debug, Clone)]
+pub struct HealthView {
+    pub state: State,
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+    pub last_success_ms: Option<i64>,
+    pub success_rate_5m: Option<f64>,
+}
+
+impl Default for ProviderLive {
+    fn default() -> Self {
+        ProviderLive {
+            inner: Mutex::new(Inner {
+                circuit: Circuit::Closed,
+                consecutive_failures: 0,
+                last_error: None,
+                last_success_ms: None,
+                rate: RateWindow::default(),
+                minutes: [Minute::default(); 5],
+            }),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding this lock cannot leave the counters unusable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Inner {
+    fn change(&self, state: State) -> Change {
+        Change {
+            state,
+            consecutive_failures: self.consecutive_failures,
+            last_error: self.last_error.clone(),
+            last_success_ms: self.last_success_ms,
+        }
+    }
+
+    fn count(&mut self, now_ms: i64, ok: bool) {
+        let minute = now_ms / 60_000;
+        let slot = &mut self.minutes[(minute.rem_euclid(5)) as usize];
+        if slot.minute != minute {
+            *slot = Minute {
+                minute,
+                ok: 0,
+                total: 0,
+            };
+        }
+        slot.total += 1;
+        if ok {
+            slot.ok += 1;
+        }
+    }
+}
+
+impl ProviderLive {
+    pub fn set_rpm(&self, rpm: u32) {
+        lock(&self.inner).rate.set_rpm(rpm);
+    }
+
+    /// Cheap check used while picking: false while the circuit is open (and
+    /// its cooldown not over) or a half-open trial is already running.
+    pub fn may_try(&self, now: Instant) -> bool {
+        match lock(&self.inner).circuit {
+            Circuit::Closed => true,
+            Circuit::Open { until } => now >= until,
+            Circuit::HalfOpen { trial_in_flight } => !trial_in_flight,
+        }
+    }
+
+    /// Admits one attempt: circuit first, then the rate window. An open
+    /// circuit whose cooldown is over turns half-open and this attempt is
+    /// its one trial.
+    pub fn acquire(&self, now: Instant) -> (Result<(), Refusal>, Option<Change>) {
+        let mut g = lock(&self.inner);
+        let mut change = None;
+        match g.circuit {
+            Circuit::Closed => {}
+            Circuit::Open { until } if now < until => {
+                return (Err(Refusal::CircuitOpen(until - now)), None);
+            }
+            Circuit::Open { .. } => {
+                g.circuit = Circuit::HalfOpen {
+                    trial_in_flight: false,
+                };
+                change = Some(g.change(State::HalfOpen));
+            }
+            Circuit::HalfOpen {
+                trial_in_flight: true,
+            } => return (Err(Refusal::CircuitOpen(Duration::from_secs(1))), None),
+            Circuit::HalfOpen { .. } => {}
+        }
+        if let Err(wait) = g.rate.try_acquire(now) {
+            return (Err(Refusal::RateLimited(wait)), change);
+        }
+        if let Circuit::HalfOpen { .. } = g.circuit {
+            g.circuit = Circuit::HalfOpen {
+                trial_in_flight: true,
+            };
+        }
+        (Ok(()), change)
+    }
+
+    /// The provider answered (success, or a client error that proves it
+    /// is up): closes a half-open circuit.
+    pub fn on_success(&self, now_ms: i64) -> Option<Change> {
+        let mut g = lock(&self.inner);
+        g.consecutive_failures = 0;
+        g.last_success_ms = Some(now_ms);
+        g.count(now_ms, true);
+        if g.circuit != Circuit::Closed {
+            g.circuit = Circuit::Closed;
+            return Some(g.change(State::Closed));
+        }
+        None
+    }
+
+    /// A failed attempt: opens the circuit after `cfg.failures` in a row, or
+    /// at once when a half-open trial fails.
+    pub fn on_failure(
+        &self,
+        now: Instant,
+        now_ms: i64,
+        error: &str,
+        cfg: BreakerConfig,
+    ) -> Option<Change> {
+        let mut g = lock(&self.inner);
+        g.consecutive_failures = g.consecutive_failures.saturating_add(1);
+        g.last_error = Some(error.to_string());
+        g.count(now_ms, false);
+        let open = match g.circuit {
+            Circuit::HalfOpen { .. } => true,
+            Circuit::Closed => g.consecutive_failures >= cfg.failures,
+            Circuit::Open { .. } => false,
+        };
+        if open {
+            g.circuit = Circuit::Open {
+                until: now + cfg.cooldown,
+            };
+            return Some(g.change(State::Open));
+        }
+        None
+    }
+
+    /// How long until an open circuit lets a trial through (`None` when
+    /// closed).
+    pub fn open_remaining(&self, now: Instant) -> Option<Duration> {
+        match lock(&self.inner).circuit {
+            Circuit::Closed => None,
+            Circuit::Open { until } => Some(until.saturating_duration_since(now)),
+            Circuit::HalfOpen { .. } => Some(Duration::from_secs(1)),
+        }
+    }
+
+    /// An admitted attempt that never finished (the client went away):
+    /// frees the half-open trial slot without judging the provider.
+    pub fn abandon(&self) {
+        let mut g = lock(&self.inner);
+        if let Circuit::HalfOpen { .. } = g.circuit {
+            g.circuit = Circuit::HalfOpen {
+                trial_in_flight: false,
+            };
+        }
+    }
+
+    pub fn view(&self, now: Instant, now_ms: i64) -> HealthView {
+        let g = lock(&self.inner);
+        let state = match g.circuit {
+            Circuit::Closed => State::Closed,
+            Circuit::Open { until } if now < until => State::Open,
+            Circuit::Open { .. } | Circuit::HalfOpen { .. } => State::HalfOpen,
+        };
+        let current = now_ms / 60_000;
+        let (ok, total) = g
+            .minutes
+            .iter()
+            .filter(|m| current - m.minute < 5)
+            .fold((0u64, 0u64), |(o, t), m| {
+                (o + u64::from(m.ok), t + u64::from(m.total))
+            });
+        HealthView {
+            state,
+            consecutive_failures: g.consecutive_failures,
+            last_error: g.last_error.clone(),
+            last_success_ms: g.last_success_ms,
+            success_rate_5m: (total > 0).then(|| ok as f64 / total as f64),
+        }
+    }
+}
+
+/// Live state of one client key (its request-rate window).
+#[derive(Debug, Default)]
+pub struct KeyLive {
+    rate: Mutex<RateWindow>,
+}
+
+impl KeyLive {
+    pub fn set_rpm(&self, rpm: u32) {
+        lock(&self.rate).set_rpm(rpm);
+    }
+
+    pub fn try_acquire(&self, now: Instant) -> Result<(), Duration> {
+        lock(&self.rate).try_acquire(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_admits_rpm_then_says_when() {
+        let mut w = RateWindow::default();
+        w.set_rpm(2);
+        let t0 = Instant::now();
+        assert!(w.try_acquire(t0).is_ok());
+        assert!(w.try_acquire(t0 + Duration::from_secs(10)).is_ok());
+        let wait = w.try_acquire(t0 + Duration::from_secs(20)).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(40));
+        assert!(w.try_acquire(t0 + Duration::from_secs(60)).is_ok());
+        w.set_rpm(0);
+        for _ in 0..1000 {
+            assert!(w.try_acquire(t0).is_ok());
+        }
+    }
+
+    #[test]
+    fn breaker_opens_half_opens_and_closes() {
+        let cfg = BreakerConfig {
+            failures: 2,
+            cooldown: Duration::from_secs(30),
+        };
+        let p = ProviderLive::default();
+        let t0 = Instant::now();
+        assert!(p.acquire(t0).0.is_ok());
+        assert!(p.on_failure(t0, 0, "boom", cfg).is_none());
+        let ch = p.on_failure(t0, 0, "boom", cfg).unwrap();
+        assert_eq!(ch.state, State::Open);
+        assert_eq!(ch.consecutive_failures, 2);
+        assert!(!p.may_try(t0 + Duration::from_secs(1)));
+        assert!(matches!(
+            p.acquire(t0 + Duration::from_secs(1)).0,
+            Err(Refusal::CircuitOpen(_))
+        ));
+        // cooldown over: one trial only
+        let t1 = t0 + Duration::from_secs(31);
+        assert!(p.may_try(t1));
+        let (r, ch) = p.acquire(t1);
+        assert!(r.is_ok());
+        assert_eq!(ch.unwrap().state, State::HalfOpen);
+        assert!(!p.may_try(t1));
+        assert!(p.acquire(t1).0.is_err());
+        // failed trial reopens
+        assert_eq!(
+            p.on_failure(t1, 0, "again", cfg).unwrap().state,
+            State::Open
+        );
+        let t2 = t1 + Duration::from_secs(31);
+        assert!(p.acquire(t2).0.is_ok());
+        assert_eq!(p.on_success(5).unwrap().state, State::Closed);
+        let v = p.view(t2, 5);
+        assert_eq!(v.state, State::Closed);
+        assert_eq!(v.consecutive_failures, 0);
+        assert_eq!(v.last_success_ms, Some(5));
+        assert_eq!(v.success_rate_5m, Some(0.25));
+    }
+}

@@ -1,0 +1,255 @@
+//! Maps (method, path) to handlers, stamps `x-request-id` on every answer,
+//! and serves the small endpoints: `/health`, `/ready`, `/metrics`,
+//! `/v1/models` and `/v1/models/{id}`.
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+
+use super::body::Body;
+use super::error::ApiError;
+use super::proxy::{self, LogCtx};
+use super::request::Endpoint;
+use super::Shared;
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    let rid = request_id(&shared, &req);
+    let mut res = dispatch(&shared, req, &rid).await;
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        res.headers_mut().insert(X_REQUEST_ID.clone(), v);
+    }
+    res
+}
+
+/// The client's `x-request-id` when it is sane, else a new one.
+fn request_id(shared: &Shared, req: &Request<Incoming>) -> String {
+    if let Some(v) = req.headers().get(&X_REQUEST_ID) {
+        if let Ok(s) = v.to_str() {
+            if !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()) {
+                return s.to_string();
+            }
+        }
+    }
+    shared.next_request_id()
+}
+
+async fn dispatch(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Response<Body> {
+    let path = req.uri().path();
+    match (req.method(), path) {
+        (&Method::GET, "/health") => health(),
+        (&Method::GET, "/ready") => ready(shared),
+        (&Method::GET, "/metrics") => metrics(shared),
+        (_, p) if p.starts_with("/v1/") => api(shared, req, rid).await,
+        (m, p) => {
+            let known = matches!(p, "/health" | "/ready" | "/metrics");
+            if known {
+                ApiError::MethodNotAllowed {
+                    method: m.to_string(),
+                    path: p.to_string(),
+                }
+                .into_response()
+            } else {
+                ApiError::UnknownRoute {
+                    method: m.to_string(),
+                    path: p.to_string(),
+                }
+                .into_response()
+            }
+        }
+    }
+}
+
+/// Every `/v1/*` request: one log row each.
+async fn api(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Response<Body> {
+    let mut log = LogCtx::new(shared.clone(), rid.to_string());
+    let Some(snap) = shared.snapshot() else {
+        let err = shared.not_ready_error();
+        // No database, no recorder: nothing to log to.
+        log.finish(err.status().as_u16(), Some(err.log_type()));
+        return err.into_response();
+    };
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let result = match (&method, path.as_str()) {
+        (&Method::POST, "/v1/chat/completions") => {
+            proxy::handle(shared, snap, req, Endpoint::Chat, &mut log).await
+        }
+        (&Method::POST, "/v1/embeddings") => {
+            proxy::handle(shared, snap, req, Endpoint::Embeddings, &mut log).await
+        }
+        (&Method::GET, "/v1/models") => proxy::authenticate(shared, &snap, &req)
+            .map(|_| json(StatusCode::OK, snap.models_json.clone())),
+        (&Method::GET, p) if p.starts_with("/v1/models/") => {
+            let id = percent_decode(&p["/v1/models/".len()..]);
+            proxy::authenticate(shared, &snap, &req).and_then(|_| {
+                match snap.models.get(id.as_str()) {
+                    Some(m) if m.enabled => Ok(json(StatusCode::OK, m.json.clone())),
+                    _ => Err(ApiError::UnknownModel(id)),
+                }
+            })
+        }
+        (m, p @ ("/v1/chat/completions" | "/v1/embeddings" | "/v1/models")) => {
+            Err(ApiError::MethodNotAllowed {
+                method: m.to_string(),
+                path: p.to_string(),
+            })
+        }
+        (m, p) => Err(ApiError::UnknownRoute {
+            method: m.to_string(),
+            path: p.to_string(),
+        }),
+    };
+    match result {
+        Ok(res) => {
+            log.finish(res.status().as_u16(), None);
+            res
+        }
+        Err(e) => {
+            tracing::debug!(request_id = %rid, status = e.status().as_u16(), "{e}");
+            log.finish(e.status().as_u16(), Some(e.log_type()));
+            e.into_response()
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn json(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut res = Response::new(Body::full(body));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+fn health() -> Response<Body> {
+    static BODY: &str = concat!(
+        r#"{"status":"ok","service":"llmo","version":""#,
+        env!("CARGO_PKG_VERSION"),
+        r#""}"#
+    );
+    json(StatusCode::OK, Bytes::from_static(BODY.as_bytes()))
+}
+
+#[derive(Serialize)]
+struct ReadyBody<'a> {
+    ready: bool,
+    problem: Option<&'a str>,
+    fix: Option<&'a str>,
+    providers: Vec<ProviderHealth<'a>>,
+}
+
+#[derive(Serialize)]
+struct ProviderHealth<'a> {
+    name: &'a str,
+    kind: &'static str,
+    enabled: bool,
+    state: &'static str,
+    consecutive_failures: u32,
+    last_error: Option<String>,
+    last_success_at: Option<String>,
+    success_rate_5m: Option<f64>,
+}
+
+fn ready(shared: &Shared) -> Response<Body> {
+    let snap = shared.snapshot();
+    let problem = shared.problem();
+    let now = Instant::now();
+    let now_ms = crate::time::now_ms();
+    let providers: Vec<ProviderHealth<'_>> = snap
+        .as_deref()
+        .map(|s| {
+            s.providers
+                .iter()
+                .map(|p| {
+                    let v = p.live.view(now, now_ms);
+                    ProviderHealth {
+                        name: &p.name,
+                        kind: p.kind.as_str(),
+                        enabled: p.enabled,
+                        state: v.state.as_str(),
+                        consecutive_failures: v.consecutive_failures,
+                        last_error: v.last_error,
+                        last_success_at: v.last_success_ms.map(crate::time::rfc3339),
+                        success_rate_5m: v.success_rate_5m,
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let (ready, problem, fix) = match (&problem, &snap) {
+        (Some(p), _) => (false, Some(p.problem.as_str()), Some(p.fix.as_str())),
+        (None, None) => (false, Some("the database is not open yet"), Some("wait, or see the logs")),
+        (None, Some(s)) if s.providers.is_empty() => (
+            false,
+            Some("no providers are configured"),
+            Some("add one: `llmo provider add NAME --kind openai --api-key-env OPENAI_API_KEY --models MODEL`"),
+        ),
+        (None, Some(_)) => (true, None, None),
+    };
+    let body = ReadyBody {
+        ready,
+        problem,
+        fix,
+        providers,
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    json(
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Bytes::from(bytes),
+    )
+}
+
+fn metrics(shared: &Shared) -> Response<Body> {
+    let (depth, dropped) = shared
+        .recorder
+        .get()
+        .map(|r| (r.queue_depth(), r.dropped()))
+        .unwrap_or((0, 0));
+    let mut res = Response::new(Body::full(shared.metrics.render(depth, dropped)));
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_are_percent_decoded() {
+        assert_eq!(percent_decode("meta%2Fllama"), "meta/llama");
+        assert_eq!(percent_decode("plain"), "plain");
+        assert_eq!(percent_decode("bad%zz"), "bad%zz");
+        assert_eq!(percent_decode("end%2"), "end%2");
+    }
+}

@@ -1,0 +1,376 @@
+//! Streaming chat completions: the relay forwards upstream SSE events to the
+//! client as they arrive (whole events, never the whole stream), watches the
+//! gap between chunks, reads the usage chunk for the log (dropping it when
+//! the client did not ask for it), and ends a broken stream with an SSE error
+//! event and `data: [DONE]`. It writes the request's log row when the stream
+//! ends, fails, or the client goes away.
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use hyper::body::Body as _;
+use serde::Deserialize;
+use tokio::time::Sleep;
+
+use super::error::error_json;
+use super::providers::{StreamMapper, UpstreamError, UpstreamStream, Usage};
+use super::proxy::LogCtx;
+use super::snapshot::ProviderRt;
+
+enum Phase {
+    Streaming,
+    /// After `[DONE]`: end after the event that carried it.
+    Done,
+    Finished,
+}
+
+pub struct Relay {
+    upstream: reqwest::Body,
+    mapper: StreamMapper,
+    buf: BytesMut,
+    /// Events read while priming, sent first.
+    pending: Option<Bytes>,
+    gap: Duration,
+    deadline: Pin<Box<Sleep>>,
+    client_wants_usage: bool,
+    usage: Usage,
+    phase: Phase,
+    provider: Arc<ProviderRt>,
+    upstream_started: Instant,
+    log: Option<LogCtx>,
+}
+
+impl Relay {
+    pub fn new(
+        up: UpstreamStream,
+        provider: Arc<ProviderRt>,
+        client_wants_usage: bool,
+        upstream_started: Instant,
+    ) -> Relay {
+        let gap = provider.timeout;
+        Relay {
+            upstream: up.body,
+            mapper: up.mapper,
+            buf: BytesMut::new(),
+            pending: None,
+            gap,
+            deadline: Box::pin(tokio::time::sleep(gap)),
+            client_wants_usage,
+            usage: Usage::default(),
+            phase: Phase::Streaming,
+            provider,
+            upstream_started,
+            log: None,
+        }
+    }
+
+    /// Reads until the first whole event; an upstream that closes before it
+    /// sent one fails the attempt (nothing has reached the client yet, so
+    /// the caller may retry).
+    pub async fn prime(&mut self) -> Result<(), UpstreamError> {
+        match poll_fn(|cx| self.poll_upstream(cx)).await? {
+            Some(first) => {
+                self.pending = Some(first);
+                Ok(())
+            }
+            None => Err(UpstreamError::Broken(
+                "the upstream closed the stream before sending an event".into(),
+            )),
+        }
+    }
+
+    /// Hands over the request's log context; the relay records it at the end.
+    pub fn attach(&mut self, log: LogCtx) {
+        self.log = Some(log);
+    }
+
+    /// The next batch of whole events from upstream, `Ok(None)` at its end.
+    fn poll_upstream(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Bytes>, UpstreamError>> {
+        loop {
+            match Pin::new(&mut self.upstream).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    self.deadline
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + self.gap);
+                    if let Some(out) = self.process(data) {
+                        return Poll::Ready(Ok(Some(out)));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Err(UpstreamError::from_reqwest(
+                        &e,
+                        self.gap.as_millis() as u64,
+                    )))
+                }
+                Poll::Ready(None) => return Poll::Ready(Ok(None)),
+                Poll::Pending => {
+                    return match self.deadline.as_mut().poll(cx) {
+                        Poll::Ready(()) => {
+                            Poll::Ready(Err(UpstreamError::Timeout(self.gap.as_millis() as u64)))
+                        }
+                        Poll::Pending => Poll::Pending,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends a chunk; returns the whole events it completed, minus the
+    /// usage chunk when the client did not ask for it.
+    fn process(&mut self, chunk: Bytes) -> Option<Bytes> {
+        match self.mapper {
+            StreamMapper::Passthrough => {}
+        }
+        let complete = if self.buf.is_empty() && last_boundary(&chunk) == Some(chunk.len()) {
+            // The common case: a chunk of whole events, forwarded without a copy.
+            chunk
+        } else {
+            self.buf.extend_from_slice(&chunk);
+            let end = last_boundary(&self.buf)?;
+            self.buf.split_to(end).freeze()
+        };
+        let mut strip: Option<(usize, usize)> = None;
+        for (start, end) in events(&complete) {
+            let ev = &complete[start..end];
+            for data in data_lines(ev) {
+                if data == b"[DONE]" {
+                    self.phase = Phase::Done;
+                } else if has_usage_object(data) {
+                    #[derive(Deserialize)]
+                    struct UsageChunk {
+                        #[serde(default)]
+                        choices: Vec<serde::de::IgnoredAny>,
+                        usage: Option<Usage>,
+                    }
+                    if let Ok(c) = serde_json::from_slice::<UsageChunk>(data) {
+                        if let Some(u) = c.usage {
+                            self.usage = u;
+                        }
+                        if c.choices.is_empty() && !self.client_wants_usage {
+                            strip = Some((start, end));
+                        }
+                    }
+                }
+            }
+        }
+        let out = match strip {
+            None => complete,
+            Some((s, e)) => {
+                let mut b = BytesMut::with_capacity(complete.len() - (e - s));
+                b.extend_from_slice(&complete[..s]);
+                b.extend_from_slice(&complete[e..]);
+                b.freeze()
+            }
+        };
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// Writes the log row and tells the circuit breaker how it went.
+    fn finish(&mut self, outcome: Result<(), UpstreamError>) {
+        let Some(mut log) = self.log.take() else {
+            return;
+        };
+        let now_ms = crate::time::now_ms();
+        log.usage = self.usage;
+        log.upstream += self.upstream_started.elapsed();
+        match outcome {
+            Ok(()) => log.finish(200, None),
+            Err(e) => {
+                let status = if e.is_timeout() { 504 } else { 502 };
+                let kind = if e.is_timeout() {
+                    "stream_timeout"
+                } else {
+                    "stream_interrupted"
+                };
+                let change = self.provider.live.on_failure(
+                    Instant::now(),
+                    now_ms,
+                    &e.to_string(),
+                    log.shared.breaker,
+                );
+                if let Some(ch) = change {
+                    log.shared.report_change(&self.provider.name, ch);
+                }
+                tracing::debug!(request_id = %log.request_id, provider = %self.provider.name, "stream ended early: {e}");
+                log.finish(status, Some(kind));
+            }
+        }
+    }
+
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if let Some(p) = self.pending.take() {
+            return Poll::Ready(Some(p));
+        }
+        match self.phase {
+            Phase::Finished => return Poll::Ready(None),
+            Phase::Done => {
+                self.phase = Phase::Finished;
+                self.finish(Ok(()));
+                return Poll::Ready(None);
+            }
+            Phase::Streaming => {}
+        }
+        match self.poll_upstream(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Some(b))) => Poll::Ready(Some(b)),
+            Poll::Ready(Ok(None)) => {
+                // Ended without `[DONE]`: the client must learn it is cut short.
+                self.phase = Phase::Finished;
+                let e =
+                    UpstreamError::Broken("the upstream closed the stream before `[DONE]`".into());
+                let tail = error_tail(&e);
+                self.finish(Err(e));
+                Poll::Ready(Some(tail))
+            }
+            Poll::Ready(Err(e)) => {
+                self.phase = Phase::Finished;
+                let tail = error_tail(&e);
+                self.finish(Err(e));
+                Poll::Ready(Some(tail))
+            }
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        // The client went away mid-stream: not the provider's fault.
+        if let Some(mut log) = self.log.take() {
+            log.usage = self.usage;
+            log.upstream += self.upstream_started.elapsed();
+            log.finish(499, Some("client_closed"));
+        }
+    }
+}
+
+/// `data: {"error":…}` then `data: [DONE]`.
+fn error_tail(e: &UpstreamError) -> Bytes {
+    let code = if e.is_timeout() {
+        "stream_timeout"
+    } else {
+        "stream_interrupted"
+    };
+    let body = error_json(
+        &format!("the upstream stream failed mid-way: {e}"),
+        "upstream_error",
+        Some(code),
+        None,
+    );
+    let mut b = BytesMut::with_capacity(body.len() + 32);
+    b.extend_from_slice(b"data: ");
+    b.extend_from_slice(&body);
+    b.extend_from_slice(b"\n\ndata: [DONE]\n\n");
+    b.freeze()
+}
+
+/// The index just past the last blank line (`\n\n` or `\n\r\n`).
+fn last_boundary(b: &[u8]) -> Option<usize> {
+    let mut i = b.len();
+    while i >= 2 {
+        if b[i - 1] == b'\n'
+            && (b[i - 2] == b'\n' || (i >= 3 && b[i - 2] == b'\r' && b[i - 3] == b'\n'))
+        {
+            return Some(i);
+        }
+        i -= 1;
+    }
+    None
+}
+
+/// `(start, end)` of each event in a buffer of whole events (end includes
+/// the blank line).
+fn events(b: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let mut i = start;
+        while i < b.len() {
+            if b[i] == b'\n' {
+                let end = if b.get(i + 1) == Some(&b'\n') {
+                    Some(i + 2)
+                } else if b.get(i + 1) == Some(&b'\r') && b.get(i + 2) == Some(&b'\n') {
+                    Some(i + 3)
+                } else {
+                    None
+                };
+                if let Some(end) = end {
+                    let ev = (start, end);
+                    start = end;
+                    return Some(ev);
+                }
+            }
+            i += 1;
+        }
+        None
+    })
+}
+
+/// The payloads of an event's `data:` lines.
+fn data_lines(ev: &[u8]) -> impl Iterator<Item = &[u8]> {
+    ev.split(|c| *c == b'\n').filter_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let rest = line.strip_prefix(b"data:")?;
+        Some(rest.strip_prefix(b" ").unwrap_or(rest))
+    })
+}
+
+/// Does this JSON text have `"usage": {` (not `"usage": null`)?
+fn has_usage_object(data: &[u8]) -> bool {
+    const KEY: &[u8] = b"\"usage\"";
+    let mut from = 0;
+    while let Some(p) = data[from..].windows(KEY.len()).position(|w| w == KEY) {
+        let mut i = from + p + KEY.len();
+        while i < data.len() && (data[i] == b' ' || data[i] == b':') {
+            i += 1;
+        }
+        if data.get(i) == Some(&b'{') {
+            return true;
+        }
+        from = from + p + KEY.len();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundaries_and_events() {
+        assert_eq!(last_boundary(b"data: a\n\ndata: b"), Some(9));
+        assert_eq!(last_boundary(b"data: a\r\n\r\n"), Some(11));
+        assert_eq!(last_boundary(b"data: a\n"), None);
+        let b = b"data: a\n\ndata: b\r\n\r\n";
+        let evs: Vec<_> = events(b).collect();
+        assert_eq!(evs, vec![(0, 9), (9, 20)]);
+        let d: Vec<_> = data_lines(&b[9..20]).collect();
+        assert_eq!(d, vec![&b"b"[..]]);
+    }
+
+    #[test]
+    fn usage_detection() {
+        assert!(has_usage_object(
+            br#"{"choices":[],"usage":{"prompt_tokens":1}}"#
+        ));
+        assert!(has_usage_object(br#"{"usage": {"prompt_tokens":1}}"#));
+        assert!(!has_usage_object(
+            br#"{"choices":[{"delta":{}}],"usage":null}"#
+        ));
+    }
+
+    #[test]
+    fn fixture_events_split_cleanly() {
+        let sse = include_bytes!("../../tests/fixtures/openai/chat_completion_stream.sse");
+        let n = events(sse).count();
+        let datas = sse.windows(6).filter(|w| w == b"data: ").count();
+        assert_eq!(n, datas);
+    }
+}

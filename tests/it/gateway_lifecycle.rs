@@ -1,0 +1,241 @@
+//! Start-up, hot reload, not-ready mode and graceful shutdown.
+use std::time::{Duration, Instant};
+
+use llmo::gateway::{serve_with, Options};
+use serde_json::json;
+
+use crate::common::mock_upstream::{self, sse_events, MockUpstream, Reply};
+use crate::gateway::{
+    add_provider, chat_body, error_of, map, one_provider, settings, store, Gw, JsonValue,
+};
+
+/// Polls `f` every 50 ms until it returns true or `within` passes.
+async fn eventually<F, Fut>(within: Duration, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t0 = Instant::now();
+    loop {
+        if f().await {
+            return t0.elapsed();
+        }
+        assert!(t0.elapsed() < within, "condition not met within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_changes_from_another_connection_apply_within_2s() {
+    let (mock, dir) = one_provider(|_| {}).await;
+    let path = dir.path().to_path_buf();
+    let gw = Gw::start(dir, |_| {}).await;
+    let mut body = chat_body();
+    body["model"] = json!("late");
+    let (st, _) = error_of(gw.chat(&body).await).await;
+    assert_eq!(st, 404);
+    // another "process": its own Store on the same file
+    let mut s = store(&path);
+    map(&mut s, "late", "p1", "late-upstream");
+    let took = eventually(Duration::from_secs(2), || async {
+        gw.chat(&body).await.status() == 200
+    })
+    .await;
+    assert!(took < Duration::from_secs(2));
+    assert_eq!(mock.last_request().json()["model"], "late-upstream");
+    // disabling the provider takes it out of routing
+    s.set_provider_enabled("p1", false).unwrap();
+    eventually(Duration::from_secs(2), || async {
+        gw.chat(&body).await.status() == 503
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_keys_stop_working_within_2s() {
+    let (_mock, dir) = one_provider(|_| {}).await;
+    let path = dir.path().to_path_buf();
+    let mut s = store(&path);
+    let (_, key) = s.create_key("app", None, None).unwrap();
+    let mut gw = Gw::start(dir, |o| o.settings.allow_anonymous.value = false).await;
+    gw.key = Some(key.expose().to_string());
+    assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    s.revoke_key("app").unwrap();
+    eventually(Duration::from_secs(2), || async {
+        gw.chat(&chat_body()).await.status() == 401
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_database_serves_not_ready_then_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    // the DB's directory is a file: cannot be created
+    let blocker = dir.path().join("data");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let mut opts = Options::new(settings(dir.path()));
+    opts.settings.db.value = blocker.join("llmo.db");
+    opts.settings.allow_anonymous.value = true;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve_with(opts.clone(), listener, async move {
+        let _ = rx.await;
+    }));
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("{url}/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let res = http.get(format!("{url}/ready")).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    let v = res.json_value().await;
+    assert_eq!(v["ready"], false);
+    assert!(
+        v["problem"].as_str().unwrap().contains("not a directory"),
+        "{v}"
+    );
+    assert!(v["fix"].as_str().unwrap().contains("--db"), "{v}");
+    let res = http
+        .post(format!("{url}/v1/chat/completions"))
+        .body(serde_json::to_vec(&chat_body()).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (st, e) = error_of(res).await;
+    assert_eq!(st, 503);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a directory"),
+        "{e}"
+    );
+
+    // fixed while running: picked up by the background retry (1 s, 2 s, ...)
+    std::fs::remove_file(&blocker).unwrap();
+    std::fs::create_dir(&blocker).unwrap();
+    let mock = MockUpstream::start().await;
+    {
+        let mut s = llmo::db::Store::open(&blocker.join("llmo.db")).unwrap().0;
+        add_provider(&mut s, "p1", &mock.url(), |_| {});
+        map(&mut s, "m", "p1", "up");
+    }
+    let took = eventually(Duration::from_secs(5), || async {
+        http.get(format!("{url}/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
+    })
+    .await;
+    assert!(took < Duration::from_secs(5));
+    let res = http
+        .post(format!("{url}/v1/chat/completions"))
+        .body(serde_json::to_vec(&chat_body()).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    tx.send(()).unwrap();
+    task.await.unwrap().unwrap();
+
+    // --exit-on-error: the same problem is an error instead
+    std::fs::remove_dir_all(&blocker).unwrap();
+    std::fs::write(&blocker, "x").unwrap();
+    opts.exit_on_error = true;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = serve_with(opts, listener, std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("not a directory"), "{err:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_from_a_newer_llmo_is_refused_not_touched() {
+    let (_mock, dir) = one_provider(|_| {}).await;
+    let db = dir.path().join("llmo.db");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES (99, 'future', '2030-01-01', '1')",
+            [],
+        )
+        .unwrap();
+    }
+    let gw = Gw::start(dir, |_| {}).await;
+    let res = gw.get("/ready").await;
+    assert_eq!(res.status(), 503);
+    let v = res.json_value().await;
+    let problem = v["problem"].as_str().unwrap();
+    assert!(problem.contains("99") || problem.contains("newer"), "{v}");
+    assert!(
+        v["fix"].as_str().unwrap().contains("llmo migrate status"),
+        "{v}"
+    );
+    let (st, _) = error_of(gw.chat(&chat_body()).await).await;
+    assert_eq!(st, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_providers_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gw::start(dir, |_| {}).await;
+    let res = gw.get("/ready").await;
+    assert_eq!(res.status(), 503);
+    let v = res.json_value().await;
+    assert!(
+        v["fix"].as_str().unwrap().contains("llmo provider add"),
+        "{v}"
+    );
+    assert!(gw.db().exists(), "the database is created on first start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_streams_finish_and_flushes_logs() {
+    let (mock, dir) = one_provider(|_| {}).await;
+    let ev = sse_events(mock_upstream::CHAT_SSE);
+    let chunks: Vec<(Duration, String)> = ev
+        .iter()
+        .map(|e| (Duration::from_millis(15), e.clone()))
+        .collect();
+    mock.set_default(Reply::Sse {
+        chunks,
+        broken: false,
+    });
+    let mut gw = Gw::start(dir, |_| {}).await;
+    let mut body = chat_body();
+    body["stream"] = json!(true);
+    let res = gw.chat(&body).await;
+    assert_eq!(res.status(), 200);
+    // a burst of finished non-stream requests whose rows are still queued
+    mock.push(Reply::ok(mock_upstream::CHAT));
+    let mut sb = chat_body();
+    sb["stream"] = json!(false);
+    mock.set_default(Reply::ok(mock_upstream::CHAT));
+    for _ in 0..20 {
+        assert_eq!(gw.chat(&sb).await.status(), 200);
+    }
+    let reader = tokio::spawn(async move { res.text().await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let logs = gw.stop_and_logs().await;
+    let text = reader.await.unwrap();
+    assert!(
+        text.ends_with("data: [DONE]\n\n"),
+        "the stream finished: {text}"
+    );
+    assert!(!text.contains("\"error\""));
+    assert_eq!(
+        logs.len(),
+        21,
+        "every request's row was written before exit"
+    );
+    assert!(logs.iter().any(|l| l.stream && l.status == 200));
+    // after shutdown nothing listens
+    assert!(reqwest::get(format!("{}/health", gw.url)).await.is_err());
+}

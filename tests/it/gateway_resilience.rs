@@ -1,0 +1,337 @@
+//! Routing and resilience: priority tiers, weights, retries, failover, no
+//! retry after the first byte, timeouts, rate limits, the circuit breaker.
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::mock_upstream::{self, sse_events, MockUpstream, Reply};
+use crate::gateway::{
+    add_provider, chat_body, error_of, map_with, one_provider, store, Gw, JsonValue, UPSTREAM_KEY,
+};
+
+/// Two mock providers `a` and `b` for model `m` with the given
+/// (priority, weight) per mapping.
+async fn two(
+    a: (i64, i64),
+    b: (i64, i64),
+    fa: impl FnOnce(&mut llmo::catalog::ProviderInput),
+    fb: impl FnOnce(&mut llmo::catalog::ProviderInput),
+) -> (MockUpstream, MockUpstream, tempfile::TempDir) {
+    let ma = MockUpstream::start().await;
+    let mb = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    add_provider(&mut s, "a", &ma.url(), fa);
+    add_provider(&mut s, "b", &mb.url(), fb);
+    map_with(&mut s, "m", "a", "model-a", Some(a.0), Some(a.1));
+    map_with(&mut s, "m", "b", "model-b", Some(b.0), Some(b.1));
+    (ma, mb, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lower_priority_tier_first() {
+    let (ma, mb, dir) = two((1, 1), (0, 1), |_| {}, |_| {}).await;
+    let gw = Gw::start(dir, |_| {}).await;
+    for _ in 0..20 {
+        assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    }
+    assert_eq!((ma.calls(), mb.calls()), (0, 20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_split_traffic_and_zero_drains() {
+    let (ma, mb, dir) = two((0, 3), (0, 1), |_| {}, |_| {}).await;
+    let gw = Gw::start(dir, |_| {}).await;
+    for _ in 0..200 {
+        assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    }
+    let share = ma.calls() as f64 / 200.0;
+    assert!(
+        (0.6..=0.9).contains(&share),
+        "a got {share} of the traffic, expected ~0.75"
+    );
+    assert_eq!(ma.calls() + mb.calls(), 200);
+
+    let (ma, mb, dir) = two((0, 0), (0, 1), |_| {}, |_| {}).await;
+    let gw = Gw::start(dir, |_| {}).await;
+    for _ in 0..30 {
+        assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    }
+    assert_eq!(
+        (ma.calls(), mb.calls()),
+        (0, 30),
+        "weight 0 is never picked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_on_the_same_provider_then_succeeds() {
+    let (mock, dir) = one_provider(|p| p.max_retries = Some(2)).await;
+    mock.push(Reply::status(500, mock_upstream::ERR_500));
+    mock.push(Reply::Reset);
+    let mut gw = Gw::start(dir, |_| {}).await;
+    let res = gw.chat(&chat_body()).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(mock.calls(), 3);
+    let logs = gw.stop_and_logs().await;
+    assert_eq!(logs[0].attempts, 3);
+    assert_eq!(logs[0].status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fails_over_after_retries_and_reports_the_last_error() {
+    let (ma, mb, dir) = two((0, 1), (1, 1), |p| p.max_retries = Some(1), |_| {}).await;
+    ma.set_default(Reply::status(503, mock_upstream::ERR_500));
+    let gw = Gw::start(dir, |_| {}).await;
+    let res = gw.chat(&chat_body()).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(mb.last_request().json()["model"], "model-b");
+    assert_eq!((ma.calls(), mb.calls()), (2, 1));
+
+    // every candidate failing: 502 with the last upstream error, never its key
+    mb.set_default(Reply::status(
+        500,
+        &format!("{{\"error\":{{\"message\":\"bad key {UPSTREAM_KEY}\"}}}}"),
+    ));
+    let (st, v) = error_of(gw.chat(&chat_body()).await).await;
+    assert_eq!(st, 502, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("`b`") && msg.contains("500"), "{msg}");
+    assert!(!msg.contains(UPSTREAM_KEY), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_retry_once_a_stream_has_started() {
+    let (mock, dir) = one_provider(|p| p.max_retries = Some(3)).await;
+    let ev = sse_events(mock_upstream::CHAT_SSE);
+    mock.set_default(Reply::Sse {
+        chunks: vec![
+            (Duration::ZERO, ev[0].clone()),
+            (Duration::from_millis(20), ev[1].clone()),
+        ],
+        broken: true,
+    });
+    let mut gw = Gw::start(dir, |_| {}).await;
+    let mut body = chat_body();
+    body["stream"] = json!(true);
+    let res = gw.chat(&body).await;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(text.starts_with(&format!("{}{}", ev[0], ev[1])), "{text}");
+    assert!(text.contains("data: {\"error\":{"), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert_eq!(mock.calls(), 1, "no retry after bytes reached the client");
+    let logs = gw.stop_and_logs().await;
+    assert_eq!(logs[0].status, 502);
+    assert_eq!(logs[0].error_type.as_deref(), Some("stream_interrupted"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_breaks_before_its_first_event_is_retried() {
+    let (mock, dir) = one_provider(|p| p.max_retries = Some(1)).await;
+    mock.push(Reply::Sse {
+        chunks: vec![],
+        broken: true,
+    });
+    mock.set_default(Reply::sse_fixture());
+    let gw = Gw::start(dir, |_| {}).await;
+    let mut body = chat_body();
+    body["stream"] = json!(true);
+    let res = gw.chat(&body).await;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    assert!(!text.contains("\"error\""));
+    assert_eq!(mock.calls(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_whole_call_first_byte_and_gaps() {
+    let (mock, dir) = one_provider(|p| p.timeout_ms = Some(300)).await;
+    mock.set_default(Reply::ok(mock_upstream::CHAT).delayed(Duration::from_millis(800)));
+    let gw = Gw::start(dir, |_| {}).await;
+    let t0 = Instant::now();
+    let (st, v) = error_of(gw.chat(&chat_body()).await).await;
+    assert_eq!(st, 504, "{v}");
+    assert_eq!(v["error"]["type"], "timeout_error");
+    assert!(
+        t0.elapsed() < Duration::from_millis(700),
+        "{:?}",
+        t0.elapsed()
+    );
+
+    // stream: nothing within the timeout
+    let mut body = chat_body();
+    body["stream"] = json!(true);
+    mock.set_default(Reply::sse_fixture().delayed(Duration::from_millis(800)));
+    let (st, _) = error_of(gw.chat(&body).await).await;
+    assert_eq!(st, 504);
+
+    // stream: a gap longer than the timeout after the first event
+    let ev = sse_events(mock_upstream::CHAT_SSE);
+    mock.set_default(Reply::Sse {
+        chunks: vec![
+            (Duration::ZERO, ev[0].clone()),
+            (Duration::from_millis(800), ev[1].clone()),
+        ],
+        broken: false,
+    });
+    let t0 = Instant::now();
+    let res = gw.chat(&body).await;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("stream_timeout"), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    assert!(t0.elapsed() < Duration::from_millis(750));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured_when_short_and_fails_over_when_long() {
+    let (mock, dir) = one_provider(|p| p.max_retries = Some(1)).await;
+    mock.push(Reply::status(429, mock_upstream::ERR_429).with_header("retry-after", "1"));
+    let gw = Gw::start(dir, |_| {}).await;
+    let t0 = Instant::now();
+    assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(mock.calls(), 2);
+
+    let (ma, mb, dir) = two((0, 1), (1, 1), |p| p.max_retries = Some(3), |_| {}).await;
+    ma.push(Reply::status(429, mock_upstream::ERR_429).with_header("retry-after", "60"));
+    let gw = Gw::start(dir, |_| {}).await;
+    let t0 = Instant::now();
+    assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    assert!(t0.elapsed() < Duration::from_millis(900));
+    assert_eq!((ma.calls(), mb.calls()), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_providers_are_skipped_then_429() {
+    let (ma, mb, dir) = two(
+        (0, 1),
+        (1, 1),
+        |p| p.rate_limit_rpm = Some(2),
+        |p| p.rate_limit_rpm = Some(1),
+    )
+    .await;
+    let gw = Gw::start(dir, |_| {}).await;
+    for _ in 0..3 {
+        assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    }
+    assert_eq!((ma.calls(), mb.calls()), (2, 1));
+    let res = gw.chat(&chat_body()).await;
+    let ra: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&ra), "{ra}");
+    let (st, v) = error_of(res).await;
+    assert_eq!(st, 429);
+    assert_eq!(v["error"]["type"], "rate_limit_error");
+    assert_eq!(
+        (ma.calls(), mb.calls()),
+        (2, 1),
+        "a limited provider is not called"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rpm_limit() {
+    let (_mock, dir) = one_provider(|_| {}).await;
+    let mut s = store(dir.path());
+    let (_, key) = s.create_key("small", Some(2), None).unwrap();
+    let mut gw = Gw::start(dir, |_| {}).await;
+    gw.key = Some(key.expose().to_string());
+    assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    let res = gw.chat(&chat_body()).await;
+    assert!(res.headers().contains_key("retry-after"));
+    let (st, _) = error_of(res).await;
+    assert_eq!(st, 429);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_opens_half_opens_and_closes() {
+    let (ma, mb, dir) = two((0, 1), (1, 1), |_| {}, |_| {}).await;
+    ma.set_default(Reply::status(500, mock_upstream::ERR_500));
+    let mut gw = Gw::start(dir, |o| {
+        o.settings.circuit_failures.value = 2;
+        o.settings.circuit_cooldown.value = Duration::from_millis(800);
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    }
+    assert_eq!((ma.calls(), mb.calls()), (2, 2));
+    let v = gw.get("/ready").await.json_value().await;
+    let a = v["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "a")
+        .unwrap()
+        .clone();
+    assert_eq!(a["state"], "open", "{v}");
+    assert_eq!(a["consecutive_failures"], 2);
+    assert!(a["last_error"].as_str().unwrap().contains("500"));
+    // open: `a` is not even tried
+    for _ in 0..3 {
+        assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    }
+    assert_eq!(ma.calls(), 2);
+    // after the cooldown one trial goes to `a`; it succeeds and closes it
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    ma.set_default(Reply::ok(mock_upstream::CHAT));
+    assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    assert_eq!(ma.calls(), 3);
+    let v = gw.get("/ready").await.json_value().await;
+    let a = v["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "a")
+        .unwrap()
+        .clone();
+    assert_eq!(a["state"], "closed", "{v}");
+    gw.stop().await.unwrap();
+    // the changes were recorded for `llmo health` history
+    let c = rusqlite::Connection::open(gw.db()).unwrap();
+    let states: Vec<String> = c
+        .prepare("SELECT state FROM provider_health WHERE provider = 'a' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(states, vec!["open", "half_open", "closed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_trial_failure_reopens() {
+    let (mock, dir) = one_provider(|_| {}).await;
+    mock.set_default(Reply::status(500, mock_upstream::ERR_500));
+    let gw = Gw::start(dir, |o| {
+        o.settings.circuit_failures.value = 1;
+        o.settings.circuit_cooldown.value = Duration::from_millis(300);
+    })
+    .await;
+    let (st, _) = error_of(gw.chat(&chat_body()).await).await;
+    assert_eq!(st, 502);
+    let res = gw.chat(&chat_body()).await;
+    assert!(res.headers().contains_key("retry-after"));
+    let (st, v) = error_of(res).await;
+    assert_eq!(st, 503, "circuit open: {v}");
+    assert_eq!(v["error"]["code"], "no_available_provider");
+    assert_eq!(mock.calls(), 1);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let (st, _) = error_of(gw.chat(&chat_body()).await).await;
+    assert_eq!(st, 502, "the trial went upstream and failed");
+    assert_eq!(mock.calls(), 2);
+    let (st, _) = error_of(gw.chat(&chat_body()).await).await;
+    assert_eq!(st, 503, "reopened");
+    assert_eq!(mock.calls(), 2);
+}
