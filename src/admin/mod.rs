@@ -429,108 +429,65 @@ impl FailureLimiter {
     }
 }
 
-/// Serves only `/admin/*` and `/admin-ui/*` on `listener` until `shutdown`
-/// resolves: for `llmo admin-ui-dev` and the browser tests, until
-/// `llmo serve` mounts the admin module itself.
-#[doc(hidden)]
-pub async fn serve_admin_only(
-    listener: tokio::net::TcpListener,
-    admin: Arc<Admin>,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> std::io::Result<()> {
-    use hyper::service::service_fn;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto::Builder;
-
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
-                };
-                let admin = admin.clone();
-                let svc = service_fn(move |req| {
-                    let admin = admin.clone();
-                    async move { Ok::<_, std::convert::Infallible>(dispatch(&admin, req, peer.ip()).await) }
-                });
-                let conn = Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .into_owned();
-                let watched = graceful.watch(conn);
-                #[allow(clippy::disallowed_methods)]
-                tokio::spawn(async move {
-                    let _ = watched.await;
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    graceful.shutdown().await;
-    Ok(())
+/// True for the paths the admin module serves: `/admin`, `/admin/*`,
+/// `/admin-ui` and `/admin-ui/*`.
+pub fn is_admin_path(path: &str) -> bool {
+    path == "/admin"
+        || path.starts_with("/admin/")
+        || path == "/admin-ui"
+        || path.starts_with("/admin-ui/")
 }
 
-/// Routes one hyper request to the admin API or UI: what the gateway's router
-/// does for these two prefixes (see the merge notes in the admin report).
-pub async fn dispatch(
+/// Answers one hyper request for an admin path (see [`is_admin_path`]):
+/// what the gateway's router calls. Reads at most [`MAX_BODY`] + 1 bytes of
+/// body (413 above, also when `Content-Length` says so up front).
+pub async fn route(
     admin: &Admin,
     req: hyper::Request<hyper::body::Incoming>,
     peer: IpAddr,
-) -> hyper::Response<http_body_util::Full<Bytes>> {
+) -> AdminResponse {
     use http_body_util::BodyExt;
     let path = req.uri().path().to_string();
-    let resp = if path == "/admin-ui" || path == "/" {
-        redirect("/admin-ui/")
-    } else if let Some(rest) = path.strip_prefix("/admin-ui/") {
+    if path == "/admin-ui" {
+        return redirect("/admin-ui/");
+    }
+    if let Some(rest) = path.strip_prefix("/admin-ui/") {
         let inm = req
             .headers()
             .get(http::header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        admin.handle_ui(rest, inm.as_deref())
-    } else if path == "/admin" || path.starts_with("/admin/") {
-        let (parts, body) = req.into_parts();
-        let too_big = parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|n| n > MAX_BODY as u64);
-        let body = if too_big {
-            None
-        } else {
-            match http_body_util::Limited::new(body, MAX_BODY + 1)
-                .collect()
-                .await
-            {
-                Ok(b) => Some(b.to_bytes()),
-                Err(_) => None,
-            }
-        };
-        match body {
-            None => too_large(),
-            Some(body) => {
-                admin
-                    .handle_api(AdminRequest {
-                        method: parts.method,
-                        path: path["/admin".len()..].to_string(),
-                        query: parts.uri.query().map(str::to_string),
-                        headers: parts.headers,
-                        body,
-                        peer,
-                    })
-                    .await
-            }
-        }
-    } else {
-        AdminResponse::error(404, "not_found_error", "not found", None, None)
+            .and_then(|v| v.to_str().ok());
+        return admin.handle_ui(rest, inm);
+    }
+    if !(path == "/admin" || path.starts_with("/admin/")) {
+        return AdminResponse::error(404, "not_found_error", "not found", None, None);
+    }
+    let (parts, body) = req.into_parts();
+    let declared_too_big = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_BODY as u64);
+    if declared_too_big {
+        return too_large();
+    }
+    let Ok(body) = http_body_util::Limited::new(body, MAX_BODY + 1)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+    else {
+        return too_large();
     };
-    into_hyper(resp)
+    admin
+        .handle_api(AdminRequest {
+            method: parts.method,
+            path: path["/admin".len()..].to_string(),
+            query: parts.uri.query().map(str::to_string),
+            headers: parts.headers,
+            body,
+            peer,
+        })
+        .await
 }
 
 /// The 413 answer for a body over [`MAX_BODY`].
@@ -552,16 +509,6 @@ fn redirect(to: &str) -> AdminResponse {
     };
     r.add_security_headers();
     r
-}
-
-/// Converts an [`AdminResponse`] into a hyper response.
-pub fn into_hyper(r: AdminResponse) -> hyper::Response<http_body_util::Full<Bytes>> {
-    let mut b = hyper::Response::builder().status(r.status);
-    for (k, v) in &r.headers {
-        b = b.header(*k, v.as_str());
-    }
-    b.body(http_body_util::Full::new(r.body))
-        .unwrap_or_else(|_| hyper::Response::new(http_body_util::Full::new(Bytes::new())))
 }
 
 #[cfg(test)]

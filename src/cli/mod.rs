@@ -11,7 +11,6 @@ use crate::error::classify;
 use crate::output::Printer;
 
 pub mod admin_key;
-pub mod admin_ui_dev;
 pub mod completions;
 pub mod doctor;
 pub mod generate;
@@ -85,9 +84,6 @@ pub enum Command {
     AdminKey(admin_key::Cmd),
     /// Print a shell completion script
     Completions(completions::Args),
-    /// Serve only the admin API and UI (development; replaced by `llmo serve`)
-    #[command(hide = true)]
-    AdminUiDev(admin_ui_dev::Args),
     /// Write completions/ and man/ from the command definitions (for maintainers)
     #[command(hide = true)]
     Generate(generate::Args),
@@ -190,7 +186,6 @@ pub fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Migrate(cmd) => migrate::run(cmd, ctx),
         Command::Doctor(args) => doctor::run(args, ctx),
         Command::AdminKey(cmd) => admin_key::run(cmd, ctx),
-        Command::AdminUiDev(args) => admin_ui_dev::run(args, ctx),
         Command::Completions(args) => completions::run(args, ctx),
         Command::Generate(args) => generate::run(args, ctx),
     }

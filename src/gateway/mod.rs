@@ -100,6 +100,9 @@ pub struct Shared {
     lives: LiveStates,
     id_prefix: u32,
     ids: AtomicU64,
+    /// The admin API and UI (`/admin`, `/admin-ui`); answers 503 without an
+    /// admin key.
+    pub admin: OnceLock<Arc<crate::admin::Admin>>,
 }
 
 impl Shared {
@@ -125,6 +128,7 @@ impl Shared {
             lives: LiveStates::default(),
             id_prefix: fastrand::u32(..),
             ids: AtomicU64::new(0),
+            admin: OnceLock::new(),
         })
     }
 
@@ -260,11 +264,41 @@ fn load(shared: &Shared, store: &mut Store, initial: bool) -> Result<i64, StoreE
     Ok(version)
 }
 
+/// What the database thread is asked to do besides its polling.
+enum WorkerMsg {
+    /// Check `config_version` now (the admin API changed the catalog).
+    Reload,
+    Stop,
+}
+
+/// What the admin API sees of the running gateway: the circuit states (as
+/// in `/ready`) and a way to reload the snapshot at once instead of at the
+/// next poll. Holds the gateway weakly: the admin lives inside it.
+struct AdminLive {
+    shared: std::sync::Weak<Shared>,
+    reload: std::sync::Mutex<mpsc::Sender<WorkerMsg>>,
+}
+
+impl crate::admin::LiveView for AdminLive {
+    fn provider_states(&self) -> serde_json::Value {
+        match self.shared.upgrade() {
+            Some(sh) => router::provider_states(&sh),
+            None => serde_json::Value::Array(Vec::new()),
+        }
+    }
+
+    fn config_changed(&self) {
+        let tx = self.reload.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = tx.send(WorkerMsg::Reload);
+    }
+}
+
 /// The background database thread: retries opening with backoff while the
-/// database is unusable, then polls `config_version` and reloads on change.
-/// Returns the recorder's handle at the end so shutdown can flush it.
+/// database is unusable, then polls `config_version` and reloads on change
+/// (or at once when the admin API asks). Returns the recorder's handle at
+/// the end so shutdown can flush it.
 struct DbWorker {
-    stop: mpsc::Sender<()>,
+    stop: mpsc::Sender<WorkerMsg>,
     thread: std::thread::JoinHandle<Option<RecorderHandle>>,
 }
 
@@ -276,8 +310,8 @@ impl DbWorker {
         path: PathBuf,
         retention_days: u32,
         interval: Duration,
+        (stop, rx): (mpsc::Sender<WorkerMsg>, mpsc::Receiver<WorkerMsg>),
     ) -> std::io::Result<DbWorker> {
-        let (stop, rx) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("llmo-db".into())
             .spawn(move || {
@@ -286,8 +320,8 @@ impl DbWorker {
                 loop {
                     let wait = if store.is_some() { interval } else { backoff };
                     match rx.recv_timeout(wait) {
-                        Err(mpsc::RecvTimeoutError::Timeout) => {}
-                        _ => break,
+                        Err(mpsc::RecvTimeoutError::Timeout) | Ok(WorkerMsg::Reload) => {}
+                        Ok(WorkerMsg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
                     match &mut store {
                         None => match open_db(&path, retention_days) {
@@ -340,7 +374,7 @@ impl DbWorker {
     }
 
     fn stop(self) -> Option<RecorderHandle> {
-        let _ = self.stop.send(());
+        let _ = self.stop.send(WorkerMsg::Stop);
         self.thread.join().ok().flatten()
     }
 }
@@ -362,6 +396,24 @@ pub async fn serve_with(
     let settings = &opts.settings;
     let shared = Arc::new(Shared::new(settings)?);
     let path = settings.db.value.clone();
+    let worker_channel = mpsc::channel::<WorkerMsg>();
+    let live = AdminLive {
+        shared: Arc::downgrade(&shared),
+        reload: std::sync::Mutex::new(worker_channel.0.clone()),
+    };
+    let _ = shared.admin.set(Arc::new(crate::admin::Admin::new(
+        path.clone(),
+        settings.admin_key.value.clone(),
+        Arc::new(live),
+    )));
+    if settings.admin_key.value.is_some() {
+        tracing::info!(
+            "admin API at /admin and web UI at /admin-ui/ (admin key from {})",
+            settings.admin_key.source
+        );
+    } else {
+        tracing::info!("admin API and UI are off: no admin key (see `llmo admin-key generate`)");
+    }
     let retention = settings.log_retention_days.value;
     tracing::info!("database: {}", path.display());
     let p2 = path.clone();
@@ -410,6 +462,7 @@ pub async fn serve_with(
         path,
         retention,
         opts.reload_interval,
+        worker_channel,
     )?;
     if shared.allow_anonymous {
         tracing::warn!("anonymous access is ON: requests without an API key are served");
@@ -424,7 +477,7 @@ pub async fn serve_with(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (sock, _) = match accepted {
+                let (sock, peer) = match accepted {
                     Ok(x) => x,
                     Err(e) => {
                         // Out of file descriptors and the like: back off, go on.
@@ -435,7 +488,9 @@ pub async fn serve_with(
                 };
                 let _ = sock.set_nodelay(true);
                 let sh = shared.clone();
-                let svc = hyper::service::service_fn(move |req| {
+                let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    // The admin API slows down wrong keys per client address.
+                    req.extensions_mut().insert(router::Peer(peer.ip()));
                     let sh = sh.clone();
                     async move { Ok::<_, Infallible>(router::handle(sh, req).await) }
                 });

@@ -18,6 +18,10 @@ use super::Shared;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The client's address, put in each request's extensions by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::IpAddr);
+
 pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     let rid = request_id(&shared, &req);
     let mut res = dispatch(&shared, req, &rid).await;
@@ -46,6 +50,7 @@ async fn dispatch(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Re
         (&Method::GET, "/ready") => ready(shared),
         (&Method::GET, "/metrics") => metrics(shared),
         (_, p) if p.starts_with("/v1/") => api(shared, req, rid).await,
+        (_, p) if crate::admin::is_admin_path(p) => admin(shared, req).await,
         (m, p) => {
             let known = matches!(p, "/health" | "/ready" | "/metrics");
             if known {
@@ -118,6 +123,31 @@ async fn api(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Respons
     }
 }
 
+/// `/admin/*` and `/admin-ui/*`: the admin module answers (it reads at most
+/// 1 MiB of body and checks the admin key itself).
+async fn admin(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
+    let Some(admin) = shared.admin.get() else {
+        return ApiError::UnknownRoute {
+            method: req.method().to_string(),
+            path: req.uri().path().to_string(),
+        }
+        .into_response();
+    };
+    let peer = req
+        .extensions()
+        .get::<Peer>()
+        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |p| p.0);
+    let r = crate::admin::route(admin, req, peer).await;
+    let mut res = Response::new(Body::full(r.body));
+    *res.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in &r.headers {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            res.headers_mut().append(*k, v);
+        }
+    }
+    res
+}
+
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -174,32 +204,40 @@ struct ProviderHealth<'a> {
     success_rate_5m: Option<f64>,
 }
 
+/// The `providers` array of `/ready`, for the admin API's health page.
+pub fn provider_states(shared: &Shared) -> serde_json::Value {
+    let snap = shared.snapshot();
+    serde_json::to_value(provider_health(snap.as_deref())).unwrap_or_default()
+}
+
+fn provider_health(snap: Option<&super::snapshot::Snapshot>) -> Vec<ProviderHealth<'_>> {
+    let now = Instant::now();
+    let now_ms = crate::time::now_ms();
+    snap.map(|s| {
+        s.providers
+            .iter()
+            .map(|p| {
+                let v = p.live.view(now, now_ms);
+                ProviderHealth {
+                    name: &p.name,
+                    kind: p.kind.as_str(),
+                    enabled: p.enabled,
+                    state: v.state.as_str(),
+                    consecutive_failures: v.consecutive_failures,
+                    last_error: v.last_error,
+                    last_success_at: v.last_success_ms.map(crate::time::rfc3339),
+                    success_rate_5m: v.success_rate_5m,
+                }
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
 fn ready(shared: &Shared) -> Response<Body> {
     let snap = shared.snapshot();
     let problem = shared.problem();
-    let now = Instant::now();
-    let now_ms = crate::time::now_ms();
-    let providers: Vec<ProviderHealth<'_>> = snap
-        .as_deref()
-        .map(|s| {
-            s.providers
-                .iter()
-                .map(|p| {
-                    let v = p.live.view(now, now_ms);
-                    ProviderHealth {
-                        name: &p.name,
-                        kind: p.kind.as_str(),
-                        enabled: p.enabled,
-                        state: v.state.as_str(),
-                        consecutive_failures: v.consecutive_failures,
-                        last_error: v.last_error,
-                        last_success_at: v.last_success_ms.map(crate::time::rfc3339),
-                        success_rate_5m: v.success_rate_5m,
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let providers = provider_health(snap.as_deref());
     let (ready, problem, fix) = match (&problem, &snap) {
         (Some(p), _) => (false, Some(p.problem.as_str()), Some(p.fix.as_str())),
         (None, None) => (false, Some("the database is not open yet"), Some("wait, or see the logs")),

@@ -1094,26 +1094,31 @@ fn ui_files_are_served_with_types_etags_and_no_inline_code() {
     }
 }
 
-/// Over real HTTP through the test server: routing of both prefixes, the
-/// body limit on a streamed body, and the redirect to the UI.
-#[tokio::test]
-async fn served_over_http() {
+/// A gateway (`llmo serve` in-process) with the admin key set.
+async fn gateway_with_admin(key: Option<&str>) -> crate::gateway::Gw {
     let dir = tempfile::tempdir().unwrap();
-    let admin = Arc::new(Admin::new(
-        dir.path().join("llmo.db"),
-        Some(Secret::new(KEY)),
-        Arc::new(llmo::admin::NoLiveView),
-    ));
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(llmo::admin::serve_admin_only(l, admin, async {
-        let _ = rx.await;
-    }));
-    let c = reqwest::Client::builder()
+    let key = key.map(Secret::new);
+    crate::gateway::Gw::start(dir, move |o| {
+        o.settings.allow_anonymous.value = false;
+        o.settings.admin_key.value = key;
+    })
+    .await
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// Mounted in `llmo serve`: both prefixes route to the admin module, the
+/// body limit holds for a streamed body, and the OpenAI API is untouched.
+#[tokio::test]
+async fn mounted_in_the_gateway() {
+    let mut gw = gateway_with_admin(Some(KEY)).await;
+    let base = gw.url.clone();
+    let c = no_redirects();
     let r = c.get(format!("{base}/admin-ui")).send().await.unwrap();
     assert_eq!(r.status(), 308);
     assert_eq!(r.headers()["location"], "/admin-ui/");
@@ -1123,7 +1128,15 @@ async fn served_over_http() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert!(r.headers().contains_key("x-request-id"));
     assert!(r.text().await.unwrap().contains("Admin key"));
+    let r = c
+        .get(format!("{base}/admin/providers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
     let r = c
         .post(format!("{base}/admin/providers"))
         .bearer_auth(KEY)
@@ -1141,8 +1154,155 @@ async fn served_over_http() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
-    let _ = tx.send(());
-    server.await.unwrap().unwrap();
+    // The live circuit states come from the gateway (as in /ready).
+    let h: Value = c
+        .get(format!("{base}/admin/health"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap();
+    assert_eq!(h["providers"][0]["name"], "p", "{h}");
+    assert_eq!(h["providers"][0]["state"], "closed");
+    // The OpenAI surface still answers with its own errors.
+    assert_eq!(gw.get("/v1/models").await.status(), 401);
+    gw.stop().await.unwrap();
+
+    // Without an admin key: 503 on both prefixes, with the way to set one.
+    let mut off = gateway_with_admin(None).await;
+    let r = c
+        .get(format!("{}/admin/providers", off.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.text().await.unwrap().contains("admin-key generate"));
+    let r = c
+        .get(format!("{}/admin-ui/", off.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    off.stop().await.unwrap();
+}
+
+/// Changes made through the admin API change routing on the running
+/// gateway at once (the API asks for a reload; no waiting for the poll).
+#[tokio::test]
+async fn admin_changes_reroute_the_running_gateway() {
+    use crate::common::mock_upstream::MockUpstream;
+    let a = MockUpstream::start().await;
+    let b = MockUpstream::start().await;
+    let mut gw = gateway_with_admin(Some(KEY)).await;
+    let c = reqwest::Client::new();
+    let admin = |m: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut r = c
+            .request(m, format!("{}/admin{path}", gw.url))
+            .bearer_auth(KEY);
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        r.send()
+    };
+    for (name, mock) in [("a", &a), ("b", &b)] {
+        let r = admin(
+            reqwest::Method::POST,
+            "/providers",
+            Some(json!({"name": name, "kind": "openai-compatible", "base_url": mock.url(), "api_key": "sk-up-0123456789abcdef", "max_retries": 0})),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    // `chat` goes to `a` first (tier 0), `b` is the fallback tier.
+    let r = admin(
+        reqwest::Method::POST,
+        "/models",
+        Some(json!({"name": "chat", "providers": [{"provider": "a", "upstream_model": "up-a", "priority": 0}, {"provider": "b", "upstream_model": "up-b", "priority": 1}]})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let key: Value = admin(reqwest::Method::POST, "/keys", Some(json!({"name": "app"})))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap();
+    gw.key = Some(key["key"].as_str().unwrap().to_string());
+    let body = json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]});
+
+    // Each change is visible to the very next request.
+    let r = gw.chat(&body).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(a.last_request().json()["model"], "up-a");
+    let r = admin(reqwest::Method::POST, "/providers/a/disable", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let before = b.calls();
+    let r = gw.chat(&body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(b.calls(), before + 1, "disabled provider `a` still used");
+    assert_eq!(b.last_request().json()["model"], "up-b");
+    let r = admin(
+        reqwest::Method::PATCH,
+        "/models/chat/mappings/b",
+        Some(json!({"upstream_model": "up-b2"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    gw.chat(&body).await;
+    assert_eq!(b.last_request().json()["model"], "up-b2");
+    let r = admin(reqwest::Method::POST, "/keys/app/revoke", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(gw.chat(&body).await.status(), 401);
+
+    // The requests show in the logs endpoint once the recorder wrote them.
+    let mut rows = Vec::new();
+    for _ in 0..50 {
+        let page: Value = admin(reqwest::Method::GET, "/logs?model=chat", None)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .map(|t| serde_json::from_str(&t).unwrap())
+            .unwrap();
+        rows = page["data"].as_array().unwrap().clone();
+        if rows.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let routed: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["provider"].as_str().unwrap(),
+                r["upstream_model"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(routed, [("b", "up-b2"), ("b", "up-b"), ("a", "up-a")]);
+    let refused: Value = admin(reqwest::Method::GET, "/logs?status=401", None)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap();
+    assert_eq!(refused["data"].as_array().unwrap().len(), 1, "{refused}");
+    gw.stop().await.unwrap();
 }
 
 // ------------------------------------------------------ CLI and config
