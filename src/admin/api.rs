@@ -425,7 +425,7 @@ pub async fn handle(admin: &Admin, req: AdminRequest) -> AdminResponse {
         && !matches!(req.method, Method::GET)
         && route != Route::TestProvider
     {
-        admin.live().config_changed();
+        admin.config_changed().await;
     }
     resp
 }

@@ -118,7 +118,9 @@ pub trait LiveView: Send + Sync {
     /// The current circuit state per provider, as the gateway's `/ready`
     /// `providers` array.
     fn provider_states(&self) -> serde_json::Value;
-    /// Asks the gateway to reload its routing snapshot now (it also polls).
+    /// Asks the gateway to reload its routing snapshot now (it also polls),
+    /// and may wait (briefly) until it has: called on the blocking pool, so
+    /// that when the admin API answers, the change already routes.
     fn config_changed(&self);
 }
 
@@ -291,6 +293,12 @@ impl Admin {
 
     pub(crate) fn live(&self) -> &dyn LiveView {
         &*self.live
+    }
+
+    /// Tells the gateway the catalog changed and waits for its reload.
+    pub(crate) async fn config_changed(&self) {
+        let live = self.live.clone();
+        let _ = tokio::task::spawn_blocking(move || live.config_changed()).await;
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {

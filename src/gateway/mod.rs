@@ -266,8 +266,9 @@ fn load(shared: &Shared, store: &mut Store, initial: bool) -> Result<i64, StoreE
 
 /// What the database thread is asked to do besides its polling.
 enum WorkerMsg {
-    /// Check `config_version` now (the admin API changed the catalog).
-    Reload,
+    /// Check `config_version` now (the admin API changed the catalog), then
+    /// say so on the channel.
+    Reload(mpsc::SyncSender<()>),
     Stop,
 }
 
@@ -288,8 +289,15 @@ impl crate::admin::LiveView for AdminLive {
     }
 
     fn config_changed(&self) {
-        let tx = self.reload.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = tx.send(WorkerMsg::Reload);
+        let (done, wait) = mpsc::sync_channel(1);
+        let sent = {
+            let tx = self.reload.lock().unwrap_or_else(|p| p.into_inner());
+            tx.send(WorkerMsg::Reload(done)).is_ok()
+        };
+        // Bounded: a slow disk must not hang the admin API; the poll catches up.
+        if sent {
+            let _ = wait.recv_timeout(Duration::from_secs(2));
+        }
     }
 }
 
@@ -317,10 +325,15 @@ impl DbWorker {
             .spawn(move || {
                 let mut version = shared.snapshot().map(|s| s.version);
                 let mut backoff = RETRY_FIRST;
+                let mut done: Option<mpsc::SyncSender<()>> = None;
                 loop {
+                    if let Some(d) = done.take() {
+                        let _ = d.try_send(());
+                    }
                     let wait = if store.is_some() { interval } else { backoff };
                     match rx.recv_timeout(wait) {
-                        Err(mpsc::RecvTimeoutError::Timeout) | Ok(WorkerMsg::Reload) => {}
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Ok(WorkerMsg::Reload(d)) => done = Some(d),
                         Ok(WorkerMsg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
                     match &mut store {
