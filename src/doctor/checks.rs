@@ -1509,13 +1509,29 @@ mod tests {
         std::fs::write(dir.path().join("llmo.toml"), "log_retention_days = 7\n").unwrap();
         let out = config(
             &overrides(dir.path()),
-            &env(&[("LLMO_LISTEN", "127.0.0.1:9999")]),
+            &env(&[
+                ("LLMO_LISTEN", "127.0.0.1:9999"),
+                ("LLMO_ADMIN_KEY", "llmo-admin-0123456789abcdefWXYZ"),
+            ]),
         );
         assert!(
             out.checks.iter().all(|c| c.status == Status::Ok),
             "{:#?}",
             out.checks
         );
+        assert_eq!(
+            find(&out.checks, "admin_key").message,
+            "llmo-...WXYZ (env LLMO_ADMIN_KEY)"
+        );
+        // Without an admin key: a warning that says how to set one.
+        let off = config(&overrides(dir.path()), &env(&[]));
+        let c = find(&off.checks, "admin_key");
+        assert_eq!(c.status, Status::Warn);
+        assert!(c
+            .fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("llmo admin-key generate"));
         assert!(find(&out.checks, "db").message.ends_with("(flag --db)"));
         assert_eq!(
             find(&out.checks, "listen").message,
@@ -1525,7 +1541,10 @@ mod tests {
             .message
             .starts_with("7 (file "));
         assert_eq!(find(&out.checks, "max_body").message, "10485760 (default)");
-        assert_eq!(find(&out.checks, "env").message, "read LLMO_LISTEN");
+        assert_eq!(
+            find(&out.checks, "env").message,
+            "read LLMO_LISTEN, LLMO_ADMIN_KEY"
+        );
         assert_eq!(out.listen.unwrap().addr, "127.0.0.1:9999");
     }
 
