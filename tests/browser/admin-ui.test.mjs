@@ -1,15 +1,18 @@
 // Browser test of the llmo admin UI in headless Chromium (Debian's
 // /usr/bin/chromium driven by playwright-core; no browser download).
 //
-// Starts the built `llmo` binary with a temporary database and admin key,
-// seeds some request logs, then signs in, adds a provider through the form
-// (after seeing the validation error for a bad URL), creates a client key,
-// reads the logs and overview, and takes a screenshot of every page into
-// screenshots/. Any uncaught page error or CSP violation fails the test.
+// Starts `llmo serve` (the built binary) with a temporary database and admin
+// key and a mock upstream, seeds an hour of request logs, then signs in,
+// adds a provider through the form (after seeing the validation errors),
+// tests it, creates a client key, sends a chat request through the gateway
+// with that key and finds it in the logs page and the overview numbers;
+// takes a screenshot of every page into screenshots/. Any uncaught page
+// error, CSP violation or off-site request fails the test.
 //
 // Env: LLMO_BIN (default ../../target/debug/llmo), HEADFUL=1 to watch.
 import { chromium } from "playwright-core";
 import { spawn, execFileSync } from "node:child_process";
+import { createServer } from "node:http";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -37,15 +40,33 @@ const adminKey = readFileSync(keyFile, "utf8").trim();
 run("migrate", "up");
 seedLogs(env.LLMO_DB);
 
-// ----- the server
-const server = spawn(bin, ["--admin-key-file", keyFile, "admin-ui-dev", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "pipe"] });
+// ----- a mock OpenAI-compatible upstream
+const upstreamCalls = [];
+const upstream = createServer((req, res) => {
+  let body = "";
+  req.on("data", (d) => { body += d; });
+  req.on("end", () => {
+    upstreamCalls.push(req.method + " " + req.url);
+    res.setHeader("content-type", "application/json");
+    if (req.url.endsWith("/models")) return res.end(JSON.stringify({ object: "list", data: [] }));
+    const model = (JSON.parse(body || "{}").model) || "x";
+    res.end(JSON.stringify({
+      id: "chatcmpl-mock", object: "chat.completion", created: 1, model,
+      choices: [{ index: 0, message: { role: "assistant", content: "hello from the mock" }, finish_reason: "stop" }],
+      usage: { prompt_tokens: 12, completion_tokens: 8, total_tokens: 20 },
+    }));
+  });
+});
+await new Promise((ok) => upstream.listen(0, "127.0.0.1", ok));
+const upstreamUrl = `http://127.0.0.1:${upstream.address().port}/v1`;
+
+// ----- the gateway
+const server = spawn(bin, ["--admin-key-file", keyFile, "serve", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "pipe"] });
 let serverErr = "";
-server.stderr.on("data", (d) => { serverErr += d; });
 const base = await new Promise((ok, fail) => {
-  let out = "";
-  server.stdout.on("data", (d) => {
-    out += d;
-    const m = out.match(/(http:\/\/\S+)\/admin-ui\//);
+  server.stderr.on("data", (d) => {
+    serverErr += d;
+    const m = serverErr.match(/listening on (http:\/\/[0-9.:]+)/);
     if (m) ok(m[1]);
   });
   server.on("exit", (c) => fail(new Error("server exited " + c + ": " + serverErr)));
@@ -125,7 +146,7 @@ try {
     assert.match(await page.textContent("#err-base_url"), /not a valid URL/);
     assert.ok(await page.$eval("#f-base_url", (e) => e.classList.contains("invalid")));
     await shot("05-provider-validation");
-    await page.fill("#f-base_url", "http://127.0.0.1:9/v1");
+    await page.fill("#f-base_url", upstreamUrl);
     await page.fill("#f-weight", "-3");
     await page.click("#provider-form button[type=submit]");
     await page.waitForSelector("#err-weight:not([hidden])");
@@ -140,10 +161,11 @@ try {
     await shot("06-providers");
   });
 
-  await check("test button reports an unreachable provider", async () => {
+  await check("test button reaches the provider (one models-list call)", async () => {
     await page.click("tr[data-name=mock] >> text=Test");
-    await page.waitForSelector("tr[data-name=mock] .badge.bad");
-    assert.match(await page.textContent("tr[data-name=mock]"), /connect error|timeout/);
+    await page.waitForSelector("tr[data-name=mock] .badge.ok");
+    assert.match(await page.textContent("tr[data-name=mock]"), /reachable/);
+    assert.ok(upstreamCalls.includes("GET /v1/models"), upstreamCalls.join(","));
     await shot("06b-provider-test");
   });
 
@@ -156,6 +178,8 @@ try {
     await page.waitForSelector("#provider-form", { state: "detached" });
     await page.click("tr[data-name=mock] >> text=Disable");
     await page.waitForSelector("tr[data-name=mock].disabled");
+    await page.click("tr[data-name=mock] >> text=Enable");
+    await page.waitForSelector("tr[data-name=mock]:not(.disabled)");
   });
 
   await check("models page shows the mapping", async () => {
@@ -165,6 +189,7 @@ try {
     await shot("07-models");
   });
 
+  let clientKey = "";
   await check("client key: created, shown once with a copy button, then only its prefix", async () => {
     await page.click("nav >> text=Client keys");
     await page.waitForSelector("text=No client keys yet");
@@ -174,6 +199,7 @@ try {
     await page.waitForSelector("#new-key-value");
     const key = (await page.textContent("#new-key-value")).trim();
     assert.match(key, /^llmo-[A-Za-z0-9]{40}$/);
+    clientKey = key;
     assert.ok(await page.isVisible("#copy-key"));
     await shot("08-key-created");
     await page.click("nav >> text=Providers");
@@ -186,11 +212,36 @@ try {
     await shot("09-keys");
   });
 
-  await check("request logs: rows, filter, pagination, details", async () => {
+  await check("a chat request through the gateway with the new key", async () => {
+    const res = await fetch(base + "/v1/chat/completions", {
+      method: "POST",
+      headers: { Authorization: "Bearer " + clientKey, "Content-Type": "application/json" },
+      body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }),
+    });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    assert.match(text, /hello from the mock/);
+  });
+
+  await check("request logs: the new request on top, filter, pagination, details", async () => {
     await page.click("nav >> text=Request logs");
-    await page.waitForSelector("tbody tr.clickable");
+    // The recorder writes in batches: refresh until the row is there.
+    for (let i = 0; i < 30; i++) {
+      await page.waitForSelector("tbody tr.clickable");
+      if ((await page.textContent("tbody tr.clickable >> nth=0")).includes("mock")) break;
+      await page.waitForTimeout(200);
+      await page.click("text=Refresh");
+      await page.waitForLoadState("networkidle");
+    }
+    const top = await page.textContent("tbody tr.clickable >> nth=0");
+    assert.match(top, /200.*gpt-4o-mini.*mock.*web-app/);
     assert.equal(await page.locator("tbody tr.clickable").count(), 50);
     await shot("10-logs");
+    await page.click("tbody tr.clickable >> nth=0");
+    await page.waitForSelector("#drawer:not([hidden])");
+    assert.match(await page.textContent("#drawer-body"), /Prompt tokens12/);
+    await shot("10b-log-details-real");
+    await page.keyboard.press("Escape");
     await page.click("#older");
     await page.waitForSelector("text=Page 2");
     await page.fill("#f-status", "502");
@@ -209,10 +260,19 @@ try {
     await page.waitForSelector("#err-status:not([hidden])");
   });
 
-  await check("health page", async () => {
+  await check("overview counts the new request; provider health shows it healthy", async () => {
+    await page.click("nav >> text=Overview");
+    await page.click("text=Last hour");
+    await page.waitForSelector("#stat-requests");
+    assert.equal((await page.textContent("#stat-requests .value")).trim(), "121");
+    assert.match(await page.textContent(".chips"), /mock\s*healthy/);
+    await shot("03c-overview-after-request");
+  });
+
+  await check("health page shows the live circuit state", async () => {
     await page.click("nav >> text=Health");
     await page.waitForSelector("text=Recent state changes");
-    assert.match(await page.textContent("table"), /mock/);
+    assert.match(await page.textContent("table"), /mock\s*healthy \(closed\)/);
     await shot("12-health");
   });
 
@@ -242,7 +302,8 @@ try {
   process.exitCode = 1;
 } finally {
   await ctx.close();
-  server.kill("SIGINT");
+  server.kill("SIGTERM");
+  upstream.close();
   rmSync(tmp, { recursive: true, force: true });
 }
 

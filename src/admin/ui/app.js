@@ -66,7 +66,9 @@ async function api(method, path, body) {
 
 function toast(msg, kind) {
   const t = h("div", { class: "toast " + (kind || "") }, msg);
-  document.getElementById("toasts").append(t);
+  const box = document.getElementById("toasts");
+  while (box.children.length >= 3) box.firstChild.remove();
+  box.append(t);
   setTimeout(() => t.remove(), kind === "bad" ? 7000 : 3500);
 }
 
@@ -573,7 +575,7 @@ async function pageLogs() {
   const form = h("form", { class: "filters", id: "log-filters" },
     field("range", "Time", range), field("model", "Model", inputs.model), field("provider", "Provider", inputs.provider),
     field("status", "Status", inputs.status), field("key", "Client key", inputs.key),
-    h("div", { class: "field" }, h("label", { class: "check" }, errors, "Errors only")),
+    h("div", { class: "field field-check" }, h("label", { class: "check" }, errors, "Errors only")),
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Apply"),
       h("button", { type: "button", class: "btn", onclick: () => { logState.filters = { range: "3600000" }; logState.cursors = []; render(); } }, "Reset")));
   form.addEventListener("submit", (ev) => {
@@ -601,7 +603,8 @@ async function pageLogs() {
     pageHead("Request logs", "Every request the gateway served; click a row for details", h("button", { type: "button", class: "btn", onclick: () => render() }, "Refresh")),
     h("div", { class: "panel" }, form),
     rows.length ? table(["Time", "Status", "Model", "Provider", "Key", { label: "Latency", cls: "num" }, { label: "Tokens", cls: "num" }, "", "Error"], rows)
-      : h("div", { class: "table-wrap" }, empty("No requests match", pageNo === 1 ? "Nothing was logged in this range with these filters." : "No more requests.")),
+      : h("div", { class: "table-wrap" }, error ? empty("Fix the filter above", error.message)
+        : empty("No requests match", pageNo === 1 ? "Nothing was logged in this range with these filters." : "No more requests.")),
     pager);
 }
 
