@@ -235,6 +235,18 @@ fn store_error(e: StoreError, rename: &[(&str, &str)]) -> AdminResponse {
                 Some("database_busy"),
             )
         }
+        // The gateway may be up while its database is not (it serves
+        // not-ready and retries): say what is wrong and how to fix it.
+        e @ (StoreError::Open { .. } | StoreError::Schema { .. }) => {
+            let hint = e.hint().unwrap_or_default();
+            AdminResponse::error(
+                503,
+                "server_error",
+                format!("the database is unavailable: {e}; {hint}"),
+                None,
+                Some("database_unavailable"),
+            )
+        }
         other => {
             tracing::error!(error = %other, "admin API: database error");
             AdminResponse::error(500, "server_error", "internal error", None, None)

@@ -1464,3 +1464,36 @@ fn doctor_warns_when_no_admin_key_is_set() {
     assert!(line.trim_start().starts_with("warn"), "{line}");
     assert!(text.contains("llmo admin-key generate"), "{text}");
 }
+
+#[tokio::test]
+async fn an_unusable_database_is_a_503_that_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("llmo.db");
+    std::fs::write(&db, b"this is not an SQLite database, just text").unwrap();
+    let admin = Admin::new(db, Some(Secret::new(KEY)), Arc::new(Live::default()));
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {KEY}").parse().unwrap(),
+    );
+    let r = admin
+        .handle_api(AdminRequest {
+            method: http::Method::GET,
+            path: "/providers".into(),
+            query: None,
+            headers,
+            body: Bytes::new(),
+            peer: "127.0.0.1".parse().unwrap(),
+        })
+        .await;
+    assert_eq!(r.status, 503);
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["error"]["code"], "database_unavailable");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not an SQLite database"),
+        "{v}"
+    );
+}
