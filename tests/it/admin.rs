@@ -931,6 +931,28 @@ async fn a_million_rows_are_paged_through_indexes() {
         page["data"][0]
     );
     assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+    eprintln!("deep filtered page of 100: {took:?}");
+    let t = std::time::Instant::now();
+    h.ok("GET", "/logs?limit=100", None).await;
+    eprintln!("first page of 100: {:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    let s = h
+        .ok(
+            "GET",
+            &format!("/stats?from={T0}&to={}", T0 + 3_600_000),
+            None,
+        )
+        .await;
+    eprintln!("stats over one hour (3600 rows): {:?}", t.elapsed());
+    assert_eq!(s["models"].as_array().unwrap().len(), 3);
+    let t = std::time::Instant::now();
+    h.ok(
+        "GET",
+        &format!("/stats?from={T0}&to={}", T0 + 86_400_000),
+        None,
+    )
+    .await;
+    eprintln!("stats over one day (86400 rows): {:?}", t.elapsed());
 }
 
 // --------------------------------------------------------------- health
