@@ -252,6 +252,9 @@ pub fn up(conn: &mut Connection, db_path: &Path, take_backup: bool) -> Result<Op
     if !st.problems.is_empty() {
         return Err(refuse(&st));
     }
+    // Only now that the database is known to be ours: WAL is persistent and
+    // changes the file header, so it must not happen to a refused database.
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     let pending: Vec<(i64, String)> = st.pending().map(|m| (m.version, m.name.clone())).collect();
     let mut report = OpenReport {
         version: st.db_version,
