@@ -1,1 +1,8 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The one integration-test binary: each module drives the real `llmo`
+//! binary (or the library in-process) against a temporary directory.
 
+mod cli;
+mod common;
+mod generated;
+mod migrate;
