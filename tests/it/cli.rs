@@ -1198,6 +1198,123 @@ fn bad_environment_values_name_the_variable() {
     }
 }
 
+/// Every setting, in-process: flag (where `serve` has one) > env > file >
+/// default, with the defaults the README documents.
+#[test]
+fn every_setting_follows_flag_env_file_default() {
+    use llmo::config::{Overrides, Settings, Source};
+    use std::collections::BTreeMap;
+    let env = Env::new();
+    let cfg = env.path().join("llmo.toml");
+    write(
+        &cfg,
+        r#"
+db = "/file/llmo.db"
+listen = "127.0.0.1:1001"
+allow_anonymous = true
+max_body = 2048
+log_retention_days = 7
+shutdown_timeout = "7s"
+circuit_failures = 7
+circuit_cooldown = "7m"
+"#,
+    );
+    let vars: BTreeMap<String, String> = [
+        ("LLMO_DB", "/env/llmo.db"),
+        ("LLMO_LISTEN", "127.0.0.1:2002"),
+        ("LLMO_ALLOW_ANONYMOUS", "false"),
+        ("LLMO_MAX_BODY", "1KiB"),
+        ("LLMO_LOG_RETENTION_DAYS", "8"),
+        ("LLMO_SHUTDOWN_TIMEOUT", "8s"),
+        ("LLMO_CIRCUIT_FAILURES", "8"),
+        ("LLMO_CIRCUIT_COOLDOWN", "8m"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let table = |s: &Settings| -> Vec<(String, String, Source)> {
+        s.effective()
+            .into_iter()
+            .map(|(k, v, src)| (k.to_string(), v, src))
+            .collect()
+    };
+    let row = |k: &str, v: &str, src: Source| (k.to_string(), v.to_string(), src);
+    let file_only = Overrides {
+        config: Some(cfg.clone()),
+        ..Default::default()
+    };
+
+    let s = Settings::resolve_with(&file_only, &BTreeMap::new()).unwrap();
+    assert_eq!(
+        table(&s),
+        [
+            row("db", "/file/llmo.db", Source::File),
+            row("listen", "127.0.0.1:1001", Source::File),
+            row("allow_anonymous", "true", Source::File),
+            row("max_body", "2048", Source::File),
+            row("log_retention_days", "7", Source::File),
+            row("shutdown_timeout", "7s", Source::File),
+            row("circuit_failures", "7", Source::File),
+            row("circuit_cooldown", "7m", Source::File),
+        ]
+    );
+
+    let s = Settings::resolve_with(&file_only, &vars).unwrap();
+    assert_eq!(
+        table(&s),
+        [
+            row("db", "/env/llmo.db", Source::Env),
+            row("listen", "127.0.0.1:2002", Source::Env),
+            row("allow_anonymous", "false", Source::Env),
+            row("max_body", "1024", Source::Env),
+            row("log_retention_days", "8", Source::Env),
+            row("shutdown_timeout", "8s", Source::Env),
+            row("circuit_failures", "8", Source::Env),
+            row("circuit_cooldown", "8m", Source::Env),
+        ]
+    );
+
+    let flags = Overrides {
+        config: Some(cfg),
+        db: Some("/flag/llmo.db".into()),
+        listen: Some("127.0.0.1:3003".into()),
+        allow_anonymous: Some(true),
+        max_body: Some(512),
+        log_retention_days: Some(9),
+        shutdown_timeout: Some(std::time::Duration::from_secs(9)),
+    };
+    let s = Settings::resolve_with(&flags, &vars).unwrap();
+    let t = table(&s);
+    assert_eq!(t[0], row("db", "/flag/llmo.db", Source::Flag));
+    assert_eq!(t[1], row("listen", "127.0.0.1:3003", Source::Flag));
+    assert_eq!(t[2], row("allow_anonymous", "true", Source::Flag));
+    assert_eq!(t[3], row("max_body", "512", Source::Flag));
+    assert_eq!(t[4], row("log_retention_days", "9", Source::Flag));
+    assert_eq!(t[5], row("shutdown_timeout", "9s", Source::Flag));
+
+    // An empty file, no env, no flags: the defaults the README documents.
+    let empty = env.path().join("empty.toml");
+    write(&empty, "");
+    let only_db = Overrides {
+        db: Some(env.db()),
+        config: Some(empty),
+        ..Default::default()
+    };
+    let s = Settings::resolve_with(&only_db, &BTreeMap::new()).unwrap();
+    assert_eq!(
+        table(&s)[1..],
+        [
+            row("listen", "127.0.0.1:8000", Source::Default),
+            row("allow_anonymous", "false", Source::Default),
+            row("max_body", "10485760", Source::Default),
+            row("log_retention_days", "30", Source::Default),
+            row("shutdown_timeout", "30s", Source::Default),
+            row("circuit_failures", "5", Source::Default),
+            row("circuit_cooldown", "30s", Source::Default),
+        ]
+    );
+}
+
 /// The example `llmo.toml` in the README must be accepted as written, and
 /// every key the file accepts must be documented there.
 #[test]
