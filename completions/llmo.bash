@@ -19,6 +19,9 @@ _llmo() {
             llmo,completions)
                 cmd="llmo__subcmd__completions"
                 ;;
+            llmo,doctor)
+                cmd="llmo__subcmd__doctor"
+                ;;
             llmo,generate)
                 cmd="llmo__subcmd__generate"
                 ;;
@@ -39,6 +42,9 @@ _llmo() {
                 ;;
             llmo__subcmd__help,completions)
                 cmd="llmo__subcmd__help__subcmd__completions"
+                ;;
+            llmo__subcmd__help,doctor)
+                cmd="llmo__subcmd__help__subcmd__doctor"
                 ;;
             llmo__subcmd__help,generate)
                 cmd="llmo__subcmd__help__subcmd__generate"
@@ -260,7 +266,7 @@ _llmo() {
 
     case "${cmd}" in
         llmo)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version provider model key migrate completions generate help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version provider model key migrate doctor completions generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -303,6 +309,32 @@ _llmo() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        llmo__subcmd__doctor)
+            opts="-q -v -h -V --probe --probe-timeout --db --config --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --probe-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         llmo__subcmd__generate)
             opts="-q -v -h -V --check --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -326,7 +358,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__help)
-            opts="provider model key migrate completions generate help"
+            opts="provider model key migrate doctor completions generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -340,6 +372,20 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -33,6 +33,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand model 'Manage the public models clients ask for, and their provider mappings'
             cand key 'Manage the API keys that clients of the gateway present'
             cand migrate 'Show or apply database schema migrations'
+            cand doctor 'Check configuration, database, migrations and providers, and say how to fix problems'
             cand completions 'Print a shell completion script'
             cand generate 'Write completions/ and man/ from the command definitions (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -466,6 +467,21 @@ set edit:completion:arg-completer[llmo] = {|@words|
         }
         &'llmo;migrate;help;help'= {
         }
+        &'llmo;doctor'= {
+            cand --probe-timeout 'How long each probe may take, e.g. 5s or 1500ms [default: 5s]'
+            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --probe 'Also call each enabled provider''s models list once (never a paid completion) to check that it is reachable and accepts the key. Without it nothing leaves this machine'
+            cand --json 'Print machine-readable JSON instead of tables'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -v 'Print more detail (and debug logs)'
+            cand --verbose 'Print more detail (and debug logs)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'llmo;completions'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
@@ -498,6 +514,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand model 'Manage the public models clients ask for, and their provider mappings'
             cand key 'Manage the API keys that clients of the gateway present'
             cand migrate 'Show or apply database schema migrations'
+            cand doctor 'Check configuration, database, migrations and providers, and say how to fix problems'
             cand completions 'Print a shell completion script'
             cand generate 'Write completions/ and man/ from the command definitions (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -566,6 +583,8 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;help;migrate;status'= {
         }
         &'llmo;help;migrate;up'= {
+        }
+        &'llmo;help;doctor'= {
         }
         &'llmo;help;completions'= {
         }

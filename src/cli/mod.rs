@@ -11,6 +11,7 @@ use crate::error::classify;
 use crate::output::Printer;
 
 pub mod completions;
+pub mod doctor;
 pub mod generate;
 pub mod key;
 pub mod migrate;
@@ -70,6 +71,8 @@ pub enum Command {
     /// Show or apply database schema migrations
     #[command(subcommand)]
     Migrate(migrate::Cmd),
+    /// Check configuration, database, migrations and providers, and say how to fix problems
+    Doctor(doctor::Args),
     /// Print a shell completion script
     Completions(completions::Args),
     /// Write completions/ and man/ from the command definitions (for maintainers)
@@ -170,6 +173,7 @@ pub fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Model(cmd) => model::run(cmd, ctx),
         Command::Key(cmd) => key::run(cmd, ctx),
         Command::Migrate(cmd) => migrate::run(cmd, ctx),
+        Command::Doctor(args) => doctor::run(args, ctx),
         Command::Completions(args) => completions::run(args, ctx),
         Command::Generate(args) => generate::run(args, ctx),
     }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 mod catalog;
+pub mod info;
 pub mod migrate;
 
 pub use migrate::{MigrationRow, MigrationState, MigrationStatus, OpenReport};

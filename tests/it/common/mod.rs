@@ -1,15 +1,19 @@
-//! Helpers shared by the integration tests: one temporary "machine" per test
+//! Helpers shared by the integration tests: a temporary "machine" per test
 //! (HOME, XDG dirs and the database inside a tempdir) and the real `llmo`
-//! binary pointed at it, with none of the developer's `LLMO_*` settings.
+//! binary run inside it with nothing leaking in from the real environment.
+//! [`Env`] is used by cli/migrate tests, [`TestEnv`] by the doctor tests.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+use assert_cmd::Command;
+use tempfile::TempDir;
+
 /// A per-test environment: everything llmo reads or writes lives in `dir`.
 pub struct Env {
-    pub dir: tempfile::TempDir,
+    pub dir: TempDir,
 }
 
 impl Env {
@@ -36,8 +40,8 @@ impl Env {
     /// `llmo` with a clean environment: no inherited `LLMO_*`, `XDG_*`,
     /// `NO_COLOR` or terminal size; HOME and the XDG dirs inside the tempdir;
     /// no `LLMO_DB` (so the default paths apply).
-    pub fn bare_cmd(&self) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_llmo"));
+    pub fn bare_cmd(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmo"));
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy();
             if k.starts_with("LLMO_")
@@ -59,7 +63,7 @@ impl Env {
     }
 
     /// [`Env::bare_cmd`] with `LLMO_DB` set to [`Env::db`].
-    pub fn cmd(&self) -> assert_cmd::Command {
+    pub fn cmd(&self) -> Command {
         let mut cmd = self.bare_cmd();
         cmd.env("LLMO_DB", self.db());
         cmd
@@ -141,4 +145,58 @@ pub fn mode(path: &Path) -> u32 {
         .permissions()
         .mode()
         & 0o777
+}
+
+// ----- doctor tests -----
+
+/// A temporary directory standing in for `$HOME`, with an (empty) config
+/// file and a database path inside it.
+pub struct TestEnv {
+    pub dir: TempDir,
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("llmo.toml"), "").unwrap();
+        TestEnv { dir }
+    }
+
+    /// `LLMO_DB`: `<tmp>/data/llmo.db` (the directory does not exist until
+    /// a command creates it).
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("data").join("llmo.db")
+    }
+
+    /// `LLMO_CONFIG`: `<tmp>/llmo.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("llmo.toml")
+    }
+
+    /// The built `llmo` with a clean environment: only `HOME`/XDG dirs in
+    /// the temp dir, `LLMO_DB`, `LLMO_CONFIG` and `NO_COLOR`.
+    pub fn cmd(&self) -> Command {
+        let home = self.dir.path();
+        let mut cmd = Command::cargo_bin("llmo").unwrap();
+        cmd.env_clear()
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("LLMO_DB", self.db_path())
+            .env("LLMO_CONFIG", self.config_path())
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Runs `llmo ARGS` and asserts it succeeded; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "llmo {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
 }
