@@ -147,7 +147,7 @@ fn request_json(
     };
     body.insert("max_tokens".into(), json!(max_tokens));
 
-    if let Some(b) = budget {
+    if budget.is_some() {
         if r.temperature.is_some_and(|t| t != 1.0) {
             return Err(unsupported("temperature", "`temperature` cannot be changed together with `reasoning_effort` on Anthropic models"));
         }
@@ -169,10 +169,6 @@ fn request_json(
         ) {
             return Err(unsupported("tool_choice", "a forced `tool_choice` cannot be combined with `reasoning_effort` on Anthropic models"));
         }
-        body.insert(
-            "thinking".into(),
-            json!({"type": "enabled", "budget_tokens": b}),
-        );
     }
 
     match r.system.len() {
@@ -190,7 +186,20 @@ fn request_json(
         }
     }
 
-    body.insert("messages".into(), Value::Array(messages(&r)?));
+    let messages = messages(&r)?;
+    if let Some(b) = budget {
+        // Anthropic rejects a thinking request whose last assistant turn used
+        // a tool without its signed thinking block (the client did not send
+        // `thinking_blocks` back): such a continuation is answered without
+        // thinking instead of failing.
+        if !continues_tool_loop_without_thinking(&messages) {
+            body.insert(
+                "thinking".into(),
+                json!({"type": "enabled", "budget_tokens": b}),
+            );
+        }
+    }
+    body.insert("messages".into(), Value::Array(messages));
 
     if let Some(t) = r.temperature {
         body.insert("temperature".into(), json!(t.min(1.0)));
@@ -309,6 +318,21 @@ fn image_block(url: &str, param: &str) -> Result<Value, TranslateError> {
     ))
 }
 
+/// The last assistant turn calls a tool but does not start with a thinking block.
+fn continues_tool_loop_without_thinking(messages: &[Value]) -> bool {
+    let Some(last) = messages.iter().rev().find(|m| m["role"] == "assistant") else {
+        return false;
+    };
+    let Some(blocks) = last["content"].as_array() else {
+        return false;
+    };
+    let uses_tool = blocks.iter().any(|b| b["type"] == "tool_use");
+    let starts_with_thinking = blocks
+        .first()
+        .is_some_and(|b| b["type"] == "thinking" || b["type"] == "redacted_thinking");
+    uses_tool && !starts_with_thinking
+}
+
 fn messages(r: &ChatRequest<'_>) -> Result<Vec<Value>, TranslateError> {
     // (role, blocks); merged while building.
     let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
@@ -325,7 +349,8 @@ fn messages(r: &ChatRequest<'_>) -> Result<Vec<Value>, TranslateError> {
                 ("user", blocks)
             }
             Role::Assistant => {
-                let mut blocks = Vec::new();
+                let mut blocks: Vec<Value> =
+                    m.thinking_blocks.iter().map(|b| (*b).clone()).collect();
                 for p in &m.parts {
                     if let Part::Text(t) = p {
                         blocks.push(json!({"type": "text", "text": t}));
@@ -467,6 +492,10 @@ struct WireBlock<'a> {
     #[serde(borrow)]
     name: Option<Cow<'a, str>>,
     input: Option<Value>,
+    #[serde(borrow)]
+    signature: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    data: Option<Cow<'a, str>>,
 }
 
 /// Anthropic `stop_reason` -> OpenAI `finish_reason`.
@@ -478,6 +507,10 @@ pub fn finish_reason(stop_reason: &str) -> FinishReason {
         // end_turn, stop_sequence, pause_turn, and anything new.
         _ => FinishReason::Stop,
     }
+}
+
+fn thinking_block(thinking: &str, signature: &str) -> Value {
+    json!({"type": "thinking", "thinking": thinking, "signature": signature})
 }
 
 fn response_id(upstream: Option<&str>, fallback: &str) -> String {
@@ -496,15 +529,23 @@ pub fn response(body: &[u8], meta: &ResponseMeta<'_>) -> Result<ChatCompletion, 
     let mut content: Option<String> = None;
     let mut reasoning: Option<String> = None;
     let mut tool_calls = Vec::new();
+    let mut thinking_blocks = Vec::new();
     let mut json_mode = false;
     for b in &msg.content {
         match b.ty.as_ref() {
             "text" => content
                 .get_or_insert_with(String::new)
                 .push_str(b.text.as_deref().unwrap_or("")),
-            "thinking" => reasoning
-                .get_or_insert_with(String::new)
-                .push_str(b.thinking.as_deref().unwrap_or("")),
+            "thinking" => {
+                let t = b.thinking.as_deref().unwrap_or("");
+                reasoning.get_or_insert_with(String::new).push_str(t);
+                thinking_blocks.push(thinking_block(t, b.signature.as_deref().unwrap_or("")));
+            }
+            "redacted_thinking" => {
+                thinking_blocks.push(
+                    json!({"type": "redacted_thinking", "data": b.data.as_deref().unwrap_or("")}),
+                );
+            }
             "tool_use" => {
                 let name = b.name.as_deref().unwrap_or("");
                 let args = b
@@ -546,6 +587,7 @@ pub fn response(body: &[u8], meta: &ResponseMeta<'_>) -> Result<ChatCompletion, 
                 content,
                 reasoning_content: reasoning,
                 tool_calls,
+                thinking_blocks,
             },
             finish_reason: Some(finish),
         }],
@@ -654,6 +696,8 @@ struct WireDelta<'a> {
     #[serde(borrow)]
     thinking: Option<Cow<'a, str>>,
     #[serde(borrow)]
+    signature: Option<Cow<'a, str>>,
+    #[serde(borrow)]
     stop_reason: Option<Cow<'a, str>>,
 }
 
@@ -679,6 +723,9 @@ pub struct StreamTranslator {
     finish_sent: bool,
     done: bool,
     usage: Option<WireUsage>,
+    /// Text and signature of the thinking block being streamed.
+    thinking: String,
+    signature: String,
 }
 
 impl StreamTranslator {
@@ -699,6 +746,8 @@ impl StreamTranslator {
             finish_sent: false,
             done: false,
             usage: None,
+            thinking: String::new(),
+            signature: String::new(),
         }
     }
 
@@ -835,10 +884,18 @@ impl StreamTranslator {
                         Block::Text
                     }
                     "thinking" => {
+                        self.thinking.clear();
+                        self.signature.clear();
                         if let Some(t) = b.thinking.as_deref().filter(|t| !t.is_empty()) {
                             self.w.reasoning(out, 0, t);
+                            self.thinking.push_str(t);
                         }
                         Block::Thinking
+                    }
+                    "redacted_thinking" => {
+                        let block = json!({"type": "redacted_thinking", "data": b.data.as_deref().unwrap_or("")});
+                        self.w.thinking_block(out, 0, &block);
+                        Block::Other
                     }
                     "tool_use" if b.name.as_deref() == Some(JSON_OBJECT_TOOL) => Block::JsonTool,
                     "tool_use" => {
@@ -881,7 +938,14 @@ impl StreamTranslator {
                     Some("thinking_delta") => {
                         if let Some(t) = d.thinking.as_deref().filter(|t| !t.is_empty()) {
                             self.w.reasoning(out, 0, t);
+                            if block == Block::Thinking {
+                                self.thinking.push_str(t);
+                            }
                         }
+                    }
+                    Some("signature_delta") if block == Block::Thinking => {
+                        self.signature
+                            .push_str(d.signature.as_deref().unwrap_or(""));
                     }
                     Some("input_json_delta") => {
                         let Some(p) = d.partial_json.as_deref().filter(|p| !p.is_empty()) else {
@@ -893,7 +957,7 @@ impl StreamTranslator {
                             _ => {}
                         }
                     }
-                    // signature_delta, citations_delta, future deltas.
+                    // citations_delta, future deltas.
                     _ => {}
                 }
             }
@@ -913,6 +977,12 @@ impl StreamTranslator {
                     }
                 }
             }
+            "content_block_stop" if self.blocks.get(parsed.index) == Some(&Block::Thinking) => {
+                let block = thinking_block(&self.thinking, &self.signature);
+                self.w.thinking_block(out, 0, &block);
+                self.thinking.clear();
+                self.signature.clear();
+            }
             "message_stop" => {
                 self.ensure_started(out);
                 if !self.finish_sent {
@@ -930,7 +1000,7 @@ impl StreamTranslator {
                 let body = stream_error_body(ty, msg);
                 self.fail(out, &body);
             }
-            // ping, content_block_stop, unknown events.
+            // ping, unknown events.
             _ => {}
         }
     }
@@ -1232,6 +1302,53 @@ mod tests {
         assert!(req_json(&none, "claude-sonnet-4-5", false)
             .get("thinking")
             .is_none());
+    }
+
+    #[test]
+    fn thinking_blocks_round_trip_through_an_openai_client() {
+        // Turn 1: Anthropic answers with thinking + tool_use.
+        let upstream = json!({"id": "msg_t", "content": [
+            {"type": "thinking", "thinking": "I should call f.", "signature": "sig-1"},
+            {"type": "redacted_thinking", "data": "opaque"},
+            {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"q": 1}}],
+            "stop_reason": "tool_use", "usage": {"input_tokens": 1, "output_tokens": 2}});
+        let resp = response(upstream.to_string().as_bytes(), &META).unwrap();
+        let msg = serde_json::to_value(&resp.choices[0].message).unwrap();
+        assert_eq!(
+            msg["thinking_blocks"][0],
+            json!({"type": "thinking", "thinking": "I should call f.", "signature": "sig-1"})
+        );
+        assert_eq!(
+            msg["thinking_blocks"][1],
+            json!({"type": "redacted_thinking", "data": "opaque"})
+        );
+        // Turn 2: the client sends the assistant message back as it got it.
+        let req = json!({"reasoning_effort": "low", "tools": [{"type": "function", "function": {"name": "f"}}],
+            "messages": [{"role": "user", "content": "go"}, msg, {"role": "tool", "tool_call_id": "toolu_1", "content": "42"}]});
+        let got = req_json(&req, "claude-sonnet-4-5", false);
+        assert_eq!(got["thinking"]["type"], "enabled");
+        let blocks = got["messages"][1]["content"].as_array().unwrap();
+        assert_eq!(blocks[0]["signature"], "sig-1");
+        assert_eq!(blocks[1]["type"], "redacted_thinking");
+        assert_eq!(blocks[2]["type"], "tool_use");
+        // A client that dropped the blocks: answered without thinking, not a 400.
+        let mut dropped = req.clone();
+        dropped["messages"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("thinking_blocks");
+        let got = req_json(&dropped, "claude-sonnet-4-5", false);
+        assert!(got.get("thinking").is_none());
+        assert_eq!(got["messages"][1]["content"][0]["type"], "tool_use");
+        // Stream: the signed block arrives as one delta when the block ends.
+        let out = translate_stream(
+            &[include_bytes!(
+                "../../tests/fixtures/anthropic/thinking_stream_docs.sse"
+            )],
+            false,
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\"thinking_blocks\":[{\"signature\":\"EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds...\",\"thinking\":\"Let me solve this step by step:"));
     }
 
     #[test]

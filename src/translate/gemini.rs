@@ -512,6 +512,7 @@ pub fn response(body: &[u8], meta: &ResponseMeta<'_>) -> Result<ChatCompletion, 
                 content,
                 reasoning_content: reasoning,
                 tool_calls,
+                thinking_blocks: Vec::new(),
             },
         });
     }
@@ -533,6 +534,7 @@ pub fn response(body: &[u8], meta: &ResponseMeta<'_>) -> Result<ChatCompletion, 
                 content: None,
                 reasoning_content: None,
                 tool_calls: Vec::new(),
+                thinking_blocks: Vec::new(),
             },
         });
     }

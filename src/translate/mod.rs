@@ -40,7 +40,8 @@
 //! | `tool_calls[].function.arguments` | parsed; `""` -> `{}`; not a JSON object -> 400 naming the field | same |
 //! | `tool` messages | `tool_result{tool_use_id,content}` blocks in a `user` turn, always placed before other blocks of that turn | `functionResponse{name,response}` parts in a `user` turn; `name` is looked up from the nearest earlier assistant tool call with that id (unknown id -> 400); `response` = the content if it is a JSON object, else `{"output": content}` |
 //! | consecutive same-role turns | merged into one turn (required for `tool_result` ordering) | merged (Gemini rejects non-alternating turns) |
-//! | `assistant.reasoning_content`, message `name` | dropped (Anthropic needs signed thinking blocks to replay thinking) | dropped |
+//! | `assistant.thinking_blocks` (LiteLLM convention, as llmo returns them) | passed verbatim as the first blocks of the assistant turn (signed `thinking` / `redacted_thinking`) | dropped |
+//! | `assistant.reasoning_content`, message `name` | dropped (unsigned text cannot be replayed to Anthropic) | dropped |
 //! | `max_completion_tokens` / `max_tokens` | `max_tokens` (`max_completion_tokens` wins); when absent the default table below | `generationConfig.maxOutputTokens`; absent -> model default |
 //! | `temperature` (0-2) | clamped to 1.0 (Anthropic's range is 0-1) | `temperature` |
 //! | `top_p`, `top_k` (vLLM extension) | `top_p`, `top_k` | `topP`, `topK` |
@@ -54,7 +55,7 @@
 //! | `response_format` `json_schema` | native structured outputs `output_config.format{type:json_schema,schema}` (GA, no beta header) | `responseMimeType: application/json` + `responseJsonSchema` |
 //! | `response_format` `json_object` | forced tool `llmo_json_object` (input schema `{type:object}`); its input comes back as `message.content` with `finish_reason: stop`, streamed as content deltas. With `tools` or thinking -> 400 | `responseMimeType: application/json` |
 //! | `user` | `metadata.user_id` | dropped (no equivalent) |
-//! | `reasoning_effort` | `thinking{type:enabled,budget_tokens}`: minimal/low 1024, medium 4096, high 16384; `none` = off. With thinking, `temperature` != 1, `top_k`, `top_p` < 0.95 or a forced `tool_choice` -> 400; an explicit max tokens <= budget -> 400 | `thinkingConfig{includeThoughts:true}` + `thinkingBudget` (2.x: none 0, minimal/low 1024, medium 8192, high 24576) or `thinkingLevel` (`gemini-3*`: the effort string; `none` -> `low`) |
+//! | `reasoning_effort` | `thinking{type:enabled,budget_tokens}`: minimal/low 1024, medium 4096, high 16384; `none` = off. With thinking, `temperature` != 1, `top_k`, `top_p` < 0.95 or a forced `tool_choice` -> 400; an explicit max tokens <= budget -> 400. A tool-loop continuation whose last assistant turn has tool calls but no `thinking_blocks` is sent **without** thinking (Anthropic would 400 on it) | `thinkingConfig{includeThoughts:true}` + `thinkingBudget` (2.x: none 0, minimal/low 1024, medium 8192, high 24576) or `thinkingLevel` (`gemini-3*`: the effort string; `none` -> `low`) |
 //! | `logprobs: true`, `top_logprobs`, non-empty `logit_bias` | 400 naming the field | 400 naming the field |
 //! | `functions` / `function_call` (legacy), `audio`, `prediction`, `web_search_options`, `modalities` other than `["text"]` | 400 naming the field | 400 naming the field |
 //! | `store`, `metadata`, `service_tier`, `prompt_cache_key`, `safety_identifier`, `verbosity` | dropped (OpenAI-platform features) | dropped |
@@ -81,7 +82,8 @@
 //! | `id` | `chatcmpl-` + message id (`msg_…`) | `chatcmpl-` + `responseId`, else the caller's fallback id |
 //! | `created`, `model` | caller's `created`; the PUBLIC model name the client asked for | same |
 //! | `message.content` | concatenated `text` blocks; `null` if none | concatenated non-thought text parts; `null` if none |
-//! | `message.reasoning_content` (non-standard, DeepSeek/vLLM convention) | concatenated `thinking` blocks (`redacted_thinking` dropped) | concatenated `thought: true` parts |
+//! | `message.reasoning_content` (non-standard, DeepSeek/vLLM convention) | concatenated `thinking` blocks | concatenated `thought: true` parts |
+//! | `message.thinking_blocks` (non-standard, LiteLLM convention) | every `thinking{thinking,signature}` / `redacted_thinking{data}` block, for the client to send back | — |
 //! | `message.tool_calls` | `tool_use` -> `{id, type:function, function:{name, arguments: JSON text}}` | `functionCall` -> same; id = `functionCall.id` if sent, else `call_<responseId|fallback>_<n>` (n counts calls per choice); with a `thoughtSignature` the id gets `__thought__<signature>` appended and the call carries `extra_content.google.thought_signature` (Google's own OpenAI-compatible convention) so multi-turn tool use keeps working on Gemini 3 |
 //! | `finish_reason` | `end_turn`, `stop_sequence`, `pause_turn` -> `stop`; `max_tokens`, `model_context_window_exceeded` -> `length`; `tool_use` -> `tool_calls`; `refusal` -> `content_filter`; unknown -> `stop` | `STOP` -> `stop`, or `tool_calls` when a functionCall was returned; `MAX_TOKENS` -> `length`; `SAFETY`, `RECITATION`, `BLOCKLIST`, `PROHIBITED_CONTENT`, `SPII`, `IMAGE_SAFETY`, `LANGUAGE`, `OTHER` -> `content_filter`; `MALFORMED_FUNCTION_CALL`, `FINISH_REASON_UNSPECIFIED`, unknown -> `stop`; prompt blocked (`promptFeedback.blockReason`, no candidates) -> one choice, `content: null`, `content_filter` |
 //! | `usage.prompt_tokens` | `input_tokens + cache_read_input_tokens + cache_creation_input_tokens` | `promptTokenCount + toolUsePromptTokenCount` |
@@ -101,7 +103,9 @@
 //! (then every chunk also carries `"usage": null`, like OpenAI), then
 //! `data: [DONE]`. Chunks are written as soon as the upstream event is complete.
 //!
-//! * Anthropic: `ping`, `content_block_stop`, `signature_delta`,
+//! * Anthropic: `thinking_delta` -> `delta.reasoning_content`; when a thinking
+//!   block ends, one `delta.thinking_blocks: [{type, thinking, signature}]`
+//!   (redacted blocks when they start); `ping`, other `content_block_stop`s,
 //!   `citations_delta` and unknown events produce nothing; tool-call `index`
 //!   counts tool_use blocks (not Anthropic's block index); empty
 //!   `partial_json` fragments are skipped; the finish chunk goes out at

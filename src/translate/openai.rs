@@ -56,6 +56,9 @@ pub(crate) struct Msg<'a> {
     pub parts: Vec<Part<'a>>,
     pub tool_calls: Vec<ToolCallIn<'a>>,
     pub tool_call_id: Option<&'a str>,
+    /// Assistant `thinking_blocks` (Anthropic thinking / redacted_thinking
+    /// blocks with their signatures, as llmo returned them), verbatim.
+    pub thinking_blocks: Vec<&'a Value>,
 }
 
 #[derive(Debug)]
@@ -600,6 +603,7 @@ fn parse_message<'a>(
                 parts,
                 tool_calls: Vec::new(),
                 tool_call_id: None,
+                thinking_blocks: Vec::new(),
             });
         }
         "assistant" => {
@@ -628,12 +632,32 @@ fn parse_message<'a>(
                     tool_calls.push(parse_tool_call(i, j, c)?);
                 }
             }
+            let mut thinking_blocks = Vec::new();
+            if let Some(tb) = get(obj, "thinking_blocks") {
+                let arr = tb.as_array().ok_or_else(|| {
+                    invalid(
+                        format!("messages[{i}].thinking_blocks"),
+                        "`thinking_blocks` must be an array",
+                    )
+                })?;
+                for (j, b) in arr.iter().enumerate() {
+                    let ty = b.get("type").and_then(Value::as_str).unwrap_or("");
+                    if !matches!(ty, "thinking" | "redacted_thinking") {
+                        return Err(invalid(
+                            format!("messages[{i}].thinking_blocks[{j}].type"),
+                            "a thinking block has type `thinking` or `redacted_thinking`",
+                        ));
+                    }
+                    thinking_blocks.push(b);
+                }
+            }
             out.messages.push(Msg {
                 role: Role::Assistant,
                 index: i,
                 parts,
                 tool_calls,
                 tool_call_id: None,
+                thinking_blocks,
             });
         }
         "tool" => {
@@ -653,6 +677,7 @@ fn parse_message<'a>(
                 parts: texts.into_iter().map(Part::Text).collect(),
                 tool_calls: Vec::new(),
                 tool_call_id: Some(id),
+                thinking_blocks: Vec::new(),
             });
         }
         "function" => {
@@ -762,6 +787,11 @@ pub struct Message {
     pub reasoning_content: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCall>,
+    /// Non-standard (LiteLLM convention): Anthropic `thinking` /
+    /// `redacted_thinking` blocks with signatures. Clients send them back on
+    /// the assistant message so a thinking + tool-use loop can continue.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thinking_blocks: Vec<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -899,6 +929,8 @@ struct Delta<'a> {
     reasoning_content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_calls: Option<[ToolCallDelta<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking_blocks: Option<[&'a Value; 1]>,
 }
 
 #[derive(Serialize)]
@@ -1016,6 +1048,18 @@ impl ChunkWriter {
                     },
                     extra_content: t.extra_content,
                 }]),
+                ..Delta::default()
+            },
+        );
+    }
+
+    /// A complete thinking block (with its signature), once it has ended.
+    pub fn thinking_block(&self, out: &mut Vec<u8>, choice: u32, block: &Value) {
+        self.delta(
+            out,
+            choice,
+            Delta {
+                thinking_blocks: Some([block]),
                 ..Delta::default()
             },
         );
