@@ -1155,6 +1155,113 @@ mod tests {
         assert_eq!(got, recorded);
     }
 
+    /// OpenAI requests written to mean exactly what a recorded / documented
+    /// Anthropic request means must translate to that request.
+    #[test]
+    fn requests_equal_the_recorded_anthropic_requests() {
+        let weather_schema = fixture_json(include_str!(
+            "../../tests/fixtures/anthropic/tool_use_request.json"
+        ))["tools"][0]["input_schema"]
+            .clone();
+        let weather_tool = json!([{"type": "function", "function": {"name": "get_weather",
+            "description": "Lookup the weather for a given city in either celsius or fahrenheit",
+            "parameters": weather_schema}}]);
+        let docs_tool = json!([{"type": "function", "function": {"name": "get_weather",
+            "description": "Get the current weather in a given location",
+            "parameters": {"type": "object", "properties": {"location": {"type": "string",
+                "description": "The city and state, e.g. San Francisco, CA"}}, "required": ["location"]}}}]);
+        let order_schema = fixture_json(include_str!(
+            "../../tests/fixtures/anthropic/structured_output_request.json"
+        ))["output_config"]["format"]["schema"]
+            .clone();
+        let cases: [(Value, &str, bool, &str); 6] = [
+            (
+                json!({"model": "x", "max_tokens": 1024, "temperature": 0.2, "stop": "\n\nHuman:", "messages": [
+                    {"role": "system", "content": "You are a helpful assistant that answers in one short sentence."},
+                    {"role": "user", "content": "Hello, Claude"}]}),
+                "claude-sonnet-4-5",
+                false,
+                include_str!("../../tests/fixtures/anthropic/messages_request.json"),
+            ),
+            (
+                json!({"model": "x", "max_tokens": 1024, "messages": [{"role": "user", "content": [
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="}},
+                    {"type": "image_url", "image_url": {"url": "https://upload.wikimedia.org/wikipedia/commons/a/a7/Camponotus_flavomarginatus_ant.jpg"}},
+                    {"type": "text", "text": "Describe these images."}]}]}),
+                "claude-sonnet-4-5",
+                false,
+                include_str!("../../tests/fixtures/anthropic/image_request.json"),
+            ),
+            (
+                json!({"model": "x", "max_completion_tokens": 1024, "messages": [
+                    {"role": "user", "content": "Extract: I want to order 2 Green Tea at $5.50 each"}],
+                    "response_format": {"type": "json_schema", "json_schema": {"name": "OrderItem", "strict": true, "schema": order_schema}}}),
+                "claude-sonnet-4-5",
+                false,
+                include_str!("../../tests/fixtures/anthropic/structured_output_request.json"),
+            ),
+            (
+                json!({"model": "x", "max_tokens": 1024, "tools": weather_tool, "messages": [
+                    {"role": "user", "content": "What is the weather in SF?"}]}),
+                "claude-haiku-4-5",
+                false,
+                include_str!("../../tests/fixtures/anthropic/tool_use_request.json"),
+            ),
+            (
+                json!({"model": "x", "max_tokens": 1024, "tools": weather_tool, "stream": true, "messages": [
+                    {"role": "user", "content": "What is the weather in SF?"}]}),
+                "claude-haiku-4-5",
+                true,
+                include_str!("../../tests/fixtures/anthropic/tool_use_stream_request.json"),
+            ),
+            (
+                json!({"model": "x", "max_tokens": 1024, "tools": docs_tool, "tool_choice": "required", "stream": true,
+                    "messages": [{"role": "user", "content": "What is the weather like in San Francisco?"}]}),
+                "claude-sonnet-4-5",
+                true,
+                include_str!("../../tests/fixtures/anthropic/tool_use_stream_docs_request.json"),
+            ),
+        ];
+        for (openai, model, stream, recorded) in cases {
+            assert_eq!(
+                req_json(&openai, model, stream),
+                fixture_json(recorded),
+                "{recorded}"
+            );
+        }
+        // The follow-up turn of the recorded stream (tool_result without is_error).
+        let openai = json!({"max_tokens": 1024, "tools": weather_tool, "messages": [
+            {"role": "user", "content": "What is the weather in SF?"},
+            {"role": "assistant", "tool_calls": [{"id": "toolu_018acGYLtfR52q9yDbWaEdQZ", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"location\": \"San Francisco, CA\", \"units\": \"f\"}"}}]},
+            {"role": "tool", "tool_call_id": "toolu_018acGYLtfR52q9yDbWaEdQZ",
+                "content": "{\"location\": \"San Francisco, CA\", \"temperature\": \"68\\u00b0F\", \"condition\": \"Sunny\"}"}]});
+        let mut recorded = fixture_json(include_str!(
+            "../../tests/fixtures/anthropic/messages_stream_request.json"
+        ));
+        recorded["messages"][1]["content"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("caller");
+        assert_eq!(req_json(&openai, "claude-haiku-4-5", true), recorded);
+    }
+
+    #[test]
+    fn structured_output_response_is_json_content() {
+        let got = response(
+            include_bytes!("../../tests/fixtures/anthropic/structured_output_response.json"),
+            &META,
+        )
+        .unwrap();
+        let content: Value =
+            serde_json::from_str(got.choices[0].message.content.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            content,
+            json!({"product_name": "Green Tea", "price": 5.5, "quantity": 2})
+        );
+        assert_eq!(got.choices[0].finish_reason, Some(FinishReason::Stop));
+    }
+
     #[test]
     fn consecutive_roles_merge_and_tool_results_lead_the_user_turn() {
         let openai = json!({"messages": [
@@ -1795,6 +1902,28 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
             assert_eq!(m.body["error"]["code"].as_str(), code, "{status}");
             assert!(m.body["error"]["message"].as_str().unwrap().len() > 5);
         }
+        let recorded = fixture_json(include_str!(
+            "../../tests/fixtures/anthropic/errors/429_and_529_with_headers_recorded.json"
+        ));
+        for (status, want, code) in [
+            ("429", 429, "rate_limit_exceeded"),
+            ("529", 503, "overloaded"),
+        ] {
+            let body = serde_json::to_vec(&recorded[status]["body"]).unwrap();
+            let m = error(status.parse().unwrap(), &body);
+            assert_eq!((m.status, m.retryable), (want, true));
+            assert_eq!(m.body["error"]["code"], code);
+        }
+        let m = error(
+            429,
+            &fixture_body(include_str!(
+                "../../tests/fixtures/anthropic/errors/429_rate_limit_error_recorded.json"
+            )),
+        );
+        assert!(m.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("This request would exceed"));
         let m = error(
             400,
             include_bytes!("../../tests/fixtures/anthropic/errors/400_prompt_too_long.json"),

@@ -1185,6 +1185,30 @@ mod tests {
         assert_eq!(headers("k"), [("x-goog-api-key", "k")]);
     }
 
+    /// OpenAI requests meaning exactly what the reference Gemini requests mean.
+    #[test]
+    fn requests_equal_the_reference_gemini_requests() {
+        let openai = json!({"model": "x", "temperature": 0.2, "top_p": 0.95, "max_tokens": 256, "stop": ["\n\n\n"], "n": 1,
+            "messages": [{"role": "user", "content": "Where is Google's headquarters located?"}]});
+        assert_eq!(
+            req_json(&openai, "gemini-2.0-flash", false).1,
+            fixture_json(include_str!(
+                "../../tests/fixtures/gemini/generate_content_request.json"
+            ))
+        );
+        let openai = json!({"model": "x", "max_completion_tokens": 1024, "reasoning_effort": "none", "messages": [
+            {"role": "system", "content": "You are a helpful assistant that answers in one short sentence."},
+            {"role": "user", "content": "Hello"},
+            {"role": "assistant", "content": "Great to meet you. What would you like to know?"},
+            {"role": "user", "content": "I have two dogs in my house. How many paws are in my house?"}]});
+        assert_eq!(
+            req_json(&openai, "gemini-2.5-flash", false).1,
+            fixture_json(include_str!(
+                "../../tests/fixtures/gemini/generate_content_request_multiturn.json"
+            ))
+        );
+    }
+
     #[test]
     fn golden_request_system_generation_config() {
         let openai = fixture_json(include_str!(
