@@ -318,6 +318,39 @@ fn image_block(url: &str, param: &str) -> Result<Value, TranslateError> {
     ))
 }
 
+/// A tool-call id as Anthropic accepts it (`^[a-zA-Z0-9_-]+$`). Ids from
+/// other providers in a shared history (a Gemini id carrying a base64 thought
+/// signature after [`super::gemini::THOUGHT_SEPARATOR`]) are cut at the
+/// separator and have other characters replaced by `_`; the same mapping is
+/// applied to `tool_use.id` and `tool_result.tool_use_id`, so pairs still match.
+fn tool_id(id: &str) -> Cow<'_, str> {
+    let id = id
+        .split_once(super::gemini::THOUGHT_SEPARATOR)
+        .map_or(id, |(base, _)| base);
+    if !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Cow::Borrowed(id)
+    } else {
+        let mut clean: String = id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if clean.is_empty() {
+            clean.push_str("call");
+        }
+        Cow::Owned(clean)
+    }
+}
+
 /// The last assistant turn calls a tool but does not start with a thinking block.
 fn continues_tool_loop_without_thinking(messages: &[Value]) -> bool {
     let Some(last) = messages.iter().rev().find(|m| m["role"] == "assistant") else {
@@ -357,7 +390,7 @@ fn messages(r: &ChatRequest<'_>) -> Result<Vec<Value>, TranslateError> {
                     }
                 }
                 for c in &m.tool_calls {
-                    blocks.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}));
+                    blocks.push(json!({"type": "tool_use", "id": tool_id(c.id), "name": c.name, "input": c.arguments}));
                 }
                 if blocks.is_empty() {
                     continue;
@@ -369,7 +402,7 @@ fn messages(r: &ChatRequest<'_>) -> Result<Vec<Value>, TranslateError> {
                 block.insert("type".into(), json!("tool_result"));
                 block.insert(
                     "tool_use_id".into(),
-                    json!(m.tool_call_id.unwrap_or_default()),
+                    json!(tool_id(m.tool_call_id.unwrap_or_default())),
                 );
                 let texts: Vec<&str> = m
                     .parts
@@ -808,6 +841,11 @@ impl StreamTranslator {
         }
         self.events = events;
         self.events.clear();
+        // Anthropic sends only SSE fields; stray lines are dropped (memory
+        // stays bounded) and a body without events ends as truncated.
+        if self.sse.has_other() {
+            drop(self.sse.take_other());
+        }
         if self.sse.overflowed() && !self.done {
             self.fail(
                 out,
@@ -1288,6 +1326,30 @@ mod tests {
         assert_eq!(last[1]["type"], "tool_result");
         assert_eq!(last[2]["text"], "next");
         assert_eq!(last[3]["text"], "again");
+    }
+
+    #[test]
+    fn foreign_tool_call_ids_are_made_valid_and_stay_paired() {
+        let gemini_id = "call_r1_0__thought__CiIB+vaaq/6rA==";
+        let req = json!({"messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "tool_calls": [
+                {"id": gemini_id, "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                {"id": "weird id!", "type": "function", "function": {"name": "g", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": gemini_id, "content": "1"},
+            {"role": "tool", "tool_call_id": "weird id!", "content": "2"}]});
+        let got = req_json(&req, "claude-sonnet-4-5", false);
+        assert_eq!(got["messages"][1]["content"][0]["id"], "call_r1_0");
+        assert_eq!(got["messages"][2]["content"][0]["tool_use_id"], "call_r1_0");
+        assert_eq!(got["messages"][1]["content"][1]["id"], "weird_id_");
+        assert_eq!(got["messages"][2]["content"][1]["tool_use_id"], "weird_id_");
+    }
+
+    #[test]
+    fn non_sse_junk_is_dropped_and_reported_as_truncated() {
+        let out = translate_stream(&[b"<html>502 Bad Gateway</html>\n"], false);
+        let acc = accumulate(&out);
+        assert_eq!(acc.error.unwrap()["code"], "upstream_stream_truncated");
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub const THOUGHT_SEPARATOR: &str = "__thought__";
 /// Documented placeholder signature for function calls Gemini 3 did not
 /// produce itself (history from another provider, or a client that dropped it).
 pub const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
+/// Largest non-SSE body (a bare JSON error) kept from a stream.
+const MAX_BARE_BODY: usize = 1 << 20;
 /// `batchEmbedContents` accepts at most this many requests.
 pub const MAX_EMBED_BATCH: usize = 100;
 
@@ -769,6 +771,18 @@ impl StreamTranslator {
         }
         if self.sse.has_other() {
             self.other.extend(self.sse.take_other());
+            if self.other.len() > MAX_BARE_BODY {
+                self.fail(
+                    out,
+                    &openai::error_body(
+                        "the upstream stream sent unreadable data",
+                        "server_error",
+                        None,
+                        None,
+                    ),
+                );
+                return;
+            }
         }
         if !self.other.is_empty() {
             // A bare JSON error body after (or instead of) the events.
@@ -1783,6 +1797,22 @@ mod tests {
         let out = t.feed(body);
         assert!(String::from_utf8_lossy(&out).contains("cancelled"));
         assert!(t.is_done());
+    }
+
+    #[test]
+    fn a_non_sse_body_is_an_error_not_an_empty_answer() {
+        let mut t = StreamTranslator::new("m", false, "id", 0);
+        let out = t.feed(b"<html><body>502 Bad Gateway</body></html>\n");
+        let acc = accumulate(&out);
+        assert_eq!(
+            acc.error.unwrap()["message"],
+            "the upstream stream sent unreadable data"
+        );
+        assert!(t.is_done() && t.finish().is_empty());
+        // An incomplete JSON body waits for more bytes, then fails at the end.
+        let mut t = StreamTranslator::new("m", false, "id", 0);
+        assert!(t.feed(b"{\n  \"error\": {\n").is_empty());
+        assert!(accumulate(&t.finish()).error.is_some());
     }
 
     #[test]

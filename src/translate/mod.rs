@@ -38,6 +38,7 @@
 //! | empty user message | 400 | 400 |
 //! | `assistant` content + `tool_calls` | `text` blocks then `tool_use{id,name,input}`; empty assistant turns are dropped | `model` turn with `text` then `functionCall{name,args}` parts; the thought signature (from `extra_content.google.thought_signature` or the id, see below) is echoed as `thoughtSignature`; for `gemini-3*` a call without one gets the documented `skip_thought_signature_validator` |
 //! | `tool_calls[].function.arguments` | parsed; `""` -> `{}`; not a JSON object -> 400 naming the field | same |
+//! | tool-call ids | passed as `tool_use.id` / `tool_use_id`; ids Anthropic would reject (e.g. a Gemini id with a signature, after failover) are cut at `__thought__` and other characters outside `[A-Za-z0-9_-]` become `_`, identically on both sides | not sent (Gemini pairs calls and responses by name and order) |
 //! | `tool` messages | `tool_result{tool_use_id,content}` blocks in a `user` turn, always placed before other blocks of that turn | `functionResponse{name,response}` parts in a `user` turn; `name` is looked up from the nearest earlier assistant tool call with that id (unknown id -> 400); `response` = the content if it is a JSON object, else `{"output": content}` |
 //! | consecutive same-role turns | merged into one turn (required for `tool_result` ordering) | merged (Gemini rejects non-alternating turns) |
 //! | `assistant.thinking_blocks` (LiteLLM convention, as llmo returns them) | passed verbatim as the first blocks of the assistant turn (signed `thinking` / `redacted_thinking`) | dropped |
@@ -102,6 +103,8 @@
 //! (`choices: []`) only when the client sent `stream_options.include_usage`
 //! (then every chunk also carries `"usage": null`, like OpenAI), then
 //! `data: [DONE]`. Chunks are written as soon as the upstream event is complete.
+//! If the provider reported no usage at all, the usage chunk is omitted rather
+//! than filled with zeros.
 //!
 //! * Anthropic: `thinking_delta` -> `delta.reasoning_content`; when a thinking
 //!   block ends, one `delta.thinking_blocks: [{type, thinking, signature}]`
@@ -120,7 +123,8 @@
 //!   `message_delta`/`message_stop`; Gemini: no `finishReason` and no blocked
 //!   prompt) become one `data: {"error":{message,type,param,code}}` event and
 //!   the stream ends **without** `[DONE]`, so clients see a failure, not a
-//!   short answer. The OpenAI SDKs raise on such an event.
+//!   short answer. The OpenAI SDKs raise on such an event. A body that is not
+//!   SSE at all (an HTML error page from a proxy) ends the same way.
 //!
 //! ## Errors (upstream status -> client status)
 //!
