@@ -56,9 +56,20 @@ pub fn default_max_tokens(model: &str) -> u64 {
         || m.starts_with("claude-haiku-4")
     {
         64000
+    } else if claude_major_version(m).is_some_and(|v| v >= 5) {
+        // Newer families (5.x) allow at least this much.
+        64000
     } else {
         4096
     }
+}
+
+/// `5` for `claude-opus-5-5` or `claude-fable-5-1`; `None` for other names.
+fn claude_major_version(model: &str) -> Option<u32> {
+    let rest = model.strip_prefix("claude-")?;
+    let mut parts = rest.split('-');
+    let _family = parts.next()?;
+    parts.next()?.parse().ok()
 }
 
 /// Thinking budget for an OpenAI `reasoning_effort`.
@@ -1576,6 +1587,10 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
             ("claude-opus-4-0", 32000),
             ("claude-opus-4-1-20250805", 32000),
             ("claude-opus-4-5-20251101", 64000),
+            ("claude-opus-4-6", 64000),
+            ("claude-opus-5-5", 64000),
+            ("claude-fable-5-1", 64000),
+            ("claude-instant-1.2", 4096),
             ("some-claude-proxy-model", 4096),
         ] {
             assert_eq!(default_max_tokens(model), want, "{model}");

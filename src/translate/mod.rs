@@ -73,7 +73,8 @@
 //! | `claude-3-5-` | 8192 |
 //! | `claude-3-7-sonnet` | 64000 |
 //! | `claude-opus-4-0`, `claude-opus-4-1`, `claude-opus-4-2025…` (Opus 4 / 4.1) | 32000 |
-//! | other `claude-opus-4`, `claude-sonnet-4`, `claude-haiku-4` (incl. 4.5) | 64000 |
+//! | other `claude-opus-4`, `claude-sonnet-4`, `claude-haiku-4` (incl. 4.5; 4.6+ allow 128K but accept 64000) | 64000 |
+//! | `claude-<family>-<major>-…` with major >= 5 | 64000 |
 //! | `claude-3-` (Claude 3 Haiku / Sonnet / Opus) and anything else | 4096 |
 //!
 //! ## Responses (provider -> OpenAI)
