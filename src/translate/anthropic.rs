@@ -1364,6 +1364,37 @@ mod tests {
     }
 
     #[test]
+    fn small_field_mappings() {
+        let req = json!({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Once upon"}],
+            "top_k": 5, "top_p": 0.9, "tool_choice": "auto", "response_format": {"type": "text"}});
+        let got = req_json(&req, "claude-sonnet-4-5", false);
+        assert_eq!(got["top_k"], 5);
+        assert_eq!(got["top_p"], 0.9);
+        // tool_choice without tools is not sent; response_format text adds nothing.
+        assert!(got.get("tool_choice").is_none() && got.get("tools").is_none());
+        assert!(got.get("output_config").is_none());
+        // A final assistant message is sent as the turn Claude continues (prefill).
+        assert_eq!(
+            got["messages"][1],
+            json!({"role": "assistant", "content": "Once upon"})
+        );
+        let empty = json!({"messages": [{"role": "user", "content": ""}]});
+        assert_eq!(
+            request(&empty, "claude-sonnet-4-5", false)
+                .unwrap_err()
+                .param(),
+            "messages[0].content"
+        );
+        let only_system = json!({"messages": [{"role": "system", "content": "x"}]});
+        assert_eq!(
+            request(&only_system, "claude-sonnet-4-5", false)
+                .unwrap_err()
+                .param(),
+            "messages"
+        );
+    }
+
+    #[test]
     fn tool_choice_variants_and_parallel_flag() {
         let base = json!({"messages": [{"role": "user", "content": "hi"}],
             "tools": [{"type": "function", "function": {"name": "f"}}]});

@@ -35,7 +35,8 @@
 //! | `system` / `developer` messages (anywhere) | hoisted in order into top-level `system` (a string if one, else text blocks) | hoisted into `systemInstruction.parts` (one part per text) |
 //! | `user` text / `image_url` parts | `text` / `image` blocks; data URL -> `source.type=base64` (jpeg/png/gif/webp only, else 400); http(s) -> `source.type=url` | `text` / `inlineData{mimeType,data}` for data URLs; `gs://`, Gemini Files API and YouTube URLs -> `fileData{fileUri}`; any other http(s) URL -> **400** naming the field (Gemini cannot fetch arbitrary URLs; send a data URL) |
 //! | other content part types (`input_audio`, `file`) | 400 naming `messages[i].content[j].type` | same |
-//! | empty user message | 400 | 400 |
+//! | empty user message; no user/assistant/tool message at all | 400 | 400 |
+//! | a final `assistant` message | sent as the last turn: Claude continues it (prefill) | sent as the last `model` turn |
 //! | `assistant` content + `tool_calls` | `text` blocks then `tool_use{id,name,input}`; empty assistant turns are dropped | `model` turn with `text` then `functionCall{name,args}` parts; the thought signature (from `extra_content.google.thought_signature` or the id, see below) is echoed as `thoughtSignature`; for `gemini-3*` a call without one gets the documented `skip_thought_signature_validator` |
 //! | `tool_calls[].function.arguments` | parsed; `""` -> `{}`; not a JSON object -> 400 naming the field | same |
 //! | tool-call ids | passed as `tool_use.id` / `tool_use_id`; ids Anthropic would reject (e.g. a Gemini id with a signature, after failover) are cut at `__thought__` and other characters outside `[A-Za-z0-9_-]` become `_`, identically on both sides | not sent (Gemini pairs calls and responses by name and order) |
