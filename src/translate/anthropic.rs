@@ -675,6 +675,7 @@ fn classify(ty: Option<&str>, message: &str, status: u16) -> ErrorClass {
             400 => ErrorClass::BadRequest,
             401 | 403 => ErrorClass::UpstreamAuth,
             404 => ErrorClass::NotFound,
+            408 => ErrorClass::Timeout,
             413 => ErrorClass::TooLarge,
             429 => ErrorClass::RateLimited,
             500 => ErrorClass::Server,
@@ -2057,7 +2058,14 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
         assert_eq!((m.status, m.retryable), (502, true));
         assert_eq!(m.body["error"]["message"], "upstream returned HTTP 502");
         let m = error(418, b"");
-        assert_eq!((m.status, m.retryable), (418, false));
+        assert_eq!((m.status, m.retryable, m.failover), (418, false, false));
+        let m = error(408, b"");
+        assert_eq!((m.status, m.retryable), (504, true));
+        let m = error(
+            401,
+            include_bytes!("../../tests/fixtures/anthropic/errors/401_authentication_error.json"),
+        );
+        assert_eq!((m.retryable, m.failover), (false, true));
         let m = error(401, br#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key sk-ant-api03-AAAAAAAAAAAAAAAAAAAAAAAA"}}"#);
         assert!(!m.body.to_string().contains("sk-ant-api03"));
     }

@@ -571,7 +571,8 @@ fn classify(status: Option<&str>, message: &str, details: Option<&Value>, http: 
         {
             ErrorClass::ContextLength
         }
-        Some("INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE") => ErrorClass::BadRequest,
+        Some("INVALID_ARGUMENT" | "OUT_OF_RANGE") => ErrorClass::BadRequest,
+        Some("FAILED_PRECONDITION") => ErrorClass::ProviderAccount,
         Some("UNAUTHENTICATED" | "PERMISSION_DENIED") => ErrorClass::UpstreamAuth,
         Some("NOT_FOUND") => ErrorClass::NotFound,
         Some("RESOURCE_EXHAUSTED") => ErrorClass::RateLimited,
@@ -583,6 +584,7 @@ fn classify(status: Option<&str>, message: &str, details: Option<&Value>, http: 
             400 => ErrorClass::BadRequest,
             401 | 403 => ErrorClass::UpstreamAuth,
             404 => ErrorClass::NotFound,
+            408 => ErrorClass::Timeout,
             429 => ErrorClass::RateLimited,
             499 => ErrorClass::Cancelled,
             500 => ErrorClass::Server,
@@ -2072,7 +2074,20 @@ mod tests {
             (503, Some("busy"))
         );
         let m = error(502, b"<html>");
-        assert_eq!((m.status, m.retryable), (502, true));
+        assert_eq!((m.status, m.retryable, m.failover), (502, true, true));
+        let m = error(
+            400,
+            br#"{"error": {"code": 400, "message": "User location is not supported for the API use.", "status": "FAILED_PRECONDITION"}}"#,
+        );
+        assert_eq!((m.status, m.retryable, m.failover), (502, false, true));
+        assert_eq!(m.body["error"]["code"], "upstream_account_error");
+        let m = error(
+            400,
+            include_bytes!(
+                "../../tests/fixtures/gemini/errors/400_invalid_argument_turn_order.json"
+            ),
+        );
+        assert!(!m.failover, "the client's own request error: no failover");
         assert_eq!(
             retry_delay(Some(
                 &json!([{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.2s"}])

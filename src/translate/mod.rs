@@ -132,23 +132,27 @@
 //!
 //! Bodies are always `{"error":{"message","type","param","code"}}` with the
 //! provider's message (API-key-looking tokens redacted; Gemini `details` never
-//! copied). `retryable` is true for 429, 5xx and 529, i.e. the gateway may try
-//! again or fail over.
+//! copied). `retryable` is true for 429, 5xx and 529 (and 408): the same
+//! provider may succeed later. `failover` is true when another provider may
+//! succeed now: every retryable error, plus errors of llmo's provider account
+//! (credentials, permissions, region, quota) that the client cannot fix.
 //!
 //! | Anthropic | Gemini | client status, type / code |
 //! |---|---|---|
-//! | 400 `invalid_request_error` | 400 `INVALID_ARGUMENT`, `FAILED_PRECONDITION` | 400 `invalid_request_error` |
+//! | 400 `invalid_request_error` | 400 `INVALID_ARGUMENT`, `OUT_OF_RANGE` | 400 `invalid_request_error` |
 //! | 400 "prompt is too long" | 400 "input token count … exceeds" | 400 `invalid_request_error` / `context_length_exceeded`, param `messages` |
-//! | 401 `authentication_error`, 403 `permission_error` | 400 with `API_KEY_INVALID`, 401 `UNAUTHENTICATED`, 403 `PERMISSION_DENIED` | **502** `upstream_error` / `upstream_auth_failed`: the key is llmo's provider key, not the client's, so a 401 would mislead the client |
+//! | 401 `authentication_error`, 403 `permission_error` | 400 with `API_KEY_INVALID`, 401 `UNAUTHENTICATED`, 403 `PERMISSION_DENIED` | **502** `upstream_error` / `upstream_auth_failed` (failover): the key is llmo's provider key, not the client's, so a 401 would mislead the client |
+//! | — | 400 `FAILED_PRECONDITION` (e.g. "User location is not supported", billing not enabled) | **502** `upstream_error` / `upstream_account_error` (failover) |
 //! | 404 `not_found_error` | 404 `NOT_FOUND` | 404 `invalid_request_error` / `model_not_found` |
 //! | 413 `request_too_large` | — | 413 `invalid_request_error` / `request_too_large` |
 //! | 429 `rate_limit_error` | 429 `RESOURCE_EXHAUSTED` (`retry_after` from `RetryInfo.retryDelay`) | 429 `rate_limit_exceeded` (retryable) |
-//! | `billing_error` | — | 429 `insufficient_quota` (not retryable) |
+//! | `billing_error` | — | 429 `insufficient_quota` (not retryable; failover) |
 //! | 500 `api_error` | 500 `INTERNAL` | 500 `server_error` (retryable) |
 //! | 504 `timeout_error` | 504 `DEADLINE_EXCEEDED` | 504 `server_error` / `timeout` (retryable) |
 //! | 529 `overloaded_error` | 503 `UNAVAILABLE` | 503 `server_error` / `overloaded` (retryable) |
 //! | — | 499 `CANCELLED` | 502 `server_error` (retryable) |
-//! | anything else / unreadable body | same | 4xx passed through as `invalid_request_error`, 5xx -> 502 `server_error` |
+//! | 408 | 408 | 504 `server_error` / `timeout` (retryable) |
+//! | anything else / unreadable body | same | 4xx passed through as `invalid_request_error`, 5xx -> 502 `server_error` (retryable) |
 use serde_json::Value;
 
 pub mod anthropic;
@@ -228,8 +232,11 @@ pub struct ResponseMeta<'a> {
 pub struct MappedError {
     /// Status to send to the client.
     pub status: u16,
-    /// The gateway may retry or fail over (upstream 429, 5xx, 529).
+    /// The same provider may succeed later (upstream 408, 429, 5xx, 529).
     pub retryable: bool,
+    /// Another provider may succeed now: retryable errors plus problems of
+    /// llmo's own provider account (credentials, permissions, quota, region).
+    pub failover: bool,
     /// Seconds to wait, when the provider said so in the body (Gemini
     /// `RetryInfo`); Anthropic's `retry-after` is a header the gateway reads.
     pub retry_after: Option<u64>,
@@ -243,6 +250,7 @@ pub(crate) enum ErrorClass {
     BadRequest,
     ContextLength,
     UpstreamAuth,
+    ProviderAccount,
     NotFound,
     TooLarge,
     RateLimited,
@@ -278,6 +286,13 @@ impl ErrorClass {
                 502,
                 "upstream_error",
                 Some("upstream_auth_failed"),
+                None,
+                false,
+            ),
+            Self::ProviderAccount => (
+                502,
+                "upstream_error",
+                Some("upstream_account_error"),
                 None,
                 false,
             ),
@@ -333,10 +348,18 @@ impl ErrorClass {
         }
         if self == Self::UpstreamAuth {
             message = format!("the provider rejected llmo's credentials for this model: {message}");
+        } else if self == Self::ProviderAccount {
+            message = format!("the provider cannot serve llmo's account for this model: {message}");
         }
+        let failover = retryable
+            || matches!(
+                self,
+                Self::UpstreamAuth | Self::ProviderAccount | Self::Quota
+            );
         MappedError {
             status,
             retryable,
+            failover,
             retry_after,
             body: openai::error_body(&message, kind, param, code),
         }
