@@ -771,6 +771,7 @@ pub struct StreamTranslator {
     /// Text and signature of the thinking block being streamed.
     thinking: String,
     signature: String,
+    error: Option<Value>,
 }
 
 impl StreamTranslator {
@@ -793,6 +794,7 @@ impl StreamTranslator {
             usage: None,
             thinking: String::new(),
             signature: String::new(),
+            error: None,
         }
     }
 
@@ -843,6 +845,12 @@ impl StreamTranslator {
         self.done
     }
 
+    /// The OpenAI error body sent to the client, if the stream failed (for
+    /// the request log: a failed stream still ends with `[DONE]`).
+    pub fn error(&self) -> Option<&Value> {
+        self.error.as_ref()
+    }
+
     fn drain(&mut self, out: &mut Vec<u8>) {
         let events = std::mem::take(&mut self.events);
         for ev in &events {
@@ -880,6 +888,7 @@ impl StreamTranslator {
 
     fn fail(&mut self, out: &mut Vec<u8>, body: &Value) {
         ChunkWriter::error(out, body);
+        self.error = Some(body.clone());
         self.done = true;
     }
 
@@ -1862,15 +1871,14 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
         check_golden_sse("anthropic/stream_error_mid_stream.sse", &out);
         let text = String::from_utf8(out).unwrap();
         assert!(
-            text.ends_with("\"param\":null,\"type\":\"server_error\"}}\n\n"),
+            text.ends_with("data: {\"error\":{\"message\":\"Overloaded\",\"type\":\"server_error\",\"param\":null,\"code\":\"overloaded\"}}\n\ndata: [DONE]\n\n"),
             "{text}"
         );
-        assert!(!text.contains("[DONE]"));
         assert!(!text.contains("\"lo\""), "nothing after the error");
     }
 
     #[test]
-    fn truncated_stream_ends_with_an_error_not_done() {
+    fn truncated_stream_ends_with_an_error() {
         let body = include_bytes!("../../tests/fixtures/anthropic/messages_stream.sse");
         // Cut at an event boundary before message_delta: complete events, no end.
         let text = std::str::from_utf8(body).unwrap();
@@ -1880,12 +1888,14 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
             out.contains("sunny day!"),
             "content before the cut is delivered"
         );
-        assert!(out.ends_with("\"code\":\"upstream_stream_truncated\",\"message\":\"the upstream stream ended before the response was complete\",\"param\":null,\"type\":\"server_error\"}}\n\n"), "{out}");
-        assert!(!out.contains("[DONE]"));
+        assert!(out.ends_with("data: {\"error\":{\"message\":\"the upstream stream ended before the response was complete\",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_truncated\"}}\n\ndata: [DONE]\n\n"), "{out}");
+        assert!(
+            !out.contains("finish_reason\":\""),
+            "no finish chunk for a cut stream"
+        );
         // Cut inside an event: the half event is unreadable, still an error event.
         let out = String::from_utf8(translate_stream(&[&body[..cut - 20]], false)).unwrap();
         assert!(accumulate(out.as_bytes()).error.is_some());
-        assert!(!out.contains("[DONE]"));
     }
 
     #[test]
@@ -1982,6 +1992,7 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
         let u = t.usage().unwrap();
         assert_eq!((u.prompt_tokens, u.completion_tokens), (656, 74));
         assert!(t.is_done());
+        assert!(t.error().is_none());
         assert!(t.feed(b"data: more\n\n").is_empty());
     }
 

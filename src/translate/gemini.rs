@@ -663,6 +663,7 @@ pub struct StreamTranslator {
     usage: Option<WireUsage>,
     other: Vec<u8>,
     done: bool,
+    error: Option<Value>,
 }
 
 impl StreamTranslator {
@@ -686,6 +687,7 @@ impl StreamTranslator {
             usage: None,
             other: Vec::new(),
             done: false,
+            error: None,
         }
     }
 
@@ -753,8 +755,15 @@ impl StreamTranslator {
         self.done
     }
 
+    /// The OpenAI error body sent to the client, if the stream failed (for
+    /// the request log: a failed stream still ends with `[DONE]`).
+    pub fn error(&self) -> Option<&Value> {
+        self.error.as_ref()
+    }
+
     fn fail(&mut self, out: &mut Vec<u8>, body: &Value) {
         ChunkWriter::error(out, body);
+        self.error = Some(body.clone());
         self.done = true;
     }
 
@@ -1773,7 +1782,7 @@ mod tests {
         let acc = accumulate(&out);
         assert_eq!(acc.content.as_deref(), Some("Hello"));
         assert_eq!(acc.error.unwrap()["code"], "overloaded");
-        assert!(!acc.done);
+        assert!(acc.done, "[DONE] follows the error event");
 
         // Vertex: two events, then a bare pretty-printed JSON error (CANCELLED).
         let out = translate_stream(
@@ -1789,7 +1798,7 @@ mod tests {
             acc.error.unwrap()["message"],
             "The operation was cancelled."
         );
-        assert!(acc.finish_reason.is_none() && !acc.done);
+        assert!(acc.finish_reason.is_none());
     }
 
     #[test]
@@ -1799,6 +1808,10 @@ mod tests {
         let out = t.feed(body);
         assert!(String::from_utf8_lossy(&out).contains("cancelled"));
         assert!(t.is_done());
+        assert_eq!(
+            t.error().unwrap()["error"]["message"],
+            "The operation was cancelled."
+        );
     }
 
     #[test]

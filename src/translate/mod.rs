@@ -123,10 +123,13 @@
 //!   `data: {"error":…}` or bare JSON error body, an unparseable event, or a
 //!   body that ends before the provider's end marker (Anthropic: no
 //!   `message_delta`/`message_stop`; Gemini: no `finishReason` and no blocked
-//!   prompt) become one `data: {"error":{message,type,param,code}}` event and
-//!   the stream ends **without** `[DONE]`, so clients see a failure, not a
-//!   short answer. The OpenAI SDKs raise on such an event. A body that is not
-//!   SSE at all (an HTML error page from a proxy) ends the same way.
+//!   prompt) become one `data: {"error":{message,type,param,code}}` event
+//!   (no finish chunk, no usage chunk) followed by `data: [DONE]`, the same
+//!   tail the gateway writes for a broken passthrough stream. The OpenAI SDKs
+//!   raise on the error event, so clients see a failure, not a short answer;
+//!   `StreamTranslator::error()` tells the gateway to log the request as
+//!   failed. A body that is not SSE at all (an HTML error page from a proxy)
+//!   ends the same way.
 //!
 //! ## Errors (upstream status -> client status)
 //!
@@ -192,6 +195,11 @@ impl TranslateError {
         }
     }
 
+    /// The OpenAI error body as bytes, keys in OpenAI's order.
+    pub fn to_openai_bytes(&self) -> Vec<u8> {
+        openai::error_bytes(&self.to_openai())
+    }
+
     /// The OpenAI error body.
     pub fn to_openai(&self) -> Value {
         match self {
@@ -242,6 +250,13 @@ pub struct MappedError {
     pub retry_after: Option<u64>,
     /// OpenAI error body.
     pub body: Value,
+}
+
+impl MappedError {
+    /// The body as bytes, keys in OpenAI's order.
+    pub fn body_bytes(&self) -> Vec<u8> {
+        openai::error_bytes(&self.body)
+    }
 }
 
 /// Provider-neutral error classes; see the error table in the module docs.
@@ -424,6 +439,10 @@ mod tests {
         assert_eq!(e.status(), 400);
         assert_eq!(e.to_openai()["error"]["param"], "n");
         assert_eq!(e.to_openai()["error"]["type"], "invalid_request_error");
+        assert_eq!(
+            String::from_utf8(e.to_openai_bytes()).unwrap(),
+            r#"{"error":{"message":"`n` > 1 is not supported","type":"invalid_request_error","param":"n","code":"unsupported_parameter"}}"#
+        );
     }
 }
 
@@ -520,12 +539,12 @@ pub(crate) mod test_support {
                 .strip_prefix("data: ")
                 .unwrap_or_else(|| panic!("bad event {event:?}"));
             assert!(!acc.done, "event after [DONE]");
-            assert!(acc.error.is_none(), "event after an error");
             if data == "[DONE]" {
                 acc.done = true;
                 continue;
             }
             let v: Value = serde_json::from_str(data).unwrap();
+            assert!(acc.error.is_none(), "event after an error");
             if let Some(e) = v.get("error") {
                 acc.error = Some(e.clone());
                 continue;

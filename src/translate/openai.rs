@@ -1108,13 +1108,42 @@ impl ChunkWriter {
         out.extend_from_slice(b"data: [DONE]\n\n");
     }
 
-    /// An OpenAI-style error event (`data: {"error":{…}}`). The stream ends
-    /// after it, without `[DONE]`, so clients see an abnormal end.
+    /// An OpenAI-style error event (`data: {"error":{…}}`) followed by
+    /// `data: [DONE]` (the gateway's convention for a failed stream: SDKs
+    /// raise on the error event; naive readers still see the end).
     pub fn error(out: &mut Vec<u8>, body: &Value) {
         out.extend_from_slice(b"data: ");
-        let _ = serde_json::to_writer(&mut *out, body);
+        out.extend_from_slice(&error_bytes(body));
         out.extend_from_slice(b"\n\n");
+        Self::done(out);
     }
+}
+
+/// Serialises an [`error_body`] with OpenAI's key order
+/// (`message`, `type`, `param`, `code`).
+pub fn error_bytes(body: &Value) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Wire<'a> {
+        error: Inner<'a>,
+    }
+    #[derive(Serialize)]
+    struct Inner<'a> {
+        message: &'a Value,
+        #[serde(rename = "type")]
+        kind: &'a Value,
+        param: &'a Value,
+        code: &'a Value,
+    }
+    let e = &body["error"];
+    serde_json::to_vec(&Wire {
+        error: Inner {
+            message: &e["message"],
+            kind: &e["type"],
+            param: &e["param"],
+            code: &e["code"],
+        },
+    })
+    .unwrap_or_default()
 }
 
 /// `{"error":{"message","type","param","code"}}`.
