@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::openai::{
     self, ChatCompletion, ChatRequest, Choice, ChunkWriter, FinishReason, FunctionCall, Message,
-    Part, PromptTokensDetails, ResponseFormat, Role, ToolCall, ToolChoice, ToolStart, Usage,
+    Part, PromptTokensDetails, ResponseFormat, Role, Text, ToolCall, ToolChoice, ToolStart, Usage,
 };
 use super::sse::{SseEvent, SseParser};
 use super::{ErrorClass, MappedError, ResponseMeta, TranslateError, UpstreamCall};
@@ -182,17 +182,13 @@ fn request_json(
         }
     }
 
-    match r.system.len() {
-        0 => {}
-        1 => {
-            body.insert("system".into(), json!(r.system[0]));
+    match r.system.as_slice() {
+        [] => {}
+        [one] if one.cache_control.is_none() => {
+            body.insert("system".into(), json!(one.text));
         }
-        _ => {
-            let blocks: Vec<Value> = r
-                .system
-                .iter()
-                .map(|t| json!({"type": "text", "text": t}))
-                .collect();
+        many => {
+            let blocks: Vec<Value> = many.iter().map(text_block).collect();
             body.insert("system".into(), Value::Array(blocks));
         }
     }
@@ -308,6 +304,14 @@ fn request_json(
     Ok(Value::Object(body))
 }
 
+/// A text block, with the client's `cache_control` breakpoint if it set one.
+fn text_block(t: &Text<'_>) -> Value {
+    match t.cache_control {
+        Some(cc) => json!({"type": "text", "text": t.text, "cache_control": cc}),
+        None => json!({"type": "text", "text": t.text}),
+    }
+}
+
 fn image_block(url: &str, param: &str) -> Result<Value, TranslateError> {
     if let Some((mime, data)) = openai::parse_data_url(url) {
         if !["image/jpeg", "image/png", "image/gif", "image/webp"].contains(&mime) {
@@ -386,7 +390,7 @@ fn messages(r: &ChatRequest<'_>) -> Result<Vec<Value>, TranslateError> {
                 let mut blocks = Vec::with_capacity(m.parts.len());
                 for p in &m.parts {
                     blocks.push(match p {
-                        Part::Text(t) => json!({"type": "text", "text": t}),
+                        Part::Text(t) => text_block(t),
                         Part::Image { url, param } => image_block(url, param)?,
                     });
                 }
@@ -397,7 +401,7 @@ fn messages(r: &ChatRequest<'_>) -> Result<Vec<Value>, TranslateError> {
                     m.thinking_blocks.iter().map(|b| (*b).clone()).collect();
                 for p in &m.parts {
                     if let Part::Text(t) = p {
-                        blocks.push(json!({"type": "text", "text": t}));
+                        blocks.push(text_block(t));
                     }
                 }
                 for c in &m.tool_calls {
@@ -415,26 +419,30 @@ fn messages(r: &ChatRequest<'_>) -> Result<Vec<Value>, TranslateError> {
                     "tool_use_id".into(),
                     json!(tool_id(m.tool_call_id.unwrap_or_default())),
                 );
-                let texts: Vec<&str> = m
+                let texts: Vec<&Text<'_>> = m
                     .parts
                     .iter()
                     .filter_map(|p| match p {
-                        Part::Text(t) => Some(*t),
+                        Part::Text(t) => Some(t),
                         Part::Image { .. } => None,
                     })
                     .collect();
-                match texts.len() {
-                    0 => {}
-                    1 => {
-                        block.insert("content".into(), json!(texts[0]));
+                match texts.as_slice() {
+                    [] => {}
+                    [one] => {
+                        block.insert("content".into(), json!(one.text));
                     }
-                    _ => {
-                        let parts: Vec<Value> = texts
+                    many => {
+                        let parts: Vec<Value> = many
                             .iter()
-                            .map(|t| json!({"type": "text", "text": t}))
+                            .map(|t| json!({"type": "text", "text": t.text}))
                             .collect();
                         block.insert("content".into(), Value::Array(parts));
                     }
+                }
+                // A cache breakpoint on a tool message marks its tool_result.
+                if let Some(cc) = texts.iter().rev().find_map(|t| t.cache_control) {
+                    block.insert("cache_control".into(), cc.clone());
                 }
                 ("user", vec![Value::Object(block)])
             }
@@ -456,7 +464,9 @@ fn messages(r: &ChatRequest<'_>) -> Result<Vec<Value>, TranslateError> {
     Ok(turns
         .into_iter()
         .map(|(role, mut blocks)| {
-            let single_text = blocks.len() == 1 && blocks[0]["type"] == "text";
+            let single_text = blocks.len() == 1
+                && blocks[0]["type"] == "text"
+                && blocks[0].get("cache_control").is_none();
             let content = if single_text {
                 blocks[0]["text"].take()
             } else {
@@ -1303,6 +1313,50 @@ mod tests {
             .unwrap()
             .remove("caller");
         assert_eq!(req_json(&openai, "claude-haiku-4-5", true), recorded);
+    }
+
+    #[test]
+    fn cache_control_breakpoints_are_kept() {
+        // The reference request with a cached system prompt, as an OpenAI client
+        // (LiteLLM convention) would write it.
+        let openai = json!({"max_tokens": 1024, "messages": [
+            {"role": "system", "content": [{"type": "text",
+                "text": "You are a helpful assistant that answers in one short sentence.",
+                "cache_control": {"type": "ephemeral"}}]},
+            {"role": "user", "content": "What's the capital of France?"},
+            {"role": "assistant", "content": "Paris."},
+            {"role": "user", "content": [{"type": "text", "text": "And Germany?"}]}]});
+        let got = req_json(&openai, "claude-sonnet-4-5", false);
+        let mut reference = fixture_json(include_str!(
+            "../../tests/fixtures/anthropic/messages_request_system_blocks.json"
+        ));
+        // llmo sends a lone text block as a plain string (same meaning).
+        reference["messages"][2]["content"] = json!("And Germany?");
+        assert_eq!(got, reference);
+        // Message-level and part-level markers on user and tool messages.
+        let openai = json!({"messages": [
+            {"role": "user", "content": "long document", "cache_control": {"type": "ephemeral"}},
+            {"role": "assistant", "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "t1", "content": [{"type": "text", "text": "big result",
+                "cache_control": {"type": "ephemeral", "ttl": "1h"}}]}],
+            "tools": [{"type": "function", "function": {"name": "f"}}]});
+        let got = req_json(&openai, "claude-sonnet-4-5", false);
+        assert_eq!(
+            got["messages"][0]["content"][0]["cache_control"],
+            json!({"type": "ephemeral"})
+        );
+        assert_eq!(
+            got["messages"][2]["content"][0]["cache_control"],
+            json!({"type": "ephemeral", "ttl": "1h"})
+        );
+        // Gemini has no equivalent: the marker is ignored there.
+        let gemini_call =
+            super::super::gemini::request(&openai, "gemini-2.5-flash", false).unwrap();
+        let g: Value = serde_json::from_slice(&gemini_call.body).unwrap();
+        assert_eq!(
+            g["contents"][0]["parts"][0],
+            json!({"text": "long document"})
+        );
     }
 
     #[test]

@@ -94,7 +94,7 @@ fn request_json(openai_req: &Value, model: &str) -> Result<Value, TranslateError
     let r = openai::parse_chat(openai_req)?;
     let mut body = Map::new();
     if !r.system.is_empty() {
-        let parts: Vec<Value> = r.system.iter().map(|t| json!({ "text": t })).collect();
+        let parts: Vec<Value> = r.system.iter().map(|t| json!({ "text": t.text })).collect();
         body.insert("systemInstruction".into(), json!({ "parts": parts }));
     }
     body.insert(
@@ -238,7 +238,7 @@ fn contents(r: &ChatRequest<'_>, gemini3: bool) -> Result<Vec<Value>, TranslateE
                 let mut parts = Vec::with_capacity(m.parts.len());
                 for p in &m.parts {
                     parts.push(match p {
-                        Part::Text(t) => json!({ "text": t }),
+                        Part::Text(t) => json!({ "text": t.text }),
                         Part::Image { url, param } => image_part(url, param)?,
                     });
                 }
@@ -248,7 +248,7 @@ fn contents(r: &ChatRequest<'_>, gemini3: bool) -> Result<Vec<Value>, TranslateE
                 let mut parts = Vec::new();
                 for p in &m.parts {
                     if let Part::Text(t) = p {
-                        parts.push(json!({ "text": t }));
+                        parts.push(json!({ "text": t.text }));
                     }
                 }
                 for (j, c) in m.tool_calls.iter().enumerate() {
@@ -293,7 +293,7 @@ fn contents(r: &ChatRequest<'_>, gemini3: bool) -> Result<Vec<Value>, TranslateE
                     .parts
                     .iter()
                     .filter_map(|p| match p {
-                        Part::Text(t) => Some(*t),
+                        Part::Text(t) => Some(t.text),
                         Part::Image { .. } => None,
                     })
                     .collect();

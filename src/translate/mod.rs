@@ -35,6 +35,7 @@
 //! | `system` / `developer` messages (anywhere) | hoisted in order into top-level `system` (a string if one, else text blocks) | hoisted into `systemInstruction.parts` (one part per text) |
 //! | `user` text / `image_url` parts | `text` / `image` blocks; data URL -> `source.type=base64` (jpeg/png/gif/webp only, else 400); http(s) -> `source.type=url` | `text` / `inlineData{mimeType,data}` for data URLs; `gs://`, Gemini Files API and YouTube URLs -> `fileData{fileUri}`; any other http(s) URL -> **400** naming the field (Gemini cannot fetch arbitrary URLs; send a data URL) |
 //! | other content part types (`input_audio`, `file`) | 400 naming `messages[i].content[j].type` | same |
+//! | `cache_control` on a text part or on a message with string content (LiteLLM convention) | kept on that text block (a tool message's marker goes on its `tool_result`): Anthropic prompt caching works through llmo | ignored (Gemini caches implicitly) |
 //! | empty user message; no user/assistant/tool message at all | 400 | 400 |
 //! | a final `assistant` message | sent as the last turn: Claude continues it (prefill) | sent as the last `model` turn |
 //! | `assistant` content + `tool_calls` | `text` blocks then `tool_use{id,name,input}`; empty assistant turns are dropped | `model` turn with `text` then `functionCall{name,args}` parts; the thought signature (from `extra_content.google.thought_signature` or the id, see below) is echoed as `thoughtSignature`; for `gemini-3*` a call without one gets the documented `skip_thought_signature_validator` |

@@ -20,7 +20,7 @@ use super::TranslateError;
 pub(crate) struct ChatRequest<'a> {
     /// Text of every `system` / `developer` message, in order (one entry per
     /// text part).
-    pub system: Vec<&'a str>,
+    pub system: Vec<Text<'a>>,
     pub messages: Vec<Msg<'a>>,
     /// `max_completion_tokens`, else `max_tokens`.
     pub max_tokens: Option<u64>,
@@ -61,9 +61,17 @@ pub(crate) struct Msg<'a> {
     pub thinking_blocks: Vec<&'a Value>,
 }
 
+/// A text part, with the Anthropic prompt-caching marker some clients put on
+/// it (`cache_control`, LiteLLM convention).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Text<'a> {
+    pub text: &'a str,
+    pub cache_control: Option<&'a Value>,
+}
+
 #[derive(Debug)]
 pub(crate) enum Part<'a> {
-    Text(&'a str),
+    Text(Text<'a>),
     /// `param` is the JSON path of the URL, for error messages.
     Image {
         url: &'a str,
@@ -159,6 +167,11 @@ fn unsupported(field: impl Into<String>, message: impl Into<String>) -> Translat
 /// `field` when present and not `null`.
 fn get<'a>(obj: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
     obj.get(field).filter(|v| !v.is_null())
+}
+
+/// `field` of a JSON object value when it is itself an object.
+fn get_obj<'a>(v: &'a Value, field: &str) -> Option<&'a Value> {
+    v.get(field).filter(|c| c.is_object())
 }
 
 fn as_str<'a>(v: &'a Value, field: &str) -> Result<&'a str, TranslateError> {
@@ -482,13 +495,17 @@ fn parse_response_format(v: &Value) -> Result<ResponseFormat<'_>, TranslateError
 /// Text parts of a `content` that may only hold text (system, tool, assistant).
 fn text_parts<'a>(
     content: &'a Value,
+    message_cache: Option<&'a Value>,
     field: &str,
-    out: &mut Vec<&'a str>,
+    out: &mut Vec<Text<'a>>,
 ) -> Result<(), TranslateError> {
     match content {
         Value::Null => Ok(()),
         Value::String(s) => {
-            out.push(s);
+            out.push(Text {
+                text: s,
+                cache_control: message_cache,
+            });
             Ok(())
         }
         Value::Array(parts) => {
@@ -500,7 +517,10 @@ fn text_parts<'a>(
                         let t = p.get(key).and_then(Value::as_str).ok_or_else(|| {
                             invalid(format!("{field}[{j}].{key}"), "a text part needs a string")
                         })?;
-                        out.push(t);
+                        out.push(Text {
+                            text: t,
+                            cache_control: get_obj(p, "cache_control"),
+                        });
                     }
                     _ => {
                         return Err(unsupported(
@@ -532,19 +552,23 @@ fn parse_message<'a>(
         .ok_or_else(|| invalid(format!("messages[{i}].role"), "each message needs a `role`"))?;
     let content = obj.get("content").unwrap_or(&Value::Null);
     let cfield = format!("messages[{i}].content");
+    let message_cache = get(obj, "cache_control");
     match role {
         "system" | "developer" => {
             let mut texts = Vec::new();
-            text_parts(content, &cfield, &mut texts)?;
+            text_parts(content, message_cache, &cfield, &mut texts)?;
             out.system
-                .extend(texts.into_iter().filter(|t| !t.is_empty()));
+                .extend(texts.into_iter().filter(|t| !t.text.is_empty()));
         }
         "user" => {
             let mut parts = Vec::new();
             match content {
                 Value::String(s) => {
                     if !s.is_empty() {
-                        parts.push(Part::Text(s));
+                        parts.push(Part::Text(Text {
+                            text: s,
+                            cache_control: message_cache,
+                        }));
                     }
                 }
                 Value::Array(items) => {
@@ -559,7 +583,10 @@ fn parse_message<'a>(
                                     )
                                 })?;
                                 if !t.is_empty() {
-                                    parts.push(Part::Text(t));
+                                    parts.push(Part::Text(Text {
+                                        text: t,
+                                        cache_control: get_obj(p, "cache_control"),
+                                    }));
                                 }
                             }
                             "image_url" => {
@@ -614,10 +641,10 @@ fn parse_message<'a>(
                 ));
             }
             let mut texts = Vec::new();
-            text_parts(content, &cfield, &mut texts)?;
+            text_parts(content, message_cache, &cfield, &mut texts)?;
             let parts = texts
                 .into_iter()
-                .filter(|t| !t.is_empty())
+                .filter(|t| !t.text.is_empty())
                 .map(Part::Text)
                 .collect();
             let mut tool_calls = Vec::new();
@@ -670,7 +697,7 @@ fn parse_message<'a>(
                     )
                 })?;
             let mut texts = Vec::new();
-            text_parts(content, &cfield, &mut texts)?;
+            text_parts(content, message_cache, &cfield, &mut texts)?;
             out.messages.push(Msg {
                 role: Role::Tool,
                 index: i,
