@@ -21,6 +21,22 @@
 //! `gemini::embeddings_request` / `gemini::embeddings_response`. Anthropic has
 //! no embeddings: `anthropic::embeddings_unsupported()` is the 400 to return.
 //!
+//! Integration notes for the gateway:
+//! * Build the stream translator with the client's own `include_usage` and
+//!   take the log's tokens from `usage()`; do not force usage chunks on.
+//! * `feed()` returns whole SSE events only (never a partial event), so the
+//!   relay can forward them as they are. At upstream EOF call `finish()` and
+//!   forward its bytes: the output always ends with `data: [DONE]`, also
+//!   after an error event, so the relay must not add its own "ended without
+//!   `[DONE]`" tail for translated streams; `error()` says whether to log the
+//!   request as failed. After `is_done()` the upstream can be dropped.
+//! * Non-stream: `serde_json::to_vec(&completion)`; tokens in `completion.usage`.
+//! * `MappedError.status` is already the client-facing status; send
+//!   `body_bytes()`. `retryable` / `failover` drive retries and failover;
+//!   Anthropic's `retry-after` header is not in the body (read the header).
+//! * `TranslateError::status()` (400, or 502 for an unreadable upstream
+//!   success body) with `to_openai_bytes()`.
+//!
 //! # Mapping decisions
 //!
 //! The tables below are the contract; every row has a unit test in

@@ -1,7 +1,7 @@
 //! The OpenAI side of every translation: reading a Chat Completions request
-//! into a checked, provider-neutral form ([`ChatRequest`]), and the response
+//! into a checked, provider-neutral form (`ChatRequest`), and the response
 //! types llmo sends back ([`ChatCompletion`], streamed chunks via
-//! [`ChunkWriter`], [`Usage`]).
+//! `ChunkWriter`, [`Usage`]).
 //!
 //! Field policy (which request fields are mapped, dropped or rejected) lives
 //! here so that Anthropic and Gemini apply the same rules; provider modules only
@@ -1146,7 +1146,7 @@ impl ChunkWriter {
     }
 }
 
-/// Serialises an [`error_body`] with OpenAI's key order
+/// Serialises an OpenAI error body (`{"error":{…}}`) with OpenAI's key order
 /// (`message`, `type`, `param`, `code`).
 pub fn error_bytes(body: &Value) -> Vec<u8> {
     #[derive(Serialize)]
