@@ -239,12 +239,7 @@ fn request_json(
             if let Some(d) = t.description {
                 o.insert("description".into(), json!(d));
             }
-            o.insert(
-                "input_schema".into(),
-                t.parameters
-                    .cloned()
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-            );
+            o.insert("input_schema".into(), input_schema(t.parameters));
             Value::Object(o)
         })
         .collect();
@@ -302,6 +297,19 @@ fn request_json(
         body.insert("stream".into(), json!(true));
     }
     Ok(Value::Object(body))
+}
+
+/// Anthropic requires `input_schema.type`: a missing or empty schema becomes
+/// an object with no properties, a schema without `type` gets `"object"`.
+fn input_schema(parameters: Option<&Value>) -> Value {
+    match parameters {
+        Some(Value::Object(p)) if !p.is_empty() => {
+            let mut p = p.clone();
+            p.entry("type").or_insert_with(|| json!("object"));
+            Value::Object(p)
+        }
+        _ => json!({"type": "object", "properties": {}}),
+    }
 }
 
 /// A text block, with the client's `cache_control` breakpoint if it set one.
@@ -1494,6 +1502,18 @@ mod tests {
                 got["tools"][0]["input_schema"],
                 json!({"type": "object", "properties": {}})
             );
+        }
+        for (params, want) in [
+            (json!({}), json!({"type": "object", "properties": {}})),
+            (
+                json!({"properties": {"a": {"type": "string"}}}),
+                json!({"type": "object", "properties": {"a": {"type": "string"}}}),
+            ),
+        ] {
+            let mut req = base.clone();
+            req["tools"][0]["function"]["parameters"] = params;
+            let got = req_json(&req, "claude-sonnet-4-5", false);
+            assert_eq!(got["tools"][0]["input_schema"], want);
         }
     }
 

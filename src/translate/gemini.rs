@@ -112,7 +112,11 @@ fn request_json(openai_req: &Value, model: &str) -> Result<Value, TranslateError
                 if let Some(desc) = t.description {
                     d.insert("description".into(), json!(desc));
                 }
-                if let Some(p) = t.parameters {
+                // An empty schema means "no parameters": leave it out.
+                let params = t
+                    .parameters
+                    .filter(|p| p.as_object().is_some_and(|o| !o.is_empty()));
+                if let Some(p) = params {
                     d.insert("parametersJsonSchema".into(), p.clone());
                 }
                 Value::Object(d)
@@ -1280,6 +1284,13 @@ mod tests {
             "../../tests/fixtures/gemini/function_call_request_forced.json"
         ));
         assert_eq!(got["toolConfig"], reference["toolConfig"]);
+        let mut empty = openai.clone();
+        empty["tools"][0]["function"]["parameters"] = json!({});
+        assert!(
+            req_json(&empty, "gemini-2.5-flash", false).1["tools"][0]["functionDeclarations"][0]
+                .get("parametersJsonSchema")
+                .is_none()
+        );
         for (choice, mode) in [("auto", "AUTO"), ("none", "NONE"), ("required", "ANY")] {
             openai["tool_choice"] = json!(choice);
             assert_eq!(

@@ -68,7 +68,7 @@
 //! | `n` | `n > 1` -> 400 (one answer per call) | `candidateCount` (one choice per candidate, also when streaming) |
 //! | `seed` | dropped (no equivalent; OpenAI's seed is best-effort anyway) | `seed` |
 //! | `presence_penalty`, `frequency_penalty` | non-zero -> 400; 0 accepted | `presencePenalty`, `frequencyPenalty` |
-//! | `tools[].function` | `{name,description,input_schema}`; missing parameters -> `{"type":"object","properties":{}}`; `strict` dropped; non-function tool types -> 400 | one `functionDeclarations` list with `parametersJsonSchema` (full JSON Schema, no lossy scrubbing) |
+//! | `tools[].function` | `{name,description,input_schema}`; missing or empty parameters -> `{"type":"object","properties":{}}`, a schema without `type` gets `"object"`; `strict` dropped; non-function tool types -> 400 | one `functionDeclarations` list with `parametersJsonSchema` (full JSON Schema, no lossy scrubbing); empty parameters omitted |
 //! | `tool_choice` auto / none / required / named | `{type:auto}` / `{type:none}` / `{type:any}` / `{type:tool,name}`; a named tool not in `tools` -> 400 | `functionCallingConfig.mode` `AUTO` / `NONE` / `ANY` / `ANY` + `allowedFunctionNames` |
 //! | `parallel_tool_calls: false` | `tool_choice.disable_parallel_tool_use: true` (adds `{type:auto}` if needed) | dropped (no switch in Gemini) |
 //! | `response_format` `json_schema` | native structured outputs `output_config.format{type:json_schema,schema}` (GA, no beta header) | `responseMimeType: application/json` + `responseJsonSchema` |
