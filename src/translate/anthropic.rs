@@ -764,6 +764,9 @@ struct WireDelta<'a> {
     stop_reason: Option<Cow<'a, str>>,
 }
 
+/// Most content blocks one message is tracked with.
+const MAX_BLOCKS: usize = 4096;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Block {
     Text,
@@ -993,10 +996,14 @@ impl StreamTranslator {
                     }
                     _ => Block::Other,
                 };
-                if self.blocks.len() <= parsed.index {
-                    self.blocks.resize(parsed.index + 1, Block::Other);
+                // Block indexes count up from 0; a wild index must not make
+                // the state grow (it is then treated as an unknown block).
+                if parsed.index < MAX_BLOCKS {
+                    if self.blocks.len() <= parsed.index {
+                        self.blocks.resize(parsed.index + 1, Block::Other);
+                    }
+                    self.blocks[parsed.index] = kind;
                 }
-                self.blocks[parsed.index] = kind;
             }
             "content_block_delta" => {
                 self.ensure_started(out);
@@ -2054,6 +2061,18 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
             );
             assert_eq!(su["prompt_tokens"].as_u64(), Some(u.prompt_tokens as u64));
         }
+    }
+
+    #[test]
+    fn a_wild_block_index_does_not_grow_state() {
+        let sse = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}\n\n\
+event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":18446744073709551615,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":18446744073709551615,\"delta\":{\"type\":\"text_delta\",\"text\":\"ok\"}}\n\n\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"}}\n\n\
+event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        let acc = accumulate(&translate_stream(&[sse.as_bytes()], false));
+        assert_eq!(acc.content.as_deref(), Some("ok"));
+        assert!(acc.done);
     }
 
     #[test]

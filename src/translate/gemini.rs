@@ -24,6 +24,8 @@ pub const THOUGHT_SEPARATOR: &str = "__thought__";
 /// Documented placeholder signature for function calls Gemini 3 did not
 /// produce itself (history from another provider, or a client that dropped it).
 pub const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
+/// Candidate indexes above this are ignored in streams.
+const MAX_CANDIDATES: u32 = 64;
 /// Largest non-SSE body (a bare JSON error) kept from a stream.
 const MAX_BARE_BODY: usize = 1 << 20;
 /// `batchEmbedContents` accepts at most this many requests.
@@ -908,6 +910,10 @@ impl StreamTranslator {
         }
         for (pos, cand) in resp.candidates.iter().enumerate() {
             let index = cand.index.unwrap_or(pos as u32);
+            if index >= MAX_CANDIDATES {
+                // `candidateCount` is at most 8; a wild index is not state to keep.
+                continue;
+            }
             let i = self.start_choice(out, index);
             for p in cand.content.iter().flat_map(|c| c.parts.iter()) {
                 if let Some(fc) = &p.function_call {
@@ -1851,6 +1857,14 @@ mod tests {
         assert_eq!(acc.error.unwrap()["code"], "upstream_stream_truncated");
         let acc = accumulate(&translate_stream(&[b""], false));
         assert!(acc.error.is_some());
+    }
+
+    #[test]
+    fn a_wild_candidate_index_is_ignored() {
+        let body = b"data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"x\"}]}, \"index\": 4000000000, \"finishReason\": \"STOP\"}, {\"content\": {\"parts\": [{\"text\": \"ok\"}]}, \"index\": 0, \"finishReason\": \"STOP\"}]}\n\n";
+        let acc = accumulate(&translate_stream(&[body], false));
+        assert_eq!(acc.content.as_deref(), Some("ok"));
+        assert!(acc.done);
     }
 
     #[test]
