@@ -2075,6 +2075,111 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
         assert!(acc.done);
     }
 
+    /// Property: for random messages (text and tool_use blocks with escapes
+    /// and multi-byte characters, fragments split anywhere, pings between),
+    /// the stream, fed in random chunkings, adds up to the non-stream answer.
+    #[test]
+    fn random_messages_stream_and_non_stream_agree() {
+        use super::super::test_gen::{fragments, text};
+        let mut rng = fastrand::Rng::with_seed(0xA17);
+        for round in 0..150 {
+            let mut blocks = Vec::new();
+            let mut sse = String::new();
+            let mut push = |sse: &mut String, ev: Value| {
+                let name = ev["type"].as_str().unwrap().to_string();
+                sse.push_str(&format!("event: {name}\ndata: {ev}\n\n"));
+            };
+            let input_tokens = rng.u32(1..5000);
+            push(
+                &mut sse,
+                json!({"type": "message_start", "message": {"id": format!("msg_{round}"),
+                "type": "message", "role": "assistant", "content": [],
+                "usage": {"input_tokens": input_tokens, "output_tokens": 1}}}),
+            );
+            let mut has_tool = false;
+            for i in 0..rng.usize(1..5) {
+                if rng.bool() {
+                    let t = text(&mut rng, 40);
+                    blocks.push(json!({"type": "text", "text": t}));
+                    push(
+                        &mut sse,
+                        json!({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}}),
+                    );
+                    for f in fragments(&mut rng, &t, 6) {
+                        push(
+                            &mut sse,
+                            json!({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": f}}),
+                        );
+                        if rng.u8(..10) == 0 {
+                            push(&mut sse, json!({"type": "ping"}));
+                        }
+                    }
+                } else {
+                    has_tool = true;
+                    let input = json!({"q": text(&mut rng, 20), "n": rng.i32(-50..50), "deep": {"list": [text(&mut rng, 5)]}});
+                    let id = format!("toolu_{round}_{i}");
+                    blocks.push(json!({"type": "tool_use", "id": id, "name": format!("f{i}"), "input": input}));
+                    push(
+                        &mut sse,
+                        json!({"type": "content_block_start", "index": i,
+                        "content_block": {"type": "tool_use", "id": id, "name": format!("f{i}"), "input": {}}}),
+                    );
+                    for f in fragments(&mut rng, &input.to_string(), 8) {
+                        push(
+                            &mut sse,
+                            json!({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": f}}),
+                        );
+                    }
+                }
+                push(&mut sse, json!({"type": "content_block_stop", "index": i}));
+            }
+            let stop = if has_tool {
+                "tool_use"
+            } else if rng.bool() {
+                "end_turn"
+            } else {
+                "max_tokens"
+            };
+            let output_tokens = rng.u32(1..5000);
+            push(
+                &mut sse,
+                json!({"type": "message_delta", "delta": {"stop_reason": stop}, "usage": {"output_tokens": output_tokens}}),
+            );
+            push(&mut sse, json!({"type": "message_stop"}));
+            let non_stream = json!({"id": format!("msg_{round}"), "type": "message", "role": "assistant", "content": blocks,
+                "stop_reason": stop, "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}});
+
+            let pieces = random_split(&mut rng, sse.as_bytes());
+            let out = translate_stream(&pieces, true);
+            assert_eq!(
+                out,
+                translate_stream(&[sse.as_bytes()], true),
+                "chunking changed the output"
+            );
+            let acc = accumulate(&out);
+            let resp = response(non_stream.to_string().as_bytes(), &META).unwrap();
+            let m = &resp.choices[0].message;
+            assert_eq!(acc.content, m.content, "round {round}");
+            assert_eq!(acc.tool_calls.len(), m.tool_calls.len());
+            for (s, r) in acc.tool_calls.iter().zip(&m.tool_calls) {
+                assert_eq!((&s.0, &s.1), (&r.id, &r.function.name));
+                let a: Value = serde_json::from_str(&s.2).unwrap();
+                let b: Value = serde_json::from_str(&r.function.arguments).unwrap();
+                assert_eq!(a, b);
+            }
+            assert_eq!(
+                acc.finish_reason.as_deref(),
+                resp.choices[0].finish_reason.map(FinishReason::as_str)
+            );
+            assert_eq!(
+                acc.usage.unwrap(),
+                serde_json::to_value(resp.usage.unwrap()).unwrap()
+            );
+            assert_eq!(acc.ids.iter().next().unwrap(), &resp.id);
+            assert!(acc.done && acc.first_is_role);
+        }
+    }
+
     #[test]
     fn usage_is_available_for_logs() {
         let mut t = StreamTranslator::new("m", false, "id", 0);

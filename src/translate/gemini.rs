@@ -1867,6 +1867,88 @@ mod tests {
         assert!(acc.done);
     }
 
+    /// Property: random Gemini answers (text split across events, whole
+    /// function calls, some with signatures) stream, in random chunkings and
+    /// either framing, to the same message as the non-stream response.
+    #[test]
+    fn random_answers_stream_and_non_stream_agree() {
+        use super::super::test_gen::{fragments, text};
+        let mut rng = fastrand::Rng::with_seed(0x6E);
+        for round in 0..150 {
+            let rid = format!("resp{round}");
+            let mut parts = Vec::new();
+            let mut events: Vec<Vec<Value>> = Vec::new();
+            for _ in 0..rng.usize(1..5) {
+                if rng.u8(..3) > 0 {
+                    let t = text(&mut rng, 40);
+                    parts.push(json!({"text": t}));
+                    for f in fragments(&mut rng, &t, 4) {
+                        events.push(vec![json!({"text": f})]);
+                    }
+                } else {
+                    let mut p = json!({"functionCall": {"name": format!("f{}", parts.len()),
+                        "args": {"q": text(&mut rng, 10), "n": rng.i32(-9..9)}}});
+                    if rng.bool() {
+                        p["thoughtSignature"] = json!(format!("c2ln{round}+/=="));
+                    }
+                    parts.push(p.clone());
+                    events.push(vec![p]);
+                }
+            }
+            let usage = json!({"promptTokenCount": rng.u32(1..100), "candidatesTokenCount": rng.u32(1..100),
+                "thoughtsTokenCount": rng.u32(0..100)});
+            let finish = ["STOP", "MAX_TOKENS", "SAFETY"][rng.usize(..3)];
+            let nl = if rng.bool() { "\r\n" } else { "\n" };
+            let mut sse = String::new();
+            let last = events.len() - 1;
+            for (i, ev_parts) in events.iter().enumerate() {
+                let mut cand = json!({"content": {"parts": ev_parts, "role": "model"}, "index": 0});
+                let mut ev = json!({"candidates": [], "modelVersion": "gemini-2.5-flash", "responseId": rid});
+                if i == last {
+                    cand["finishReason"] = json!(finish);
+                    ev["usageMetadata"] = usage.clone();
+                }
+                ev["candidates"] = json!([cand]);
+                sse.push_str(&format!("data: {ev}{nl}{nl}"));
+            }
+            let non_stream = json!({"candidates": [{"content": {"parts": parts, "role": "model"}, "finishReason": finish, "index": 0}],
+                "usageMetadata": usage, "modelVersion": "gemini-2.5-flash", "responseId": rid});
+
+            let pieces = random_split(&mut rng, sse.as_bytes());
+            let out = translate_stream(&pieces, true);
+            assert_eq!(
+                out,
+                translate_stream(&[sse.as_bytes()], true),
+                "chunking changed the output"
+            );
+            let acc = accumulate(&out);
+            let resp = response(non_stream.to_string().as_bytes(), &META).unwrap();
+            let m = &resp.choices[0].message;
+            assert_eq!(acc.content, m.content, "round {round}");
+            let calls: Vec<(String, String, String)> = m
+                .tool_calls
+                .iter()
+                .map(|c| {
+                    (
+                        c.id.clone(),
+                        c.function.name.clone(),
+                        c.function.arguments.clone(),
+                    )
+                })
+                .collect();
+            assert_eq!(acc.tool_calls, calls);
+            assert_eq!(
+                acc.finish_reason.as_deref(),
+                resp.choices[0].finish_reason.map(FinishReason::as_str)
+            );
+            assert_eq!(
+                acc.usage.unwrap(),
+                serde_json::to_value(resp.usage.unwrap()).unwrap()
+            );
+            assert!(acc.done && acc.first_is_role);
+        }
+    }
+
     #[test]
     fn two_candidates_stream_as_two_choices() {
         let out = translate_stream(

@@ -629,3 +629,37 @@ pub(crate) mod test_support {
         pieces
     }
 }
+
+/// Random message generators for the property tests of both providers.
+#[cfg(test)]
+pub(crate) mod test_gen {
+    /// A random string mixing ASCII, JSON-escaped and multi-byte characters.
+    pub fn text(rng: &mut fastrand::Rng, max_len: usize) -> String {
+        const ALPHABET: &[&str] = &[
+            "a", "b", "z", " ", "The ", "\n", "\"", "\\", "é", "ü", "東", "京", "😀", "°", "\t",
+            "{", "}",
+        ];
+        let n = rng.usize(1..=max_len);
+        (0..n)
+            .map(|_| ALPHABET[rng.usize(..ALPHABET.len())])
+            .collect()
+    }
+
+    /// Splits `s` into 1..=max pieces at random char boundaries.
+    pub fn fragments(rng: &mut fastrand::Rng, s: &str, max: usize) -> Vec<String> {
+        let bounds: Vec<usize> = s.char_indices().map(|(i, _)| i).skip(1).collect();
+        let mut cuts: Vec<usize> = (0..rng.usize(0..max))
+            .filter_map(|_| (!bounds.is_empty()).then(|| bounds[rng.usize(..bounds.len())]))
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut out = Vec::new();
+        let mut last = 0;
+        for c in cuts {
+            out.push(s[last..c].to_string());
+            last = c;
+        }
+        out.push(s[last..].to_string());
+        out
+    }
+}
