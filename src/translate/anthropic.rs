@@ -2085,7 +2085,7 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
         for round in 0..150 {
             let mut blocks = Vec::new();
             let mut sse = String::new();
-            let mut push = |sse: &mut String, ev: Value| {
+            let push = |sse: &mut String, ev: Value| {
                 let name = ev["type"].as_str().unwrap().to_string();
                 sse.push_str(&format!("event: {name}\ndata: {ev}\n\n"));
             };

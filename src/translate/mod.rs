@@ -648,9 +648,12 @@ pub(crate) mod test_gen {
     /// Splits `s` into 1..=max pieces at random char boundaries.
     pub fn fragments(rng: &mut fastrand::Rng, s: &str, max: usize) -> Vec<String> {
         let bounds: Vec<usize> = s.char_indices().map(|(i, _)| i).skip(1).collect();
-        let mut cuts: Vec<usize> = (0..rng.usize(0..max))
-            .filter_map(|_| (!bounds.is_empty()).then(|| bounds[rng.usize(..bounds.len())]))
-            .collect();
+        let n = if bounds.is_empty() {
+            0
+        } else {
+            rng.usize(0..max)
+        };
+        let mut cuts: Vec<usize> = (0..n).map(|_| bounds[rng.usize(..bounds.len())]).collect();
         cuts.sort_unstable();
         cuts.dedup();
         let mut out = Vec::new();
