@@ -11,3 +11,4 @@ pub mod error;
 pub mod output;
 pub mod secret;
 pub mod time;
+pub mod translate;
