@@ -16,6 +16,8 @@
 #   BENCH_SKIP_LLMO 1 = only direct and min-proxy (default 0)
 #   LLMO_BIN        use this llmo binary instead of building the repo's
 #   BENCH_OUT       where to write the table (default bench/results.md)
+#   BENCH_NICE      run everything at this nice level, e.g. -5 on a machine shared
+#                   with other work (negative values need root; default: unchanged)
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,6 +60,10 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+if [[ -n ${BENCH_NICE:-} ]]; then
+    renice -n "$BENCH_NICE" -p $$ >/dev/null || die "renice -n $BENCH_NICE failed"
+fi
 
 rm -rf "$LOGDIR"
 mkdir -p "$LOGDIR"

@@ -13,3 +13,4 @@ pub mod gateway;
 pub mod output;
 pub mod secret;
 pub mod time;
+pub mod translate;

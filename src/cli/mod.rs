@@ -35,8 +35,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
+/// Options every command takes. Listed under their own heading so a
+/// subcommand's `--help` does not interleave them with its own options.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir,
     /// e.g. ~/.local/share/llmo/llmo.db]
