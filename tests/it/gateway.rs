@@ -302,7 +302,7 @@ async fn stream_chunks_reach_the_client_before_the_upstream_finishes() {
     mock.set_default(Reply::Sse {
         chunks: vec![
             (Duration::ZERO, first.clone()),
-            (Duration::from_millis(300), rest),
+            (Duration::from_millis(800), rest),
         ],
         broken: false,
     });
@@ -324,7 +324,7 @@ async fn stream_chunks_reach_the_client_before_the_upstream_finishes() {
     while let Some(c) = res.chunk().await.unwrap() {
         all.extend_from_slice(&c);
     }
-    assert!(t0.elapsed() >= Duration::from_millis(300));
+    assert!(t0.elapsed() >= Duration::from_millis(800));
     let text = String::from_utf8(all).unwrap();
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
     assert!(
@@ -395,7 +395,9 @@ async fn error_shapes() {
 
     // 413 by Content-Length, and while reading a chunked body
     let big = json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(2000)}]});
-    let (st, v) = error_of(gw.chat(&big).await).await;
+    let res = gw.chat(&big).await;
+    assert_eq!(res.headers()["connection"], "close");
+    let (st, v) = error_of(res).await;
     assert_eq!(st, 413, "{v}");
     let bytes = serde_json::to_vec(&big).unwrap();
     let stream = futures_util::stream::iter(
