@@ -36,7 +36,11 @@ pub fn files() -> anyhow::Result<BTreeMap<PathBuf, Vec<u8>>> {
             super::completions::script(shell),
         );
     }
-    let cmd = Cli::command();
+    // Built, so the global options (`--db`, `--json`, ...) and the version
+    // reach every subcommand's page, as they do its `--help`; without the
+    // `help` subcommand, which has no page of its own.
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
     man_pages(&cmd, "llmo", &mut out)?;
     Ok(out)
 }

@@ -108,7 +108,18 @@ fn empty_status() -> MigrationStatus {
 fn print_applied(ctx: &Ctx, report: &crate::db::OpenReport) {
     let p = &ctx.printer;
     if ctx.global.json {
-        p.json(report);
+        // `applied` as objects, like `would_apply` of `--dry-run`.
+        let applied: Vec<_> = report
+            .applied
+            .iter()
+            .map(|(version, name)| serde_json::json!({ "version": version, "name": name }))
+            .collect();
+        p.json(&serde_json::json!({
+            "created": report.created,
+            "backup": report.backup,
+            "version": report.version,
+            "applied": applied,
+        }));
         return;
     }
     if report.created {

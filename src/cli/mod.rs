@@ -11,6 +11,7 @@ use crate::error::classify;
 use crate::output::Printer;
 
 pub mod completions;
+pub mod doctor;
 pub mod generate;
 pub mod key;
 pub mod migrate;
@@ -33,8 +34,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
+/// Options every command takes. Listed under their own heading so a
+/// subcommand's `--help` does not interleave them with its own options.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir,
     /// e.g. ~/.local/share/llmo/llmo.db]
@@ -71,6 +74,8 @@ pub enum Command {
     /// Show or apply database schema migrations
     #[command(subcommand)]
     Migrate(migrate::Cmd),
+    /// Check configuration, database, migrations and providers, and say how to fix problems
+    Doctor(doctor::Args),
     /// Print a shell completion script
     Completions(completions::Args),
     /// Write completions/ and man/ from the command definitions (for maintainers)
@@ -172,6 +177,7 @@ pub fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Model(cmd) => model::run(cmd, ctx),
         Command::Key(cmd) => key::run(cmd, ctx),
         Command::Migrate(cmd) => migrate::run(cmd, ctx),
+        Command::Doctor(args) => doctor::run(args, ctx),
         Command::Completions(args) => completions::run(args, ctx),
         Command::Generate(args) => generate::run(args, ctx),
     }

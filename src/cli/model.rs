@@ -121,11 +121,17 @@ pub fn run(cmd: Cmd, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             let mut store = ctx.open_store()?;
             let m = store.set_model_enabled(&name, true)?;
             p.status(&format!("enabled model `{}`", m.name));
+            if ctx.global.json {
+                p.json(&m);
+            }
         }
         Cmd::Disable { name } => {
             let mut store = ctx.open_store()?;
             let m = store.set_model_enabled(&name, false)?;
             p.status(&format!("disabled model `{}`", m.name));
+            if ctx.global.json {
+                p.json(&m);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

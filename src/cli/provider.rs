@@ -103,12 +103,15 @@ impl ProviderFlags {
             Some(t) => {
                 let t = t.trim();
                 if t.starts_with('-') {
-                    Some(-1)
-                } else {
-                    let d = crate::time::parse_duration(t)
-                        .map_err(|e| crate::catalog::Invalid::new("timeout", e))?;
-                    Some(d.as_millis() as i64)
+                    return Err(crate::catalog::Invalid::new(
+                        "timeout",
+                        format!("must be greater than 0 (got `{t}`)"),
+                    )
+                    .into());
                 }
+                let d = crate::time::parse_duration(t)
+                    .map_err(|e| crate::catalog::Invalid::new("timeout", e))?;
+                Some(d.as_millis() as i64)
             }
         };
         Ok(ProviderInput {

@@ -252,6 +252,9 @@ pub fn up(conn: &mut Connection, db_path: &Path, take_backup: bool) -> Result<Op
     if !st.problems.is_empty() {
         return Err(refuse(&st));
     }
+    // Only now that the database is known to be ours: WAL is persistent and
+    // changes the file header, so it must not happen to a refused database.
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     let pending: Vec<(i64, String)> = st.pending().map(|m| (m.version, m.name.clone())).collect();
     let mut report = OpenReport {
         version: st.db_version,
@@ -268,10 +271,39 @@ pub fn up(conn: &mut Connection, db_path: &Path, take_backup: bool) -> Result<Op
         .set_abort_missing(true)
         .set_grouped(false)
         .run(conn)
-        .map_err(|e| StoreError::Migration(e.to_string()))?;
+        .map_err(|e| migration_error(&e, &pending, report.backup.as_deref()))?;
     report.applied = pending;
     report.version = st.binary_version;
     Ok(report)
+}
+
+/// Which migration failed and SQLite's reason, without the migration's
+/// whole SQL text that refinery's error message embeds.
+fn migration_error(
+    e: &refinery::Error,
+    pending: &[(i64, String)],
+    backup: Option<&Path>,
+) -> StoreError {
+    let done = e.report().map_or(0, |r| r.applied_migrations().len());
+    let which = pending
+        .get(done)
+        .map_or_else(String::new, |(v, name)| format!("V{v} `{name}`: "));
+    let reason = match e.kind() {
+        refinery::error::Kind::Connection(_, source) => {
+            match source.downcast_ref::<rusqlite::Error>() {
+                Some(rusqlite::Error::SqlInputError { msg, .. }) => msg.clone(),
+                Some(other) => other.to_string(),
+                None => source.to_string(),
+            }
+        }
+        other => other.to_string(),
+    };
+    let backup = backup.map_or_else(String::new, |b| {
+        format!("; the backup taken before it is `{}`", b.display())
+    });
+    StoreError::Migration(format!(
+        "{which}{reason} (that migration was rolled back{backup})"
+    ))
 }
 
 /// Used on every normal open: migrate forward if needed, refuse otherwise.

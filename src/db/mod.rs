@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 pub mod catalog;
+pub mod info;
 pub mod logs;
 pub mod migrate;
 
@@ -128,8 +129,9 @@ impl Store {
         ))
     }
 
-    /// Opens an existing database without migrating it (for `migrate status`,
-    /// `migrate up --dry-run` and `doctor`). `Ok(None)` when there is no file.
+    /// Opens an existing database without migrating it or changing its
+    /// journal mode (for `migrate status`, `migrate up --dry-run` and
+    /// `doctor`). `Ok(None)` when there is no file.
     pub fn open_existing(path: &Path) -> Result<Option<Store>> {
         if !path.exists() {
             return Ok(None);
@@ -237,8 +239,10 @@ fn prepare_path(path: &Path) -> Result<bool> {
     }
 }
 
-/// Opens a connection with llmo's pragmas. Read-only connections skip the
-/// journal-mode change.
+/// Opens a connection with llmo's per-connection pragmas. The switch to WAL,
+/// which rewrites the file header, is not made here but in
+/// [`migrate::up`], once the history has been checked: a database this
+/// binary refuses (or only reports on) is left byte-identical.
 pub(crate) fn connect(path: &Path, read_only: bool) -> Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -251,7 +255,7 @@ pub(crate) fn connect(path: &Path, read_only: bool) -> Result<Connection> {
     let pragmas = if read_only {
         "PRAGMA foreign_keys = ON;"
     } else {
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
     };
     conn.execute_batch(pragmas)
         .map_err(|e| open_error(path, e))?;

@@ -1,6 +1,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The one integration-test binary: each module drives the real `llmo`
+//! binary (or the library in-process) against temporary directories.
 
+mod cli;
 mod common;
+mod doctor;
 mod gateway;
 mod gateway_lifecycle;
 mod gateway_resilience;
+mod generated;
+mod migrate;

@@ -251,18 +251,18 @@ fn percentiles(v: &mut [u32]) -> Pct {
         return Pct { mean: 0.0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
     }
     v.sort_unstable();
-    // Nearest-rank percentile.
-    let at = |p: f64| {
-        let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    // Nearest-rank percentile, `per_mille` in 1/1000 (exact integer math).
+    let at = |per_mille: usize| {
+        let rank = (per_mille * v.len()).div_ceil(1000);
         v[rank.clamp(1, v.len()) - 1]
     };
     let sum: u64 = v.iter().map(|&x| u64::from(x)).sum();
     Pct {
         mean: sum as f64 / v.len() as f64,
-        p50: at(50.0),
-        p90: at(90.0),
-        p99: at(99.0),
-        p999: at(99.9),
+        p50: at(500),
+        p90: at(900),
+        p99: at(990),
+        p999: at(999),
         max: v[v.len() - 1],
     }
 }
@@ -456,5 +456,20 @@ fn main() {
         if let Some(e) = &first_error {
             println!("first error  {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut v: Vec<u32> = (1..=1000).rev().collect();
+        let p = percentiles(&mut v);
+        assert_eq!((p.p50, p.p90, p.p99, p.p999, p.max), (500, 900, 990, 999, 1000));
+        assert!((p.mean - 500.5).abs() < 1e-9);
+        let p = percentiles(&mut [7]);
+        assert_eq!((p.p50, p.p999), (7, 7));
     }
 }

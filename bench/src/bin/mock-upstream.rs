@@ -196,3 +196,29 @@ fn main() {
         llmo_bench::serve(listener, state, handle).await;
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_events_are_well_formed() {
+        let st = build_state("m", 5, Duration::ZERO, Duration::ZERO);
+        assert_eq!(st.chunks.len(), 5);
+        assert_eq!(st.chunks_usage.len(), 5);
+        for c in st.chunks.iter().chain(&st.chunks_usage).chain([&st.usage_chunk]) {
+            let s = std::str::from_utf8(c).unwrap_or_default();
+            assert!(s.starts_with("data: {\"id\":\"chatcmpl-"), "{s}");
+            assert!(s.ends_with("}\n\n"), "{s}");
+            assert_eq!(s.matches('\n').count(), 2, "one event per chunk: {s}");
+            assert!(s.contains("\"object\":\"chat.completion.chunk\""));
+        }
+        assert!(contains(&st.chunks[0], br#""delta":{"role":"assistant","content":""}"#));
+        assert!(contains(&st.chunks[4], br#""finish_reason":"stop""#));
+        assert!(!contains(&st.chunks[1], b"usage"));
+        assert!(contains(&st.chunks_usage[1], br#","usage":null}"#));
+        assert!(contains(&st.usage_chunk, br#""choices":[],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}"#));
+        assert_eq!(&st.done[..], b"data: [DONE]\n\n");
+        assert!(contains(&st.json, br#""content":"word0 word1 word2 ""#));
+    }
+}

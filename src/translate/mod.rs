@@ -1,0 +1,668 @@
+//! Translation between OpenAI Chat Completions (what clients speak to llmo) and
+//! the Anthropic Messages / Google Gemini `generateContent` APIs.
+//!
+//! Everything here is pure and synchronous: bytes and JSON in, bytes and JSON
+//! out, no HTTP, no clock, no randomness (ids and timestamps come from the
+//! caller). The gateway calls it like this:
+//!
+//! ```text
+//! non-stream:  let call = anthropic::request(&req_json, upstream_model, false)?;   // 400 on TranslateError
+//!              POST base_url + call.path, headers anthropic::headers(key), body call.body
+//!              2xx  -> anthropic::response(&body, &ResponseMeta { public_model, fallback_id, created })?
+//!              else -> anthropic::error(status, &body)   // MappedError: status, retryable, OpenAI body
+//! stream:      let call = anthropic::request(&req_json, upstream_model, true)?;
+//!              let mut t = anthropic::StreamTranslator::new(public_model, openai::include_usage(&req_json), fallback_id, created);
+//!              for each upstream read: send t.feed(&bytes) (may be empty); at EOF: send t.finish()
+//!              t.usage() -> tokens for the request log
+//! ```
+//! Gemini is the same with `gemini::` (its `request` path carries the model and
+//! `:generateContent` / `:streamGenerateContent?alt=sse`; base URL is
+//! `https://generativelanguage.googleapis.com/v1beta`), plus
+//! `gemini::embeddings_request` / `gemini::embeddings_response`. Anthropic has
+//! no embeddings: `anthropic::embeddings_unsupported()` is the 400 to return.
+//!
+//! Integration notes for the gateway:
+//! * Build the stream translator with the client's own `include_usage` and
+//!   take the log's tokens from `usage()`; do not force usage chunks on.
+//! * `feed()` returns whole SSE events only (never a partial event), so the
+//!   relay can forward them as they are. At upstream EOF call `finish()` and
+//!   forward its bytes: the output always ends with `data: [DONE]`, also
+//!   after an error event, so the relay must not add its own "ended without
+//!   `[DONE]`" tail for translated streams; `error()` says whether to log the
+//!   request as failed. After `is_done()` the upstream can be dropped.
+//! * Non-stream: `serde_json::to_vec(&completion)`; tokens in `completion.usage`.
+//! * `MappedError.status` is already the client-facing status; send
+//!   `body_bytes()`. `retryable` / `failover` drive retries and failover;
+//!   Anthropic's `retry-after` header is not in the body (read the header).
+//! * `TranslateError::status()` (400, or 502 for an unreadable upstream
+//!   success body) with `to_openai_bytes()`.
+//!
+//! # Mapping decisions
+//!
+//! The tables below are the contract; every row has a unit test in
+//! `openai.rs`, `anthropic.rs` or `gemini.rs` (golden files under
+//! `tests/fixtures/translate/expected/`).
+//!
+//! ## Request fields (OpenAI -> provider)
+//!
+//! | OpenAI field | Anthropic Messages | Gemini generateContent |
+//! |---|---|---|
+//! | `model` | ignored (the gateway routes; the upstream model name comes from the catalog) | same; the model goes in the URL path (`models/` prefix stripped) |
+//! | `system` / `developer` messages (anywhere) | hoisted in order into top-level `system` (a string if one, else text blocks) | hoisted into `systemInstruction.parts` (one part per text) |
+//! | `user` text / `image_url` parts | `text` / `image` blocks; data URL -> `source.type=base64` (jpeg/png/gif/webp only, else 400); http(s) -> `source.type=url` | `text` / `inlineData{mimeType,data}` for data URLs; `gs://`, Gemini Files API and YouTube URLs -> `fileData{fileUri}`; any other http(s) URL -> **400** naming the field (Gemini cannot fetch arbitrary URLs; send a data URL) |
+//! | other content part types (`input_audio`, `file`) | 400 naming `messages[i].content[j].type` | same |
+//! | `cache_control` on a text part or on a message with string content (LiteLLM convention) | kept on that text block (a tool message's marker goes on its `tool_result`): Anthropic prompt caching works through llmo | ignored (Gemini caches implicitly) |
+//! | empty user message; no user/assistant/tool message at all | 400 | 400 |
+//! | a final `assistant` message | sent as the last turn: Claude continues it (prefill) | sent as the last `model` turn |
+//! | `assistant` content + `tool_calls` | `text` blocks then `tool_use{id,name,input}`; empty assistant turns are dropped | `model` turn with `text` then `functionCall{name,args}` parts; the thought signature (from `extra_content.google.thought_signature` or the id, see below) is echoed as `thoughtSignature`; for `gemini-3*` a call without one gets the documented `skip_thought_signature_validator` |
+//! | `tool_calls[].function.arguments` | parsed; `""` -> `{}`; not a JSON object -> 400 naming the field | same |
+//! | tool-call ids | passed as `tool_use.id` / `tool_use_id`; ids Anthropic would reject (e.g. a Gemini id with a signature, after failover) are cut at `__thought__` and other characters outside `[A-Za-z0-9_-]` become `_`, identically on both sides | not sent (Gemini pairs calls and responses by name and order) |
+//! | `tool` messages | `tool_result{tool_use_id,content}` blocks in a `user` turn, always placed before other blocks of that turn | `functionResponse{name,response}` parts in a `user` turn; `name` is looked up from the nearest earlier assistant tool call with that id (unknown id -> 400); `response` = the content if it is a JSON object, else `{"output": content}` |
+//! | consecutive same-role turns | merged into one turn (required for `tool_result` ordering) | merged (Gemini rejects non-alternating turns) |
+//! | `assistant.thinking_blocks` (LiteLLM convention, as llmo returns them) | passed verbatim as the first blocks of the assistant turn (signed `thinking` / `redacted_thinking`) | dropped |
+//! | `assistant.reasoning_content`, message `name` | dropped (unsigned text cannot be replayed to Anthropic) | dropped |
+//! | `max_completion_tokens` / `max_tokens` | `max_tokens` (`max_completion_tokens` wins); when absent the default table below | `generationConfig.maxOutputTokens`; absent -> model default |
+//! | `temperature` (0-2) | clamped to 1.0 (Anthropic's range is 0-1) | `temperature` |
+//! | `top_p`, `top_k` (vLLM extension) | `top_p`, `top_k` | `topP`, `topK` |
+//! | `stop` (string or array) | `stop_sequences`; whitespace-only entries dropped (Anthropic rejects them) | `stopSequences` |
+//! | `n` | `n > 1` -> 400 (one answer per call) | `candidateCount` (one choice per candidate, also when streaming) |
+//! | `seed` | dropped (no equivalent; OpenAI's seed is best-effort anyway) | `seed` |
+//! | `presence_penalty`, `frequency_penalty` | non-zero -> 400; 0 accepted | `presencePenalty`, `frequencyPenalty` |
+//! | `tools[].function` | `{name,description,input_schema}`; missing or empty parameters -> `{"type":"object","properties":{}}`, a schema without `type` gets `"object"`; `strict` dropped; non-function tool types -> 400 | one `functionDeclarations` list with `parametersJsonSchema` (full JSON Schema, no lossy scrubbing); empty parameters omitted |
+//! | `tool_choice` auto / none / required / named | `{type:auto}` / `{type:none}` / `{type:any}` / `{type:tool,name}`; a named tool not in `tools` -> 400 | `functionCallingConfig.mode` `AUTO` / `NONE` / `ANY` / `ANY` + `allowedFunctionNames` |
+//! | `parallel_tool_calls: false` | `tool_choice.disable_parallel_tool_use: true` (adds `{type:auto}` if needed) | dropped (no switch in Gemini) |
+//! | `response_format` `json_schema` | native structured outputs `output_config.format{type:json_schema,schema}` (GA, no beta header) | `responseMimeType: application/json` + `responseJsonSchema` |
+//! | `response_format` `json_object` | forced tool `llmo_json_object` (input schema `{type:object}`); its input comes back as `message.content` with `finish_reason: stop`, streamed as content deltas. With `tools` or thinking -> 400 | `responseMimeType: application/json` |
+//! | `user` | `metadata.user_id` | dropped (no equivalent) |
+//! | `reasoning_effort` | `thinking{type:enabled,budget_tokens}`: minimal/low 1024, medium 4096, high 16384; `none` = off. With thinking, `temperature` != 1, `top_k`, `top_p` < 0.95 or a forced `tool_choice` -> 400; an explicit max tokens <= budget -> 400. A tool-loop continuation whose last assistant turn has tool calls but no `thinking_blocks` is sent **without** thinking (Anthropic would 400 on it) | `thinkingConfig{includeThoughts:true}` + `thinkingBudget` (2.x: none 0, minimal/low 1024, medium 8192, high 24576) or `thinkingLevel` (`gemini-3*`: the effort string; `none` -> `low`) |
+//! | `logprobs: true`, `top_logprobs`, non-empty `logit_bias` | 400 naming the field | 400 naming the field |
+//! | `functions` / `function_call` (legacy), `audio`, `prediction`, `web_search_options`, `modalities` other than `["text"]` | 400 naming the field | 400 naming the field |
+//! | `store`, `metadata`, `service_tier`, `prompt_cache_key`, `safety_identifier`, `verbosity` | dropped (OpenAI-platform features) | dropped |
+//! | `stream`, `stream_options` | `stream: true` when streaming; `include_usage` only shapes llmo's output | URL method `:streamGenerateContent?alt=sse` |
+//! | any other field | 400 `unknown field` naming it (never silently ignored) | same |
+//! | `null` for any field | treated as absent | same |
+//!
+//! Anthropic default `max_tokens` when the client sends none (the model's
+//! maximum output, so answers are not cut short; unknown models get 4096, which
+//! every Claude model accepts):
+//!
+//! | upstream model prefix | default |
+//! |---|---|
+//! | `claude-3-5-` | 8192 |
+//! | `claude-3-7-sonnet` | 64000 |
+//! | `claude-opus-4-0`, `claude-opus-4-1`, `claude-opus-4-2025…` (Opus 4 / 4.1) | 32000 |
+//! | other `claude-opus-4`, `claude-sonnet-4`, `claude-haiku-4` (incl. 4.5; 4.6+ allow 128K but accept 64000) | 64000 |
+//! | `claude-<family>-<major>-…` with major >= 5 | 64000 |
+//! | `claude-3-` (Claude 3 Haiku / Sonnet / Opus) and anything else | 4096 |
+//!
+//! ## Responses (provider -> OpenAI)
+//!
+//! | OpenAI | from Anthropic | from Gemini |
+//! |---|---|---|
+//! | `id` | `chatcmpl-` + message id (`msg_…`) | `chatcmpl-` + `responseId`, else the caller's fallback id |
+//! | `created`, `model` | caller's `created`; the PUBLIC model name the client asked for | same |
+//! | `message.content` | concatenated `text` blocks; `null` if none | concatenated non-thought text parts; `null` if none |
+//! | `message.reasoning_content` (non-standard, DeepSeek/vLLM convention) | concatenated `thinking` blocks | concatenated `thought: true` parts |
+//! | `message.thinking_blocks` (non-standard, LiteLLM convention) | every `thinking{thinking,signature}` / `redacted_thinking{data}` block, for the client to send back | — |
+//! | `message.tool_calls` | `tool_use` -> `{id, type:function, function:{name, arguments: JSON text}}` | `functionCall` -> same; id = `functionCall.id` if sent, else `call_<responseId|fallback>_<n>` (n counts calls per choice); with a `thoughtSignature` the id gets `__thought__<signature>` appended and the call carries `extra_content.google.thought_signature` (Google's own OpenAI-compatible convention) so multi-turn tool use keeps working on Gemini 3 |
+//! | `finish_reason` | `end_turn`, `stop_sequence`, `pause_turn` -> `stop`; `max_tokens`, `model_context_window_exceeded` -> `length`; `tool_use` -> `tool_calls`; `refusal` -> `content_filter`; unknown -> `stop` | `STOP` -> `stop`, or `tool_calls` when a functionCall was returned; `MAX_TOKENS` -> `length`; `SAFETY`, `RECITATION`, `BLOCKLIST`, `PROHIBITED_CONTENT`, `SPII`, `IMAGE_SAFETY`, `LANGUAGE`, `OTHER` -> `content_filter`; `MALFORMED_FUNCTION_CALL`, `FINISH_REASON_UNSPECIFIED`, unknown -> `stop`; prompt blocked (`promptFeedback.blockReason`, no candidates) -> one choice, `content: null`, `content_filter` |
+//! | `usage.prompt_tokens` | `input_tokens + cache_read_input_tokens + cache_creation_input_tokens` | `promptTokenCount + toolUsePromptTokenCount` |
+//! | `usage.completion_tokens` | `output_tokens` (includes thinking) | `candidatesTokenCount + thoughtsTokenCount` |
+//! | `usage.total_tokens` | sum | `totalTokenCount` (sum if absent) |
+//! | `prompt_tokens_details.cached_tokens` | `cache_read_input_tokens` (when the cache fields are present) | `cachedContentTokenCount` (when present) |
+//! | `completion_tokens_details.reasoning_tokens` | not reported by Anthropic (omitted) | `thoughtsTokenCount` (when present) |
+//!
+//! ## Streams
+//!
+//! Output is OpenAI `chat.completion.chunk` SSE: a first chunk per choice with
+//! `{"role":"assistant","content":""}`, then `content` / `reasoning_content`
+//! deltas and tool-call deltas (first delta of a call: `index`, `id`,
+//! `type`, `function.name`, `arguments`; then only `index` + argument
+//! fragments), a finish chunk (`delta: {}` + `finish_reason`), a usage chunk
+//! (`choices: []`) only when the client sent `stream_options.include_usage`
+//! (then every chunk also carries `"usage": null`, like OpenAI), then
+//! `data: [DONE]`. Chunks are written as soon as the upstream event is complete.
+//! If the provider reported no usage at all, the usage chunk is omitted rather
+//! than filled with zeros.
+//!
+//! * Anthropic: `thinking_delta` -> `delta.reasoning_content`; when a thinking
+//!   block ends, one `delta.thinking_blocks: [{type, thinking, signature}]`
+//!   (redacted blocks when they start); `ping`, other `content_block_stop`s,
+//!   `citations_delta` and unknown events produce nothing; tool-call `index`
+//!   counts tool_use blocks (not Anthropic's block index); empty
+//!   `partial_json` fragments are skipped; the finish chunk goes out at
+//!   `message_delta`, usage + `[DONE]` at `message_stop`.
+//! * Gemini: text is incremental; a `functionCall` arrives whole and becomes
+//!   one tool-call delta with the complete arguments; usage is cumulative (the
+//!   last value wins); the finish chunk is written when the upstream body ends
+//!   (Gemini has no terminator event, and Vertex may repeat `finishReason`).
+//! * Errors after the HTTP 200: an Anthropic `event: error`, a Gemini
+//!   `data: {"error":…}` or bare JSON error body, an unparseable event, or a
+//!   body that ends before the provider's end marker (Anthropic: no
+//!   `message_delta`/`message_stop`; Gemini: no `finishReason` and no blocked
+//!   prompt) become one `data: {"error":{message,type,param,code}}` event
+//!   (no finish chunk, no usage chunk) followed by `data: [DONE]`, the same
+//!   tail the gateway writes for a broken passthrough stream. The OpenAI SDKs
+//!   raise on the error event, so clients see a failure, not a short answer;
+//!   `StreamTranslator::error()` tells the gateway to log the request as
+//!   failed. A body that is not SSE at all (an HTML error page from a proxy)
+//!   ends the same way.
+//!
+//! ## Errors (upstream status -> client status)
+//!
+//! Bodies are always `{"error":{"message","type","param","code"}}` with the
+//! provider's message (API-key-looking tokens redacted; Gemini `details` never
+//! copied). `retryable` is true for 429, 5xx and 529 (and 408): the same
+//! provider may succeed later. `failover` is true when another provider may
+//! succeed now: every retryable error, plus errors of llmo's provider account
+//! (credentials, permissions, region, quota) that the client cannot fix.
+//!
+//! | Anthropic | Gemini | client status, type / code |
+//! |---|---|---|
+//! | 400 `invalid_request_error` | 400 `INVALID_ARGUMENT`, `OUT_OF_RANGE` | 400 `invalid_request_error` |
+//! | 400 "prompt is too long" | 400 "input token count … exceeds" | 400 `invalid_request_error` / `context_length_exceeded`, param `messages` |
+//! | 401 `authentication_error`, 403 `permission_error` | 400 with `API_KEY_INVALID`, 401 `UNAUTHENTICATED`, 403 `PERMISSION_DENIED` | **502** `upstream_error` / `upstream_auth_failed` (failover): the key is llmo's provider key, not the client's, so a 401 would mislead the client |
+//! | — | 400 `FAILED_PRECONDITION` (e.g. "User location is not supported", billing not enabled) | **502** `upstream_error` / `upstream_account_error` (failover) |
+//! | 404 `not_found_error` | 404 `NOT_FOUND` | 404 `invalid_request_error` / `model_not_found` |
+//! | 413 `request_too_large` | — | 413 `invalid_request_error` / `request_too_large` |
+//! | 429 `rate_limit_error` | 429 `RESOURCE_EXHAUSTED` (`retry_after` from `RetryInfo.retryDelay`) | 429 `rate_limit_exceeded` (retryable) |
+//! | `billing_error` | — | 429 `insufficient_quota` (not retryable; failover) |
+//! | 500 `api_error` | 500 `INTERNAL` | 500 `server_error` (retryable) |
+//! | 504 `timeout_error` | 504 `DEADLINE_EXCEEDED` | 504 `server_error` / `timeout` (retryable) |
+//! | 529 `overloaded_error` | 503 `UNAVAILABLE` | 503 `server_error` / `overloaded` (retryable) |
+//! | — | 499 `CANCELLED` | 502 `server_error` (retryable) |
+//! | 408 | 408 | 504 `server_error` / `timeout` (retryable) |
+//! | anything else / unreadable body | same | 4xx passed through as `invalid_request_error`, 5xx -> 502 `server_error` (retryable) |
+use serde_json::Value;
+
+pub mod anthropic;
+pub mod gemini;
+pub mod openai;
+pub mod sse;
+
+pub use openai::{ChatCompletion, EmbeddingList, FinishReason, Usage};
+
+/// A request llmo cannot translate faithfully. `Unsupported` and `Invalid`
+/// are the client's fault (HTTP 400 `invalid_request_error` naming `param`);
+/// `Upstream` means the provider sent a success body llmo cannot read (502).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranslateError {
+    #[error("{message}")]
+    Unsupported { field: String, message: String },
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error("{message}")]
+    Upstream { message: String },
+}
+
+impl TranslateError {
+    /// HTTP status for the client.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Unsupported { .. } | Self::Invalid { .. } => 400,
+            Self::Upstream { .. } => 502,
+        }
+    }
+
+    /// The request field at fault (`""` for upstream errors).
+    pub fn param(&self) -> &str {
+        match self {
+            Self::Unsupported { field, .. } | Self::Invalid { field, .. } => field,
+            Self::Upstream { .. } => "",
+        }
+    }
+
+    /// The OpenAI error body as bytes, keys in OpenAI's order.
+    pub fn to_openai_bytes(&self) -> Vec<u8> {
+        openai::error_bytes(&self.to_openai())
+    }
+
+    /// The OpenAI error body.
+    pub fn to_openai(&self) -> Value {
+        match self {
+            Self::Unsupported { field, message } => openai::error_body(
+                message,
+                "invalid_request_error",
+                Some(field),
+                Some("unsupported_parameter"),
+            ),
+            Self::Invalid { field, message } => {
+                openai::error_body(message, "invalid_request_error", Some(field), None)
+            }
+            Self::Upstream { message } => {
+                openai::error_body(message, "server_error", None, Some("bad_upstream_response"))
+            }
+        }
+    }
+}
+
+/// What to send upstream: `path` is appended to the provider's base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamCall {
+    pub path: String,
+    pub body: Vec<u8>,
+}
+
+/// Identity of the response llmo builds: the public model name the client
+/// asked for, an id to use when the provider sends none, and the timestamp.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseMeta<'a> {
+    pub public_model: &'a str,
+    pub fallback_id: &'a str,
+    pub created: u64,
+}
+
+/// An upstream error mapped for the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappedError {
+    /// Status to send to the client.
+    pub status: u16,
+    /// The same provider may succeed later (upstream 408, 429, 5xx, 529).
+    pub retryable: bool,
+    /// Another provider may succeed now: retryable errors plus problems of
+    /// llmo's own provider account (credentials, permissions, quota, region).
+    pub failover: bool,
+    /// Seconds to wait, when the provider said so in the body (Gemini
+    /// `RetryInfo`); Anthropic's `retry-after` is a header the gateway reads.
+    pub retry_after: Option<u64>,
+    /// OpenAI error body.
+    pub body: Value,
+}
+
+impl MappedError {
+    /// The body as bytes, keys in OpenAI's order.
+    pub fn body_bytes(&self) -> Vec<u8> {
+        openai::error_bytes(&self.body)
+    }
+}
+
+/// Provider-neutral error classes; see the error table in the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorClass {
+    BadRequest,
+    ContextLength,
+    UpstreamAuth,
+    ProviderAccount,
+    NotFound,
+    TooLarge,
+    RateLimited,
+    Quota,
+    Server,
+    Timeout,
+    Overloaded,
+    Cancelled,
+    Other(u16),
+}
+
+impl ErrorClass {
+    /// Client status, OpenAI type, code, param, retryable.
+    fn shape(
+        self,
+    ) -> (
+        u16,
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        bool,
+    ) {
+        match self {
+            Self::BadRequest => (400, "invalid_request_error", None, None, false),
+            Self::ContextLength => (
+                400,
+                "invalid_request_error",
+                Some("context_length_exceeded"),
+                Some("messages"),
+                false,
+            ),
+            Self::UpstreamAuth => (
+                502,
+                "upstream_error",
+                Some("upstream_auth_failed"),
+                None,
+                false,
+            ),
+            Self::ProviderAccount => (
+                502,
+                "upstream_error",
+                Some("upstream_account_error"),
+                None,
+                false,
+            ),
+            Self::NotFound => (
+                404,
+                "invalid_request_error",
+                Some("model_not_found"),
+                None,
+                false,
+            ),
+            Self::TooLarge => (
+                413,
+                "invalid_request_error",
+                Some("request_too_large"),
+                None,
+                false,
+            ),
+            Self::RateLimited => (
+                429,
+                "rate_limit_exceeded",
+                Some("rate_limit_exceeded"),
+                None,
+                true,
+            ),
+            Self::Quota => (
+                429,
+                "insufficient_quota",
+                Some("insufficient_quota"),
+                None,
+                false,
+            ),
+            Self::Server => (500, "server_error", None, None, true),
+            Self::Timeout => (504, "server_error", Some("timeout"), None, true),
+            Self::Overloaded => (503, "server_error", Some("overloaded"), None, true),
+            Self::Cancelled => (502, "server_error", None, None, true),
+            Self::Other(s) if (400..500).contains(&s) => {
+                (s, "invalid_request_error", None, None, false)
+            }
+            Self::Other(_) => (502, "server_error", None, None, true),
+        }
+    }
+
+    pub(crate) fn map(
+        self,
+        message: &str,
+        upstream_status: u16,
+        retry_after: Option<u64>,
+    ) -> MappedError {
+        let (status, kind, code, param, retryable) = self.shape();
+        let mut message = redact_keys(message);
+        if message.trim().is_empty() {
+            message = format!("upstream returned HTTP {upstream_status}");
+        }
+        if self == Self::UpstreamAuth {
+            message = format!("the provider rejected llmo's credentials for this model: {message}");
+        } else if self == Self::ProviderAccount {
+            message = format!("the provider cannot serve llmo's account for this model: {message}");
+        }
+        let failover = retryable
+            || matches!(
+                self,
+                Self::UpstreamAuth | Self::ProviderAccount | Self::Quota
+            );
+        MappedError {
+            status,
+            retryable,
+            failover,
+            retry_after,
+            body: openai::error_body(&message, kind, param, code),
+        }
+    }
+}
+
+/// Replaces API-key-looking tokens (`sk-…`, `sk-ant-…`, `AIza…`) with
+/// `[redacted]`. Upstream messages are copied to clients; a provider that
+/// echoes the key must not leak it.
+pub(crate) fn redact_keys(message: &str) -> String {
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while !rest.is_empty() {
+        let next = ["sk-", "AIza"].iter().filter_map(|p| rest.find(p)).min();
+        let Some(pos) = next else {
+            out.push_str(rest);
+            break;
+        };
+        // Only at a token boundary.
+        let boundary = rest[..pos].chars().last().is_none_or(|c| !is_key_char(c));
+        let tail = &rest[pos..];
+        let len = tail.find(|c: char| !is_key_char(c)).unwrap_or(tail.len());
+        out.push_str(&rest[..pos]);
+        if boundary && len >= 20 {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(&tail[..len.max(1)]);
+        }
+        rest = &tail[len.max(1)..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_key_like_tokens_only() {
+        assert_eq!(
+            redact_keys("bad key sk-ant-api03-abcdefghijklmnopqrstuvwxyz, retry"),
+            "bad key [redacted], retry"
+        );
+        assert_eq!(
+            redact_keys("Invalid: AIzaSyA1234567890abcdefghijklmnopqrstu"),
+            "Invalid: [redacted]"
+        );
+        assert_eq!(
+            redact_keys("task-sk-thing and sk-short"),
+            "task-sk-thing and sk-short"
+        );
+        assert_eq!(redact_keys("68°F über"), "68°F über");
+    }
+
+    #[test]
+    fn translate_error_is_an_openai_400_naming_the_param() {
+        let e = TranslateError::Unsupported {
+            field: "n".into(),
+            message: "`n` > 1 is not supported".into(),
+        };
+        assert_eq!(e.status(), 400);
+        assert_eq!(e.to_openai()["error"]["param"], "n");
+        assert_eq!(e.to_openai()["error"]["type"], "invalid_request_error");
+        assert_eq!(
+            String::from_utf8(e.to_openai_bytes()).unwrap(),
+            r#"{"error":{"message":"`n` > 1 is not supported","type":"invalid_request_error","param":"n","code":"unsupported_parameter"}}"#
+        );
+    }
+}
+
+/// Helpers shared by the unit tests of the provider modules.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use serde_json::Value;
+
+    pub fn fixture_json(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    /// The `body` of a recorded `{status, headers, body}` fixture, as bytes.
+    pub fn fixture_body(text: &str) -> Vec<u8> {
+        serde_json::to_vec(&fixture_json(text)["body"]).unwrap()
+    }
+
+    fn expected_path(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/translate/expected")
+            .join(name)
+    }
+
+    fn bless() -> bool {
+        std::env::var_os("LLMO_BLESS").is_some()
+    }
+
+    /// Compares with a pretty JSON golden file. `LLMO_BLESS=1` (re)writes it.
+    pub fn check_golden(name: &str, got: &Value) {
+        let path = expected_path(name);
+        if bless() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let mut text = serde_json::to_string_pretty(got).unwrap();
+            text.push('\n');
+            std::fs::write(&path, text).unwrap();
+            return;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("{}: {e} (run with LLMO_BLESS=1 to create)", path.display())
+        });
+        let want: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            got,
+            &want,
+            "golden {name} differs; got:\n{}",
+            serde_json::to_string_pretty(got).unwrap()
+        );
+    }
+
+    /// Compares SSE output bytes with a golden `.sse` file.
+    pub fn check_golden_sse(name: &str, got: &[u8]) {
+        let path = expected_path(name);
+        if bless() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, got).unwrap();
+            return;
+        }
+        let want = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!("{}: {e} (run with LLMO_BLESS=1 to create)", path.display())
+        });
+        assert_eq!(
+            String::from_utf8_lossy(got),
+            String::from_utf8_lossy(&want),
+            "golden {name} differs"
+        );
+    }
+
+    /// What a client gets by concatenating the deltas of an OpenAI stream.
+    #[derive(Debug, Default)]
+    pub struct Accumulated {
+        pub first_is_role: bool,
+        pub content: Option<String>,
+        pub reasoning: Option<String>,
+        /// (id, name, arguments) by tool-call index.
+        pub tool_calls: Vec<(String, String, String)>,
+        pub finish_reason: Option<String>,
+        pub usage: Option<Value>,
+        pub done: bool,
+        pub error: Option<Value>,
+        pub ids: std::collections::BTreeSet<String>,
+    }
+
+    /// Parses OpenAI SSE output (choice 0) and checks its framing.
+    pub fn accumulate(out: &[u8]) -> Accumulated {
+        accumulate_choice(out, 0)
+    }
+
+    pub fn accumulate_choice(out: &[u8], choice: u64) -> Accumulated {
+        let text = std::str::from_utf8(out).unwrap();
+        let mut acc = Accumulated::default();
+        let mut first = true;
+        for event in text.split_terminator("\n\n") {
+            let data = event
+                .strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("bad event {event:?}"));
+            assert!(!acc.done, "event after [DONE]");
+            if data == "[DONE]" {
+                acc.done = true;
+                continue;
+            }
+            let v: Value = serde_json::from_str(data).unwrap();
+            assert!(acc.error.is_none(), "event after an error");
+            if let Some(e) = v.get("error") {
+                acc.error = Some(e.clone());
+                continue;
+            }
+            assert_eq!(v["object"], "chat.completion.chunk");
+            acc.ids.insert(v["id"].as_str().unwrap().to_string());
+            if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+                assert!(v["choices"].as_array().unwrap().is_empty());
+                acc.usage = Some(u.clone());
+            }
+            for c in v["choices"].as_array().unwrap() {
+                if c["index"].as_u64() != Some(choice) {
+                    continue;
+                }
+                let d = &c["delta"];
+                if first {
+                    acc.first_is_role = d["role"] == "assistant";
+                    first = false;
+                }
+                if let Some(t) = d["content"].as_str() {
+                    if !t.is_empty() || acc.content.is_some() {
+                        acc.content.get_or_insert_with(String::new).push_str(t);
+                    }
+                }
+                if let Some(t) = d["reasoning_content"].as_str() {
+                    acc.reasoning.get_or_insert_with(String::new).push_str(t);
+                }
+                if let Some(calls) = d["tool_calls"].as_array() {
+                    for tc in calls {
+                        let i = tc["index"].as_u64().unwrap() as usize;
+                        if let Some(id) = tc["id"].as_str() {
+                            assert_eq!(i, acc.tool_calls.len(), "tool index must count up");
+                            let name = tc["function"]["name"].as_str().unwrap().to_string();
+                            acc.tool_calls.push((id.to_string(), name, String::new()));
+                        }
+                        acc.tool_calls[i]
+                            .2
+                            .push_str(tc["function"]["arguments"].as_str().unwrap());
+                    }
+                }
+                if let Some(f) = c["finish_reason"].as_str() {
+                    assert!(acc.finish_reason.is_none(), "two finish chunks");
+                    acc.finish_reason = Some(f.to_string());
+                }
+            }
+        }
+        assert!(
+            acc.first_is_role || first,
+            "first chunk must carry the role"
+        );
+        assert!(acc.ids.len() <= 1, "one id per stream");
+        acc
+    }
+
+    /// Splits `body` at random points (including inside UTF-8 characters).
+    pub fn random_split<'a>(rng: &mut fastrand::Rng, body: &'a [u8]) -> Vec<&'a [u8]> {
+        let mut pieces = Vec::new();
+        let mut rest = body;
+        while !rest.is_empty() {
+            let max = if rng.bool() { 8 } else { 200 };
+            let n = rng.usize(1..=max.min(rest.len()));
+            pieces.push(&rest[..n]);
+            rest = &rest[n..];
+        }
+        pieces
+    }
+}
+
+/// Random message generators for the property tests of both providers.
+#[cfg(test)]
+pub(crate) mod test_gen {
+    /// A random string mixing ASCII, JSON-escaped and multi-byte characters.
+    pub fn text(rng: &mut fastrand::Rng, max_len: usize) -> String {
+        const ALPHABET: &[&str] = &[
+            "a", "b", "z", " ", "The ", "\n", "\"", "\\", "é", "ü", "東", "京", "😀", "°", "\t",
+            "{", "}",
+        ];
+        let n = rng.usize(1..=max_len);
+        (0..n)
+            .map(|_| ALPHABET[rng.usize(..ALPHABET.len())])
+            .collect()
+    }
+
+    /// Splits `s` into 1..=max pieces at random char boundaries.
+    pub fn fragments(rng: &mut fastrand::Rng, s: &str, max: usize) -> Vec<String> {
+        let bounds: Vec<usize> = s.char_indices().map(|(i, _)| i).skip(1).collect();
+        let n = if bounds.is_empty() {
+            0
+        } else {
+            rng.usize(0..max)
+        };
+        let mut cuts: Vec<usize> = (0..n).map(|_| bounds[rng.usize(..bounds.len())]).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut out = Vec::new();
+        let mut last = 0;
+        for c in cuts {
+            out.push(s[last..c].to_string());
+            last = c;
+        }
+        out.push(s[last..].to_string());
+        out
+    }
+}

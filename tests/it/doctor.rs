@@ -1,0 +1,616 @@
+//! `llmo doctor` end to end: the real binary on temporary directories, mock
+//! upstreams on 127.0.0.1:0 for `--probe`.
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::common::TestEnv;
+
+/// The outcome of one doctor run.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// The line for one check: `  <status> <group> <name>: ...`.
+    fn line(&self, status: &str, group: &str, name: &str) -> &str {
+        let prefix = format!("  {status:<6}{group:<11}{name}: ");
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no line starting `{prefix}` in:\n{}", self.stdout))
+    }
+
+    /// The `fix:` line right after the line for a check.
+    fn fix(&self, status: &str, group: &str, name: &str) -> &str {
+        let line = self.line(status, group, name);
+        let mut lines = self.stdout.lines().skip_while(|l| *l != line);
+        lines.next();
+        let fix = lines.next().unwrap_or_default();
+        fix.trim_start()
+            .strip_prefix("fix: ")
+            .unwrap_or_else(|| panic!("no fix after `{line}`:\n{}", self.stdout))
+    }
+
+    fn summary(&self) -> &str {
+        self.stdout.lines().last().unwrap_or_default()
+    }
+}
+
+/// A port nothing listens on (bound, then released).
+fn free_addr() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// Runs `llmo doctor ARGS` with the listen address on a free port (so a
+/// gateway on the default port elsewhere on this machine does not matter).
+fn doctor(env: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> Run {
+    let mut cmd = env.cmd();
+    cmd.env("LLMO_LISTEN", free_addr()).arg("doctor").args(args);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.timeout(Duration::from_secs(60)).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn healthy(env: &TestEnv) {
+    env.ok(&[
+        "provider",
+        "add",
+        "main",
+        "--kind",
+        "openai",
+        "--api-key",
+        "sk-proj-0123456789abcdefSECRET9876",
+        "--models",
+        "gpt-4o-mini",
+    ]);
+}
+
+#[test]
+fn fresh_machine_warns_that_the_database_will_be_created_and_exits_0() {
+    let env = TestEnv::new();
+    let r = doctor(&env, &[], &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r
+        .line("warn", "database", "file")
+        .contains("does not exist yet"));
+    assert!(r
+        .fix("warn", "database", "file")
+        .contains("llmo migrate up"));
+    assert!(r
+        .line("warn", "providers", "configured")
+        .contains("no providers"));
+    assert!(r
+        .fix("warn", "providers", "configured")
+        .contains("llmo provider add"));
+    assert!(r.summary().ends_with("0 fail"), "{}", r.summary());
+    // Doctor creates nothing: no database, no directory.
+    assert!(!env.db_path().parent().unwrap().exists());
+}
+
+#[test]
+fn healthy_database_with_a_provider_passes() {
+    let env = TestEnv::new();
+    healthy(&env);
+    let r = doctor(&env, &[], &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.line("ok", "database", "integrity_check"),
+        "  ok    database   integrity_check: ok"
+    );
+    assert!(r.line("ok", "database", "journal_mode").ends_with("wal"));
+    assert!(r
+        .line("ok", "database", "permissions")
+        .contains("mode 0600"));
+    assert!(r.line("ok", "migrations", "schema").contains("at version"));
+    assert!(r.line("ok", "providers", "main").contains("openai"));
+    assert!(r.line("ok", "models", "configured").contains("1 model"));
+    assert!(r.line("ok", "listen", "address").contains("is free"));
+    assert!(r
+        .line("ok", "config", "file")
+        .contains("from env LLMO_CONFIG"));
+    assert!(r.line("ok", "config", "db").contains("(env LLMO_DB)"));
+    assert!(r.summary().starts_with("summary: ") && r.summary().ends_with(", 0 warn, 0 fail"));
+    // No `-wal`/`-shm` left behind by the inspection.
+    let wal = format!("{}-wal", env.db_path().display());
+    assert!(!std::path::Path::new(&wal).exists());
+}
+
+#[test]
+fn a_provider_whose_key_variable_is_unset_fails_naming_the_variable() {
+    let env = TestEnv::new();
+    env.ok(&[
+        "provider",
+        "add",
+        "claude",
+        "--kind",
+        "anthropic",
+        "--api-key-env",
+        "DOCTOR_IT_ANTHROPIC_KEY",
+        "--models",
+        "claude-3-5-haiku",
+    ]);
+    let r = doctor(&env, &[], &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let line = r.line("fail", "providers", "claude");
+    assert!(
+        line.contains("`DOCTOR_IT_ANTHROPIC_KEY` is not set"),
+        "{line}"
+    );
+    assert!(r
+        .fix("fail", "providers", "claude")
+        .contains("DOCTOR_IT_ANTHROPIC_KEY"));
+
+    let r = doctor(
+        &env,
+        &[],
+        &[("DOCTOR_IT_ANTHROPIC_KEY", "sk-ant-api03-abcdefghijkl")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let line = r.line("ok", "providers", "claude");
+    assert!(
+        line.contains("key from `DOCTOR_IT_ANTHROPIC_KEY` (sk-...ijkl)"),
+        "{line}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_database_readable_by_others_warns_with_chmod() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    healthy(&env);
+    let db = env.db_path();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = doctor(&env, &[], &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r
+        .line("warn", "database", "permissions")
+        .contains("mode 0644"));
+    assert_eq!(
+        r.fix("warn", "database", "permissions"),
+        format!("chmod 600 {}", db.display())
+    );
+    // Doctor reports; it does not fix.
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+}
+
+fn tamper(env: &TestEnv, sql: &str) {
+    let conn = rusqlite::Connection::open(env.db_path()).unwrap();
+    conn.execute_batch(sql).unwrap();
+    drop(conn);
+}
+
+#[test]
+fn an_unknown_migration_fails_and_the_database_is_left_byte_identical() {
+    let env = TestEnv::new();
+    healthy(&env);
+    tamper(
+        &env,
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
+         VALUES (99, 'from_the_future', '2030-01-01T00:00:00Z', '42');",
+    );
+    let db = env.db_path();
+    let before = std::fs::read(&db).unwrap();
+    let r = doctor(&env, &[], &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let line = r.line("fail", "migrations", "V99");
+    assert!(line.contains("only knows up to version"), "{line}");
+    assert!(r
+        .fix("fail", "migrations", "V99")
+        .contains("llmo migrate status"));
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "doctor changed the database"
+    );
+    for suffix in ["-wal", "-shm"] {
+        let p = format!("{}{suffix}", db.display());
+        assert!(!std::path::Path::new(&p).exists(), "doctor left {p}");
+    }
+}
+
+#[test]
+fn a_modified_migration_checksum_fails() {
+    let env = TestEnv::new();
+    healthy(&env);
+    tamper(
+        &env,
+        "UPDATE refinery_schema_history SET checksum = '12345' WHERE version = 1;",
+    );
+    let r = doctor(&env, &[], &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r
+        .line("fail", "migrations", "V1")
+        .contains("was changed after it was applied"));
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_fails_clearly() {
+    let env = TestEnv::new();
+    let db = env.db_path();
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    std::fs::write(&db, "this is not a database\n".repeat(200)).unwrap();
+    let r = doctor(&env, &[], &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r
+        .line("fail", "database", "file")
+        .contains("is not an SQLite database"));
+    assert!(r.fix("fail", "database", "file").contains(".backup-*"));
+    // Still checks what it can.
+    r.line("ok", "listen", "address");
+    r.line("ok", "database", "disk_space");
+}
+
+#[test]
+fn an_empty_database_file_has_pending_migrations_with_the_command_to_run() {
+    let env = TestEnv::new();
+    let db = env.db_path();
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    std::fs::write(&db, "").unwrap();
+    let r = doctor(&env, &[], &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.line("warn", "database", "file").contains("is empty"));
+    assert!(r
+        .line("warn", "migrations", "pending")
+        .contains("not applied yet: V1 `initial_schema`"));
+    assert!(r
+        .fix("warn", "migrations", "pending")
+        .contains("llmo migrate up"));
+    assert_eq!(std::fs::read(&db).unwrap(), b"", "doctor wrote to the file");
+}
+
+#[test]
+fn an_unknown_llmo_variable_warns_with_the_known_names() {
+    let env = TestEnv::new();
+    let r = doctor(&env, &[], &[("LLMO_FOO", "1"), ("LLMO_MAXBODY", "1MiB")]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r
+        .line("warn", "config", "LLMO_FOO")
+        .contains("llmo does not read it"));
+    assert!(r.fix("warn", "config", "LLMO_FOO").contains("LLMO_LISTEN"));
+    assert!(r
+        .fix("warn", "config", "LLMO_MAXBODY")
+        .contains("did you mean `LLMO_MAX_BODY`"));
+    // The value is never shown.
+    assert!(!r.stdout.contains("1MiB"));
+}
+
+#[test]
+fn a_malformed_variable_fails_naming_it_and_the_other_checks_still_run() {
+    let env = TestEnv::new();
+    healthy(&env);
+    let r = doctor(&env, &[], &[("LLMO_MAX_BODY", "lots")]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let line = r.line("fail", "config", "max_body");
+    assert!(line.contains("LLMO_MAX_BODY"), "{line}");
+    assert!(r
+        .fix("fail", "config", "max_body")
+        .contains("LLMO_MAX_BODY"));
+    r.line("ok", "database", "integrity_check");
+    r.line("ok", "providers", "main");
+    // Every other command refuses to start with it; doctor is the one that explains.
+    let out = env
+        .cmd()
+        .env("LLMO_MAX_BODY", "lots")
+        .args(["provider", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let env = TestEnv::new();
+    healthy(&env);
+    let r = doctor(&env, &["--json"], &[("LLMO_FOO", "x")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let checks = v["checks"].as_array().unwrap();
+    assert!(checks.len() > 10);
+    let (mut ok, mut warn, mut fail) = (0, 0, 0);
+    for c in checks {
+        let obj = c.as_object().unwrap();
+        let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["fix", "group", "message", "name", "status"]);
+        match c["status"].as_str().unwrap() {
+            "ok" => {
+                ok += 1;
+                assert!(c["fix"].is_null());
+            }
+            "warn" => {
+                warn += 1;
+                assert!(c["fix"].is_string());
+            }
+            "fail" => fail += 1,
+            other => panic!("status {other}"),
+        }
+    }
+    assert_eq!(v["summary"]["ok"], ok);
+    assert_eq!(v["summary"]["warn"], warn);
+    assert_eq!(v["summary"]["fail"], fail);
+    assert_eq!(warn, 1);
+    let integrity = checks
+        .iter()
+        .find(|c| c["name"] == "integrity_check")
+        .unwrap();
+    assert_eq!(integrity["group"], "database");
+    assert_eq!(integrity["message"], "ok");
+    // No spinner or other noise on stderr when not a terminal.
+    assert_eq!(r.stderr, "");
+}
+
+#[test]
+fn secrets_are_masked_everywhere() {
+    let env = TestEnv::new();
+    healthy(&env);
+    for args in [&[][..], &["--json"][..], &["--verbose"][..]] {
+        let r = doctor(&env, args, &[("DOCTOR_IT_UNUSED", "x")]);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(
+            !all.contains("SECRET9876"),
+            "key leaked with {args:?}:\n{all}"
+        );
+        assert!(all.contains("sk-...9876"), "{all}");
+    }
+}
+
+// ----- --probe against mock upstreams -----
+
+/// A tiny HTTP server: answers by path prefix, records each request head.
+struct Mock {
+    addr: String,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Mock {
+    /// `/ok/...` -> 200, `/denied/...` -> 401, `/slow/...` -> no answer for
+    /// 5s, `/health` -> llmo's health JSON.
+    fn start() -> Mock {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let seen = seen.clone();
+                std::thread::spawn(move || serve(stream, &seen));
+            }
+        });
+        Mock { addr, requests }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn serve(mut stream: TcpStream, seen: &Mutex<Vec<String>>) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+    seen.lock().unwrap().push(head);
+    let (status, body) = if path.starts_with("/ok/") {
+        ("200 OK", r#"{"object":"list","data":[]}"#)
+    } else if path.starts_with("/denied/") {
+        (
+            "401 Unauthorized",
+            r#"{"error":{"message":"invalid x-api-key"}}"#,
+        )
+    } else if path.starts_with("/slow/") {
+        std::thread::sleep(Duration::from_secs(5));
+        return;
+    } else if path == "/health" {
+        ("200 OK", r#"{"status":"ok","service":"llmo"}"#)
+    } else {
+        ("404 Not Found", "{}")
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+#[test]
+fn probe_reports_status_and_latency_and_rejected_keys() {
+    let env = TestEnv::new();
+    let mock = Mock::start();
+    env.ok(&[
+        "provider",
+        "add",
+        "local",
+        "--kind",
+        "openai-compatible",
+        "--base-url",
+        &mock.url("/ok/v1"),
+        "--api-key",
+        "sk-local-0123456789-abcd",
+        "--models",
+        "llama",
+    ]);
+    env.ok(&[
+        "provider",
+        "add",
+        "claude",
+        "--kind",
+        "anthropic",
+        "--base-url",
+        &mock.url("/denied"),
+        "--api-key-env",
+        "DOCTOR_IT_CLAUDE_KEY",
+        "--models",
+        "claude",
+    ]);
+    let vars = [("DOCTOR_IT_CLAUDE_KEY", "sk-ant-revoked-0123456789")];
+
+    // Without --probe nothing leaves the machine.
+    let r = doctor(&env, &[], &vars);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(mock.requests().is_empty(), "{:?}", mock.requests());
+    assert!(!r.stdout.contains("\nprobe\n"));
+
+    let r = doctor(&env, &["--probe"], &vars);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let ok = r.line("ok", "probe", "local");
+    assert!(
+        ok.contains(&format!("GET {}: 200 in ", mock.url("/ok/v1/models"))) && ok.ends_with(" ms"),
+        "{ok}"
+    );
+    let denied = r.line("fail", "probe", "claude");
+    assert!(
+        denied.contains(&format!("GET {}: 401 in ", mock.url("/denied/v1/models")))
+            && denied.contains("key rejected"),
+        "{denied}"
+    );
+    assert!(r
+        .fix("fail", "probe", "claude")
+        .contains("DOCTOR_IT_CLAUDE_KEY"));
+
+    // Each vendor's auth headers, one cheap GET each.
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    let local = reqs
+        .iter()
+        .find(|h| h.starts_with("GET /ok/v1/models "))
+        .unwrap();
+    assert!(local
+        .to_ascii_lowercase()
+        .contains("authorization: bearer sk-local-0123456789-abcd"));
+    let claude = reqs
+        .iter()
+        .find(|h| h.starts_with("GET /denied/v1/models "))
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        claude.contains("x-api-key: sk-ant-revoked-0123456789"),
+        "{claude}"
+    );
+    assert!(claude.contains("anthropic-version: 2023-06-01"), "{claude}");
+    // The key went upstream, never to the output.
+    assert!(!r.stdout.contains("revoked-0123456789"));
+}
+
+#[test]
+fn probe_timeout_and_connection_errors_fail_with_their_kind() {
+    let env = TestEnv::new();
+    let mock = Mock::start();
+    env.ok(&[
+        "provider",
+        "add",
+        "slow",
+        "--kind",
+        "openai-compatible",
+        "--base-url",
+        &mock.url("/slow/v1"),
+        "--models",
+        "m1",
+    ]);
+    env.ok(&[
+        "provider",
+        "add",
+        "gone",
+        "--kind",
+        "openai-compatible",
+        "--base-url",
+        &format!("http://{}/v1", free_addr()),
+        "--models",
+        "m2",
+    ]);
+    let start = std::time::Instant::now();
+    let r = doctor(&env, &["--probe", "--probe-timeout", "300ms"], &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.line("fail", "probe", "slow").contains("timeout"));
+    assert!(r.fix("fail", "probe", "slow").contains("--probe-timeout"));
+    assert!(r.line("fail", "probe", "gone").contains("connect error"));
+    // Concurrent and bounded: well under the mock's 5 s stall.
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+// ----- the listen address -----
+
+#[test]
+fn listen_address_held_by_another_program_fails() {
+    let env = TestEnv::new();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut cmd = env.cmd();
+    let out = cmd
+        .env("LLMO_LISTEN", &addr)
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let r = Run {
+        code: 1,
+        stdout,
+        stderr: String::new(),
+    };
+    let line = r.line("fail", "listen", "address");
+    assert!(
+        line.contains(&addr) && line.contains("another program"),
+        "{line}"
+    );
+    assert!(r.fix("fail", "listen", "address").contains("LLMO_LISTEN"));
+    drop(taken);
+}
+
+#[test]
+fn listen_address_free_or_held_by_llmo_is_ok() {
+    let env = TestEnv::new();
+    let free = free_addr();
+    let out = env
+        .cmd()
+        .env("LLMO_LISTEN", &free)
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "  ok    listen     address: {free} (env LLMO_LISTEN) is free"
+        )),
+        "{stdout}"
+    );
+
+    // A running gateway answers GET /health with {"service":"llmo",...}.
+    let mock = Mock::start();
+    let out = env
+        .cmd()
+        .env("LLMO_LISTEN", &mock.addr)
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("is in use by a running llmo"), "{stdout}");
+}
