@@ -557,3 +557,28 @@ async fn health_ready_metrics() {
     assert!(text.contains("llmo_"), "{text}");
     assert!(text.contains("p1"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_leaving_mid_stream_is_logged_and_the_upstream_dropped() {
+    let (mock, dir) = one_provider(|_| {}).await;
+    let ev = sse_events(mock_upstream::CHAT_SSE);
+    let chunks = ev
+        .iter()
+        .map(|e| (Duration::from_millis(100), e.clone()))
+        .collect();
+    mock.set_default(Reply::Sse {
+        chunks,
+        broken: false,
+    });
+    let mut gw = Gw::start(dir, |_| {}).await;
+    let mut body = chat_body();
+    body["stream"] = json!(true);
+    let mut res = gw.chat(&body).await;
+    assert!(res.chunk().await.unwrap().is_some());
+    drop(res);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = gw.stop_and_logs().await;
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].status, 499);
+    assert_eq!(logs[0].error_type.as_deref(), Some("client_closed"));
+}
