@@ -8,6 +8,7 @@ use super::Ctx;
 use crate::config::parse_size;
 use crate::gateway::{serve_with, Options};
 
+/// Flags are `None` when not given, so env and file values still apply.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Address to listen on [env: LLMO_LISTEN] [default: 127.0.0.1:8000]
@@ -20,7 +21,7 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_body: Option<u64>,
     /// Days of request logs to keep [env: LLMO_LOG_RETENTION_DAYS] [default: 30]
-    #[arg(long, value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS", alias = "log-retention-days")]
     pub log_retention: Option<u32>,
     /// How long shutdown waits for in-flight requests and streams, e.g. `30s`
     /// [env: LLMO_SHUTDOWN_TIMEOUT] [default: 30s]
@@ -79,5 +80,40 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("received SIGINT"),
         () = term => tracing::info!("received SIGTERM"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn flags_parse() {
+        let cli = Cli::try_parse_from([
+            "llmo",
+            "serve",
+            "--listen",
+            "0.0.0.0:9000",
+            "--max-body",
+            "1MiB",
+            "--log-retention-days",
+            "7",
+            "--shutdown-timeout",
+            "5s",
+            "--allow-anonymous",
+            "--exit-on-error",
+        ])
+        .unwrap();
+        let Command::Serve(a) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(a.listen.as_deref(), Some("0.0.0.0:9000"));
+        assert_eq!(a.max_body, Some(1024 * 1024));
+        assert_eq!(a.log_retention, Some(7));
+        assert_eq!(a.shutdown_timeout, Some(std::time::Duration::from_secs(5)));
+        assert!(a.allow_anonymous && a.exit_on_error);
+        assert!(Cli::try_parse_from(["llmo", "serve", "--max-body", "lots"]).is_err());
     }
 }

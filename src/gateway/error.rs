@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
@@ -213,6 +213,12 @@ impl ApiError {
         *res.status_mut() = status;
         res.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let ApiError::TooLarge { .. } = self {
+            // The rest of the body was never read: the connection cannot
+            // carry another request, and the client must not reuse it.
+            res.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Some(d) = self.retry_after() {
             // Whole seconds, rounded up, at least 1.
             let secs = d.as_millis().div_ceil(1000).max(1);

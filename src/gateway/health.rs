@@ -370,4 +370,24 @@ mod tests {
         assert_eq!(v.last_success_ms, Some(5));
         assert_eq!(v.success_rate_5m, Some(0.25));
     }
+
+    #[test]
+    fn an_abandoned_trial_frees_the_slot() {
+        let cfg = BreakerConfig {
+            failures: 1,
+            cooldown: Duration::from_secs(1),
+        };
+        let p = ProviderLive::default();
+        let t0 = Instant::now();
+        p.on_failure(t0, 0, "x", cfg);
+        let t1 = t0 + Duration::from_secs(2);
+        assert!(p.acquire(t1).0.is_ok());
+        assert!(!p.may_try(t1), "one trial at a time");
+        p.abandon();
+        assert!(
+            p.may_try(t1),
+            "the client went away: another request may try"
+        );
+        assert_eq!(p.open_remaining(t1), Some(Duration::from_secs(1)));
+    }
 }

@@ -326,6 +326,7 @@ impl DbWorker {
                 let mut version = shared.snapshot().map(|s| s.version);
                 let mut backoff = RETRY_FIRST;
                 let mut done: Option<mpsc::SyncSender<()>> = None;
+                let mut failing: Option<String> = None;
                 loop {
                     if let Some(d) = done.take() {
                         let _ = d.try_send(());
@@ -364,21 +365,33 @@ impl DbWorker {
                                 backoff = (backoff * 2).min(RETRY_MAX);
                             }
                         },
-                        Some(s) => match s.config_version() {
-                            Ok(v) if Some(v) != version => {
-                                match load(&shared, s, version.is_none()) {
-                                    Ok(v) => {
-                                        version = Some(v);
-                                        shared.set_problem(None);
+                        Some(s) => {
+                            let res = s.config_version().and_then(|v| {
+                                if Some(v) == version {
+                                    Ok(v)
+                                } else {
+                                    load(&shared, s, version.is_none())
+                                }
+                            });
+                            match res {
+                                Ok(v) => {
+                                    if failing.take().is_some() {
+                                        tracing::info!("configuration reads work again");
                                     }
-                                    Err(e) => {
-                                        tracing::warn!("reloading the configuration failed: {e}")
+                                    shared.set_problem(None);
+                                    version = Some(v);
+                                }
+                                // Said once per distinct error, not every poll; the
+                                // last good snapshot keeps serving meanwhile.
+                                Err(e) => {
+                                    let msg = e.to_string();
+                                    if failing.as_deref() != Some(msg.as_str()) {
+                                        tracing::warn!("cannot reload the configuration (serving the last one loaded): {msg}");
+                                        failing = Some(msg);
                                     }
                                 }
                             }
-                            Ok(_) => {}
-                            Err(e) => tracing::warn!("cannot read the configuration version: {e}"),
-                        },
+                        }
                     }
                 }
                 handle

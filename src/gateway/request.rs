@@ -48,6 +48,8 @@ pub enum Endpoint {
 
 /// A parsed client request: what routing needs plus the raw fields.
 pub struct ClientRequest<'a> {
+    /// The body as received (translating adapters parse it whole).
+    pub raw: &'a [u8],
     pub fields: RawObject<'a>,
     pub model: Cow<'a, str>,
     pub stream: bool,
@@ -143,11 +145,17 @@ impl<'a> ClientRequest<'a> {
             None => false,
         };
         Ok(ClientRequest {
+            raw: body,
             fields,
             model,
             stream,
             client_wants_usage,
         })
+    }
+
+    /// The whole body as a JSON value, for the translating adapters.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_slice(self.raw).unwrap_or_default()
     }
 
     /// The body for an OpenAI-compatible upstream: `model` replaced by the

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use tokio::time::Sleep;
 
 use super::error::error_json;
+use super::providers::translated::usage_of;
 use super::providers::{StreamMapper, UpstreamError, UpstreamStream, Usage};
 use super::proxy::LogCtx;
 use super::snapshot::ProviderRt;
@@ -127,8 +128,20 @@ impl Relay {
     /// Appends a chunk; returns the whole events it completed, minus the
     /// usage chunk when the client did not ask for it.
     fn process(&mut self, chunk: Bytes) -> Option<Bytes> {
-        match self.mapper {
-            StreamMapper::Passthrough => {}
+        let translated = match &mut self.mapper {
+            StreamMapper::Passthrough => None,
+            StreamMapper::Anthropic(t) => Some((t.feed(&chunk), t.is_done(), t.usage())),
+            StreamMapper::Gemini(t) => Some((t.feed(&chunk), t.is_done(), t.usage())),
+        };
+        if let Some((out, done, usage)) = translated {
+            // Translators hand back whole OpenAI events, `[DONE]` included.
+            if done {
+                self.phase = Phase::Done;
+            }
+            if usage.is_some() {
+                self.usage = usage_of(usage);
+            }
+            return (!out.is_empty()).then(|| Bytes::from(out));
         }
         let complete = if self.buf.is_empty() && last_boundary(&chunk) == Some(chunk.len()) {
             // The common case: a chunk of whole events, forwarded without a copy.
@@ -206,6 +219,21 @@ impl Relay {
         }
     }
 
+    /// The error a translated stream reported to the client, if any.
+    fn translated_error(&self) -> Option<String> {
+        let v = match &self.mapper {
+            StreamMapper::Passthrough => None,
+            StreamMapper::Anthropic(t) => t.error(),
+            StreamMapper::Gemini(t) => t.error(),
+        }?;
+        Some(
+            v.pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string()),
+        )
+    }
+
     pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if let Some(p) = self.pending.take() {
             return Poll::Ready(Some(p));
@@ -214,7 +242,11 @@ impl Relay {
             Phase::Finished => return Poll::Ready(None),
             Phase::Done => {
                 self.phase = Phase::Finished;
-                self.finish(Ok(()));
+                let outcome = match self.translated_error() {
+                    Some(msg) => Err(UpstreamError::Broken(msg)),
+                    None => Ok(()),
+                };
+                self.finish(outcome);
                 return Poll::Ready(None);
             }
             Phase::Streaming => {}
@@ -223,8 +255,26 @@ impl Relay {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(Some(b))) => Poll::Ready(Some(b)),
             Poll::Ready(Ok(None)) => {
-                // Ended without `[DONE]`: the client must learn it is cut short.
                 self.phase = Phase::Finished;
+                let tail = match &mut self.mapper {
+                    StreamMapper::Passthrough => None,
+                    StreamMapper::Anthropic(t) => Some((t.finish(), t.usage())),
+                    StreamMapper::Gemini(t) => Some((t.finish(), t.usage())),
+                };
+                if let Some((tail, usage)) = tail {
+                    // A translator ends every stream itself (an error event
+                    // if it was cut short, then `[DONE]`).
+                    if usage.is_some() {
+                        self.usage = usage_of(usage);
+                    }
+                    let outcome = match self.translated_error() {
+                        Some(msg) => Err(UpstreamError::Broken(msg)),
+                        None => Ok(()),
+                    };
+                    self.finish(outcome);
+                    return Poll::Ready((!tail.is_empty()).then(|| Bytes::from(tail)));
+                }
+                // Ended without `[DONE]`: the client must learn it is cut short.
                 let e =
                     UpstreamError::Broken("the upstream closed the stream before `[DONE]`".into());
                 let tail = error_tail(&e);

@@ -302,7 +302,7 @@ async fn stream_chunks_reach_the_client_before_the_upstream_finishes() {
     mock.set_default(Reply::Sse {
         chunks: vec![
             (Duration::ZERO, first.clone()),
-            (Duration::from_millis(300), rest),
+            (Duration::from_millis(800), rest),
         ],
         broken: false,
     });
@@ -324,7 +324,7 @@ async fn stream_chunks_reach_the_client_before_the_upstream_finishes() {
     while let Some(c) = res.chunk().await.unwrap() {
         all.extend_from_slice(&c);
     }
-    assert!(t0.elapsed() >= Duration::from_millis(300));
+    assert!(t0.elapsed() >= Duration::from_millis(800));
     let text = String::from_utf8(all).unwrap();
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
     assert!(
@@ -395,7 +395,9 @@ async fn error_shapes() {
 
     // 413 by Content-Length, and while reading a chunked body
     let big = json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(2000)}]});
-    let (st, v) = error_of(gw.chat(&big).await).await;
+    let res = gw.chat(&big).await;
+    assert_eq!(res.headers()["connection"], "close");
+    let (st, v) = error_of(res).await;
     assert_eq!(st, 413, "{v}");
     let bytes = serde_json::to_vec(&big).unwrap();
     let stream = futures_util::stream::iter(
@@ -554,4 +556,29 @@ async fn health_ready_metrics() {
     let text = res.text().await.unwrap();
     assert!(text.contains("llmo_"), "{text}");
     assert!(text.contains("p1"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_leaving_mid_stream_is_logged_and_the_upstream_dropped() {
+    let (mock, dir) = one_provider(|_| {}).await;
+    let ev = sse_events(mock_upstream::CHAT_SSE);
+    let chunks = ev
+        .iter()
+        .map(|e| (Duration::from_millis(100), e.clone()))
+        .collect();
+    mock.set_default(Reply::Sse {
+        chunks,
+        broken: false,
+    });
+    let mut gw = Gw::start(dir, |_| {}).await;
+    let mut body = chat_body();
+    body["stream"] = json!(true);
+    let mut res = gw.chat(&body).await;
+    assert!(res.chunk().await.unwrap().is_some());
+    drop(res);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = gw.stop_and_logs().await;
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].status, 499);
+    assert_eq!(logs[0].error_type.as_deref(), Some("client_closed"));
 }

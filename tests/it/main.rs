@@ -9,5 +9,6 @@ mod doctor;
 mod gateway;
 mod gateway_lifecycle;
 mod gateway_resilience;
+mod gateway_translated;
 mod generated;
 mod migrate;

@@ -11,7 +11,10 @@ use serde::Deserialize;
 use super::request::ClientRequest;
 use crate::catalog::{Provider as ProviderRow, ProviderKind};
 
+pub mod anthropic;
+pub mod gemini;
 pub mod openai;
+pub mod translated;
 
 /// What an adapter does for the gateway. Bodies in and out are OpenAI's
 /// wire format; an adapter for another vendor translates both ways.
@@ -44,16 +47,15 @@ pub trait Provider: Send + Sync {
     ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send;
 }
 
-/// Every adapter. Anthropic and Gemini join as `Anthropic(anthropic::Anthropic)`
-/// and `Gemini(gemini::Gemini)` once the pure translation functions in
-/// `src/translate/` land: their adapters convert the request with them, and
-/// their streams plug a variant into [`StreamMapper`]. Until then
-/// [`AnyProvider::for_provider`] refuses those kinds and routing skips them
-/// with the reason logged.
+/// Every adapter. The translating ones (Anthropic, Gemini) convert with the
+/// pure functions of `crate::translate`, and their streams carry a
+/// [`StreamMapper`] variant.
 pub enum AnyProvider {
     /// `openai` and `openai-compatible`: the body goes through with only
     /// `model` rewritten; responses come back byte for byte.
     OpenAi(openai::OpenAi),
+    Anthropic(anthropic::Anthropic),
+    Gemini(gemini::Gemini),
 }
 
 impl AnyProvider {
@@ -64,10 +66,8 @@ impl AnyProvider {
             ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
                 openai::OpenAi::new(p).map(AnyProvider::OpenAi)
             }
-            ProviderKind::Anthropic | ProviderKind::Gemini => Err(format!(
-                "{} providers need request/response translation, which this build does not have yet",
-                p.kind
-            )),
+            ProviderKind::Anthropic => anthropic::Anthropic::new(p).map(AnyProvider::Anthropic),
+            ProviderKind::Gemini => gemini::Gemini::new(p).map(AnyProvider::Gemini),
         }
     }
 
@@ -80,6 +80,8 @@ impl AnyProvider {
     ) -> Result<Completion, UpstreamError> {
         match self {
             AnyProvider::OpenAi(p) => p.chat(http, req, upstream_model, timeout).await,
+            AnyProvider::Anthropic(p) => p.chat(http, req, upstream_model, timeout).await,
+            AnyProvider::Gemini(p) => p.chat(http, req, upstream_model, timeout).await,
         }
     }
 
@@ -91,6 +93,8 @@ impl AnyProvider {
     ) -> Result<UpstreamStream, UpstreamError> {
         match self {
             AnyProvider::OpenAi(p) => p.chat_stream(http, req, upstream_model).await,
+            AnyProvider::Anthropic(p) => p.chat_stream(http, req, upstream_model).await,
+            AnyProvider::Gemini(p) => p.chat_stream(http, req, upstream_model).await,
         }
     }
 
@@ -103,6 +107,8 @@ impl AnyProvider {
     ) -> Result<Completion, UpstreamError> {
         match self {
             AnyProvider::OpenAi(p) => p.embeddings(http, req, upstream_model, timeout).await,
+            AnyProvider::Anthropic(p) => p.embeddings(http, req, upstream_model, timeout).await,
+            AnyProvider::Gemini(p) => p.embeddings(http, req, upstream_model, timeout).await,
         }
     }
 }
@@ -120,9 +126,11 @@ pub struct UpstreamStream {
 }
 
 /// Per-vendor stream translation. OpenAI-format events pass through as is;
-/// translated vendors add a variant holding their per-stream state.
+/// translated vendors carry their per-stream translator.
 pub enum StreamMapper {
     Passthrough,
+    Anthropic(Box<crate::translate::anthropic::StreamTranslator>),
+    Gemini(Box<crate::translate::gemini::StreamTranslator>),
 }
 
 /// Token counts as the upstream reported them.

@@ -1,0 +1,101 @@
+//! The `anthropic` adapter: Messages API over HTTP around the pure
+//! translation in `crate::translate::anthropic` (OpenAI request in, OpenAI
+//! completion or chunk stream out). Anthropic has no embeddings API.
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::translated::{completion, fallback_identity, translate_error, usage_of, Endpoint};
+use super::{Completion, Provider, StreamMapper, UpstreamError, UpstreamStream};
+use crate::catalog::Provider as ProviderRow;
+use crate::gateway::request::ClientRequest;
+use crate::translate::{anthropic, ResponseMeta};
+
+pub const KIND: &str = "anthropic";
+
+pub struct Anthropic {
+    endpoint: Endpoint,
+}
+
+impl Anthropic {
+    pub fn new(p: &ProviderRow) -> Result<Self, String> {
+        Ok(Anthropic {
+            endpoint: Endpoint::new(
+                &p.base_url,
+                p.resolve_key(),
+                "x-api-key",
+                Some(("anthropic-version", anthropic::API_VERSION)),
+            )?,
+        })
+    }
+}
+
+impl Provider for Anthropic {
+    fn chat(
+        &self,
+        http: &reqwest::Client,
+        req: &ClientRequest<'_>,
+        upstream_model: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
+        let value = req.to_value();
+        let call = anthropic::request(&value, upstream_model, false);
+        let public = req.model.to_string();
+        async move {
+            let call = call.map_err(|e| translate_error(&e))?;
+            let body = self
+                .endpoint
+                .call(http, &call.path, call.body, timeout, anthropic::error)
+                .await?;
+            let (id, created) = fallback_identity();
+            let meta = ResponseMeta {
+                public_model: &public,
+                fallback_id: &id,
+                created,
+            };
+            let cc = anthropic::response(&body, &meta).map_err(|e| translate_error(&e))?;
+            completion(&cc, usage_of(cc.usage))
+        }
+    }
+
+    fn chat_stream(
+        &self,
+        http: &reqwest::Client,
+        req: &ClientRequest<'_>,
+        upstream_model: &str,
+    ) -> impl Future<Output = Result<UpstreamStream, UpstreamError>> + Send {
+        let value = req.to_value();
+        let call = anthropic::request(&value, upstream_model, true);
+        let (id, created) = fallback_identity();
+        let translator =
+            anthropic::StreamTranslator::new(&req.model, req.client_wants_usage, &id, created);
+        async move {
+            let call = call.map_err(|e| translate_error(&e))?;
+            let body = self
+                .endpoint
+                .open(http, &call.path, call.body, anthropic::error)
+                .await?;
+            Ok(UpstreamStream {
+                body,
+                mapper: StreamMapper::Anthropic(Box::new(translator)),
+            })
+        }
+    }
+
+    fn embeddings(
+        &self,
+        _http: &reqwest::Client,
+        _req: &ClientRequest<'_>,
+        _upstream_model: &str,
+        _timeout: Duration,
+    ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
+        let e = anthropic::embeddings_unsupported();
+        std::future::ready(Err(UpstreamError::Status {
+            status: e.status(),
+            retry_after: None,
+            message: e.to_string(),
+            body: Bytes::from(e.to_openai_bytes()),
+        }))
+    }
+}

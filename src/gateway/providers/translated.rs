@@ -1,0 +1,195 @@
+//! What the Anthropic and Gemini adapters share: the HTTP exchange around the
+//! pure translation functions of `crate::translate` (request body in,
+//! OpenAI-format answer out), with their errors mapped to [`UpstreamError`].
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
+
+use super::{map_error, Completion, UpstreamError, Usage};
+use crate::secret::Secret;
+use crate::translate::{MappedError, TranslateError};
+
+/// Base URL, vendor auth header and key of a translated provider.
+pub struct Endpoint {
+    pub base: String,
+    pub auth: Option<(HeaderName, HeaderValue)>,
+    pub key: Option<Secret>,
+    pub extra: Option<(HeaderName, HeaderValue)>,
+}
+
+impl Endpoint {
+    pub fn new(
+        base_url: &str,
+        key: Option<Secret>,
+        header: &'static str,
+        extra: Option<(&'static str, &'static str)>,
+    ) -> Result<Endpoint, String> {
+        let auth = match &key {
+            Some(k) => {
+                let mut v = HeaderValue::from_str(k.expose()).map_err(|_| {
+                    "the API key contains characters not allowed in a header".to_string()
+                })?;
+                v.set_sensitive(true);
+                Some((HeaderName::from_static(header), v))
+            }
+            None => None,
+        };
+        Ok(Endpoint {
+            base: base_url.trim_end_matches('/').to_string(),
+            auth,
+            key,
+            extra: extra.map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v))),
+        })
+    }
+
+    fn post(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        body: Vec<u8>,
+        sse: bool,
+    ) -> reqwest::RequestBuilder {
+        let mut b = http
+            .post(format!("{}{path}", self.base))
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(
+                ACCEPT,
+                HeaderValue::from_static(if sse {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                }),
+            )
+            .body(body);
+        if let Some((k, v)) = &self.auth {
+            b = b.header(k.clone(), v.clone());
+        }
+        if let Some((k, v)) = &self.extra {
+            b = b.header(k.clone(), v.clone());
+        }
+        b
+    }
+
+    /// A vendor error, mapped by the translator, as an [`UpstreamError`]
+    /// (status as the client should see it, OpenAI-shaped body).
+    pub fn error(
+        &self,
+        headers: &reqwest::header::HeaderMap,
+        mapped: MappedError,
+    ) -> UpstreamError {
+        let mut e = map_error(
+            mapped.status,
+            headers,
+            Bytes::from(mapped.body_bytes()),
+            self.key.as_ref().map(Secret::expose),
+        );
+        if let UpstreamError::Status { retry_after, .. } = &mut e {
+            if retry_after.is_none() {
+                *retry_after = mapped.retry_after.map(Duration::from_secs);
+            }
+        }
+        e
+    }
+
+    /// A non-stream call: sends `body` to `path`, returns the success body
+    /// or the mapped error. Bounded as a whole by `timeout`.
+    pub async fn call(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+        map: impl Fn(u16, &[u8]) -> MappedError,
+    ) -> Result<Bytes, UpstreamError> {
+        let ms = timeout.as_millis() as u64;
+        let work = async {
+            let res = self
+                .post(http, path, body, false)
+                .send()
+                .await
+                .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
+            let status = res.status();
+            let headers = res.headers().clone();
+            let bytes = res
+                .bytes()
+                .await
+                .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
+            if !status.is_success() {
+                return Err(self.error(&headers, map(status.as_u16(), &bytes)));
+            }
+            Ok(bytes)
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| UpstreamError::Timeout(ms))?
+    }
+
+    /// Opens a stream: the response once it answered with success headers.
+    pub async fn open(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        body: Vec<u8>,
+        map: impl Fn(u16, &[u8]) -> MappedError,
+    ) -> Result<reqwest::Body, UpstreamError> {
+        let res = self
+            .post(http, path, body, true)
+            .send()
+            .await
+            .map_err(|e| UpstreamError::from_reqwest(&e, 0))?;
+        let status = res.status();
+        if !status.is_success() {
+            let headers = res.headers().clone();
+            let bytes = res
+                .bytes()
+                .await
+                .map_err(|e| UpstreamError::from_reqwest(&e, 0))?;
+            return Err(self.error(&headers, map(status.as_u16(), &bytes)));
+        }
+        Ok(reqwest::Body::from(res))
+    }
+}
+
+/// A request the translator refused (the client's fault: 400 naming the
+/// field), or an upstream success body it could not read (502, retryable).
+pub fn translate_error(e: &TranslateError) -> UpstreamError {
+    match e {
+        TranslateError::Upstream { message } => UpstreamError::Broken(message.clone()),
+        _ => UpstreamError::Status {
+            status: e.status(),
+            retry_after: None,
+            message: e.to_string(),
+            body: Bytes::from(e.to_openai_bytes()),
+        },
+    }
+}
+
+/// The id for a response whose provider sent none, and its timestamp.
+pub fn fallback_identity() -> (String, u64) {
+    (
+        format!("chatcmpl-llmo{:016x}", fastrand::u64(..)),
+        (crate::time::now_ms() / 1000).max(0) as u64,
+    )
+}
+
+pub fn usage_of(u: Option<crate::translate::openai::Usage>) -> Usage {
+    u.map(|u| Usage {
+        prompt_tokens: Some(u.prompt_tokens),
+        completion_tokens: Some(u.completion_tokens),
+    })
+    .unwrap_or_default()
+}
+
+/// Serialises a translated answer.
+pub fn completion<T: serde::Serialize>(
+    value: &T,
+    usage: Usage,
+) -> Result<Completion, UpstreamError> {
+    serde_json::to_vec(value)
+        .map(|b| Completion {
+            body: Bytes::from(b),
+            usage,
+        })
+        .map_err(|e| UpstreamError::Broken(format!("cannot encode the translated answer: {e}")))
+}
