@@ -460,8 +460,11 @@ async fn route(
                             shared.report_change(&p.name, ch);
                         }
                         let ra = e.retry_after();
+                        let retryable = e.is_retryable();
                         last = Some((p.name.clone(), e));
-                        if n >= p.max_retries {
+                        if n >= p.max_retries || !retryable {
+                            // `!retryable`: llmo's own account problem at
+                            // this provider (Unservable): next candidate.
                             break;
                         }
                         let wait = match ra {
@@ -483,6 +486,11 @@ async fn route(
         }
     }
     if let Some((provider, error)) = last {
+        if let UpstreamError::Unservable { status, body, .. } = error {
+            // The translator's answer for the client (e.g. 502
+            // `upstream_auth_failed`, 429 `insufficient_quota`).
+            return Err(ApiError::UpstreamClient { status, body });
+        }
         return Err(ApiError::Upstream {
             provider,
             attempts: log.attempts,

@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::common::mock_upstream;
 use crate::common::mock_upstream::{sse_events, MockUpstream, Reply};
-use crate::gateway::{add_provider, chat_body, error_of, map, store, Gw, JsonValue, UPSTREAM_KEY};
+use crate::gateway::{
+    add_provider, chat_body, error_of, map, map_with, store, Gw, JsonValue, UPSTREAM_KEY,
+};
 
 const ANTHROPIC_JSON: &str = include_str!("../fixtures/anthropic/messages_response.json");
 const ANTHROPIC_SSE: &str = include_str!("../fixtures/anthropic/messages_stream.sse");
@@ -174,5 +177,277 @@ async fn gemini_chat_and_stream() {
         mock.last_request().path.ends_with(":streamGenerateContent"),
         "{}",
         mock.last_request().path
+    );
+}
+
+// ----- failover across kinds -----
+
+const OVERLOADED_529: &str = include_str!("../fixtures/anthropic/errors/529_overloaded_error.json");
+const AUTH_401: &str = include_str!("../fixtures/anthropic/errors/401_authentication_error.json");
+const GEMINI_BAD_KEY: &str =
+    include_str!("../fixtures/gemini/errors/400_invalid_argument_api_key.json");
+
+/// Model `m` served by `first` (kind, priority 0) then `second` (kind,
+/// priority 1), each on its own mock; `retries` on the first provider. The
+/// circuit breaker is out of the way (these tests count calls).
+async fn two_kinds(first: &str, retries: i64, second: &str) -> (MockUpstream, MockUpstream, Gw) {
+    let (m1, m2) = (MockUpstream::start().await, MockUpstream::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    for (name, kind, mock, r) in [("one", first, &m1, retries), ("two", second, &m2, 0)] {
+        // Anthropic's paths carry `/v1` themselves.
+        let base = if kind == "anthropic" {
+            format!("http://{}", mock.addr)
+        } else {
+            mock.url()
+        };
+        add_provider(&mut s, name, &base, |p| {
+            p.kind = Some(kind.into());
+            p.max_retries = Some(r);
+        });
+    }
+    map_with(&mut s, "m", "one", "up-one", Some(0), None);
+    map_with(&mut s, "m", "two", "up-two", Some(1), None);
+    let gw = Gw::start(dir, |o| o.settings.circuit_failures.value = 1000).await;
+    (m1, m2, gw)
+}
+
+fn stream_body() -> Value {
+    let mut body = chat_body();
+    body["stream"] = json!(true);
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_503_fails_over_to_anthropic_plain_and_stream() {
+    let (openai, anthropic, mut gw) = two_kinds("openai-compatible", 1, "anthropic").await;
+    openai.set_default(Reply::status(503, mock_upstream::ERR_500));
+    anthropic.set_default(Reply::ok(ANTHROPIC_JSON));
+    let res = gw.chat(&chat_body()).await;
+    assert_eq!(res.status(), 200);
+    let v = res.json_value().await;
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], "m");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "Hi! My name is Claude."
+    );
+    assert_eq!(v["usage"]["total_tokens"], 2095 + 503);
+    assert_eq!((openai.calls(), anthropic.calls()), (2, 1));
+    let up = anthropic.last_request();
+    assert_eq!(up.path, "/v1/messages");
+    assert_eq!(up.json()["model"], "up-two");
+    assert_eq!(up.headers["x-api-key"], UPSTREAM_KEY);
+
+    anthropic.set_default(sse(ANTHROPIC_SSE));
+    let res = gw.chat(&stream_body()).await;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(
+        streamed_text(&text).starts_with("The weather in San Francisco"),
+        "{text}"
+    );
+    assert!(!text.contains("\"error\""), "{text}");
+    assert_eq!(payloads(&text).last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Value> = payloads(&text)
+        .iter()
+        .filter(|p| *p != "[DONE]")
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
+    assert!(chunks
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk" && c["model"] == "m"));
+    assert_eq!(
+        chunks
+            .iter()
+            .rev()
+            .find_map(|c| c["choices"][0]["finish_reason"].as_str()),
+        Some("stop")
+    );
+    assert_eq!((openai.calls(), anthropic.calls()), (4, 2));
+
+    let logs = gw.stop_and_logs().await;
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    for l in &logs {
+        assert_eq!((l.status, l.attempts), (200, 3), "{l:?}");
+        assert_eq!(l.provider.as_deref(), Some("two"));
+        assert_eq!(l.upstream_model.as_deref(), Some("up-two"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anthropic_529_fails_over_to_openai_plain_and_stream() {
+    let (anthropic, openai, gw) = two_kinds("anthropic", 1, "openai-compatible").await;
+    anthropic.set_default(Reply::status(529, OVERLOADED_529));
+    openai.set_default(Reply::ok(mock_upstream::CHAT));
+    let res = gw.chat(&chat_body()).await;
+    assert_eq!(res.status(), 200);
+    let v = res.json_value().await;
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "Hello! How can I assist you today?"
+    );
+    assert_eq!((anthropic.calls(), openai.calls()), (2, 1));
+    // The OpenAI-kind upstream gets the client's request, not a translation.
+    let up = openai.last_request().json();
+    assert_eq!(up["model"], "up-two");
+    assert_eq!(up["messages"], chat_body()["messages"]);
+
+    openai.set_default(Reply::sse_fixture());
+    let res = gw.chat(&stream_body()).await;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(!streamed_text(&text).is_empty(), "{text}");
+    assert!(!text.contains("\"error\""), "{text}");
+    assert_eq!(payloads(&text).last().map(String::as_str), Some("[DONE]"));
+    assert_eq!((anthropic.calls(), openai.calls()), (4, 2));
+    assert_eq!(anthropic.last_request().json()["stream"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_conversation_from_another_provider_fails_over_to_anthropic() {
+    let (openai, anthropic, gw) = two_kinds("openai-compatible", 0, "anthropic").await;
+    openai.set_default(Reply::status(503, mock_upstream::ERR_500));
+    anthropic.set_default(Reply::ok(ANTHROPIC_JSON));
+    // Earlier turns were answered by OpenAI (`call_…` ids) and by Gemini
+    // (an id carrying a thought signature, which Anthropic would reject).
+    let gemini_id = "call_resp1_0__thought__c2lnLW9uZQ==";
+    let body = json!({
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": "Use the tools."},
+            {"role": "user", "content": "Weather in Paris and the time in Tokyo?"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_abc", "type": "function",
+                 "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+                {"id": gemini_id, "type": "function",
+                 "function": {"name": "get_time", "arguments": "{\"tz\":\"Asia/Tokyo\"}"}}
+            ]},
+            {"role": "tool", "tool_call_id": "call_abc", "content": "18°C, cloudy"},
+            {"role": "tool", "tool_call_id": gemini_id, "content": "{\"time\":\"21:04\"}"},
+            {"role": "user", "content": "Thanks, summarise."}
+        ],
+        "tools": [
+            {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}},
+            {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}}}}
+        ]
+    });
+    let res = gw.chat(&body).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json_value().await["choices"][0]["message"]["content"],
+        "Hi! My name is Claude."
+    );
+    assert_eq!((openai.calls(), anthropic.calls()), (1, 1));
+    // The OpenAI-kind provider got the conversation untouched.
+    assert_eq!(
+        openai.last_request().json()["messages"][2]["tool_calls"][1]["id"],
+        gemini_id
+    );
+    let up = anthropic.last_request().json();
+    assert_eq!(up["system"], "Use the tools.");
+    let msgs = up["messages"].as_array().unwrap();
+    let roles: Vec<&str> = msgs.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "user"], "{up}");
+    assert_eq!(
+        msgs[1]["content"],
+        json!([
+            {"type": "tool_use", "id": "call_abc", "name": "get_weather", "input": {"city": "Paris"}},
+            {"type": "tool_use", "id": "call_resp1_0", "name": "get_time", "input": {"tz": "Asia/Tokyo"}}
+        ]),
+        "{up}"
+    );
+    // Both results first in the next user turn, with the same (sanitised)
+    // ids, then the user's text.
+    let blocks = msgs[2]["content"].as_array().unwrap();
+    assert_eq!(blocks[0]["type"], "tool_result");
+    assert_eq!(blocks[0]["tool_use_id"], "call_abc");
+    assert!(blocks[0]["content"].to_string().contains("18°C"), "{up}");
+    assert_eq!(blocks[1]["type"], "tool_result");
+    assert_eq!(blocks[1]["tool_use_id"], "call_resp1_0");
+    assert!(blocks[1]["content"].to_string().contains("21:04"), "{up}");
+    assert_eq!(blocks.last().unwrap()["type"], "text");
+    let ids_ok = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    for b in msgs[1]["content"].as_array().unwrap() {
+        assert!(ids_ok(b["id"].as_str().unwrap()), "{b}");
+    }
+}
+
+// ----- the translator's `failover` flag: llmo's own account problems -----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_key_problem_fails_over_at_once_without_retries() {
+    // Gemini says llmo's key is invalid (400 API_KEY_INVALID): retrying the
+    // same provider cannot help, another provider can.
+    let (gemini, openai, gw) = two_kinds("gemini", 2, "openai-compatible").await;
+    gemini.set_default(Reply::status(400, GEMINI_BAD_KEY));
+    openai.set_default(Reply::ok(mock_upstream::CHAT));
+    let res = gw.chat(&chat_body()).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json_value().await["choices"][0]["message"]["content"],
+        "Hello! How can I assist you today?"
+    );
+    assert_eq!((gemini.calls(), openai.calls()), (1, 1));
+    // Streams too.
+    openai.set_default(Reply::sse_fixture());
+    let res = gw.chat(&stream_body()).await;
+    assert_eq!(res.status(), 200);
+    assert!(!streamed_text(&res.text().await.unwrap()).is_empty());
+    assert_eq!((gemini.calls(), openai.calls()), (2, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_errors_with_no_other_provider_answer_the_mapped_error_once() {
+    let mock = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    add_provider(&mut s, "a", &format!("http://{}", mock.addr), |p| {
+        p.kind = Some("anthropic".into());
+        p.max_retries = Some(2);
+    });
+    map(&mut s, "m", "a", "claude-sonnet-4-5");
+    let mut gw = Gw::start(dir, |o| o.settings.circuit_failures.value = 1000).await;
+
+    // llmo's Anthropic key is refused: 502 (not 401, the client's key is
+    // fine), said plainly, and no retries.
+    mock.set_default(Reply::status(401, AUTH_401));
+    let (st, v) = error_of(gw.chat(&chat_body()).await).await;
+    assert_eq!(st, 502, "{v}");
+    assert_eq!(v["error"]["code"], "upstream_auth_failed", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rejected llmo's credentials"),
+        "{v}"
+    );
+    assert_eq!(mock.calls(), 1);
+
+    // Out of credit: OpenAI's 429 `insufficient_quota`, no retries.
+    mock.set_default(Reply::status(
+        400,
+        r#"{"type":"error","error":{"type":"billing_error","message":"Your credit balance is too low to access the Anthropic API."}}"#,
+    ));
+    let (st, v) = error_of(gw.chat(&chat_body()).await).await;
+    assert_eq!(st, 429, "{v}");
+    assert_eq!(v["error"]["code"], "insufficient_quota", "{v}");
+    assert_eq!(mock.calls(), 2);
+
+    // A retryable error is still retried on the same provider (1 + 2).
+    mock.set_default(Reply::status(529, OVERLOADED_529));
+    let (st, _) = error_of(gw.chat(&chat_body()).await).await;
+    assert_eq!(st, 502);
+    assert_eq!(mock.calls(), 5);
+
+    let logs = gw.stop_and_logs().await;
+    assert_eq!(
+        logs.iter()
+            .map(|l| (l.status, l.attempts))
+            .collect::<Vec<_>>(),
+        [(502, 1), (429, 1), (502, 3)]
     );
 }

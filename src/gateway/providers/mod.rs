@@ -171,6 +171,17 @@ pub enum UpstreamError {
     },
     #[error("the response broke off: {0}")]
     Broken(String),
+    /// The provider cannot serve this request for a reason of llmo's own
+    /// account there (its key, permissions, region, quota), which the client
+    /// cannot fix and another provider may not share: no retry on the same
+    /// provider, fail over to the next. `status` and `body` (OpenAI-shaped)
+    /// are the client's answer when no other provider can serve it.
+    #[error("upstream answered {status}: {message}")]
+    Unservable {
+        status: u16,
+        message: String,
+        body: Bytes,
+    },
 }
 
 impl UpstreamError {
@@ -183,6 +194,7 @@ impl UpstreamError {
             UpstreamError::Status { status, .. } => {
                 matches!(status, 408 | 409 | 425 | 429) || *status >= 500
             }
+            UpstreamError::Unservable { .. } => false,
         }
     }
 
@@ -202,7 +214,7 @@ impl UpstreamError {
             UpstreamError::Timeout(_) => "upstream_timeout",
             UpstreamError::Connect(_) => "upstream_unreachable",
             UpstreamError::Status { status: 429, .. } => "upstream_rate_limited",
-            UpstreamError::Status { .. } => "upstream_error",
+            UpstreamError::Status { .. } | UpstreamError::Unservable { .. } => "upstream_error",
             UpstreamError::Broken(_) => "upstream_broken_response",
         }
     }
@@ -214,6 +226,7 @@ impl UpstreamError {
             UpstreamError::Status { status: 429, .. } => "upstream_429",
             UpstreamError::Status { status, .. } if *status >= 500 => "upstream_5xx",
             UpstreamError::Status { .. } => "upstream_4xx",
+            UpstreamError::Unservable { .. } => "upstream_account",
             UpstreamError::Broken(_) => "upstream_broken",
         }
     }

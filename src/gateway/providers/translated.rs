@@ -72,24 +72,47 @@ impl Endpoint {
     }
 
     /// A vendor error, mapped by the translator, as an [`UpstreamError`]
-    /// (status as the client should see it, OpenAI-shaped body).
+    /// (status as the client should see it, OpenAI-shaped body). An error
+    /// the translator marks `failover` but not `retryable` (llmo's key,
+    /// account or quota at this provider) becomes
+    /// [`UpstreamError::Unservable`]: the gateway tries the next provider
+    /// instead of answering the client or retrying here.
     pub fn error(
         &self,
         headers: &reqwest::header::HeaderMap,
         mapped: MappedError,
     ) -> UpstreamError {
-        let mut e = map_error(
+        let unservable = mapped.failover && !mapped.retryable;
+        let e = map_error(
             mapped.status,
             headers,
             Bytes::from(mapped.body_bytes()),
             self.key.as_ref().map(Secret::expose),
         );
-        if let UpstreamError::Status { retry_after, .. } = &mut e {
-            if retry_after.is_none() {
-                *retry_after = mapped.retry_after.map(Duration::from_secs);
-            }
+        match e {
+            UpstreamError::Status {
+                status,
+                message,
+                body,
+                ..
+            } if unservable => UpstreamError::Unservable {
+                status,
+                message,
+                body,
+            },
+            UpstreamError::Status {
+                status,
+                retry_after,
+                message,
+                body,
+            } => UpstreamError::Status {
+                status,
+                retry_after: retry_after.or(mapped.retry_after.map(Duration::from_secs)),
+                message,
+                body,
+            },
+            other => other,
         }
-        e
     }
 
     /// A non-stream call: sends `body` to `path`, returns the success body
