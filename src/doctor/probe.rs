@@ -103,7 +103,9 @@ pub fn auth_headers(kind: ProviderKind, key: Option<&Secret>) -> HeaderMap {
 /// Calls the provider's models list once, with `timeout` for the whole
 /// exchange, and reports status and latency. The key is the provider's
 /// stored key or the environment variable it names, read now. The body is
-/// not read: the status says enough, and bodies can echo key fragments.
+/// never shown (bodies can echo key fragments); it is only searched for
+/// Gemini's `API_KEY_INVALID` reason, because Gemini refuses a bad key with
+/// a 400, not a 401.
 pub async fn probe(http: &reqwest::Client, provider: &Provider, timeout: Duration) -> ProbeResult {
     let url = models_url(provider);
     let key = provider.resolve_key();
@@ -122,7 +124,11 @@ pub async fn probe(http: &reqwest::Client, provider: &Provider, timeout: Duratio
             let s = resp.status();
             let outcome = if s.is_success() {
                 ProbeOutcome::Ok
-            } else if s == reqwest::StatusCode::UNAUTHORIZED || s == reqwest::StatusCode::FORBIDDEN
+            } else if s == reqwest::StatusCode::UNAUTHORIZED
+                || s == reqwest::StatusCode::FORBIDDEN
+                || (provider.kind == ProviderKind::Gemini
+                    && s == reqwest::StatusCode::BAD_REQUEST
+                    && gemini_key_invalid(resp, timeout).await)
             {
                 ProbeOutcome::KeyRejected
             } else if s == reqwest::StatusCode::TOO_MANY_REQUESTS {
@@ -140,6 +146,25 @@ pub async fn probe(http: &reqwest::Client, provider: &Provider, timeout: Duratio
         latency,
         outcome,
         sent_key: key.is_some(),
+    }
+}
+
+/// Whether a Gemini 400 body gives `API_KEY_INVALID` as its reason (read
+/// up to 64 KiB, within `timeout`).
+async fn gemini_key_invalid(mut resp: reqwest::Response, timeout: Duration) -> bool {
+    let read = async {
+        let mut body = Vec::new();
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            body.extend_from_slice(&chunk);
+            if body.len() > 64 * 1024 {
+                break;
+            }
+        }
+        body
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(body) => body.windows(15).any(|w| w == b"API_KEY_INVALID"),
+        Err(_) => false,
     }
 }
 

@@ -387,6 +387,9 @@ fn secrets_are_masked_everywhere() {
 
 // ----- --probe against mock upstreams -----
 
+const GEMINI_BAD_KEY: &str =
+    include_str!("../fixtures/gemini/errors/400_invalid_argument_api_key.json");
+
 /// A tiny HTTP server: answers by path prefix, records each request head.
 struct Mock {
     addr: String,
@@ -394,8 +397,9 @@ struct Mock {
 }
 
 impl Mock {
-    /// `/ok/...` -> 200, `/denied/...` -> 401, `/slow/...` -> no answer for
-    /// 5s, `/health` -> llmo's health JSON.
+    /// `/ok/...` -> 200, `/denied/...` -> 401, `/gemini-badkey/...` -> 400
+    /// `API_KEY_INVALID`, `/slow/...` -> no answer for 5s, `/health` ->
+    /// llmo's health JSON.
     fn start() -> Mock {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
@@ -439,6 +443,9 @@ fn serve(mut stream: TcpStream, seen: &Mutex<Vec<String>>) {
             "401 Unauthorized",
             r#"{"error":{"message":"invalid x-api-key"}}"#,
         )
+    } else if path.starts_with("/gemini-badkey/") {
+        // Gemini refuses a bad key with a 400, its reason in the body.
+        ("400 Bad Request", GEMINI_BAD_KEY)
     } else if path.starts_with("/slow/") {
         std::thread::sleep(Duration::from_secs(5));
         return;
@@ -531,6 +538,92 @@ fn probe_reports_status_and_latency_and_rejected_keys() {
     assert!(claude.contains("anthropic-version: 2023-06-01"), "{claude}");
     // The key went upstream, never to the output.
     assert!(!r.stdout.contains("revoked-0123456789"));
+}
+
+#[test]
+fn probe_covers_anthropic_and_gemini_with_their_headers() {
+    let env = TestEnv::new();
+    let mock = Mock::start();
+    let add = |name: &str, kind: &str, base: &str, key: &str| {
+        env.ok(&[
+            "provider",
+            "add",
+            name,
+            "--kind",
+            kind,
+            "--base-url",
+            &mock.url(base),
+            "--api-key",
+            key,
+        ]);
+    };
+    add("claude", "anthropic", "/ok", "sk-ant-probe-0123456789abcd");
+    add("gem", "gemini", "/ok/v1beta", "AIza-probe-good-0123456789");
+    add(
+        "gem-bad",
+        "gemini",
+        "/gemini-badkey/v1beta",
+        "AIza-probe-bad-0123456789",
+    );
+
+    let r = doctor(&env, &["--probe"], &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let claude = r.line("ok", "probe", "claude");
+    assert!(
+        claude.contains(&format!("GET {}: 200 in ", mock.url("/ok/v1/models"))),
+        "{claude}"
+    );
+    let gem = r.line("ok", "probe", "gem");
+    assert!(
+        gem.contains(&format!("GET {}: 200 in ", mock.url("/ok/v1beta/models"))),
+        "{gem}"
+    );
+    // Gemini's 400 API_KEY_INVALID is a rejected key, with the fix for it.
+    let bad = r.line("fail", "probe", "gem-bad");
+    assert!(
+        bad.contains(&format!(
+            "GET {}: 400 in ",
+            mock.url("/gemini-badkey/v1beta/models")
+        )) && bad.contains("key rejected"),
+        "{bad}"
+    );
+    assert!(r
+        .fix("fail", "probe", "gem-bad")
+        .contains("llmo provider update gem-bad --api-key -"));
+
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 3, "{reqs:?}");
+    let head = |prefix: &str| {
+        reqs.iter()
+            .find(|h| h.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in {reqs:?}"))
+            .to_ascii_lowercase()
+    };
+    let claude = head("GET /ok/v1/models ");
+    assert!(
+        claude.contains("x-api-key: sk-ant-probe-0123456789abcd"),
+        "{claude}"
+    );
+    assert!(claude.contains("anthropic-version: 2023-06-01"), "{claude}");
+    assert!(!claude.contains("authorization:"), "{claude}");
+    let gem = head("GET /ok/v1beta/models ");
+    assert!(
+        gem.contains("x-goog-api-key: aiza-probe-good-0123456789"),
+        "{gem}"
+    );
+    assert!(
+        !gem.contains("authorization:") && !gem.contains("?key="),
+        "{gem}"
+    );
+    // Neither the keys nor the upstream body reach the output.
+    for secret in [
+        "0123456789abcd",
+        "good-0123456789",
+        "bad-0123456789",
+        "key1234",
+    ] {
+        assert!(!r.stdout.contains(secret), "{secret} in:\n{}", r.stdout);
+    }
 }
 
 #[test]
