@@ -23,6 +23,7 @@ from _harness import Llmo, Mock, Reply, expect, fixture, sse_events
 
 ANTHROPIC_KEY = "sk-ant-e2e-anthropic-key-0001"
 GEMINI_KEY = "AIza-e2e-gemini-key-00000000001"
+GEMINI_REVOKED_KEY = "AIza-e2e-gemini-revoked-000001"
 MISMATCHES = []  # header problems the mock saw; asserted empty at the end
 
 
@@ -108,7 +109,12 @@ def gemini(path, headers, body):
 
 
 def route(method, path, headers, body):
+    if path.startswith("/openai/"):
+        # An OpenAI-kind provider that is down.
+        return Reply.json(fixture("openai/errors/500_server_error.json"), 503)
     if path.startswith("/v1beta/"):
+        if headers.get("x-goog-api-key") == GEMINI_REVOKED_KEY:
+            return Reply.json(fixture("gemini/errors/400_invalid_argument_api_key.json"), 400)
         return gemini(path, headers, body)
     return anthropic(path, headers, body)
 
@@ -332,6 +338,28 @@ def gemini_checks(client, mock):
         "base64 embeddings are little-endian float32")
 
 
+def failover_checks(client, mock):
+    print("# failover across kinds")
+    hello = [{"role": "user", "content": "Hello"}]
+    n = mock.count()
+    r = client.chat.completions.create(model="fallback", messages=hello)
+    paths = [q["path"] for q in mock.requests()[n:]]
+    expect(r.choices[0].message.content == "Hi! My name is Claude." and r.model == "fallback",
+           "OpenAI-kind provider answering 503 -> served by Anthropic, a normal OpenAI answer")
+    expect(paths == ["/openai/v1/chat/completions"] * 2 + ["/v1/messages"], f"one retry, then failover ({paths})")
+    content, _, finish, _, _ = collect(client.chat.completions.create(model="fallback", messages=hello, stream=True))
+    expect(content.startswith("The weather in San Francisco") and finish == "stop"
+           and mock.requests()[-1]["body"]["stream"] is True, "the same failover for a stream")
+
+    n = mock.count()
+    r = client.chat.completions.create(model="resilient", messages=hello)
+    paths = [q["path"] for q in mock.requests()[n:]]
+    expect(r.choices[0].message.content == "Hi! My name is Claude.",
+           "Gemini refusing llmo's key (400 API_KEY_INVALID) -> served by Anthropic")
+    expect(paths == ["/v1beta/models/gemini-2.5-flash:generateContent", "/v1/messages"],
+           f"a refused key is not retried on the same provider ({paths})")
+
+
 def main():
     mock = Mock(route)
     llmo = Llmo()
@@ -342,19 +370,31 @@ def main():
     llmo.run("model", "add", "claude", "--provider", "claude-up=claude-sonnet-4-5")
     llmo.run("model", "add", "gem", "--provider", "gemini-up=gemini-2.5-flash")
     llmo.run("model", "add", "gem-embed", "--provider", "gemini-up=gemini-embedding-001")
+    # Failover across kinds: the first tier fails, Anthropic (tier 1) serves.
+    llmo.run("provider", "add", "openai-down", "--kind", "openai-compatible", "--base-url", mock.url + "/openai/v1",
+             "--api-key", "-", "--max-retries", "1", stdin="sk-openai-e2e-0001")
+    llmo.run("provider", "add", "gemini-revoked", "--kind", "gemini", "--base-url", mock.url + "/v1beta",
+             "--api-key", "-", "--max-retries", "2", stdin=GEMINI_REVOKED_KEY)
+    llmo.run("provider", "add", "claude-backup", "--kind", "anthropic", "--base-url", mock.url,
+             "--api-key", "-", "--max-retries", "0", "--priority", "1", stdin=ANTHROPIC_KEY)
+    llmo.run("model", "add", "fallback", "--provider", "openai-down=gpt-4o",
+             "--provider", "claude-backup=claude-sonnet-4-5")
+    llmo.run("model", "add", "resilient", "--provider", "gemini-revoked=gemini-2.5-flash",
+             "--provider", "claude-backup=claude-sonnet-4-5")
     key = llmo.client_key()
     base = llmo.serve()
     try:
         client = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0, timeout=20)
         anthropic_checks(client, mock)
         gemini_checks(client, mock)
+        failover_checks(client, mock)
     finally:
         code = llmo.stop()
         mock.close()
     expect(not MISMATCHES, f"every upstream request carried the vendor's auth headers ({MISMATCHES})")
     expect(code == 0, "serve exits 0 on SIGTERM")
-    expect(ANTHROPIC_KEY not in llmo.stderr and GEMINI_KEY not in llmo.stderr and key not in llmo.stderr,
-           "no key in the server's logs")
+    expect(not [k for k in (ANTHROPIC_KEY, GEMINI_KEY, GEMINI_REVOKED_KEY, "sk-openai-e2e-0001", key)
+                if k in llmo.stderr], "no key in the server's logs")
     print("all translated SDK checks passed")
 
 
