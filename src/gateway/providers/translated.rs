@@ -216,3 +216,87 @@ pub fn completion<T: serde::Serialize>(
         })
         .map_err(|e| UpstreamError::Broken(format!("cannot encode the translated answer: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::{anthropic, gemini};
+
+    fn endpoint() -> Endpoint {
+        Endpoint::new(
+            "http://127.0.0.1:1",
+            Some(Secret::new("sk-ant-unit-0123456789")),
+            "x-api-key",
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn account_errors_become_unservable_others_keep_their_status() {
+        let ep = endpoint();
+        let none = reqwest::header::HeaderMap::new();
+        let e = ep.error(
+            &none,
+            anthropic::error(
+                401,
+                include_bytes!(
+                    "../../../tests/fixtures/anthropic/errors/401_authentication_error.json"
+                ),
+            ),
+        );
+        let UpstreamError::Unservable { status, body, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(*status, 502);
+        assert!(String::from_utf8_lossy(body).contains("upstream_auth_failed"));
+        assert!(!e.is_retryable());
+
+        let e = ep.error(
+            &none,
+            gemini::error(
+                400,
+                include_bytes!(
+                    "../../../tests/fixtures/gemini/errors/400_invalid_argument_api_key.json"
+                ),
+            ),
+        );
+        assert!(
+            matches!(e, UpstreamError::Unservable { status: 502, .. }),
+            "{e:?}"
+        );
+
+        // Overloaded: retryable by status; Anthropic's retry-after header kept.
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("retry-after", "3".parse().unwrap());
+        let e = ep.error(
+            &h,
+            anthropic::error(
+                529,
+                include_bytes!(
+                    "../../../tests/fixtures/anthropic/errors/529_overloaded_error.json"
+                ),
+            ),
+        );
+        assert!(
+            matches!(e, UpstreamError::Status { status: 503, .. }),
+            "{e:?}"
+        );
+        assert!(e.is_retryable());
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
+
+        // The client's own mistake: a plain 400, answered as is.
+        let e = ep.error(
+            &none,
+            anthropic::error(
+                400,
+                include_bytes!("../../../tests/fixtures/anthropic/errors/400_prompt_too_long.json"),
+            ),
+        );
+        assert!(
+            matches!(e, UpstreamError::Status { status: 400, .. }),
+            "{e:?}"
+        );
+        assert!(!e.is_retryable());
+    }
+}
