@@ -7,7 +7,9 @@ generativelanguage.googleapis.com (`POST /v1beta/models/{m}:generateContent`,
 replaying tests/fixtures/{anthropic,gemini,translate}. The mock picks the
 fixture from the request (tools or not, stream or not, a magic word in the
 prompt: MAXTOKENS, STREAMERROR) and records every request, so the checks cover
-both what the SDK sees and what llmo sent upstream.
+both what the SDK sees and what llmo sent upstream. Two answers are built from
+fixtures: a non-stream max-tokens stop (a recorded answer with its stop reason
+changed) and an Anthropic stream cut by the recorded `event: error`.
 
 Run: `cargo build && python3 tests/sdk/translated_e2e.py` (LLMO_BIN overrides
 the binary). One `ok:` line per check; exits non-zero on the first failure.
@@ -120,7 +122,7 @@ def route(method, path, headers, body):
 
 
 def collect(stream):
-    """Content, tool calls {index: [id, name, args]}, finish_reason, usage, chunk count."""
+    """Content, tool calls {index: [id, name, args, fragments]}, finish_reason, usage, chunk count."""
     content, calls, finish, usage, n = "", {}, None, None, 0
     for chunk in stream:
         n += 1
@@ -129,10 +131,12 @@ def collect(stream):
         for c in chunk.choices:
             content += c.delta.content or ""
             for tc in c.delta.tool_calls or []:
-                slot = calls.setdefault(tc.index, [None, None, ""])
+                slot = calls.setdefault(tc.index, [None, None, "", 0])
                 slot[0] = tc.id or slot[0]
                 slot[1] = (tc.function.name if tc.function else None) or slot[1]
-                slot[2] += (tc.function.arguments if tc.function else None) or ""
+                frag = (tc.function.arguments if tc.function else None) or ""
+                slot[2] += frag
+                slot[3] += 1 if frag else 0  # argument fragments received
             finish = c.finish_reason or finish
     return content, calls, finish, usage, n
 
@@ -189,7 +193,7 @@ def anthropic_checks(client, mock):
     _, calls, finish, _, n = collect(client.chat.completions.create(
         model="claude", messages=[weather], tools=tools, stream=True))
     expect(len(calls) == 1 and calls[0][0] == "toolu_018acGYLtfR52q9yDbWaEdQZ" and calls[0][1] == "get_weather"
-           and json.loads(calls[0][2]) == {"location": "San Francisco, CA", "units": "f"} and n > 5,
+           and json.loads(calls[0][2]) == {"location": "San Francisco, CA", "units": "f"} and calls[0][3] == 9,
            "anthropic stream tool call reassembled from argument fragments")
     expect(finish == "tool_calls", "anthropic stream finish_reason tool_calls")
 
