@@ -12,6 +12,7 @@ use crate::output::Printer;
 
 pub mod completions;
 pub mod generate;
+pub mod health;
 pub mod key;
 pub mod migrate;
 pub mod model;
@@ -68,6 +69,8 @@ pub enum Command {
     /// Show or apply database schema migrations
     #[command(subcommand)]
     Migrate(migrate::Cmd),
+    /// Ask a running server whether it is ready, and show each provider's state
+    Health(health::Args),
     /// Print a shell completion script
     Completions(completions::Args),
     /// Write completions/ and man/ from the command definitions (for maintainers)
@@ -168,6 +171,7 @@ pub fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Model(cmd) => model::run(cmd, ctx),
         Command::Key(cmd) => key::run(cmd, ctx),
         Command::Migrate(cmd) => migrate::run(cmd, ctx),
+        Command::Health(args) => health::run(args, ctx),
         Command::Completions(args) => completions::run(args, ctx),
         Command::Generate(args) => generate::run(args, ctx),
     }
