@@ -28,6 +28,9 @@ _llmo() {
             llmo,generate)
                 cmd="llmo__subcmd__generate"
                 ;;
+            llmo,health)
+                cmd="llmo__subcmd__health"
+                ;;
             llmo,help)
                 cmd="llmo__subcmd__help"
                 ;;
@@ -69,6 +72,9 @@ _llmo() {
                 ;;
             llmo__subcmd__help,generate)
                 cmd="llmo__subcmd__help__subcmd__generate"
+                ;;
+            llmo__subcmd__help,health)
+                cmd="llmo__subcmd__help__subcmd__health"
                 ;;
             llmo__subcmd__help,help)
                 cmd="llmo__subcmd__help__subcmd__help"
@@ -293,7 +299,7 @@ _llmo() {
 
     case "${cmd}" in
         llmo)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version serve provider model key migrate doctor admin-key completions generate help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version serve provider model key migrate doctor admin-key health completions generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -498,8 +504,42 @@ _llmo() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        llmo__subcmd__health)
+            opts="-q -v -h -V --url --timeout --db --config --json --quiet --verbose --admin-key-file --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         llmo__subcmd__help)
-            opts="serve provider model key migrate doctor admin-key completions generate help"
+            opts="serve provider model key migrate doctor admin-key health completions generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -569,6 +609,20 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__help__subcmd__generate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__help__subcmd__health)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

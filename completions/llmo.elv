@@ -37,6 +37,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand migrate 'Show or apply database schema migrations'
             cand doctor 'Check configuration, database, migrations and providers, and say how to fix problems'
             cand admin-key 'Create the admin key that protects the admin API and web UI'
+            cand health 'Ask a running server whether it is ready, and show each provider''s state'
             cand completions 'Print a shell completion script'
             cand generate 'Write completions/ and man/ from the command definitions (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -569,6 +570,22 @@ set edit:completion:arg-completer[llmo] = {|@words|
         }
         &'llmo;admin-key;help;help'= {
         }
+        &'llmo;health'= {
+            cand --url 'Base URL of the server [default: http:// + the `listen` setting, with 0.0.0.0 / [::] read as this machine]'
+            cand --timeout 'How long to wait for the answer, e.g. `5s` or `500ms`'
+            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
+            cand --json 'Print machine-readable JSON instead of tables'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -v 'Print more detail (and debug logs)'
+            cand --verbose 'Print more detail (and debug logs)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'llmo;completions'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
@@ -606,6 +623,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand migrate 'Show or apply database schema migrations'
             cand doctor 'Check configuration, database, migrations and providers, and say how to fix problems'
             cand admin-key 'Create the admin key that protects the admin API and web UI'
+            cand health 'Ask a running server whether it is ready, and show each provider''s state'
             cand completions 'Print a shell completion script'
             cand generate 'Write completions/ and man/ from the command definitions (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -683,6 +701,8 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand generate 'Print a new random admin key, or write it to a file (mode 0600)'
         }
         &'llmo;help;admin-key;generate'= {
+        }
+        &'llmo;help;health'= {
         }
         &'llmo;help;completions'= {
         }

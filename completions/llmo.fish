@@ -39,6 +39,7 @@ complete -c llmo -n "__fish_llmo_needs_command" -f -a "key" -d 'Manage the API k
 complete -c llmo -n "__fish_llmo_needs_command" -f -a "migrate" -d 'Show or apply database schema migrations'
 complete -c llmo -n "__fish_llmo_needs_command" -f -a "doctor" -d 'Check configuration, database, migrations and providers, and say how to fix problems'
 complete -c llmo -n "__fish_llmo_needs_command" -f -a "admin-key" -d 'Create the admin key that protects the admin API and web UI'
+complete -c llmo -n "__fish_llmo_needs_command" -f -a "health" -d 'Ask a running server whether it is ready, and show each provider\'s state'
 complete -c llmo -n "__fish_llmo_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c llmo -n "__fish_llmo_needs_command" -f -a "generate" -d 'Write completions/ and man/ from the command definitions (for maintainers)'
 complete -c llmo -n "__fish_llmo_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -348,6 +349,16 @@ complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_sub
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from help" -f -a "generate" -d 'Print a new random admin key, or write it to a file (mode 0600)'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c llmo -n "__fish_llmo_using_subcommand health" -l url -d 'Base URL of the server [default: http:// + the `listen` setting, with 0.0.0.0 / [::] read as this machine]' -r
+complete -c llmo -n "__fish_llmo_using_subcommand health" -l timeout -d 'How long to wait for the answer, e.g. `5s` or `500ms`' -r
+complete -c llmo -n "__fish_llmo_using_subcommand health" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand health" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand health" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand health" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c llmo -n "__fish_llmo_using_subcommand health" -s q -l quiet -d 'Print only data and errors'
+complete -c llmo -n "__fish_llmo_using_subcommand health" -s v -l verbose -d 'Print more detail (and debug logs)'
+complete -c llmo -n "__fish_llmo_using_subcommand health" -s h -l help -d 'Print help'
+complete -c llmo -n "__fish_llmo_using_subcommand health" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
@@ -365,16 +376,17 @@ complete -c llmo -n "__fish_llmo_using_subcommand generate" -s q -l quiet -d 'Pr
 complete -c llmo -n "__fish_llmo_using_subcommand generate" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand generate" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key completions generate help" -f -a "serve" -d 'Run the OpenAI-compatible gateway (until SIGTERM/SIGINT)'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key completions generate help" -f -a "provider" -d 'Manage upstream providers (OpenAI, Anthropic, Gemini, OpenAI-compatible)'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key completions generate help" -f -a "model" -d 'Manage the public models clients ask for, and their provider mappings'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key completions generate help" -f -a "key" -d 'Manage the API keys that clients of the gateway present'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key completions generate help" -f -a "migrate" -d 'Show or apply database schema migrations'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key completions generate help" -f -a "doctor" -d 'Check configuration, database, migrations and providers, and say how to fix problems'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key completions generate help" -f -a "admin-key" -d 'Create the admin key that protects the admin API and web UI'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key completions generate help" -f -a "completions" -d 'Print a shell completion script'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key completions generate help" -f -a "generate" -d 'Write completions/ and man/ from the command definitions (for maintainers)'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key completions generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions generate help" -f -a "serve" -d 'Run the OpenAI-compatible gateway (until SIGTERM/SIGINT)'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions generate help" -f -a "provider" -d 'Manage upstream providers (OpenAI, Anthropic, Gemini, OpenAI-compatible)'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions generate help" -f -a "model" -d 'Manage the public models clients ask for, and their provider mappings'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions generate help" -f -a "key" -d 'Manage the API keys that clients of the gateway present'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions generate help" -f -a "migrate" -d 'Show or apply database schema migrations'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions generate help" -f -a "doctor" -d 'Check configuration, database, migrations and providers, and say how to fix problems'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions generate help" -f -a "admin-key" -d 'Create the admin key that protects the admin API and web UI'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions generate help" -f -a "health" -d 'Ask a running server whether it is ready, and show each provider\'s state'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions generate help" -f -a "completions" -d 'Print a shell completion script'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions generate help" -f -a "generate" -d 'Write completions/ and man/ from the command definitions (for maintainers)'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "add" -d 'Add a provider'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "list" -d 'List providers (lowest priority number first)'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "show" -d 'Show one provider'

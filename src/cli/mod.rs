@@ -14,6 +14,7 @@ pub mod admin_key;
 pub mod completions;
 pub mod doctor;
 pub mod generate;
+pub mod health;
 pub mod key;
 pub mod migrate;
 pub mod model;
@@ -84,6 +85,8 @@ pub enum Command {
     /// Create the admin key that protects the admin API and web UI
     #[command(subcommand)]
     AdminKey(admin_key::Cmd),
+    /// Ask a running server whether it is ready, and show each provider's state
+    Health(health::Args),
     /// Print a shell completion script
     Completions(completions::Args),
     /// Write completions/ and man/ from the command definitions (for maintainers)
@@ -188,6 +191,7 @@ pub fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Migrate(cmd) => migrate::run(cmd, ctx),
         Command::Doctor(args) => doctor::run(args, ctx),
         Command::AdminKey(cmd) => admin_key::run(cmd, ctx),
+        Command::Health(args) => health::run(args, ctx),
         Command::Completions(args) => completions::run(args, ctx),
         Command::Generate(args) => generate::run(args, ctx),
     }

@@ -21,7 +21,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, Row};
 use serde::Serialize;
 
-use super::{Result, Store};
+use super::{Result, Store, StoreError};
 
 /// One served request, as the gateway reports it. Every request produces
 /// exactly one row (including the ones rejected before routing).
@@ -120,7 +120,19 @@ impl LogWriter {
         let conn = super::connect(path, false)?;
         conn.set_prepared_statement_cache_capacity(32);
         for sql in [INSERT_LOG, UPSERT_STATS, INSERT_HEALTH, TOUCH_KEY] {
-            conn.prepare_cached(sql)?;
+            if let Err(e) = conn.prepare_cached(sql) {
+                let msg = e.to_string();
+                if msg.contains("no such table") || msg.contains("no such column") {
+                    return Err(StoreError::Schema {
+                        message: format!(
+                            "database `{}` does not have llmo's request-log schema ({msg})",
+                            path.display()
+                        ),
+                        hint: "run `llmo migrate up` on it first (or open it with `llmo serve`, which migrates)".into(),
+                    });
+                }
+                return Err(e.into());
+            }
         }
         Ok(LogWriter {
             conn,
@@ -399,6 +411,13 @@ pub struct LogCursor {
     pub id: i64,
 }
 
+/// In JSON a cursor is its string form, `"TS-ID"`.
+impl Serialize for LogCursor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl fmt::Display for LogCursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.ts_ms, self.id)
@@ -430,17 +449,7 @@ impl FromStr for LogCursor {
 pub struct LogPage {
     pub rows: Vec<LogEntry>,
     /// Where the next (older) page starts; `None` on the last page.
-    pub next: Option<LogCursorString>,
-}
-
-/// A cursor as it appears in JSON (`"TS-ID"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LogCursorString(pub LogCursor);
-
-impl Serialize for LogCursorString {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
-    }
+    pub next: Option<LogCursor>,
 }
 
 /// Largest page `query_logs` returns.
@@ -557,7 +566,7 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let next = if rows.len() > limit {
             rows.truncate(limit);
-            rows.last().map(|r| LogCursorString(r.cursor()))
+            rows.last().map(LogEntry::cursor)
         } else {
             None
         };
@@ -778,7 +787,7 @@ mod tests {
         assert_eq!(p1.rows.len(), 100);
         assert!(p1.rows.iter().all(|r| r.model.as_deref() == Some("claude")));
         assert!(p1.rows.windows(2).all(|w| w[0].cursor() > w[1].cursor()));
-        let next = p1.next.unwrap().0;
+        let next = p1.next.unwrap();
         let p2 = store.query_logs(&f, Some(next), 100).unwrap();
         assert_eq!(p2.rows.len(), 100);
         assert!(p2.rows[0].cursor() < next);
@@ -808,9 +817,7 @@ mod tests {
         assert!(p.next.is_none());
         let p = store.query_logs(&LogFilter::default(), None, 29).unwrap();
         assert!(p.next.is_some());
-        let rest = store
-            .query_logs(&LogFilter::default(), p.next.map(|c| c.0), 29)
-            .unwrap();
+        let rest = store.query_logs(&LogFilter::default(), p.next, 29).unwrap();
         assert_eq!(rest.rows.len(), 1);
         assert!(rest.next.is_none());
     }

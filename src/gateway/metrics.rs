@@ -12,9 +12,9 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use super::recorder::CircuitState;
 
@@ -193,16 +193,87 @@ impl PartialEq for ReqKey {
 
 impl Eq for ReqKey {}
 
-type Family<K, V> = RwLock<HashMap<K, V>>;
+/// FxHash (as in rustc): a multiply-rotate over 8-byte words, several
+/// times faster than SipHash on short label strings. Keys are label sets the
+/// gateway chooses (configured names), bounded by [`MAX_SERIES`].
+#[derive(Default, Clone, Copy)]
+struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+type Family<K, V> = RwLock<HashMap<K, V, BuildHasherDefault<FxHasher>>>;
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// One `llmo_requests_total` series, with the provider's series it feeds
+/// (so a request is one map lookup).
+#[derive(Debug)]
+struct ReqSeries {
+    count: AtomicU64,
+    provider: Option<Arc<ProviderSeries>>,
+}
 
 /// All of llmo's metrics. One per server, shared behind an `Arc`.
 #[derive(Debug)]
 pub struct Metrics {
-    requests: Family<ReqKey, AtomicU64>,
-    providers: Family<Box<str>, ProviderSeries>,
+    requests: Family<ReqKey, ReqSeries>,
+    providers: Family<Box<str>, Arc<ProviderSeries>>,
     failovers: Family<Box<str>, AtomicU64>,
     /// scope -> name -> count.
-    rate_limited: Family<&'static str, HashMap<Box<str>, AtomicU64>>,
+    rate_limited: Family<&'static str, Map<Box<str>, AtomicU64>>,
     overhead: Histogram,
     /// Set once a family overflowed (the warning is logged once).
     overflowed: AtomicBool,
@@ -221,11 +292,11 @@ impl Default for Metrics {
     }
 }
 
-fn read<K, V>(f: &Family<K, V>) -> std::sync::RwLockReadGuard<'_, HashMap<K, V>> {
+fn read<K, V>(f: &Family<K, V>) -> std::sync::RwLockReadGuard<'_, Map<K, V>> {
     f.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn write<K, V>(f: &Family<K, V>) -> std::sync::RwLockWriteGuard<'_, HashMap<K, V>> {
+fn write<K, V>(f: &Family<K, V>) -> std::sync::RwLockWriteGuard<'_, Map<K, V>> {
     f.write().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -244,10 +315,10 @@ impl Metrics {
         }
     }
 
-    /// Runs `f` on the provider's series, creating it the first time.
-    fn with_provider(&self, provider: &str, f: impl Fn(&ProviderSeries)) {
+    /// The provider's series, created the first time.
+    fn provider_series(&self, provider: &str) -> Arc<ProviderSeries> {
         if let Some(s) = read(&self.providers).get(provider) {
-            return f(s);
+            return s.clone();
         }
         let mut map = write(&self.providers);
         let name = if map.len() >= MAX_SERIES && !map.contains_key(provider) {
@@ -256,7 +327,17 @@ impl Metrics {
         } else {
             provider
         };
-        f(map.entry(name.into()).or_insert_with(ProviderSeries::new));
+        map.entry(name.into())
+            .or_insert_with(|| Arc::new(ProviderSeries::new()))
+            .clone()
+    }
+
+    /// Runs `f` on the provider's series, creating it the first time.
+    fn with_provider(&self, provider: &str, f: impl Fn(&ProviderSeries)) {
+        if let Some(s) = read(&self.providers).get(provider) {
+            return f(s);
+        }
+        f(&self.provider_series(provider));
     }
 
     /// One finished request: the client got `status`; `upstream_secs` were
@@ -273,38 +354,71 @@ impl Metrics {
         overhead_secs: f64,
     ) {
         let key = (model, provider, status);
+        let observe = |r: &ReqSeries| {
+            r.count.fetch_add(1, Ordering::Relaxed);
+            if let Some(p) = &r.provider {
+                p.upstream.observe(upstream_secs);
+            }
+        };
         let found = read(&self.requests)
             .get(&key as &dyn ReqKeyView)
-            .map(|c| c.fetch_add(1, Ordering::Relaxed))
+            .map(observe)
             .is_some();
         if !found {
-            let mut map = write(&self.requests);
-            let key = if map.len() >= MAX_SERIES && !map.contains_key(&key as &dyn ReqKeyView) {
-                self.overflow("llmo_requests_total");
-                (OVERFLOW_LABEL, OVERFLOW_LABEL, status)
-            } else {
-                key
-            };
-            match map.get(&key as &dyn ReqKeyView) {
-                Some(c) => {
-                    c.fetch_add(1, Ordering::Relaxed);
-                }
-                None => {
-                    map.insert(
-                        ReqKey {
-                            model: key.0.into(),
-                            provider: key.1.into(),
-                            status,
-                        },
-                        AtomicU64::new(1),
-                    );
-                }
-            }
-        }
-        if !provider.is_empty() {
-            self.with_provider(provider, |s| s.upstream.observe(upstream_secs));
+            self.request_new_labels(key, upstream_secs);
         }
         self.overhead.observe(overhead_secs);
+    }
+
+    /// [`Metrics::request`] for a label set not seen yet (or past the cap).
+    #[cold]
+    fn request_new_labels(&self, key: (&str, &str, u16), upstream_secs: f64) {
+        let (_, provider, status) = key;
+        if read(&self.requests).len() >= MAX_SERIES {
+            // Too many label sets: count under the overflow labels; the
+            // upstream time still goes to the provider's own histogram.
+            self.overflow("llmo_requests_total");
+            self.count_request(&(OVERFLOW_LABEL, OVERFLOW_LABEL, status), None);
+            if !provider.is_empty() {
+                self.with_provider(provider, |s| s.upstream.observe(upstream_secs));
+            }
+            return;
+        }
+        // No lock is held while the provider's series is looked up.
+        let series = (!provider.is_empty()).then(|| self.provider_series(provider));
+        if let Some(p) = self.count_request(&key, series) {
+            p.upstream.observe(upstream_secs);
+        }
+    }
+
+    /// Counts a request under `key`, creating the series; returns the
+    /// series' provider series (to observe the upstream latency on).
+    fn count_request(
+        &self,
+        key: &(&str, &str, u16),
+        provider: Option<Arc<ProviderSeries>>,
+    ) -> Option<Arc<ProviderSeries>> {
+        if let Some(r) = read(&self.requests).get(key as &dyn ReqKeyView) {
+            r.count.fetch_add(1, Ordering::Relaxed);
+            return r.provider.clone();
+        }
+        let mut map = write(&self.requests);
+        if map.get(key as &dyn ReqKeyView).is_none() {
+            map.insert(
+                ReqKey {
+                    model: key.0.into(),
+                    provider: key.1.into(),
+                    status: key.2,
+                },
+                ReqSeries {
+                    count: AtomicU64::new(0),
+                    provider,
+                },
+            );
+        }
+        let r = map.get(key as &dyn ReqKeyView)?;
+        r.count.fetch_add(1, Ordering::Relaxed);
+        r.provider.clone()
     }
 
     /// A retry of a request on `provider` (the same or after a failover).
@@ -381,7 +495,7 @@ impl Metrics {
             let map = read(&self.requests);
             let mut rows: Vec<_> = map
                 .iter()
-                .map(|(k, c)| (k.parts(), c.load(Ordering::Relaxed)))
+                .map(|(k, r)| (k.parts(), r.count.load(Ordering::Relaxed)))
                 .collect();
             rows.sort_by(|a, b| a.0.cmp(&b.0));
             for ((model, provider, status), n) in rows {
@@ -679,6 +793,29 @@ mod tests {
         assert!(out.contains("llmo_failovers_total{model=\"m0\"} 2\n"));
     }
 
+    #[test]
+    fn request_label_sets_are_capped_without_losing_latency() {
+        let m = Metrics::new();
+        for i in 0..MAX_SERIES {
+            m.request(&format!("m{i}"), "openai", 200, 0.001, 0.0);
+        }
+        m.request("one-too-many", "anthropic", 200, 0.2, 0.0);
+        m.request("two-too-many", "anthropic", 200, 0.2, 0.0);
+        m.request("m1", "openai", 200, 0.001, 0.0);
+        let out = m.render(0, 0);
+        assert!(out.contains(
+            "llmo_requests_total{model=\"_overflow_\",provider=\"_overflow_\",status=\"200\"} 2\n"
+        ));
+        assert!(out
+            .contains("llmo_requests_total{model=\"m1\",provider=\"openai\",status=\"200\"} 2\n"));
+        assert!(!out.contains("one-too-many"));
+        assert!(out.contains("llmo_upstream_latency_seconds_count{provider=\"anthropic\"} 2\n"));
+        assert!(out.contains(&format!(
+            "llmo_upstream_latency_seconds_count{{provider=\"openai\"}} {}\n",
+            MAX_SERIES + 1
+        )));
+    }
+
     /// Not an assertion on speed (shared machine): prints the cost of the
     /// hot-path call. `cargo test --lib request_cost -- --nocapture`
     #[test]
@@ -688,13 +825,17 @@ mod tests {
         for model in models {
             m.request(model, "openai", 200, 0.01, 0.0001);
         }
-        let n = 1_000_000;
-        let t = std::time::Instant::now();
-        for i in 0..n {
-            m.request(models[i % 3], "openai", 200, 0.01, 0.0001);
+        // Best of 5 rounds: the machine is shared, the minimum is the cost.
+        let n = 200_000;
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            for i in 0..n {
+                m.request(models[i % 3], "openai", 200, 0.01, 0.0001);
+            }
+            best = best.min(t.elapsed().as_nanos() as f64 / n as f64);
         }
-        let per = t.elapsed().as_nanos() as f64 / n as f64;
-        println!("Metrics::request: {per:.0} ns per call");
+        println!("Metrics::request: {best:.0} ns per call (best of 5 x {n})");
         let out = m.render(0, 0);
         assert!(out.contains("llmo_gateway_overhead_seconds_count 1000003\n"));
     }

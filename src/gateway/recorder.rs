@@ -21,8 +21,9 @@ use crate::time::now_ms;
 
 pub use crate::db::logs::LogRow;
 
-/// A provider's circuit-breaker state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A provider's circuit-breaker state (serialized as [`CircuitState::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CircuitState {
     Closed,
     Open,
@@ -518,5 +519,9 @@ mod tests {
         }
         assert_eq!(CircuitState::HalfOpen.as_str(), "half_open");
         assert_eq!(CircuitState::Open.gauge(), 2);
+        assert_eq!(
+            serde_json::to_string(&CircuitState::HalfOpen).unwrap(),
+            "\"half_open\""
+        );
     }
 }

@@ -11,4 +11,6 @@ mod gateway_lifecycle;
 mod gateway_resilience;
 mod gateway_translated;
 mod generated;
+mod health_cli;
 mod migrate;
+mod recorder;
