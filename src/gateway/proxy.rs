@@ -296,10 +296,20 @@ impl Tried {
     }
 }
 
-/// Picks a weighted-random candidate among those not yet tried and not
-/// circuit-open; weight 0 candidates never make it into a tier.
-fn pick(tier: &[Candidate], tried: &Tried, now: Instant) -> Option<usize> {
-    let ok = |i: usize| !tried.get(i) && tier[i].provider.live.may_try(now);
+/// Picks a weighted-random candidate among those not yet tried, not
+/// circuit-open and (when `endpoint` is given) able to serve that endpoint;
+/// weight 0 candidates never make it into a tier.
+fn pick(
+    tier: &[Candidate],
+    tried: &Tried,
+    now: Instant,
+    endpoint: Option<Endpoint>,
+) -> Option<usize> {
+    let ok = |i: usize| {
+        !tried.get(i)
+            && endpoint.is_none_or(|e| supports(&tier[i], e))
+            && tier[i].provider.live.may_try(now)
+    };
     let total: u64 = (0..tier.len())
         .filter(|i| ok(*i))
         .map(|i| u64::from(tier[i].weight))
@@ -319,6 +329,13 @@ fn pick(tier: &[Candidate], tried: &Tried, now: Instant) -> Option<usize> {
         r -= w;
     }
     None
+}
+
+fn supports(c: &Candidate, endpoint: Endpoint) -> bool {
+    c.provider
+        .adapter
+        .as_ref()
+        .is_some_and(|a| a.supports(endpoint))
 }
 
 /// Releases a half-open trial if the attempt is abandoned (client gone).
@@ -390,9 +407,18 @@ async fn route(
     let mut rate_wait: Option<Duration> = None;
     let mut circuit_wait: Option<Duration> = None;
     let min = |a: Option<Duration>, b: Duration| Some(a.map_or(b, |a| a.min(b)));
+    // Skip candidates that cannot serve this endpoint (Anthropic has no
+    // embeddings) as long as some candidate can; when none can, the first
+    // one answers with its own clear 400.
+    let only = model
+        .tiers
+        .iter()
+        .flatten()
+        .any(|c| supports(c, endpoint))
+        .then_some(endpoint);
     for tier in &model.tiers {
         let mut tried = Tried::new(tier.len());
-        while let Some(i) = pick(tier, &tried, Instant::now()) {
+        while let Some(i) = pick(tier, &tried, Instant::now(), only) {
             tried.set(i);
             let c = &tier[i];
             let p = &c.provider;

@@ -451,3 +451,50 @@ async fn account_errors_with_no_other_provider_answer_the_mapped_error_once() {
         [(502, 1), (429, 1), (502, 3)]
     );
 }
+
+/// A model served by Anthropic (tier 0) and Gemini (tier 1): chat goes to
+/// Anthropic, embeddings skip it (it has none) and are served by Gemini
+/// instead of failing with Anthropic's 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_skip_providers_without_them() {
+    let anthropic = MockUpstream::start().await;
+    let gemini = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    add_provider(
+        &mut s,
+        "claude",
+        &format!("http://{}", anthropic.addr),
+        |p| {
+            p.kind = Some("anthropic".into());
+            p.priority = Some(0);
+        },
+    );
+    add_provider(&mut s, "gem", &gemini.url(), |p| {
+        p.kind = Some("gemini".into());
+        p.priority = Some(1);
+    });
+    map(&mut s, "m", "claude", "claude-up");
+    map(&mut s, "m", "gem", "gemini-embed");
+    let mut gw = Gw::start(dir, |_| {}).await;
+    gemini.set_default(Reply::ok(include_str!(
+        "../fixtures/translate/gemini_embed_content_response.json"
+    )));
+    let res = gw
+        .post("/v1/embeddings", &json!({"model": "m", "input": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let v = res.json_value().await;
+    assert_eq!(v["object"], "list", "{v}");
+    assert!(v["data"][0]["embedding"].is_array(), "{v}");
+    assert_eq!(anthropic.calls(), 0);
+    assert_eq!(gemini.calls(), 1);
+    assert!(gemini
+        .last_request()
+        .path
+        .contains("gemini-embed:embedContent"));
+    let logs = gw.stop_and_logs().await;
+    assert_eq!(logs[0].provider.as_deref(), Some("gem"), "{logs:?}");
+}

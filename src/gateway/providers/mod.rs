@@ -59,6 +59,18 @@ pub enum AnyProvider {
 }
 
 impl AnyProvider {
+    /// Whether this adapter can serve `endpoint` at all (Anthropic has no
+    /// embeddings API); routing skips those that cannot.
+    pub fn supports(&self, endpoint: crate::gateway::request::Endpoint) -> bool {
+        !matches!(
+            (self, endpoint),
+            (
+                AnyProvider::Anthropic(_),
+                crate::gateway::request::Endpoint::Embeddings
+            )
+        )
+    }
+
     /// Builds the adapter for a stored provider (the key resolved now, once
     /// per catalog snapshot). `Err` says why the provider cannot be used.
     pub fn for_provider(p: &ProviderRow) -> Result<AnyProvider, String> {
