@@ -18,7 +18,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, Row};
+use rusqlite::{params, params_from_iter, Connection, Row, TransactionBehavior};
 use serde::Serialize;
 
 use super::{Result, Store, StoreError};
@@ -201,7 +201,12 @@ impl LogWriter {
                 *t = (*t).max(r.ts_ms);
             }
         }
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE: take the write lock up front (waiting out the busy
+        // timeout), instead of failing with SQLITE_BUSY_SNAPSHOT when another
+        // process wrote between our first read and our first write.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut chunks = logs.chunks_exact(MULTI);
         {
             let mut st = tx.prepare_cached(&self.insert_multi)?;
