@@ -18,7 +18,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, Row};
+use rusqlite::{params, params_from_iter, Connection, Row, TransactionBehavior};
 use serde::Serialize;
 
 use super::{Result, Store, StoreError};
@@ -71,6 +71,35 @@ const INSERT_LOG: &str = "INSERT INTO request_logs (ts, request_id, key_name, mo
      prompt_tokens, completion_tokens, stream) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
+/// Rows per multi-row INSERT: fewer statement steps per row. 32 x 15
+/// parameters stays far under SQLite's 32,766-variable limit.
+const MULTI: usize = 32;
+
+fn insert_logs_multi_sql() -> String {
+    let one = format!("({})", (0..15).map(|_| "?").collect::<Vec<_>>().join(", "));
+    let head = INSERT_LOG.split(" VALUES ").next().unwrap_or(INSERT_LOG);
+    format!("{head} VALUES {}", vec![one; MULTI].join(", "))
+}
+
+fn bind_log(st: &mut rusqlite::Statement<'_>, at: usize, r: &LogRow) -> rusqlite::Result<()> {
+    st.raw_bind_parameter(at + 1, r.ts_ms)?;
+    st.raw_bind_parameter(at + 2, &r.request_id)?;
+    st.raw_bind_parameter(at + 3, r.key_name.as_deref())?;
+    st.raw_bind_parameter(at + 4, r.model.as_deref())?;
+    st.raw_bind_parameter(at + 5, r.provider.as_deref())?;
+    st.raw_bind_parameter(at + 6, r.upstream_model.as_deref())?;
+    st.raw_bind_parameter(at + 7, r.attempts)?;
+    st.raw_bind_parameter(at + 8, r.status)?;
+    st.raw_bind_parameter(at + 9, r.error_type)?;
+    st.raw_bind_parameter(at + 10, finite(r.latency_ms))?;
+    st.raw_bind_parameter(at + 11, r.ttfb_ms.map(finite))?;
+    st.raw_bind_parameter(at + 12, r.upstream_ms.map(finite))?;
+    st.raw_bind_parameter(at + 13, r.prompt_tokens)?;
+    st.raw_bind_parameter(at + 14, r.completion_tokens)?;
+    st.raw_bind_parameter(at + 15, r.stream)?;
+    Ok(())
+}
+
 const UPSERT_STATS: &str = "INSERT INTO provider_stats (provider, bucket, requests, successes, \
      failures, latency_ms_total, tokens_in, tokens_out) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
      ON CONFLICT (provider, bucket) DO UPDATE SET \
@@ -108,6 +137,7 @@ struct Agg {
 /// reusable scratch maps. Owned by one thread.
 pub(crate) struct LogWriter {
     conn: Connection,
+    insert_multi: String,
     stats: HashMap<(Arc<str>, i64), Agg>,
     keys: HashMap<Arc<str>, i64>,
 }
@@ -134,8 +164,11 @@ impl LogWriter {
                 return Err(e.into());
             }
         }
+        let insert_multi = insert_logs_multi_sql();
+        conn.prepare_cached(&insert_multi)?;
         Ok(LogWriter {
             conn,
+            insert_multi,
             stats: HashMap::new(),
             keys: HashMap::new(),
         })
@@ -168,10 +201,25 @@ impl LogWriter {
                 *t = (*t).max(r.ts_ms);
             }
         }
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE: take the write lock up front (waiting out the busy
+        // timeout), instead of failing with SQLITE_BUSY_SNAPSHOT when another
+        // process wrote between our first read and our first write.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut chunks = logs.chunks_exact(MULTI);
+        {
+            let mut st = tx.prepare_cached(&self.insert_multi)?;
+            for chunk in &mut chunks {
+                for (i, r) in chunk.iter().enumerate() {
+                    bind_log(&mut st, i * 15, r)?;
+                }
+                st.raw_execute()?;
+            }
+        }
         {
             let mut st = tx.prepare_cached(INSERT_LOG)?;
-            for r in logs {
+            for r in chunks.remainder() {
                 st.execute(params![
                     r.ts_ms,
                     r.request_id,
