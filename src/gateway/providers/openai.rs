@@ -99,12 +99,14 @@ impl OpenAi {
                 .await
                 .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
             let status = res.status();
-            let headers = res.headers().clone();
+            // The headers are only read for errors (Retry-After): no clone
+            // of the header map on the success path.
+            let headers = (!status.is_success()).then(|| res.headers().clone());
             let bytes: Bytes = res
                 .bytes()
                 .await
                 .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
-            if !status.is_success() {
+            if let Some(headers) = headers {
                 return Err(self.error(status.as_u16(), &headers, bytes));
             }
             Ok(Completion {
