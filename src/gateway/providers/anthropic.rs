@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::translated::{completion, fallback_identity, translate_error, usage_of, Endpoint};
+use super::translated::{fallback_identity, Endpoint};
 use super::{Completion, Provider, StreamMapper, UpstreamError, UpstreamStream};
 use crate::catalog::Provider as ProviderRow;
 use crate::gateway::request::ClientRequest;
-use crate::translate::{anthropic, ResponseMeta};
+use crate::translate::anthropic;
 
 pub const KIND: &str = "anthropic";
 
@@ -39,23 +39,19 @@ impl Provider for Anthropic {
         upstream_model: &str,
         timeout: Duration,
     ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
-        let value = req.to_value();
-        let call = anthropic::request(&value, upstream_model, false);
+        let call = anthropic::request(&req.to_value(), upstream_model, false);
         let public = req.model.to_string();
         async move {
-            let call = call.map_err(|e| translate_error(&e))?;
-            let body = self
-                .endpoint
-                .call(http, &call.path, call.body, timeout, anthropic::error)
-                .await?;
-            let (id, created) = fallback_identity();
-            let meta = ResponseMeta {
-                public_model: &public,
-                fallback_id: &id,
-                created,
-            };
-            let cc = anthropic::response(&body, &meta).map_err(|e| translate_error(&e))?;
-            completion(&cc, usage_of(cc.usage))
+            self.endpoint
+                .complete(
+                    http,
+                    call,
+                    &public,
+                    timeout,
+                    anthropic::error,
+                    anthropic::response,
+                )
+                .await
         }
     }
 
@@ -71,10 +67,9 @@ impl Provider for Anthropic {
         let translator =
             anthropic::StreamTranslator::new(&req.model, req.client_wants_usage, &id, created);
         async move {
-            let call = call.map_err(|e| translate_error(&e))?;
             let body = self
                 .endpoint
-                .open(http, &call.path, call.body, anthropic::error)
+                .open_call(http, call, anthropic::error)
                 .await?;
             Ok(UpstreamStream {
                 body,

@@ -4,11 +4,11 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::translated::{completion, fallback_identity, translate_error, usage_of, Endpoint};
+use super::translated::{completion, fallback_identity, translate_error, Endpoint};
 use super::{parse_usage, Completion, Provider, StreamMapper, UpstreamError, UpstreamStream};
 use crate::catalog::Provider as ProviderRow;
 use crate::gateway::request::ClientRequest;
-use crate::translate::{gemini, ResponseMeta};
+use crate::translate::gemini;
 
 pub const KIND: &str = "gemini";
 
@@ -32,23 +32,19 @@ impl Provider for Gemini {
         upstream_model: &str,
         timeout: Duration,
     ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
-        let value = req.to_value();
-        let call = gemini::request(&value, upstream_model, false);
+        let call = gemini::request(&req.to_value(), upstream_model, false);
         let public = req.model.to_string();
         async move {
-            let call = call.map_err(|e| translate_error(&e))?;
-            let body = self
-                .endpoint
-                .call(http, &call.path, call.body, timeout, gemini::error)
-                .await?;
-            let (id, created) = fallback_identity();
-            let meta = ResponseMeta {
-                public_model: &public,
-                fallback_id: &id,
-                created,
-            };
-            let cc = gemini::response(&body, &meta).map_err(|e| translate_error(&e))?;
-            completion(&cc, usage_of(cc.usage))
+            self.endpoint
+                .complete(
+                    http,
+                    call,
+                    &public,
+                    timeout,
+                    gemini::error,
+                    gemini::response,
+                )
+                .await
         }
     }
 
@@ -64,11 +60,7 @@ impl Provider for Gemini {
         let translator =
             gemini::StreamTranslator::new(&req.model, req.client_wants_usage, &id, created);
         async move {
-            let call = call.map_err(|e| translate_error(&e))?;
-            let body = self
-                .endpoint
-                .open(http, &call.path, call.body, gemini::error)
-                .await?;
+            let body = self.endpoint.open_call(http, call, gemini::error).await?;
             Ok(UpstreamStream {
                 body,
                 mapper: StreamMapper::Gemini(Box::new(translator)),

@@ -8,7 +8,8 @@ use reqwest::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 
 use super::{map_error, Completion, UpstreamError, Usage};
 use crate::secret::Secret;
-use crate::translate::{MappedError, TranslateError};
+use crate::translate::openai::ChatCompletion;
+use crate::translate::{MappedError, ResponseMeta, TranslateError, UpstreamCall};
 
 /// Base URL, vendor auth header and key of a translated provider.
 pub struct Endpoint {
@@ -149,6 +150,41 @@ impl Endpoint {
     }
 
     /// Opens a stream: the response once it answered with success headers.
+    /// The non-stream exchange both translating adapters share: send the
+    /// translated call, map an error answer with `map`, and turn the success
+    /// body into an OpenAI completion with `respond`.
+    pub async fn complete(
+        &self,
+        http: &reqwest::Client,
+        call: Result<UpstreamCall, TranslateError>,
+        public_model: &str,
+        timeout: Duration,
+        map: impl Fn(u16, &[u8]) -> MappedError,
+        respond: impl Fn(&[u8], &ResponseMeta<'_>) -> Result<ChatCompletion, TranslateError>,
+    ) -> Result<Completion, UpstreamError> {
+        let call = call.map_err(|e| translate_error(&e))?;
+        let body = self.call(http, &call.path, call.body, timeout, map).await?;
+        let (id, created) = fallback_identity();
+        let meta = ResponseMeta {
+            public_model,
+            fallback_id: &id,
+            created,
+        };
+        let cc = respond(&body, &meta).map_err(|e| translate_error(&e))?;
+        completion(&cc, usage_of(cc.usage))
+    }
+
+    /// Opens a translated stream: the body to feed to the stream translator.
+    pub async fn open_call(
+        &self,
+        http: &reqwest::Client,
+        call: Result<UpstreamCall, TranslateError>,
+        map: impl Fn(u16, &[u8]) -> MappedError,
+    ) -> Result<reqwest::Body, UpstreamError> {
+        let call = call.map_err(|e| translate_error(&e))?;
+        self.open(http, &call.path, call.body, map).await
+    }
+
     pub async fn open(
         &self,
         http: &reqwest::Client,
