@@ -648,21 +648,6 @@ impl Store {
         Ok(())
     }
 
-    /// Records when keys were last used: `(key name, epoch ms)`.
-    pub fn touch_keys(&mut self, used: &[(String, i64)]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut st = tx.prepare_cached(
-                "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE name = ?1",
-            )?;
-            for (name, ts) in used {
-                st.execute(params![name, ts])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
     /// Reads the whole routing catalog in one read transaction.
     pub fn load_catalog(&mut self) -> Result<Catalog> {
         let tx = self.conn.transaction()?;

@@ -113,7 +113,7 @@ const UPSERT_STATS: &str = "INSERT INTO provider_stats (provider, bucket, reques
 const INSERT_HEALTH: &str = "INSERT INTO provider_health (provider, state, consecutive_failures, \
      last_error, last_success_at, changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
-/// Same statement as `Store::touch_keys`: `last_used_at` is excluded from the
+/// A key's last use. `last_used_at` is excluded from the
 /// `api_keys_upd` trigger, so this does not bump `config_version`.
 const TOUCH_KEY: &str =
     "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE name = ?1";
