@@ -16,6 +16,8 @@
 #   BENCH_SKIP_LLMO 1 = only direct and min-proxy (default 0)
 #   LLMO_BIN        use this llmo binary instead of building the repo's
 #   BENCH_OUT       where to write the table (default bench/results.md)
+#   BENCH_ONLY      only the scenarios whose id matches this extended regex,
+#                   e.g. 'stream-c256' or '^json-c32' (ids: KIND-NAME-DELAYms)
 #   BENCH_NICE      run everything at this nice level, e.g. -5 on a machine shared
 #                   with other work (negative values need root; default: unchanged)
 set -euo pipefail
@@ -334,6 +336,7 @@ for d in 0 50; do
         IFS=: read -r name conc stream layout <<<"$s"
         kind=$([[ $stream == 1 ]] && echo stream || echo json)
         id="$kind-$name-${d}ms"
+        [[ -n ${BENCH_ONLY:-} && ! $id =~ $BENCH_ONLY ]] && continue
         run_one "$id" direct "http://${MOCK[${d}a]}/v1/chat/completions" "$conc" "$stream" ""
         [[ $layout == same ]] && repin "${MP_PID[$d]}" 0
         run_one "$id" min-proxy "http://${MP[$d]}/v1/chat/completions" "$conc" "$stream" "${MP_PID[$d]}"

@@ -34,6 +34,10 @@ pub struct Relay {
     buf: BytesMut,
     /// Events read while priming, sent first.
     pending: Option<Bytes>,
+    /// Whole events received but not yet handed to hyper (see `poll_chunk`).
+    stash: Option<Stash>,
+    /// The upstream ended (or failed) while events were stashed.
+    ended: Option<Result<(), UpstreamError>>,
     gap: Duration,
     deadline: Pin<Box<Sleep>>,
     client_wants_usage: bool,
@@ -57,6 +61,8 @@ impl Relay {
             mapper: up.mapper,
             buf: BytesMut::new(),
             pending: None,
+            stash: None,
+            ended: None,
             gap,
             deadline: Box::pin(tokio::time::sleep(gap)),
             client_wants_usage,
@@ -234,6 +240,19 @@ impl Relay {
         )
     }
 
+    /// The next bytes for the client.
+    ///
+    /// hyper's HTTP/1 client hands a response body over one chunk per
+    /// scheduler turn (a one-slot channel filled by the connection task), and
+    /// hyper's server flushes (one `writev`) whenever the body is `Pending`.
+    /// Forwarding each chunk as it comes therefore costs one syscall per SSE
+    /// event even when the upstream sent twenty events in one TCP segment.
+    /// So once an event is in hand, the relay yields (wakes itself and returns
+    /// `Pending`, so the woken connection task runs first and queues its next
+    /// chunk) and keeps gathering while more comes; it hands the gathered
+    /// events over as one frame when `COALESCE_TURNS` turns bring nothing, when
+    /// they reach `COALESCE_MAX`, or when the stream ends. An upstream that
+    /// trickles tokens costs one extra poll per event, no added wait.
     pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if let Some(p) = self.pending.take() {
             return Poll::Ready(Some(p));
@@ -241,6 +260,9 @@ impl Relay {
         match self.phase {
             Phase::Finished => return Poll::Ready(None),
             Phase::Done => {
+                if let Some(s) = self.stash.take() {
+                    return Poll::Ready(Some(s.into_bytes()));
+                }
                 self.phase = Phase::Finished;
                 let outcome = match self.translated_error() {
                     Some(msg) => Err(UpstreamError::Broken(msg)),
@@ -251,42 +273,133 @@ impl Relay {
             }
             Phase::Streaming => {}
         }
-        match self.poll_upstream(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(Some(b))) => Poll::Ready(Some(b)),
-            Poll::Ready(Ok(None)) => {
-                self.phase = Phase::Finished;
-                let tail = match &mut self.mapper {
-                    StreamMapper::Passthrough => None,
-                    StreamMapper::Anthropic(t) => Some((t.finish(), t.usage())),
-                    StreamMapper::Gemini(t) => Some((t.finish(), t.usage())),
-                };
-                if let Some((tail, usage)) = tail {
-                    // A translator ends every stream itself (an error event
-                    // if it was cut short, then `[DONE]`).
-                    if usage.is_some() {
-                        self.usage = usage_of(usage);
-                    }
-                    let outcome = match self.translated_error() {
-                        Some(msg) => Err(UpstreamError::Broken(msg)),
-                        None => Ok(()),
+        if let Some(end) = self.ended.take() {
+            return self.end(end);
+        }
+        loop {
+            match self.poll_upstream(cx) {
+                Poll::Ready(Ok(Some(b))) => {
+                    let len = match &mut self.stash {
+                        None => {
+                            let len = b.len();
+                            self.stash = Some(Stash::new(b));
+                            len
+                        }
+                        Some(s) => s.push(&b),
                     };
-                    self.finish(outcome);
-                    return Poll::Ready((!tail.is_empty()).then(|| Bytes::from(tail)));
+                    if len >= COALESCE_MAX || !matches!(self.phase, Phase::Streaming) {
+                        return Poll::Ready(self.stash.take().map(Stash::into_bytes));
+                    }
                 }
-                // Ended without `[DONE]`: the client must learn it is cut short.
-                let e =
-                    UpstreamError::Broken("the upstream closed the stream before `[DONE]`".into());
-                let tail = error_tail(&e);
-                self.finish(Err(e));
-                Poll::Ready(Some(tail))
+                Poll::Pending => {
+                    let Some(s) = &mut self.stash else {
+                        return Poll::Pending;
+                    };
+                    if s.idle < COALESCE_TURNS {
+                        // Something arrived lately: give the connection task
+                        // another turn to hand over the rest.
+                        s.idle += 1;
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    return Poll::Ready(self.stash.take().map(Stash::into_bytes));
+                }
+                Poll::Ready(Ok(None)) => return self.end_or_flush(Ok(())),
+                Poll::Ready(Err(e)) => return self.end_or_flush(Err(e)),
             }
-            Poll::Ready(Err(e)) => {
-                self.phase = Phase::Finished;
-                let tail = error_tail(&e);
-                self.finish(Err(e));
-                Poll::Ready(Some(tail))
+        }
+    }
+
+    /// Sends what is stashed first, then ends on the next poll.
+    fn end_or_flush(&mut self, end: Result<(), UpstreamError>) -> Poll<Option<Bytes>> {
+        match self.stash.take() {
+            Some(s) => {
+                self.ended = Some(end);
+                Poll::Ready(Some(s.into_bytes()))
             }
+            None => self.end(end),
+        }
+    }
+
+    /// The upstream body ended (`Ok`) or failed.
+    fn end(&mut self, end: Result<(), UpstreamError>) -> Poll<Option<Bytes>> {
+        self.phase = Phase::Finished;
+        if let Err(e) = end {
+            let tail = error_tail(&e);
+            self.finish(Err(e));
+            return Poll::Ready(Some(tail));
+        }
+        let tail = match &mut self.mapper {
+            StreamMapper::Passthrough => None,
+            StreamMapper::Anthropic(t) => Some((t.finish(), t.usage())),
+            StreamMapper::Gemini(t) => Some((t.finish(), t.usage())),
+        };
+        if let Some((tail, usage)) = tail {
+            // A translator ends every stream itself (an error event
+            // if it was cut short, then `[DONE]`).
+            if usage.is_some() {
+                self.usage = usage_of(usage);
+            }
+            let outcome = match self.translated_error() {
+                Some(msg) => Err(UpstreamError::Broken(msg)),
+                None => Ok(()),
+            };
+            self.finish(outcome);
+            return Poll::Ready((!tail.is_empty()).then(|| Bytes::from(tail)));
+        }
+        // Ended without `[DONE]`: the client must learn it is cut short.
+        let e = UpstreamError::Broken("the upstream closed the stream before `[DONE]`".into());
+        let tail = error_tail(&e);
+        self.finish(Err(e));
+        Poll::Ready(Some(tail))
+    }
+}
+
+/// Gathered events hand over as one frame at this size.
+const COALESCE_MAX: usize = 32 * 1024;
+
+/// Scheduler turns the relay waits for more before it hands over what it
+/// has. Measured with the bench mock (20 events in one TCP segment, llmo on
+/// one worker): one turn merged none, since hyper's connection task needs two
+/// to hand over its next chunk; two merged a whole answer into one `writev`
+/// (CPU per stream 0.31 -> 0.17 ms; streams at c=256 70% -> 95% of direct).
+const COALESCE_TURNS: u8 = 2;
+
+/// Events gathered for one write: the first chunk is kept as is (no copy when
+/// nothing else comes), later ones are appended.
+struct Stash {
+    first: Bytes,
+    more: Option<BytesMut>,
+    /// Turns yielded since something was last added.
+    idle: u8,
+}
+
+impl Stash {
+    fn new(first: Bytes) -> Stash {
+        Stash {
+            first,
+            more: None,
+            idle: 0,
+        }
+    }
+
+    /// Appends a chunk; returns the stash's length.
+    fn push(&mut self, b: &[u8]) -> usize {
+        self.idle = 0;
+        let first = &self.first;
+        let more = self.more.get_or_insert_with(|| {
+            let mut m = BytesMut::with_capacity((first.len() + b.len()) * 4);
+            m.extend_from_slice(first);
+            m
+        });
+        more.extend_from_slice(b);
+        more.len()
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self.more {
+            Some(m) => m.freeze(),
+            None => self.first,
         }
     }
 }
@@ -422,5 +535,112 @@ mod tests {
         let n = events(sse).count();
         let datas = sse.windows(6).filter(|w| w == b"data: ").count();
         assert_eq!(n, datas);
+    }
+
+    /// An upstream body that, like hyper's client connection, hands over
+    /// one frame per scheduler turn: `Pending` (after waking itself) between
+    /// frames; `stall` = after the first frame it never wakes again.
+    struct TurnBody {
+        frames: std::collections::VecDeque<Bytes>,
+        ready: bool,
+        stall: bool,
+    }
+
+    impl hyper::body::Body for TurnBody {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+            if !self.ready {
+                self.ready = true;
+                if !self.stall {
+                    cx.waker().wake_by_ref();
+                }
+                return Poll::Pending;
+            }
+            if self.stall && self.frames.len() < 20 {
+                return Poll::Pending;
+            }
+            self.ready = false;
+            Poll::Ready(
+                self.frames
+                    .pop_front()
+                    .map(|b| Ok(hyper::body::Frame::data(b))),
+            )
+        }
+    }
+
+    fn relay(stall: bool) -> (Relay, Vec<Bytes>) {
+        let mut events: Vec<Bytes> = (0..19)
+            .map(|i| {
+                Bytes::from(format!(
+                    "data: {{\"choices\":[{{\"delta\":{{\"content\":\"w{i}\"}}}}]}}\n\n"
+                ))
+            })
+            .collect();
+        events.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        let body = TurnBody {
+            frames: events.iter().cloned().collect(),
+            ready: true,
+            stall,
+        };
+        let provider = Arc::new(ProviderRt {
+            name: Arc::from("p"),
+            kind: crate::catalog::ProviderKind::OpenAiCompatible,
+            enabled: true,
+            max_retries: 0,
+            timeout: Duration::from_secs(60),
+            adapter: None,
+            unusable: None,
+            live: Arc::default(),
+        });
+        let up = UpstreamStream {
+            body: reqwest::Body::wrap(body),
+            mapper: StreamMapper::Passthrough,
+        };
+        (Relay::new(up, provider, false, Instant::now()), events)
+    }
+
+    #[tokio::test]
+    async fn events_handed_over_one_per_turn_leave_as_one_write() {
+        let (mut r, events) = relay(false);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut out = Vec::new();
+        for _ in 0..1000 {
+            match r.poll_chunk(&mut cx) {
+                Poll::Ready(Some(b)) => out.push(b),
+                Poll::Ready(None) => break,
+                Poll::Pending => {}
+            }
+        }
+        assert_eq!(out.concat(), events.concat(), "every byte, in order");
+        assert_eq!(
+            out.len(),
+            1,
+            "20 events in one frame, not one frame per event"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_event_is_not_held_back_waiting_for_the_next() {
+        let (mut r, events) = relay(true);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut polls = 0;
+        let first = loop {
+            polls += 1;
+            assert!(
+                polls <= 1 + usize::from(COALESCE_TURNS) + 1,
+                "the first event was held back"
+            );
+            if let Poll::Ready(Some(b)) = r.poll_chunk(&mut cx) {
+                break b;
+            }
+        };
+        assert_eq!(first, events[0]);
+        // Nothing else arrives: the relay waits without spinning.
+        assert!(r.poll_chunk(&mut cx).is_pending());
+        assert!(r.poll_chunk(&mut cx).is_pending());
     }
 }
