@@ -445,3 +445,39 @@ fn writer_throughput() {
     );
     assert_eq!(rec.dropped(), 0);
 }
+
+/// The writer runs at a lower CPU priority than request handling, so a batch
+/// being written never delays requests (Linux: per-thread nice value).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_writer_thread_yields_the_cpu_to_request_handling() {
+    fn nice_of(stat: &str) -> i64 {
+        // Field 19 of /proc/.../stat; fields after the `)` start at 3.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        after.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+    let own = nice_of(&std::fs::read_to_string("/proc/thread-self/stat").unwrap());
+    let (_dir, path) = db();
+    let (_rec, handle) = Recorder::start(&path, 30).unwrap();
+    let mut writers = Vec::new();
+    for _ in 0..100 {
+        writers = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim() == "llmo-log-writer")
+            })
+            .map(|t| nice_of(&std::fs::read_to_string(t.path().join("stat")).unwrap()))
+            .collect();
+        if !writers.is_empty() && writers.iter().all(|&n| n > own) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    handle.shutdown(Duration::from_secs(5));
+    assert!(!writers.is_empty(), "no llmo-log-writer thread found");
+    for n in writers {
+        assert!(n >= (own + 10).min(19), "writer nice {n}, process {own}");
+    }
+}
