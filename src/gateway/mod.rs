@@ -42,6 +42,10 @@ use metrics::Metrics;
 use recorder::{Recorder, RecorderHandle};
 use snapshot::{LiveStates, Snapshot};
 
+/// Default of [`Options::header_timeout`] (hyper's own default, and under
+/// common proxies' idle keep-alive timeouts of 60-75 s).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How often the catalog's `config_version` is polled.
 pub const RELOAD_INTERVAL: Duration = Duration::from_millis(500);
 const RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -57,6 +61,11 @@ pub struct Options {
     /// cannot be opened.
     pub exit_on_error: bool,
     pub reload_interval: Duration,
+    /// A client must send a request's whole header within this time, counted
+    /// from when the connection opens or its previous response ended; else
+    /// the connection is closed (slow-header clients cannot pin connections,
+    /// and idle keep-alive connections close after it).
+    pub header_timeout: Duration,
 }
 
 impl Options {
@@ -65,6 +74,7 @@ impl Options {
             settings,
             exit_on_error: false,
             reload_interval: RELOAD_INTERVAL,
+            header_timeout: HEADER_TIMEOUT,
         }
     }
 }
@@ -497,8 +507,16 @@ pub async fn serve_with(
     tracing::info!("listening on http://{addr}");
 
     let graceful = GracefulShutdown::new();
+    let header_timeout = opts.header_timeout;
+    // Tells connections that have not sent a byte yet to close at shutdown
+    // (they hold a graceful-shutdown watcher the drain would wait for).
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().keep_alive(true);
+    builder
+        .http1()
+        .keep_alive(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -520,16 +538,30 @@ pub async fn serve_with(
                     let sh = sh.clone();
                     async move { Ok::<_, Infallible>(router::handle(sh, req).await) }
                 });
-                let conn = builder.serve_connection(TokioIo::new(sock), svc).into_owned();
-                let conn = graceful.watch(conn);
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                let mut stopping = stopping.clone();
                 tokio::spawn(async move {
-                    let _ = conn.await;
+                    // hyper's header timeout starts once it knows the
+                    // protocol, i.e. after the first bytes: a client that
+                    // connects and sends nothing is bounded here.
+                    let mut first = [0u8; 1];
+                    tokio::select! {
+                        r = tokio::time::timeout(header_timeout, sock.peek(&mut first)) => match r {
+                            Ok(Ok(n)) if n > 0 => {}
+                            _ => return,
+                        },
+                        _ = stopping.changed() => return,
+                    }
+                    let conn = builder.serve_connection(TokioIo::new(sock), svc);
+                    let _ = watcher.watch(conn).await;
                 });
             }
             () = &mut shutdown => break,
         }
     }
     drop(listener);
+    let _ = stopping_tx.send(true);
     let timeout = settings.shutdown_timeout.value;
     tracing::info!(
         "shutting down: finishing in-flight requests (up to {})",

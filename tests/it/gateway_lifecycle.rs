@@ -239,3 +239,113 @@ async fn shutdown_lets_streams_finish_and_flushes_logs() {
     // after shutdown nothing listens
     assert!(reqwest::get(format!("{}/health", gw.url)).await.is_err());
 }
+
+/// Reads until the server closes the connection; returns what it sent and
+/// how long that took (fails after `limit`).
+async fn read_until_closed(
+    sock: &mut tokio::net::TcpStream,
+    limit: Duration,
+) -> (Vec<u8>, Duration) {
+    use tokio::io::AsyncReadExt;
+    let t0 = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(limit.saturating_sub(t0.elapsed()), sock.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, t0.elapsed()),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the connection was still open after {limit:?}; got {got:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_or_silent_clients_are_cut_off_at_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let (_mock, dir) = one_provider(|_| {}).await;
+    let mut gw = Gw::start(dir, |o| o.header_timeout = Duration::from_millis(300)).await;
+    let addr = gw.url.trim_start_matches("http://").to_string();
+
+    // Connects and sends nothing.
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (_, took) = read_until_closed(&mut silent, Duration::from_secs(5)).await;
+    assert!(took >= Duration::from_millis(250), "closed after {took:?}");
+
+    // Sends half a header and stalls (slowloris).
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let (_, took) = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+    assert!(took >= Duration::from_millis(250), "closed after {took:?}");
+
+    // A keep-alive connection serves requests until it idles past the limit.
+    let mut ka = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let req = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    for _ in 0..3 {
+        ka.write_all(req).await.unwrap();
+        let mut buf = [0u8; 1024];
+        let n = tokio::io::AsyncReadExt::read(&mut ka, &mut buf)
+            .await
+            .unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    read_until_closed(&mut ka, Duration::from_secs(5)).await;
+    gw.stop_and_logs().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_outlasting_the_header_timeout_is_not_cut() {
+    let (mock, dir) = one_provider(|_| {}).await;
+    let events = sse_events(mock_upstream::CHAT_SSE);
+    mock.set_default(Reply::Sse {
+        chunks: events
+            .iter()
+            .map(|e| (Duration::from_millis(60), e.clone()))
+            .collect(),
+        broken: false,
+    });
+    let mut gw = Gw::start(dir, |o| o.header_timeout = Duration::from_millis(200)).await;
+    let mut body = chat_body();
+    body["stream"] = json!(true);
+    let t0 = Instant::now();
+    let res = gw.chat(&body).await;
+    assert_eq!(res.status(), 200);
+    let text = String::from_utf8(res.bytes().await.unwrap().to_vec()).unwrap();
+    assert!(
+        t0.elapsed() > Duration::from_millis(400),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    gw.stop_and_logs().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_silent_connections_do_not_hold_up_shutdown() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_mock, dir) = one_provider(|_| {}).await;
+    let mut gw = Gw::start(dir, |_| {}).await; // header timeout: the 30 s default
+    let addr = gw.url.trim_start_matches("http://").to_string();
+    let _silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t0 = Instant::now();
+    gw.stop_and_logs().await;
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "shutdown took {:?}",
+        t0.elapsed()
+    );
+}
