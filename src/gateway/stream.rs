@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tokio::time::Sleep;
 
 use super::error::error_json;
-use super::providers::translated::usage_of;
+use super::providers::translated::{from_mapped, usage_of};
 use super::providers::{StreamMapper, UpstreamError, UpstreamStream, Usage};
 use super::proxy::LogCtx;
 use super::snapshot::ProviderRt;
@@ -78,7 +78,14 @@ impl Relay {
     /// sent one fails the attempt (nothing has reached the client yet, so
     /// the caller may retry).
     pub async fn prime(&mut self) -> Result<(), UpstreamError> {
-        match poll_fn(|cx| self.poll_upstream(cx)).await? {
+        let first = poll_fn(|cx| self.poll_upstream(cx)).await?;
+        if let Some(e) = self.vendor_error() {
+            // The vendor reported an error (Anthropic `overloaded_error`
+            // right after its 200, say) before anything reached the client:
+            // the attempt failed as if the error had been the HTTP answer.
+            return Err(e);
+        }
+        match first {
             Some(first) => {
                 self.pending = Some(first);
                 Ok(())
@@ -223,6 +230,16 @@ impl Relay {
                 log.finish(status, Some(kind));
             }
         }
+    }
+
+    /// The error the vendor itself sent in a translated stream, if any.
+    fn vendor_error(&self) -> Option<UpstreamError> {
+        let m = match &self.mapper {
+            StreamMapper::Passthrough => None,
+            StreamMapper::Anthropic(t) => t.vendor_error(),
+            StreamMapper::Gemini(t) => t.vendor_error(),
+        }?;
+        Some(from_mapped(&Default::default(), m, None))
     }
 
     /// The error a translated stream reported to the client, if any.

@@ -715,9 +715,10 @@ pub fn error(status: u16, body: &[u8]) -> MappedError {
     }
 }
 
-/// The error event for a mid-stream Anthropic `error` (HTTP status is long sent).
-fn stream_error_body(ty: Option<&str>, message: &str) -> Value {
-    classify(ty, message, 0).map(message, 500, None).body
+/// A mid-stream Anthropic `error` event, mapped as if it had been the
+/// HTTP answer (a server error when its type is unknown).
+fn stream_error(ty: Option<&str>, message: &str) -> MappedError {
+    classify(ty, message, 500).map(message, 500, None)
 }
 
 // ---------------------------------------------------------------------------
@@ -793,6 +794,8 @@ pub struct StreamTranslator {
     thinking: String,
     signature: String,
     error: Option<Value>,
+    /// The vendor's own `error` event, mapped (see [`Self::vendor_error`]).
+    vendor_error: Option<MappedError>,
 }
 
 impl StreamTranslator {
@@ -816,6 +819,7 @@ impl StreamTranslator {
             thinking: String::new(),
             signature: String::new(),
             error: None,
+            vendor_error: None,
         }
     }
 
@@ -870,6 +874,14 @@ impl StreamTranslator {
     /// the request log: a failed stream still ends with `[DONE]`).
     pub fn error(&self) -> Option<&Value> {
         self.error.as_ref()
+    }
+
+    /// The error Anthropic itself reported in the stream (an `error` event,
+    /// e.g. `overloaded_error` right after the 200), with its status and
+    /// retry class: before anything reached the client the gateway treats
+    /// it like the same error sent as an HTTP status (retry, fail over).
+    pub fn vendor_error(&self) -> Option<&MappedError> {
+        self.vendor_error.as_ref()
     }
 
     fn drain(&mut self, out: &mut Vec<u8>) {
@@ -1081,8 +1093,9 @@ impl StreamTranslator {
                     .as_ref()
                     .map(|e| (e.ty.as_deref(), e.message.as_deref().unwrap_or("")))
                     .unwrap_or((None, ""));
-                let body = stream_error_body(ty, msg);
-                self.fail(out, &body);
+                let mapped = stream_error(ty, msg);
+                self.fail(out, &mapped.body);
+                self.vendor_error = Some(mapped);
             }
             // ping, unknown events.
             _ => {}

@@ -670,6 +670,8 @@ pub struct StreamTranslator {
     other: Vec<u8>,
     done: bool,
     error: Option<Value>,
+    /// Gemini's own error object in the stream, mapped.
+    vendor_error: Option<MappedError>,
 }
 
 impl StreamTranslator {
@@ -694,6 +696,7 @@ impl StreamTranslator {
             other: Vec::new(),
             done: false,
             error: None,
+            vendor_error: None,
         }
     }
 
@@ -767,6 +770,12 @@ impl StreamTranslator {
         self.error.as_ref()
     }
 
+    /// The error Gemini itself sent in the stream (an error object instead
+    /// of or after the chunks), mapped with its status and retry class.
+    pub fn vendor_error(&self) -> Option<&MappedError> {
+        self.vendor_error.as_ref()
+    }
+
     fn fail(&mut self, out: &mut Vec<u8>, body: &Value) {
         ChunkWriter::error(out, body);
         self.error = Some(body.clone());
@@ -809,16 +818,22 @@ impl StreamTranslator {
                         Value::Array(a) => a.first().and_then(|e| e.get("error")),
                         _ => v.get("error"),
                     };
-                    let body = match err {
-                        Some(e) => map_error_object(e, 0).body,
-                        None => openai::error_body(
-                            "the upstream stream sent unreadable data",
-                            "server_error",
-                            None,
-                            None,
+                    match err {
+                        Some(e) => {
+                            let mapped = map_error_object(e, 0);
+                            self.fail(out, &mapped.body);
+                            self.vendor_error = Some(mapped);
+                        }
+                        None => self.fail(
+                            out,
+                            &openai::error_body(
+                                "the upstream stream sent unreadable data",
+                                "server_error",
+                                None,
+                                None,
+                            ),
                         ),
-                    };
-                    self.fail(out, &body);
+                    }
                 }
                 Err(e) if at_end || !e.is_eof() => {
                     self.fail(

@@ -498,3 +498,55 @@ async fn embeddings_skip_providers_without_them() {
     let logs = gw.stop_and_logs().await;
     assert_eq!(logs[0].provider.as_deref(), Some("gem"), "{logs:?}");
 }
+
+const STREAM_ERROR_EVENT: &str =
+    include_str!("../fixtures/anthropic/errors/stream_error_event.sse");
+
+/// Anthropic may answer 200 and then send `event: error` (overloaded) as
+/// the stream's first event. Nothing has reached the client yet, so it is a
+/// failed attempt like an HTTP 529: retried, then failed over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anthropic_stream_that_opens_with_an_error_event_fails_over() {
+    let (anthropic, openai, gw) = two_kinds("anthropic", 1, "openai-compatible").await;
+    anthropic.set_default(sse(STREAM_ERROR_EVENT));
+    openai.set_default(Reply::sse_fixture());
+    let res = gw.chat(&stream_body()).await;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(!text.contains("\"error\""), "{text}");
+    assert!(!streamed_text(&text).is_empty(), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert_eq!(
+        (anthropic.calls(), openai.calls()),
+        (2, 1),
+        "one retry, then failover"
+    );
+}
+
+/// With no other provider, the client gets the error as an HTTP answer
+/// (not a 200 stream holding an error event), in OpenAI's shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_event_before_any_content_becomes_an_http_error() {
+    let (mock, gw) = vendor("anthropic").await;
+    mock.set_default(sse(STREAM_ERROR_EVENT));
+    let (status, v) = error_of(gw.chat(&stream_body()).await).await;
+    assert_eq!(status, 502, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("Overloaded"), "{msg}");
+
+    // A request error is not retried and keeps its status.
+    mock.set_default(sse(
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"max_tokens: too large\"}}\n\n",
+    ));
+    let calls = mock.calls();
+    let (status, v) = error_of(gw.chat(&stream_body()).await).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_tokens"),
+        "{v}"
+    );
+    assert_eq!(mock.calls(), calls + 1, "a 400-class error is not retried");
+}

@@ -83,37 +83,7 @@ impl Endpoint {
         headers: &reqwest::header::HeaderMap,
         mapped: MappedError,
     ) -> UpstreamError {
-        let unservable = mapped.failover && !mapped.retryable;
-        let e = map_error(
-            mapped.status,
-            headers,
-            Bytes::from(mapped.body_bytes()),
-            self.key.as_ref().map(Secret::expose),
-        );
-        match e {
-            UpstreamError::Status {
-                status,
-                message,
-                body,
-                ..
-            } if unservable => UpstreamError::Unservable {
-                status,
-                message,
-                body,
-            },
-            UpstreamError::Status {
-                status,
-                retry_after,
-                message,
-                body,
-            } => UpstreamError::Status {
-                status,
-                retry_after: retry_after.or(mapped.retry_after.map(Duration::from_secs)),
-                message,
-                body,
-            },
-            other => other,
-        }
+        from_mapped(headers, &mapped, self.key.as_ref().map(Secret::expose))
     }
 
     /// A non-stream call: sends `body` to `path`, returns the success body
@@ -207,6 +177,50 @@ impl Endpoint {
             return Err(self.error(&headers, map(status.as_u16(), &bytes)));
         }
         Ok(reqwest::Body::from(res))
+    }
+}
+
+/// A vendor error mapped by a translator as an [`UpstreamError`]: the
+/// status the client should see and an OpenAI-shaped body; `failover` but
+/// not `retryable` (llmo's own key, account or quota at this provider)
+/// becomes [`UpstreamError::Unservable`], so the next provider is tried
+/// instead of answering the client or retrying here. `secret` is scrubbed
+/// from the message.
+pub fn from_mapped(
+    headers: &reqwest::header::HeaderMap,
+    mapped: &MappedError,
+    secret: Option<&str>,
+) -> UpstreamError {
+    let unservable = mapped.failover && !mapped.retryable;
+    let e = map_error(
+        mapped.status,
+        headers,
+        Bytes::from(mapped.body_bytes()),
+        secret,
+    );
+    match e {
+        UpstreamError::Status {
+            status,
+            message,
+            body,
+            ..
+        } if unservable => UpstreamError::Unservable {
+            status,
+            message,
+            body,
+        },
+        UpstreamError::Status {
+            status,
+            retry_after,
+            message,
+            body,
+        } => UpstreamError::Status {
+            status,
+            retry_after: retry_after.or(mapped.retry_after.map(Duration::from_secs)),
+            message,
+            body,
+        },
+        other => other,
     }
 }
 
