@@ -47,6 +47,8 @@ pub struct LogCtx {
     /// Time spent in backoff sleeps.
     pub waited: Duration,
     pub usage: Usage,
+    /// The request's tracing span (disabled unless debug logging is on).
+    span: tracing::Span,
     done: bool,
 }
 
@@ -67,6 +69,7 @@ impl LogCtx {
             upstream: Duration::ZERO,
             waited: Duration::ZERO,
             usage: Usage::default(),
+            span: tracing::Span::current(),
             done: false,
         }
     }
@@ -86,6 +89,24 @@ impl LogCtx {
             overhead.as_secs_f64(),
         );
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        if !self.span.is_disabled() {
+            // Streams end in the response body, outside the request's
+            // future: enter its span so the event carries the request id.
+            let _in = self.span.enter();
+            tracing::debug!(
+                model = self.model.as_deref().unwrap_or(""),
+                provider = self.provider.as_deref().unwrap_or(""),
+                status,
+                error_type = error_type.unwrap_or(""),
+                attempts = self.attempts,
+                latency_ms = ms(total),
+                ttfb_ms = self.ttfb.map_or(0.0, ms),
+                tokens_in = self.usage.prompt_tokens.unwrap_or(0),
+                tokens_out = self.usage.completion_tokens.unwrap_or(0),
+                stream = self.stream,
+                "request finished"
+            );
+        }
         if let Some(rec) = self.shared.recorder.get() {
             rec.record(LogRow {
                 ts_ms: self.ts_ms,
@@ -475,7 +496,7 @@ async fn route(
                         return Err(ApiError::UpstreamClient { status, body });
                     }
                     Err(e) => {
-                        tracing::debug!(request_id = %log.request_id, provider = %p.name, attempt = n + 1, "upstream attempt failed: {e}");
+                        tracing::debug!(provider = %p.name, attempt = n + 1, "upstream attempt failed: {e}");
                         let ch = p.live.on_failure(
                             Instant::now(),
                             crate::time::now_ms(),

@@ -23,8 +23,17 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct Peer(pub std::net::IpAddr);
 
 pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    use tracing::Instrument;
     let rid = request_id(&shared, &req);
-    let mut res = dispatch(&shared, req, &rid).await;
+    // One span per request (debug level: free when not logged); retries,
+    // failovers and the final "request finished" event carry its fields.
+    let span = tracing::debug_span!(
+        "request",
+        request_id = %rid,
+        method = %req.method(),
+        path = req.uri().path(),
+    );
+    let mut res = dispatch(&shared, req, &rid).instrument(span).await;
     if let Ok(v) = HeaderValue::from_str(&rid) {
         res.headers_mut().insert(X_REQUEST_ID.clone(), v);
     }

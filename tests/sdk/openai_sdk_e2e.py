@@ -41,6 +41,7 @@ def main():
              "--api-key", "-", stdin="sk-upstream-secret-123456")
     llmo.run("model", "add", "team-gpt", "--provider", "mock=gpt-4o-upstream")
     key = llmo.client_key()
+    llmo.env["LLMO_LOG"] = "llmo=debug,info"  # per-request events, to check what they hold
     base = llmo.serve()
     try:
         client = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0)
@@ -80,6 +81,11 @@ def main():
                 args += tc.function.arguments or ""
         expect(name == "get_weather" and isinstance(json.loads(args), dict), "stream tool call reassembles")
 
+        raw = client.chat.completions.with_raw_response.create(
+            model="team-gpt", messages=[{"role": "user", "content": "zebra-prompt-7731"}])
+        rid = raw.headers.get("x-request-id")
+        expect(rid and raw.parse().choices, "x-request-id on the answer")
+
         ids = [m.id for m in client.models.list()]
         expect(ids == ["team-gpt"], "models list")
 
@@ -100,6 +106,14 @@ def main():
         mock.close()
     expect(code == 0, "serve exits 0 on SIGTERM")
     expect("sk-upstream-secret-123456" not in llmo.stderr, "upstream key never logged")
+    expect(key not in llmo.stderr, "client key never logged")
+    expect("zebra-prompt-7731" not in llmo.stderr and "assist you today" not in llmo.stderr,
+           "prompts and answers never logged, even at debug")
+    done = [l for l in llmo.stderr.splitlines() if "request finished" in l and f"request_id={rid}" in l]
+    expect(len(done) == 1 and "status=200" in done[0] and "model=\"team-gpt\"" in done[0]
+           and "tokens_in=" in done[0], f"one debug event per request in its span: {done}")
+    streamed = [l for l in llmo.stderr.splitlines() if "request finished" in l and "stream=true" in l]
+    expect(streamed and all("request_id=" in l for l in streamed), "stream events carry the request id")
     print("all SDK checks passed")
 
 
