@@ -504,9 +504,11 @@ pub struct LogPage {
 pub const MAX_LOG_PAGE: usize = 1000;
 
 /// Builds the page query: only the filters that are set appear in the SQL,
-/// so SQLite can pick the `(column, ts)` index that matches and walk it
-/// backwards (`ORDER BY ts DESC, id DESC` is the index order: the rowid is
-/// the index's last column). Returned with its parameters.
+/// so SQLite walks an index backwards in `ORDER BY ts DESC, id DESC` order
+/// (the rowid is an index's last column): `(status, ts)` for a status, else
+/// `(ts)`, checking model, provider and key on the way and stopping after a
+/// page (migration V2 dropped their own indexes: the writer paid for them on
+/// every row). Returned with its parameters.
 fn page_query(filter: &LogFilter, cursor: Option<LogCursor>, limit: usize) -> (String, Vec<Value>) {
     let mut sql = format!("SELECT {LOG_COLS} FROM request_logs");
     let mut conds: Vec<&str> = Vec::new();

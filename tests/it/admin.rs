@@ -692,7 +692,7 @@ fn seed(db: &std::path::Path, n: i64, with_stats: bool) {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(indexes.len(), 5);
+    assert_eq!(indexes.len(), 2);
     let drop_all: String = indexes
         .iter()
         .map(|sql| {

@@ -99,7 +99,8 @@ fn status_of_a_missing_db_lists_pending_and_creates_nothing() {
         describe(&out)
     );
     assert!(
-        stdout(&out).contains("initial_schema  pending"),
+        stdout(&out).contains("initial_schema               pending")
+            && stdout(&out).contains("lighter_request_log_indexes  pending"),
         "{}",
         describe(&out)
     );
@@ -109,11 +110,14 @@ fn status_of_a_missing_db_lists_pending_and_creates_nothing() {
         ["binary_version", "db_version", "migrations", "problems"]
     );
     assert_eq!(v["db_version"], 0);
-    assert_eq!(v["binary_version"], 1);
+    assert_eq!(v["binary_version"], 2);
     assert_eq!(v["problems"], serde_json::json!([]));
     assert_eq!(
         v["migrations"],
-        serde_json::json!([{"version": 1, "name": "initial_schema", "state": "pending", "applied_at": null}])
+        serde_json::json!([
+            {"version": 1, "name": "initial_schema", "state": "pending", "applied_at": null},
+            {"version": 2, "name": "lighter_request_log_indexes", "state": "pending", "applied_at": null}
+        ])
     );
     assert!(!env.db().exists());
 }
@@ -122,12 +126,16 @@ fn status_of_a_missing_db_lists_pending_and_creates_nothing() {
 fn dry_run_lists_what_would_be_applied_and_changes_nothing() {
     let env = Env::new();
     let out = env.ok(&["migrate", "up", "--dry-run"]);
-    assert_eq!(stdout(&out), "would apply V1 initial_schema\n");
+    assert_eq!(
+        stdout(&out),
+        "would apply V1 initial_schema\nwould apply V2 lighter_request_log_indexes\n"
+    );
     let v = env.json(&["migrate", "up", "--dry-run"]);
     assert_eq!(
         v,
         serde_json::json!({"dry_run": true, "would_apply": [
-            {"version": 1, "name": "initial_schema", "state": "pending", "applied_at": null}
+            {"version": 1, "name": "initial_schema", "state": "pending", "applied_at": null},
+            {"version": 2, "name": "lighter_request_log_indexes", "state": "pending", "applied_at": null}
         ]})
     );
     assert!(!env.db().exists());
@@ -155,7 +163,10 @@ fn up_on_a_fresh_path_creates_the_db_and_applies_everything() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert_eq!(stdout(&out), "applied V1 initial_schema\n");
+    assert_eq!(
+        stdout(&out),
+        "applied V1 initial_schema\napplied V2 lighter_request_log_indexes\n"
+    );
     assert!(
         stderr(&out).contains("created the database"),
         "{}",
@@ -180,14 +191,15 @@ fn up_on_a_fresh_path_creates_the_db_and_applies_everything() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let v = json_of(&out);
     assert_eq!(v["created"], false);
-    assert_eq!(v["version"], 1);
+    assert_eq!(v["version"], 2);
     assert_eq!(v["backup"], serde_json::Value::Null);
     assert_eq!(v["applied"], serde_json::json!([]));
     assert_eq!(std::fs::read_dir(db.parent().unwrap()).unwrap().count(), 1);
 
     let s = env.json(&["--db", db.to_str().unwrap(), "migrate", "status"]);
-    assert_eq!(s["db_version"], 1);
+    assert_eq!(s["db_version"], 2);
     assert_eq!(s["migrations"][0]["state"], "applied");
+    assert_eq!(s["migrations"][1]["state"], "applied");
     assert!(s["migrations"][0]["applied_at"].is_string(), "{s}");
 }
 
@@ -197,11 +209,14 @@ fn up_json_reports_what_it_did() {
     let v = env.json(&["migrate", "up"]);
     assert_eq!(keys(&v), ["applied", "backup", "created", "version"]);
     assert_eq!(v["created"], true);
-    assert_eq!(v["version"], 1);
+    assert_eq!(v["version"], 2);
     assert_eq!(v["backup"], serde_json::Value::Null);
     assert_eq!(
         v["applied"],
-        serde_json::json!([{"version": 1, "name": "initial_schema"}])
+        serde_json::json!([
+            {"version": 1, "name": "initial_schema"},
+            {"version": 2, "name": "lighter_request_log_indexes"}
+        ])
     );
 }
 
@@ -229,7 +244,10 @@ fn up_backs_up_a_non_empty_db_before_applying() {
     );
 
     let out = env.ok(&["migrate", "up"]);
-    assert_eq!(stdout(&out), "applied V1 initial_schema\n");
+    assert_eq!(
+        stdout(&out),
+        "applied V1 initial_schema\napplied V2 lighter_request_log_indexes\n"
+    );
     let found = backups(&env);
     assert_eq!(found.len(), 1, "{found:?}");
     let backup = &found[0];
@@ -272,7 +290,7 @@ fn up_backs_up_a_non_empty_db_before_applying() {
 
     // The migrated database kept the user's data.
     let s = env.json(&["migrate", "status"]);
-    assert_eq!(s["db_version"], 1);
+    assert_eq!(s["db_version"], 2);
     let conn = sqlite(&env.db());
     let body: String = conn
         .query_row("SELECT body FROM notes", [], |r| r.get(0))
@@ -286,7 +304,7 @@ fn up_no_backup_skips_the_copy() {
     pre_llmo_db(&env);
     let v = env.json(&["migrate", "up", "--no-backup"]);
     assert_eq!(v["backup"], serde_json::Value::Null);
-    assert_eq!(v["applied"].as_array().unwrap().len(), 1);
+    assert_eq!(v["applied"].as_array().unwrap().len(), 2);
     assert_eq!(backups(&env), Vec::<PathBuf>::new());
 }
 
@@ -303,7 +321,7 @@ fn any_command_upgrades_an_old_db_with_a_backup_and_says_so() {
         "{err}"
     );
     assert!(
-        err.contains("applied 1 migration(s); schema is at version 1"),
+        err.contains("applied 2 migration(s); schema is at version 2"),
         "{err}"
     );
     assert!(!err.contains("created database"), "{err}");
@@ -334,7 +352,7 @@ fn newer_db_is_refused_and_never_altered() {
     let out = env.cmd().args(["migrate", "status"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     snapshot(&env, "migrate_status_newer_db", &describe(&out));
-    let sentence = "the database is at schema version 99 but this llmo only knows up to version 1 \
+    let sentence = "the database is at schema version 99 but this llmo only knows up to version 2 \
                     (V99 `future_feature` was applied by a newer llmo); upgrade llmo";
     assert!(stderr(&out).contains(sentence), "{}", describe(&out));
 
@@ -346,8 +364,8 @@ fn newer_db_is_refused_and_never_altered() {
     assert_eq!(out.status.code(), Some(1));
     let v = json_of(&out);
     assert_eq!(v["db_version"], 99);
-    assert_eq!(v["binary_version"], 1);
-    assert_eq!(v["migrations"][1]["state"], "missing-from-binary");
+    assert_eq!(v["binary_version"], 2);
+    assert_eq!(v["migrations"][2]["state"], "missing-from-binary");
     assert_eq!(v["problems"].as_array().unwrap().len(), 1);
 
     assert_refused_untouched(&env, sentence);
@@ -362,7 +380,7 @@ fn newer_db_in_rollback_journal_mode_is_not_switched_to_wal() {
     let conn = sqlite(&env.db());
     conn.execute(
         "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
-         VALUES (2, 'next', '2030-01-01T00:00:00Z', '7')",
+         VALUES (3, 'next', '2030-01-01T00:00:00Z', '7')",
         [],
     )
     .unwrap();
@@ -373,7 +391,7 @@ fn newer_db_in_rollback_journal_mode_is_not_switched_to_wal() {
     drop(conn);
     assert_refused_untouched(
         &env,
-        "schema version 2 but this llmo only knows up to version 1",
+        "schema version 3 but this llmo only knows up to version 2",
     );
     let mode: String = sqlite(&env.db())
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -447,7 +465,7 @@ fn unknown_lower_version_is_missing_from_binary() {
             .output()
             .unwrap(),
     );
-    assert_eq!(v["db_version"], 1);
+    assert_eq!(v["db_version"], 2);
     assert_eq!(v["migrations"][0]["version"], 0);
     assert_eq!(v["migrations"][0]["state"], "missing-from-binary");
     assert_eq!(v["migrations"][1]["state"], "applied");
@@ -543,4 +561,85 @@ fn a_failing_migration_is_rolled_back_and_reported_briefly() {
         .unwrap();
     assert_eq!(s.status.code(), Some(0), "{}", describe(&s));
     assert_eq!(json_of(&s)["migrations"][0]["state"], "pending");
+}
+
+/// The upgrade every existing user gets: a database at V1 (five request-log
+/// indexes) with data is backed up, then V2 drops three of the indexes; the
+/// rows stay, the log filters still answer.
+#[test]
+fn a_v1_database_with_data_upgrades_to_v2_with_a_backup() {
+    let env = Env::new();
+    current_db(&env);
+    env.ok(&[
+        "provider",
+        "add",
+        "o",
+        "--kind",
+        "openai",
+        "--api-key-env",
+        "K",
+    ]);
+    {
+        // Turn it back into what llmo 0.1 with only V1 left behind.
+        let conn = sqlite(&env.db());
+        conn.execute_batch(
+            "DELETE FROM refinery_schema_history WHERE version = 2;
+             CREATE INDEX request_logs_by_model    ON request_logs (model, ts);
+             CREATE INDEX request_logs_by_provider ON request_logs (provider, ts);
+             CREATE INDEX request_logs_by_key      ON request_logs (key_name, ts);
+             INSERT INTO request_logs (ts, request_id, model, provider, status, latency_ms)
+             VALUES (1000, 'req_a', 'fast', 'o', 200, 12.5), (2000, 'req_b', 'fast', 'o', 502, 40.0);",
+        )
+        .unwrap();
+    }
+    let s = env.json(&["migrate", "status"]);
+    assert_eq!(
+        (s["db_version"].as_i64(), s["binary_version"].as_i64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(s["migrations"][1]["state"], "pending");
+
+    let v = env.json(&["migrate", "up"]);
+    assert_eq!(
+        v["applied"],
+        serde_json::json!([{"version": 2, "name": "lighter_request_log_indexes"}])
+    );
+    let found = backups(&env);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("llmo.db.backup-v1-"),
+        "{found:?}"
+    );
+    let conn = sqlite(&env.db());
+    let mut names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'request_logs' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    names.sort();
+    assert_eq!(names, ["request_logs_by_status", "request_logs_by_ts"]);
+    let rows: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM request_logs WHERE model = 'fast'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 2);
+    // The backup still has V1's indexes: it is the database as it was.
+    let b = sqlite(&found[0]);
+    let n: i64 = b
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'request_logs' AND sql IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 5);
 }
