@@ -1346,18 +1346,32 @@ enum Holder {
 }
 
 /// Checks that the listen address can be bound, or is held by a running
-/// llmo (which answers `GET /health`). Only talks to this machine.
-pub async fn listen(l: &Listen, health_timeout: Duration) -> Check {
+/// llmo (which answers `GET /health`); for a running llmo, also whether its
+/// request log keeps up (from its `/metrics`). Only talks to this machine.
+pub async fn listen(l: &Listen, health_timeout: Duration) -> Vec<Check> {
+    let (check, running) = listen_address(l, health_timeout).await;
+    let mut out = vec![check];
+    if let Some(addr) = running {
+        out.extend(running_request_log(addr, health_timeout).await);
+    }
+    out
+}
+
+/// The address check; `Some(addr)` when a running llmo holds it.
+async fn listen_address(l: &Listen, health_timeout: Duration) -> (Check, Option<SocketAddr>) {
     let g = Group::Listen;
     let desc = source_desc("listen", l.source, None);
     let addr: SocketAddr = match l.addr.parse() {
         Ok(a) => a,
         Err(_) => {
-            return Check::fail(
-                g,
-                "address",
-                format!("`{}` ({desc}) is not an address", l.addr),
-                "write e.g. `127.0.0.1:8000` or `0.0.0.0:8000`",
+            return (
+                Check::fail(
+                    g,
+                    "address",
+                    format!("`{}` ({desc}) is not an address", l.addr),
+                    "write e.g. `127.0.0.1:8000` or `0.0.0.0:8000`",
+                ),
+                None,
             )
         }
     };
@@ -1365,7 +1379,7 @@ pub async fn listen(l: &Listen, health_timeout: Duration) -> Check {
     let change = format!(
         "give llmo another address with `--listen` or `LLMO_LISTEN` (e.g. `LLMO_LISTEN={other_addr}`)"
     );
-    match std::net::TcpListener::bind(addr) {
+    let check = match std::net::TcpListener::bind(addr) {
         Ok(sock) => {
             drop(sock);
             Check::ok(
@@ -1376,11 +1390,18 @@ pub async fn listen(l: &Listen, health_timeout: Duration) -> Check {
         }
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             match who_holds(addr, health_timeout).await {
-                Holder::Llmo => Check::ok(
-                    g,
-                    "address",
-                    format!("{addr} ({desc}) is in use by a running llmo (GET /health answered)"),
-                ),
+                Holder::Llmo => {
+                    return (
+                        Check::ok(
+                            g,
+                            "address",
+                            format!(
+                                "{addr} ({desc}) is in use by a running llmo (GET /health answered)"
+                            ),
+                        ),
+                        Some(addr),
+                    )
+                }
                 Holder::Other(what) => Check::fail(
                     g,
                     "address",
@@ -1410,18 +1431,73 @@ pub async fn listen(l: &Listen, health_timeout: Duration) -> Check {
             format!("cannot bind {addr} ({desc}): {e}"),
             change,
         ),
+    };
+    (check, None)
+}
+
+/// What a running llmo's `/metrics` says about its request log: rows
+/// dropped because the writer could not keep up (requests are never slowed
+/// for it, so this is the only place it shows besides the server's log).
+async fn running_request_log(addr: SocketAddr, timeout: Duration) -> Option<Check> {
+    let g = Group::Listen;
+    let url = format!(
+        "http://{}/metrics",
+        SocketAddr::new(local_ip(addr.ip()), addr.port())
+    );
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(timeout)
+        .build()
+        .ok()?;
+    let res = client.get(&url).send().await.ok()?;
+    if !res.status().is_success() {
+        return None;
+    }
+    let text = res.text().await.ok()?;
+    let dropped = metric_value(&text, "llmo_log_rows_dropped_total")?;
+    let depth = metric_value(&text, "llmo_log_queue_depth").unwrap_or(0.0);
+    Some(if dropped > 0.0 {
+        Check::warn(
+            g,
+            "request log",
+            format!(
+                "the running llmo dropped {dropped} request-log row(s): its log queue was full (depth now {depth}) because the database did not keep up; those requests are missing from logs and stats"
+            ),
+            "check the database checks above (free space, a slow or network disk); keep LLMO_DB on local storage",
+        )
+    } else {
+        Check::ok(
+            g,
+            "request log",
+            format!("the running llmo's request log keeps up: no row dropped, queue depth {depth}"),
+        )
+    })
+}
+
+/// The value of an unlabelled Prometheus sample `name value`.
+fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?.strip_prefix(' ')?;
+        rest.trim().parse().ok()
+    })
+}
+
+/// Loopback for a wildcard listen address (what a local client dials).
+fn local_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
     }
 }
 
 /// Asks whatever holds `addr` for `GET /health`. A running llmo answers with
 /// `server: llmo` or JSON `{"service":"llmo",...}` / `{"status":"ok",...}`.
 async fn who_holds(addr: SocketAddr, timeout: Duration) -> Holder {
-    let ip = match addr.ip() {
-        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    let url = format!("http://{}/health", SocketAddr::new(ip, addr.port()));
+    let url = format!(
+        "http://{}/health",
+        SocketAddr::new(local_ip(addr.ip()), addr.port())
+    );
     // A local call: no proxy, whatever the environment says.
     let client = match reqwest::Client::builder()
         .no_proxy()
@@ -1805,10 +1881,19 @@ mod tests {
             source: Source::Env,
         };
         let c = rt.block_on(listen(&l, Duration::from_millis(300)));
-        assert_eq!(c.status, Status::Fail, "{c:?}");
-        assert!(c.fix.as_deref().unwrap().contains("LLMO_LISTEN"));
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].status, Status::Fail, "{c:?}");
+        assert!(c[0].fix.as_deref().unwrap().contains("LLMO_LISTEN"));
         drop(taken);
         let c = rt.block_on(listen(&l, Duration::from_millis(300)));
-        assert_eq!(c.status, Status::Ok, "{c:?}");
+        assert_eq!(c[0].status, Status::Ok, "{c:?}");
+    }
+
+    #[test]
+    fn metric_values_are_read_from_prometheus_text() {
+        let text = "# TYPE llmo_log_queue_depth gauge\nllmo_log_queue_depth 7\nllmo_log_rows_dropped_total 3\nllmo_log_rows_dropped_total_x 9\n";
+        assert_eq!(metric_value(text, "llmo_log_rows_dropped_total"), Some(3.0));
+        assert_eq!(metric_value(text, "llmo_log_queue_depth"), Some(7.0));
+        assert_eq!(metric_value(text, "llmo_nothing"), None);
     }
 }

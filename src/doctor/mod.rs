@@ -272,8 +272,8 @@ fn network(
     rt.block_on(async {
         let listen_check = async {
             match listen {
-                Some(l) => Some(checks::listen(l, HEALTH_TIMEOUT).await),
-                None => None,
+                Some(l) => checks::listen(l, HEALTH_TIMEOUT).await,
+                None => Vec::new(),
             }
         };
         let probes = async {

@@ -451,6 +451,12 @@ fn serve(mut stream: TcpStream, seen: &Mutex<Vec<String>>) {
         return;
     } else if path == "/health" {
         ("200 OK", r#"{"status":"ok","service":"llmo"}"#)
+    } else if path == "/metrics" {
+        // A gateway whose request-log writer fell behind.
+        (
+            "200 OK",
+            "# TYPE llmo_log_queue_depth gauge\nllmo_log_queue_depth 0\n# TYPE llmo_log_rows_dropped_total counter\nllmo_log_rows_dropped_total 4\n",
+        )
     } else {
         ("404 Not Found", "{}")
     };
@@ -722,6 +728,23 @@ fn listen_address_free_or_held_by_llmo_is_ok() {
         .output()
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning does not fail: {stdout}"
+    );
     assert!(stdout.contains("is in use by a running llmo"), "{stdout}");
+    // ... and its /metrics says the request log dropped rows.
+    let r = Run {
+        code: 0,
+        stdout,
+        stderr: String::new(),
+    };
+    assert!(
+        r.line("warn", "listen", "request log")
+            .contains("dropped 4 request-log row(s)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.fix("warn", "listen", "request log").contains("LLMO_DB"));
 }

@@ -349,3 +349,39 @@ async fn idle_and_silent_connections_do_not_hold_up_shutdown() {
         t0.elapsed()
     );
 }
+
+/// `llmo doctor` next to a running gateway: the address is held by llmo and
+/// its request log keeps up (read from the gateway's own /metrics).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reads_the_running_gateways_request_log_state() {
+    let (_mock, dir) = one_provider(|_| {}).await;
+    let mut gw = Gw::start(dir, |_| {}).await;
+    assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    let addr = gw.url.trim_start_matches("http://").to_string();
+    let db = gw.db();
+    let home = gw.dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_llmo"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", &home)
+            .env("XDG_DATA_HOME", &home)
+            .env("LLMO_DB", &db)
+            .env("LLMO_LISTEN", &addr)
+            .args(["doctor"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("request log:"))
+        .unwrap_or_else(|| panic!("no request log check:\n{stdout}"));
+    assert!(line.trim_start().starts_with("ok"), "{line}");
+    assert!(line.contains("no row dropped"), "{line}");
+    assert!(stdout.contains("is in use by a running llmo"), "{stdout}");
+    gw.stop_and_logs().await;
+}
