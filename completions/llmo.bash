@@ -1997,7 +1997,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__update)
-            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --no-api-key --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -151,6 +151,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
+            cand --no-api-key 'Forget the provider''s key (stored or variable): for servers that need none, such as a local Ollama or vLLM'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'

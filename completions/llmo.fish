@@ -121,6 +121,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l no-api-key -d 'Forget the provider\'s key (stored or variable): for servers that need none, such as a local Ollama or vLLM'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more detail (and debug logs)'

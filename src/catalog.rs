@@ -173,6 +173,8 @@ pub struct ProviderView {
 pub enum KeySource {
     Inline(Secret),
     Env(String),
+    /// No key at all (servers that need none); on update, forgets the key.
+    None,
 }
 
 /// Fields of a provider to create (`None` = default) or to update

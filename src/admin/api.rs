@@ -372,6 +372,9 @@ const PROVIDER_FIELDS: &[&str] = &[
 const PROVIDER_RENAME: &[(&str, &str)] = &[("timeout", "timeout_ms"), ("model", "models")];
 
 fn provider_input(f: &Fields) -> Result<ProviderInput, AdminResponse> {
+    // `"api_key": null` (or `"api_key_env": null`) forgets the key; other
+    // fields treat null as absent.
+    let cleared = [f.0.get("api_key"), f.0.get("api_key_env")].contains(&Some(&Value::Null));
     let key = match (f.str("api_key")?, f.str("api_key_env")?) {
         (Some(_), Some(_)) => {
             return Err(bad(
@@ -381,6 +384,7 @@ fn provider_input(f: &Fields) -> Result<ProviderInput, AdminResponse> {
         }
         (Some(k), None) => Some(KeySource::Inline(Secret::new(k.trim()))),
         (None, Some(v)) => Some(KeySource::Env(v.trim().to_string())),
+        (None, None) if cleared => Some(KeySource::None),
         (None, None) => None,
     };
     Ok(ProviderInput {

@@ -247,7 +247,7 @@ pub fn document() -> Value {
                     "name": {"type": "string"},
                     "kind": {"enum": ["openai", "anthropic", "gemini", "openai-compatible"]},
                     "base_url": {"type": "string", "format": "uri", "description": "http(s) URL; required for openai-compatible"},
-                    "api_key": {"type": "string", "writeOnly": true, "description": "Stored; answered masked"},
+                    "api_key": {"type": ["string", "null"], "writeOnly": true, "description": "Stored; answered masked. On PATCH, null forgets the key (and api_key_env)"},
                     "api_key_env": {"type": "string", "description": "Name of an environment variable holding the key (instead of api_key)"},
                     "priority": {"type": "integer", "minimum": 0, "description": "Lower tiers are tried first"},
                     "weight": {"type": "integer", "minimum": 0}, "max_retries": {"type": "integer", "minimum": 0, "maximum": 10},

@@ -54,6 +54,10 @@ pub struct UpdateArgs {
     pub kind: Option<String>,
     #[command(flatten)]
     pub flags: ProviderFlags,
+    /// Forget the provider's key (stored or variable): for servers that need
+    /// none, such as a local Ollama or vLLM
+    #[arg(long, conflicts_with_all = ["api_key", "api_key_env"])]
+    pub no_api_key: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -228,7 +232,10 @@ pub fn run(cmd: Cmd, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             if let Some(k) = &args.kind {
                 k.parse::<ProviderKind>()?;
             }
-            let input = args.flags.into_input(args.kind)?;
+            let mut input = args.flags.into_input(args.kind)?;
+            if args.no_api_key {
+                input.key = Some(KeySource::None);
+            }
             let mut store = ctx.open_store()?;
             let prov = store.update_provider(&args.name, &input)?;
             p.status(&format!("updated provider `{}`", prov.name));

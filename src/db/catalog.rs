@@ -232,6 +232,7 @@ impl Store {
         let (api_key, api_key_env) = match &input.key {
             Some(KeySource::Inline(s)) => (Some(s.expose().to_string()), None),
             Some(KeySource::Env(v)) => (None, Some(v.clone())),
+            Some(KeySource::None) => (None, None),
             None => (None, None),
         };
         let now = now_ms();
@@ -294,6 +295,7 @@ impl Store {
         let (api_key, api_key_env) = match &input.key {
             Some(KeySource::Inline(s)) => (Some(s.expose().to_string()), None),
             Some(KeySource::Env(v)) => (None, Some(v.clone())),
+            Some(KeySource::None) => (None, None),
             None => (
                 current.api_key.as_ref().map(|s| s.expose().to_string()),
                 current.api_key_env.clone(),

@@ -288,6 +288,18 @@ async fn providers_crud_with_masked_keys_and_reload_requests() {
         p.api_key.unwrap().expose(),
         "sk-proj-zzzzzzzzzzzzzzzzNEWKEY5678"
     );
+    drop(store);
+
+    // `"api_key": null` forgets the key (a server that needs none).
+    let cleared = h
+        .ok("PATCH", "/providers/oa", Some(json!({"api_key": null})))
+        .await;
+    assert_eq!(cleared["api_key"], Value::Null);
+    assert_eq!(cleared["api_key_env"], Value::Null);
+    assert_eq!(cleared["priority"], 2, "nothing else changed");
+    let (store, _) = llmo::db::Store::open(&h.db()).unwrap();
+    let p = store.get_provider("oa").unwrap();
+    assert!(p.api_key.is_none() && p.api_key_env.is_none());
 
     // Removing the only provider of a model needs force.
     let conflict = h.call("DELETE", "/providers/oa", None).await;

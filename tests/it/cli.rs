@@ -532,6 +532,24 @@ fn provider_update_changes_only_the_given_flags() {
     ]);
     assert_eq!(v["kind"], "openai-compatible");
     assert_eq!(v["base_url"], "https://proxy.example.com/v1");
+    // A server that needs no key: forget it.
+    let v = env.json(&["provider", "update", "o", "--no-api-key"]);
+    assert_eq!(v["api_key"], serde_json::Value::Null);
+    assert_eq!(v["api_key_env"], serde_json::Value::Null);
+    assert_eq!(v["priority"], 3, "nothing else changed");
+    let out = env.fails(&[
+        "provider",
+        "update",
+        "o",
+        "--no-api-key",
+        "--api-key-env",
+        "X",
+    ]);
+    assert!(
+        stderr(&out).contains("cannot be used with"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
