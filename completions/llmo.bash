@@ -25,9 +25,6 @@ _llmo() {
             llmo,doctor)
                 cmd="llmo__subcmd__doctor"
                 ;;
-            llmo,generate)
-                cmd="llmo__subcmd__generate"
-                ;;
             llmo,health)
                 cmd="llmo__subcmd__health"
                 ;;
@@ -69,9 +66,6 @@ _llmo() {
                 ;;
             llmo__subcmd__help,doctor)
                 cmd="llmo__subcmd__help__subcmd__doctor"
-                ;;
-            llmo__subcmd__help,generate)
-                cmd="llmo__subcmd__help__subcmd__generate"
                 ;;
             llmo__subcmd__help,health)
                 cmd="llmo__subcmd__help__subcmd__health"
@@ -299,7 +293,7 @@ _llmo() {
 
     case "${cmd}" in
         llmo)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version serve provider model key migrate doctor admin-key health completions generate help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version serve provider model key migrate doctor admin-key health completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -478,32 +472,6 @@ _llmo() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        llmo__subcmd__generate)
-            opts="-q -v -h -V --check --db --config --json --quiet --verbose --admin-key-file --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --db)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         llmo__subcmd__health)
             opts="-q -v -h -V --url --timeout --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -539,7 +507,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__help)
-            opts="serve provider model key migrate doctor admin-key health completions generate help"
+            opts="serve provider model key migrate doctor admin-key health completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -595,20 +563,6 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__help__subcmd__doctor)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        llmo__subcmd__help__subcmd__generate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -39,7 +39,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand admin-key 'Create the admin key that protects the admin API and web UI'
             cand health 'Ask a running server whether it is ready, and show each provider''s state'
             cand completions 'Print a shell completion script'
-            cand generate 'Write completions/ and man/ from the command definitions (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'llmo;serve'= {
@@ -601,21 +600,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
-        &'llmo;generate'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
-            cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
-            cand --check 'Compare instead of writing; exit 1 if any file differs'
-            cand --json 'Print machine-readable JSON instead of tables'
-            cand -q 'Print only data and errors'
-            cand --quiet 'Print only data and errors'
-            cand -v 'Print more detail (and debug logs)'
-            cand --verbose 'Print more detail (and debug logs)'
-            cand -h 'Print help'
-            cand --help 'Print help'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
         &'llmo;help'= {
             cand serve 'Run the OpenAI-compatible gateway (until SIGTERM/SIGINT)'
             cand provider 'Manage upstream providers (OpenAI, Anthropic, Gemini, OpenAI-compatible)'
@@ -626,7 +610,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand admin-key 'Create the admin key that protects the admin API and web UI'
             cand health 'Ask a running server whether it is ready, and show each provider''s state'
             cand completions 'Print a shell completion script'
-            cand generate 'Write completions/ and man/ from the command definitions (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'llmo;help;serve'= {
@@ -706,8 +689,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;help;health'= {
         }
         &'llmo;help;completions'= {
-        }
-        &'llmo;help;generate'= {
         }
         &'llmo;help;help'= {
         }

@@ -5,6 +5,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The maintainers' `llmo generate` stays out of the public command tree.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "generate") {
+        return llmo::cli::generate::main(std::env::args_os().skip(1));
+    }
     match llmo::cli::Cli::try_parse() {
         Ok(cli) => llmo::cli::main(cli),
         Err(e) => {

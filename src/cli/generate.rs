@@ -1,6 +1,8 @@
 //! `llmo generate [--check] [DIR]`: writes `completions/` and `man/` from the
 //! clap definitions, so the committed files never drift from the binary
-//! (a test runs the same generation and compares).
+//! (a test runs the same generation and compares). A maintainers' command:
+//! `main.rs` dispatches it before parsing the CLI, so it is not part of the
+//! command tree and never shows in completions, man pages or `--help`.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +13,12 @@ use clap_complete::Shell;
 use super::{Cli, Ctx};
 use crate::error::user;
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "llmo generate",
+    bin_name = "llmo generate",
+    about = "Write completions/ and man/ from the command definitions (for maintainers)"
+)]
 pub struct Args {
     /// Repository root to write into
     #[arg(default_value = ".")]
@@ -65,6 +72,28 @@ fn man_pages(
         man_pages(sub, &format!("{name}-{}", sub.get_name()), out)?;
     }
     Ok(())
+}
+
+/// `llmo generate ARGS...` (`argv` starts with `generate`).
+pub fn main(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    use clap::Parser;
+    let args = match Args::try_parse_from(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let global = super::GlobalArgs::default_for_tools();
+    let ctx = Ctx::new(global);
+    match run(args, &ctx) {
+        Ok(code) => code,
+        Err(err) => super::report_error(&ctx.printer, &err),
+    }
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {

@@ -64,6 +64,20 @@ pub struct GlobalArgs {
     pub admin_key_file: Option<PathBuf>,
 }
 
+impl GlobalArgs {
+    /// No global option given (for commands outside the CLI tree).
+    pub fn default_for_tools() -> GlobalArgs {
+        GlobalArgs {
+            db: None,
+            config: None,
+            json: false,
+            quiet: false,
+            verbose: false,
+            admin_key_file: None,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the OpenAI-compatible gateway (until SIGTERM/SIGINT)
@@ -89,9 +103,6 @@ pub enum Command {
     Health(health::Args),
     /// Print a shell completion script
     Completions(completions::Args),
-    /// Write completions/ and man/ from the command definitions (for maintainers)
-    #[command(hide = true)]
-    Generate(generate::Args),
 }
 
 /// What every command gets: global options, the printer, and lazy access to
@@ -193,7 +204,6 @@ pub fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::AdminKey(cmd) => admin_key::run(cmd, ctx),
         Command::Health(args) => health::run(args, ctx),
         Command::Completions(args) => completions::run(args, ctx),
-        Command::Generate(args) => generate::run(args, ctx),
     }
 }
 

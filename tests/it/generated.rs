@@ -80,3 +80,31 @@ fn generation_covers_every_visible_command() {
     let bash = String::from_utf8(files[Path::new("completions/llmo.bash")].clone()).unwrap();
     assert!(bash.contains("--api-key-env"));
 }
+
+/// The maintainers' `llmo generate` is not offered to users: not in `--help`,
+/// completions or man pages (it is dispatched before the CLI is parsed).
+#[test]
+fn the_maintainers_generate_command_stays_out_of_sight() {
+    let files = llmo::cli::generate::files().unwrap();
+    let fish = String::from_utf8(files[Path::new("completions/llmo.fish")].clone()).unwrap();
+    assert!(
+        !fish.contains(r#"__fish_llmo_needs_command" -f -a "generate""#),
+        "{fish}"
+    );
+    assert!(!files.contains_key(Path::new("man/llmo-generate.1")));
+    let out = assert_cmd::Command::cargo_bin("llmo")
+        .unwrap()
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("generate"));
+    // ... and it still works for maintainers.
+    let dir = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::cargo_bin("llmo")
+        .unwrap()
+        .args(["generate", "--check", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "an empty dir is out of date");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("out of date"));
+}
