@@ -42,6 +42,14 @@ use metrics::Metrics;
 use recorder::{Recorder, RecorderHandle};
 use snapshot::{LiveStates, Snapshot};
 
+/// Appends the low `digits` hex digits of `v`, lowercase, zero-padded.
+fn push_hex(out: &mut String, v: u64, digits: u32) {
+    for i in (0..digits).rev() {
+        let d = ((v >> (i * 4)) & 0xf) as u8;
+        out.push(char::from(if d < 10 { b'0' + d } else { b'a' + d - 10 }));
+    }
+}
+
 /// Default of [`Options::header_timeout`] (hyper's own default, and under
 /// common proxies' idle keep-alive timeouts of 60-75 s).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -181,7 +189,13 @@ impl Shared {
     /// A process-unique request id: a random per-process prefix and a counter.
     pub fn next_request_id(&self) -> String {
         let n = self.ids.fetch_add(1, Ordering::Relaxed);
-        format!("req_{:08x}{:012x}", self.id_prefix, n)
+        // `req_` + 8 + 12 lowercase hex digits, without `format!`'s machinery
+        // (it was ~1.5% of a request's instructions).
+        let mut id = String::with_capacity(24);
+        id.push_str("req_");
+        push_hex(&mut id, u64::from(self.id_prefix), 8);
+        push_hex(&mut id, n, 12);
+        id
     }
 
     /// Reports a circuit change: request log DB, metrics and one log line.
@@ -579,4 +593,24 @@ pub async fn serve_with(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_zero_padded_lowercase_hex() {
+        for (p, n) in [
+            (0u32, 0u64),
+            (0x0800_a6d1, 5),
+            (u32::MAX, 0xffff_ffff_ffff),
+            (0xabc, 0x1234_5678_9abc),
+        ] {
+            let mut id = String::from("req_");
+            push_hex(&mut id, u64::from(p), 8);
+            push_hex(&mut id, n, 12);
+            assert_eq!(id, format!("req_{p:08x}{n:012x}"));
+        }
+    }
 }
