@@ -179,18 +179,20 @@ impl Store {
         Ok(())
     }
 
-    /// Per-model totals for requests that arrived in `[from_ms, to_ms)`
-    /// (rows without a model, rejected before routing, are left out).
-    /// Walks the `ts` index over the range.
+    /// Per-model totals for requests that arrived in `[from_ms, to_ms)`, at
+    /// minute granularity (the minutes containing `from_ms` and `to_ms - 1`
+    /// count whole), from `model_stats` (rows without a model, rejected
+    /// before routing, are not counted). Sorted by model.
     pub fn stats_by_model(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ModelStats>> {
         let mut st = self.conn.prepare_cached(
-            "SELECT model, count(*), sum(status >= 400), total(latency_ms),
-                    total(prompt_tokens), total(completion_tokens)
-             FROM request_logs INDEXED BY request_logs_by_ts
-             WHERE ts >= ?1 AND ts < ?2 AND model IS NOT NULL
+            "SELECT model, sum(requests), sum(errors), sum(latency_ms_total),
+                    sum(tokens_in), sum(tokens_out)
+             FROM model_stats WHERE bucket >= ?1 AND bucket <= ?2
              GROUP BY model ORDER BY model",
         )?;
-        let rows = st.query_map(params![from_ms, to_ms], |r| {
+        let first = minute_bucket(from_ms);
+        let last = minute_bucket(to_ms - 1);
+        let rows = st.query_map(params![first, last], |r| {
             let requests: i64 = r.get(1)?;
             let errors: i64 = r.get(2)?;
             let latency: f64 = r.get(3)?;
@@ -204,8 +206,8 @@ impl Store {
                 } else {
                     0.0
                 },
-                tokens_in: r.get::<_, f64>(4)? as i64,
-                tokens_out: r.get::<_, f64>(5)? as i64,
+                tokens_in: r.get(4)?,
+                tokens_out: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -304,8 +306,8 @@ impl Store {
     /// SQLite's plan for [`Store::stats_by_model`] (for tests).
     pub fn explain_stats_by_model(&self) -> Result<Vec<String>> {
         let mut st = self.conn.prepare(
-            "EXPLAIN QUERY PLAN SELECT model, count(*) FROM request_logs INDEXED BY request_logs_by_ts
-             WHERE ts >= 0 AND ts < 1 AND model IS NOT NULL GROUP BY model",
+            "EXPLAIN QUERY PLAN SELECT model, sum(requests) FROM model_stats
+             WHERE bucket >= 0 AND bucket <= 1 GROUP BY model ORDER BY model",
         )?;
         let rows = st.query_map([], |r| r.get::<_, String>(3))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -110,6 +110,15 @@ const UPSERT_STATS: &str = "INSERT INTO provider_stats (provider, bucket, reques
      tokens_in = tokens_in + excluded.tokens_in, \
      tokens_out = tokens_out + excluded.tokens_out";
 
+const UPSERT_MODEL_STATS: &str = "INSERT INTO model_stats (model, bucket, requests, errors, \
+     latency_ms_total, tokens_in, tokens_out) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+     ON CONFLICT (model, bucket) DO UPDATE SET \
+     requests = requests + excluded.requests, \
+     errors = errors + excluded.errors, \
+     latency_ms_total = latency_ms_total + excluded.latency_ms_total, \
+     tokens_in = tokens_in + excluded.tokens_in, \
+     tokens_out = tokens_out + excluded.tokens_out";
+
 const INSERT_HEALTH: &str = "INSERT INTO provider_health (provider, state, consecutive_failures, \
      last_error, last_success_at, changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
@@ -139,6 +148,7 @@ pub(crate) struct LogWriter {
     conn: Connection,
     insert_multi: String,
     stats: HashMap<(Arc<str>, i64), Agg>,
+    model_stats: HashMap<(Arc<str>, i64), Agg>,
     keys: HashMap<Arc<str>, i64>,
 }
 
@@ -149,7 +159,13 @@ impl LogWriter {
     pub(crate) fn open(path: &Path) -> Result<LogWriter> {
         let conn = super::connect(path, false)?;
         conn.set_prepared_statement_cache_capacity(32);
-        for sql in [INSERT_LOG, UPSERT_STATS, INSERT_HEALTH, TOUCH_KEY] {
+        for sql in [
+            INSERT_LOG,
+            UPSERT_STATS,
+            UPSERT_MODEL_STATS,
+            INSERT_HEALTH,
+            TOUCH_KEY,
+        ] {
             if let Err(e) = conn.prepare_cached(sql) {
                 let msg = e.to_string();
                 if msg.contains("no such table") || msg.contains("no such column") {
@@ -170,6 +186,7 @@ impl LogWriter {
             conn,
             insert_multi,
             stats: HashMap::new(),
+            model_stats: HashMap::new(),
             keys: HashMap::new(),
         })
     }
@@ -179,8 +196,22 @@ impl LogWriter {
     /// keys' last use. All or nothing.
     pub(crate) fn write_batch(&mut self, logs: &[LogRow], health: &[HealthChange]) -> Result<()> {
         self.stats.clear();
+        self.model_stats.clear();
         self.keys.clear();
         for r in logs {
+            if let Some(m) = &r.model {
+                let a = self
+                    .model_stats
+                    .entry((m.clone(), minute_bucket(r.ts_ms)))
+                    .or_default();
+                a.requests += 1;
+                if r.status >= 400 {
+                    a.failures += 1;
+                }
+                a.latency_ms += finite(r.latency_ms);
+                a.tokens_in += i64::from(r.prompt_tokens.unwrap_or(0));
+                a.tokens_out += i64::from(r.completion_tokens.unwrap_or(0));
+            }
             if let Some(p) = &r.provider {
                 let a = self
                     .stats
@@ -267,6 +298,20 @@ impl LogWriter {
                 ])?;
             }
         }
+        if !self.model_stats.is_empty() {
+            let mut st = tx.prepare_cached(UPSERT_MODEL_STATS)?;
+            for ((model, bucket), a) in &self.model_stats {
+                st.execute(params![
+                    &**model,
+                    bucket,
+                    a.requests,
+                    a.failures,
+                    a.latency_ms,
+                    a.tokens_in,
+                    a.tokens_out,
+                ])?;
+            }
+        }
         if !self.keys.is_empty() {
             let mut st = tx.prepare_cached(TOUCH_KEY)?;
             for (name, ts) in &self.keys {
@@ -305,14 +350,16 @@ fn finite(v: f64) -> f64 {
 pub enum PruneTarget {
     RequestLogs,
     ProviderStats,
+    ModelStats,
     /// Keeps each provider's latest row (its current state) however old.
     ProviderHealth,
 }
 
 impl PruneTarget {
-    pub const ALL: [PruneTarget; 3] = [
+    pub const ALL: [PruneTarget; 4] = [
         PruneTarget::RequestLogs,
         PruneTarget::ProviderStats,
+        PruneTarget::ModelStats,
         PruneTarget::ProviderHealth,
     ];
 
@@ -320,6 +367,7 @@ impl PruneTarget {
         match self {
             PruneTarget::RequestLogs => "request_logs",
             PruneTarget::ProviderStats => "provider_stats",
+            PruneTarget::ModelStats => "model_stats",
             PruneTarget::ProviderHealth => "provider_health",
         }
     }
@@ -346,6 +394,12 @@ pub(crate) fn prune_chunk(
                  (SELECT provider, bucket FROM provider_stats WHERE bucket < ?1 LIMIT ?2)",
             )?
             .execute(params![minute_bucket(cutoff_ms), limit])?,
+        PruneTarget::ModelStats => conn
+            .prepare_cached(
+                "DELETE FROM model_stats WHERE (model, bucket) IN \
+                 (SELECT model, bucket FROM model_stats WHERE bucket < ?1 LIMIT ?2)",
+            )?
+            .execute(params![minute_bucket(cutoff_ms), limit])?,
         PruneTarget::ProviderHealth => conn
             .prepare_cached(
                 "DELETE FROM provider_health WHERE id IN \
@@ -362,6 +416,7 @@ pub(crate) fn prune_chunk(
 pub struct Pruned {
     pub request_logs: usize,
     pub provider_stats: usize,
+    pub model_stats: usize,
     pub provider_health: usize,
 }
 
@@ -370,12 +425,13 @@ impl Pruned {
         match target {
             PruneTarget::RequestLogs => self.request_logs += n,
             PruneTarget::ProviderStats => self.provider_stats += n,
+            PruneTarget::ModelStats => self.model_stats += n,
             PruneTarget::ProviderHealth => self.provider_health += n,
         }
     }
 
     pub fn total(&self) -> usize {
-        self.request_logs + self.provider_stats + self.provider_health
+        self.request_logs + self.provider_stats + self.model_stats + self.provider_health
     }
 }
 

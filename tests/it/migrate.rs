@@ -100,7 +100,7 @@ fn status_of_a_missing_db_lists_pending_and_creates_nothing() {
     );
     assert!(
         stdout(&out).contains("initial_schema               pending")
-            && stdout(&out).contains("lighter_request_log_indexes  pending"),
+            && stdout(&out).contains("log_indexes_and_model_stats  pending"),
         "{}",
         describe(&out)
     );
@@ -116,7 +116,7 @@ fn status_of_a_missing_db_lists_pending_and_creates_nothing() {
         v["migrations"],
         serde_json::json!([
             {"version": 1, "name": "initial_schema", "state": "pending", "applied_at": null},
-            {"version": 2, "name": "lighter_request_log_indexes", "state": "pending", "applied_at": null}
+            {"version": 2, "name": "log_indexes_and_model_stats", "state": "pending", "applied_at": null}
         ])
     );
     assert!(!env.db().exists());
@@ -128,14 +128,14 @@ fn dry_run_lists_what_would_be_applied_and_changes_nothing() {
     let out = env.ok(&["migrate", "up", "--dry-run"]);
     assert_eq!(
         stdout(&out),
-        "would apply V1 initial_schema\nwould apply V2 lighter_request_log_indexes\n"
+        "would apply V1 initial_schema\nwould apply V2 log_indexes_and_model_stats\n"
     );
     let v = env.json(&["migrate", "up", "--dry-run"]);
     assert_eq!(
         v,
         serde_json::json!({"dry_run": true, "would_apply": [
             {"version": 1, "name": "initial_schema", "state": "pending", "applied_at": null},
-            {"version": 2, "name": "lighter_request_log_indexes", "state": "pending", "applied_at": null}
+            {"version": 2, "name": "log_indexes_and_model_stats", "state": "pending", "applied_at": null}
         ]})
     );
     assert!(!env.db().exists());
@@ -165,7 +165,7 @@ fn up_on_a_fresh_path_creates_the_db_and_applies_everything() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(
         stdout(&out),
-        "applied V1 initial_schema\napplied V2 lighter_request_log_indexes\n"
+        "applied V1 initial_schema\napplied V2 log_indexes_and_model_stats\n"
     );
     assert!(
         stderr(&out).contains("created the database"),
@@ -215,7 +215,7 @@ fn up_json_reports_what_it_did() {
         v["applied"],
         serde_json::json!([
             {"version": 1, "name": "initial_schema"},
-            {"version": 2, "name": "lighter_request_log_indexes"}
+            {"version": 2, "name": "log_indexes_and_model_stats"}
         ])
     );
 }
@@ -246,7 +246,7 @@ fn up_backs_up_a_non_empty_db_before_applying() {
     let out = env.ok(&["migrate", "up"]);
     assert_eq!(
         stdout(&out),
-        "applied V1 initial_schema\napplied V2 lighter_request_log_indexes\n"
+        "applied V1 initial_schema\napplied V2 log_indexes_and_model_stats\n"
     );
     let found = backups(&env);
     assert_eq!(found.len(), 1, "{found:?}");
@@ -564,8 +564,8 @@ fn a_failing_migration_is_rolled_back_and_reported_briefly() {
 }
 
 /// The upgrade every existing user gets: a database at V1 (five request-log
-/// indexes) with data is backed up, then V2 drops three of the indexes; the
-/// rows stay, the log filters still answer.
+/// indexes) with data is backed up, then V2 drops three of the indexes and
+/// fills `model_stats` from the rows; the rows stay.
 #[test]
 fn a_v1_database_with_data_upgrades_to_v2_with_a_backup() {
     let env = Env::new();
@@ -584,6 +584,7 @@ fn a_v1_database_with_data_upgrades_to_v2_with_a_backup() {
         let conn = sqlite(&env.db());
         conn.execute_batch(
             "DELETE FROM refinery_schema_history WHERE version = 2;
+             DROP TABLE model_stats;
              CREATE INDEX request_logs_by_model    ON request_logs (model, ts);
              CREATE INDEX request_logs_by_provider ON request_logs (provider, ts);
              CREATE INDEX request_logs_by_key      ON request_logs (key_name, ts);
@@ -602,7 +603,7 @@ fn a_v1_database_with_data_upgrades_to_v2_with_a_backup() {
     let v = env.json(&["migrate", "up"]);
     assert_eq!(
         v["applied"],
-        serde_json::json!([{"version": 2, "name": "lighter_request_log_indexes"}])
+        serde_json::json!([{"version": 2, "name": "log_indexes_and_model_stats"}])
     );
     let found = backups(&env);
     assert_eq!(found.len(), 1, "{found:?}");
@@ -632,6 +633,15 @@ fn a_v1_database_with_data_upgrades_to_v2_with_a_backup() {
         )
         .unwrap();
     assert_eq!(rows, 2);
+    // model_stats was filled from the rows already logged.
+    let (requests, errors): (i64, i64) = conn
+        .query_row(
+            "SELECT requests, errors FROM model_stats WHERE model = 'fast' AND bucket = 0",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((requests, errors), (2, 1));
     // The backup still has V1's indexes: it is the database as it was.
     let b = sqlite(&found[0]);
     let n: i64 = b

@@ -132,6 +132,34 @@ fn rows_stats_and_key_use_are_written_in_batches() {
             ("openai".into(), 1, 160, 160, 0, 1600.0, 16000, 3200),
         ]
     );
+    // model_stats per model and minute, from the same batches (the 401 row
+    // has a model: it counts there, as an error).
+    let model_rows: Vec<(String, i64, i64, i64, f64, i64)> = c
+        .prepare(
+            "SELECT model, bucket - ?1, requests, errors, latency_ms_total, tokens_in \
+             FROM model_stats ORDER BY model, bucket",
+        )
+        .unwrap()
+        .query_map([m0 / 60_000], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        model_rows,
+        vec![
+            ("gpt-4o".into(), 0, 301, 61, 3010.0, 30100),
+            ("gpt-4o".into(), 1, 200, 40, 2000.0, 20000),
+        ]
+    );
 
     // Read side: totals over the range.
     let stats = store.stats_by_provider(m0, m0 + 120_000).unwrap();
@@ -352,6 +380,17 @@ fn retention_prunes_old_rows_in_chunks_and_keeps_current_state() {
         0
     );
     assert!(sql_count(&path, "SELECT count(*) FROM provider_stats") >= 1);
+    assert_eq!(
+        sql_count(
+            &path,
+            &format!(
+                "SELECT count(*) FROM model_stats WHERE bucket < {}",
+                (now - 30 * DAY_MS) / 60_000
+            )
+        ),
+        0
+    );
+    assert!(sql_count(&path, "SELECT count(*) FROM model_stats") >= 1);
     // Each provider keeps its latest state, however old.
     let c = rusqlite::Connection::open(&path).unwrap();
     let mut st = c
