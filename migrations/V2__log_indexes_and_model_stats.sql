@@ -6,11 +6,11 @@
 -- it ~10% of llmo's CPU at the benchmark's peak; with (ts) and (status, ts)
 -- alone it writes ~430k rows/s.
 --
--- Kept: (ts) for time ranges, keyset pages, per-model stats and retention;
--- (status, ts) to find rare error statuses. Filters on model, provider or
--- key now walk the ts index newest first and stop after one page of matches
--- (bound them with since/until on very large logs). Per-provider totals come
--- from provider_stats, as before.
+-- Kept: (ts) for time ranges, keyset pages, latency percentiles and
+-- retention; (status, ts) to find rare error statuses. Filters on model,
+-- provider or key now walk the ts index newest first and stop after one page
+-- of matches (bound them with since/until on very large logs). Totals come
+-- from provider_stats, as before, and from model_stats below.
 DROP INDEX IF EXISTS request_logs_by_model;
 DROP INDEX IF EXISTS request_logs_by_provider;
 DROP INDEX IF EXISTS request_logs_by_key;
