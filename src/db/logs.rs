@@ -142,6 +142,20 @@ struct Agg {
     tokens_out: i64,
 }
 
+impl Agg {
+    fn add(&mut self, r: &LogRow) {
+        self.requests += 1;
+        if r.status < 400 {
+            self.successes += 1;
+        } else {
+            self.failures += 1;
+        }
+        self.latency_ms += finite(r.latency_ms);
+        self.tokens_in += i64::from(r.prompt_tokens.unwrap_or(0));
+        self.tokens_out += i64::from(r.completion_tokens.unwrap_or(0));
+    }
+}
+
 /// The request-log writer's side of the database: its own connection and
 /// reusable scratch maps. Owned by one thread.
 pub(crate) struct LogWriter {
@@ -199,33 +213,15 @@ impl LogWriter {
         self.model_stats.clear();
         self.keys.clear();
         for r in logs {
+            let bucket = minute_bucket(r.ts_ms);
             if let Some(m) = &r.model {
-                let a = self
-                    .model_stats
-                    .entry((m.clone(), minute_bucket(r.ts_ms)))
-                    .or_default();
-                a.requests += 1;
-                if r.status >= 400 {
-                    a.failures += 1;
-                }
-                a.latency_ms += finite(r.latency_ms);
-                a.tokens_in += i64::from(r.prompt_tokens.unwrap_or(0));
-                a.tokens_out += i64::from(r.completion_tokens.unwrap_or(0));
+                self.model_stats
+                    .entry((m.clone(), bucket))
+                    .or_default()
+                    .add(r);
             }
             if let Some(p) = &r.provider {
-                let a = self
-                    .stats
-                    .entry((p.clone(), minute_bucket(r.ts_ms)))
-                    .or_default();
-                a.requests += 1;
-                if r.status < 400 {
-                    a.successes += 1;
-                } else {
-                    a.failures += 1;
-                }
-                a.latency_ms += finite(r.latency_ms);
-                a.tokens_in += i64::from(r.prompt_tokens.unwrap_or(0));
-                a.tokens_out += i64::from(r.completion_tokens.unwrap_or(0));
+                self.stats.entry((p.clone(), bucket)).or_default().add(r);
             }
             if let Some(k) = &r.key_name {
                 let t = self.keys.entry(k.clone()).or_insert(r.ts_ms);

@@ -782,6 +782,16 @@ impl StreamTranslator {
         self.done = true;
     }
 
+    fn fail_unreadable(&mut self, out: &mut Vec<u8>) {
+        let body = openai::error_body(
+            "the upstream stream sent unreadable data",
+            "server_error",
+            None,
+            None,
+        );
+        self.fail(out, &body);
+    }
+
     fn drain(&mut self, out: &mut Vec<u8>, at_end: bool) {
         let events = std::mem::take(&mut self.events);
         for ev in &events {
@@ -798,15 +808,7 @@ impl StreamTranslator {
         if self.sse.has_other() {
             self.other.extend(self.sse.take_other());
             if self.other.len() > MAX_BARE_BODY {
-                self.fail(
-                    out,
-                    &openai::error_body(
-                        "the upstream stream sent unreadable data",
-                        "server_error",
-                        None,
-                        None,
-                    ),
-                );
+                self.fail_unreadable(out);
                 return;
             }
         }
@@ -824,27 +826,11 @@ impl StreamTranslator {
                             self.fail(out, &mapped.body);
                             self.vendor_error = Some(mapped);
                         }
-                        None => self.fail(
-                            out,
-                            &openai::error_body(
-                                "the upstream stream sent unreadable data",
-                                "server_error",
-                                None,
-                                None,
-                            ),
-                        ),
+                        None => self.fail_unreadable(out),
                     }
                 }
                 Err(e) if at_end || !e.is_eof() => {
-                    self.fail(
-                        out,
-                        &openai::error_body(
-                            "the upstream stream sent unreadable data",
-                            "server_error",
-                            None,
-                            None,
-                        ),
-                    );
+                    self.fail_unreadable(out);
                 }
                 Err(_) => {}
             }
