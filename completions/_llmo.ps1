@@ -83,6 +83,7 @@ Register-ArgumentCompleter -Native -CommandName 'llmo' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List providers (lowest priority number first)')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one provider')
             [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Change a provider''s settings (only the flags given)')
+            [CompletionResult]::new('rename', 'rename', [CompletionResultType]::ParameterValue, 'Rename a provider (its mappings and settings stay; logs and stats keep the old name)')
             [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a provider and its model mappings')
             [CompletionResult]::new('enable', 'enable', [CompletionResultType]::ParameterValue, 'Enable a provider (it receives traffic again)')
             [CompletionResult]::new('disable', 'disable', [CompletionResultType]::ParameterValue, 'Disable a provider (it keeps its settings but receives no traffic)')
@@ -171,6 +172,21 @@ Register-ArgumentCompleter -Native -CommandName 'llmo' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'llmo;provider;rename' {
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]')
+            [CompletionResult]::new('--admin-key-file', '--admin-key-file', [CompletionResultType]::ParameterName, 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON instead of tables')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more detail (and debug logs)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more detail (and debug logs)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'llmo;provider;remove' {
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]')
@@ -222,6 +238,7 @@ Register-ArgumentCompleter -Native -CommandName 'llmo' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List providers (lowest priority number first)')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one provider')
             [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Change a provider''s settings (only the flags given)')
+            [CompletionResult]::new('rename', 'rename', [CompletionResultType]::ParameterValue, 'Rename a provider (its mappings and settings stay; logs and stats keep the old name)')
             [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a provider and its model mappings')
             [CompletionResult]::new('enable', 'enable', [CompletionResultType]::ParameterValue, 'Enable a provider (it receives traffic again)')
             [CompletionResult]::new('disable', 'disable', [CompletionResultType]::ParameterValue, 'Disable a provider (it keeps its settings but receives no traffic)')
@@ -238,6 +255,9 @@ Register-ArgumentCompleter -Native -CommandName 'llmo' -ScriptBlock {
             break
         }
         'llmo;provider;help;update' {
+            break
+        }
+        'llmo;provider;help;rename' {
             break
         }
         'llmo;provider;help;remove' {
@@ -684,6 +704,7 @@ Register-ArgumentCompleter -Native -CommandName 'llmo' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List providers (lowest priority number first)')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one provider')
             [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Change a provider''s settings (only the flags given)')
+            [CompletionResult]::new('rename', 'rename', [CompletionResultType]::ParameterValue, 'Rename a provider (its mappings and settings stay; logs and stats keep the old name)')
             [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a provider and its model mappings')
             [CompletionResult]::new('enable', 'enable', [CompletionResultType]::ParameterValue, 'Enable a provider (it receives traffic again)')
             [CompletionResult]::new('disable', 'disable', [CompletionResultType]::ParameterValue, 'Disable a provider (it keeps its settings but receives no traffic)')
@@ -699,6 +720,9 @@ Register-ArgumentCompleter -Native -CommandName 'llmo' -ScriptBlock {
             break
         }
         'llmo;help;provider;update' {
+            break
+        }
+        'llmo;help;provider;rename' {
             break
         }
         'llmo;help;provider;remove' {

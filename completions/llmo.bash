@@ -142,6 +142,9 @@ _llmo() {
             llmo__subcmd__help__subcmd__provider,remove)
                 cmd="llmo__subcmd__help__subcmd__provider__subcmd__remove"
                 ;;
+            llmo__subcmd__help__subcmd__provider,rename)
+                cmd="llmo__subcmd__help__subcmd__provider__subcmd__rename"
+                ;;
             llmo__subcmd__help__subcmd__provider,show)
                 cmd="llmo__subcmd__help__subcmd__provider__subcmd__show"
                 ;;
@@ -256,6 +259,9 @@ _llmo() {
             llmo__subcmd__provider,remove)
                 cmd="llmo__subcmd__provider__subcmd__remove"
                 ;;
+            llmo__subcmd__provider,rename)
+                cmd="llmo__subcmd__provider__subcmd__rename"
+                ;;
             llmo__subcmd__provider,show)
                 cmd="llmo__subcmd__provider__subcmd__show"
                 ;;
@@ -279,6 +285,9 @@ _llmo() {
                 ;;
             llmo__subcmd__provider__subcmd__help,remove)
                 cmd="llmo__subcmd__provider__subcmd__help__subcmd__remove"
+                ;;
+            llmo__subcmd__provider__subcmd__help,rename)
+                cmd="llmo__subcmd__provider__subcmd__help__subcmd__rename"
                 ;;
             llmo__subcmd__provider__subcmd__help,show)
                 cmd="llmo__subcmd__provider__subcmd__help__subcmd__show"
@@ -815,7 +824,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__help__subcmd__provider)
-            opts="add list show update remove enable disable"
+            opts="add list show update rename remove enable disable"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -885,6 +894,20 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__help__subcmd__provider__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__help__subcmd__provider__subcmd__rename)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1603,7 +1626,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version add list show update remove enable disable help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version add list show update rename remove enable disable help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1747,7 +1770,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__help)
-            opts="add list show update remove enable disable help"
+            opts="add list show update rename remove enable disable help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1844,6 +1867,20 @@ _llmo() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        llmo__subcmd__provider__subcmd__help__subcmd__rename)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         llmo__subcmd__provider__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1900,6 +1937,32 @@ _llmo() {
             ;;
         llmo__subcmd__provider__subcmd__remove)
             opts="-q -v -h -V --force --db --config --json --quiet --verbose --admin-key-file --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__provider__subcmd__rename)
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -78,6 +78,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand list 'List providers (lowest priority number first)'
             cand show 'Show one provider'
             cand update 'Change a provider''s settings (only the flags given)'
+            cand rename 'Rename a provider (its mappings and settings stay; logs and stats keep the old name)'
             cand remove 'Remove a provider and its model mappings'
             cand enable 'Enable a provider (it receives traffic again)'
             cand disable 'Disable a provider (it keeps its settings but receives no traffic)'
@@ -161,6 +162,20 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'llmo;provider;rename'= {
+            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
+            cand --json 'Print machine-readable JSON instead of tables'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -v 'Print more detail (and debug logs)'
+            cand --verbose 'Print more detail (and debug logs)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'llmo;provider;remove'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
@@ -209,6 +224,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand list 'List providers (lowest priority number first)'
             cand show 'Show one provider'
             cand update 'Change a provider''s settings (only the flags given)'
+            cand rename 'Rename a provider (its mappings and settings stay; logs and stats keep the old name)'
             cand remove 'Remove a provider and its model mappings'
             cand enable 'Enable a provider (it receives traffic again)'
             cand disable 'Disable a provider (it keeps its settings but receives no traffic)'
@@ -221,6 +237,8 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider;help;show'= {
         }
         &'llmo;provider;help;update'= {
+        }
+        &'llmo;provider;help;rename'= {
         }
         &'llmo;provider;help;remove'= {
         }
@@ -619,6 +637,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand list 'List providers (lowest priority number first)'
             cand show 'Show one provider'
             cand update 'Change a provider''s settings (only the flags given)'
+            cand rename 'Rename a provider (its mappings and settings stay; logs and stats keep the old name)'
             cand remove 'Remove a provider and its model mappings'
             cand enable 'Enable a provider (it receives traffic again)'
             cand disable 'Disable a provider (it keeps its settings but receives no traffic)'
@@ -630,6 +649,8 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;help;provider;show'= {
         }
         &'llmo;help;provider;update'= {
+        }
+        &'llmo;help;provider;rename'= {
         }
         &'llmo;help;provider;remove'= {
         }

@@ -56,22 +56,23 @@ complete -c llmo -n "__fish_llmo_using_subcommand serve" -s q -l quiet -d 'Print
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -l json -d 'Print machine-readable JSON instead of tables'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -s q -l quiet -d 'Print only data and errors'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -s h -l help -d 'Print help'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -f -a "add" -d 'Add a provider'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -f -a "list" -d 'List providers (lowest priority number first)'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -f -a "show" -d 'Show one provider'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -f -a "update" -d 'Change a provider\'s settings (only the flags given)'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -f -a "remove" -d 'Remove a provider and its model mappings'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -f -a "enable" -d 'Enable a provider (it receives traffic again)'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -f -a "disable" -d 'Disable a provider (it keeps its settings but receives no traffic)'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update remove enable disable help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -s q -l quiet -d 'Print only data and errors'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -s v -l verbose -d 'Print more detail (and debug logs)'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -s h -l help -d 'Print help'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -s V -l version -d 'Print version'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -f -a "add" -d 'Add a provider'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -f -a "list" -d 'List providers (lowest priority number first)'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -f -a "show" -d 'Show one provider'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -f -a "update" -d 'Change a provider\'s settings (only the flags given)'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -f -a "rename" -d 'Rename a provider (its mappings and settings stay; logs and stats keep the old name)'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -f -a "remove" -d 'Remove a provider and its model mappings'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -f -a "enable" -d 'Enable a provider (it receives traffic again)'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -f -a "disable" -d 'Disable a provider (it keeps its settings but receives no traffic)'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l kind -d 'API flavour: openai, anthropic, gemini or openai-compatible (vLLM, Ollama, Groq, ...)' -r
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l base-url -d 'API base URL [default: the vendor\'s; required for openai-compatible, e.g. http://localhost:11434/v1]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l api-key -d 'API key, stored in the database; `-` reads it from stdin (keeps it out of shell history)' -r
@@ -126,6 +127,14 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s q -l quiet -d 'Print only data and errors'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s v -l verbose -d 'Print more detail (and debug logs)'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s h -l help -d 'Print help'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
@@ -155,6 +164,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "list" -d 'List providers (lowest priority number first)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one provider'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "update" -d 'Change a provider\'s settings (only the flags given)'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "rename" -d 'Rename a provider (its mappings and settings stay; logs and stats keep the old name)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a provider and its model mappings'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Enable a provider (it receives traffic again)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Disable a provider (it keeps its settings but receives no traffic)'
@@ -381,6 +391,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcomma
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "list" -d 'List providers (lowest priority number first)'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "show" -d 'Show one provider'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "update" -d 'Change a provider\'s settings (only the flags given)'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "rename" -d 'Rename a provider (its mappings and settings stay; logs and stats keep the old name)'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "remove" -d 'Remove a provider and its model mappings'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "enable" -d 'Enable a provider (it receives traffic again)'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "disable" -d 'Disable a provider (it keeps its settings but receives no traffic)'

@@ -488,14 +488,25 @@ async fn run(admin: &Admin, route: Route, params: &[String], req: &AdminRequest)
             created(provider_view(admin, pname).await?)
         }
         Route::UpdateProvider => {
-            let f = Fields::parse(&req.body, &PROVIDER_FIELDS[1..])?;
+            // `name` renames (mappings and settings stay), then the other
+            // fields apply, in one call.
+            let f = Fields::parse(&req.body, PROVIDER_FIELDS)?;
             let input = provider_input(&f)?;
+            let new_name = f.str("name")?.map(|n| n.trim().to_string());
             let n = name.clone();
-            admin
-                .with_store(move |s| s.update_provider(&n, &input).map(|_| ()))
+            let renamed = admin
+                .with_store(move |s| {
+                    // All or nothing: check the fields before renaming.
+                    input.validate()?;
+                    let n = match new_name {
+                        Some(new) => s.rename_provider(&n, &new)?.name,
+                        None => n,
+                    };
+                    s.update_provider(&n, &input).map(|p| p.name)
+                })
                 .await
                 .map_err(|e| store_error(e, PROVIDER_RENAME))?;
-            ok(provider_view(admin, name).await?)
+            ok(provider_view(admin, renamed).await?)
         }
         Route::EnableProvider | Route::DisableProvider => {
             let on = route == Route::EnableProvider;

@@ -244,7 +244,7 @@ pub fn document() -> Value {
     schemas.insert(
         "ProviderUpdate".into(),
         json!({"type": "object", "additionalProperties": false, "properties": {
-                    "name": {"type": "string"},
+                    "name": {"type": "string", "description": "On PATCH: renames the provider (mappings and settings stay)"},
                     "kind": {"enum": ["openai", "anthropic", "gemini", "openai-compatible"]},
                     "base_url": {"type": "string", "format": "uri", "description": "http(s) URL; required for openai-compatible"},
                     "api_key": {"type": ["string", "null"], "writeOnly": true, "description": "Stored; answered masked. On PATCH, null forgets the key (and api_key_env)"},

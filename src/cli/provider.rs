@@ -19,6 +19,8 @@ pub enum Cmd {
     Show { name: String },
     /// Change a provider's settings (only the flags given)
     Update(UpdateArgs),
+    /// Rename a provider (its mappings and settings stay; logs and stats keep the old name)
+    Rename { name: String, new_name: String },
     /// Remove a provider and its model mappings
     Remove {
         name: String,
@@ -239,6 +241,12 @@ pub fn run(cmd: Cmd, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             let mut store = ctx.open_store()?;
             let prov = store.update_provider(&args.name, &input)?;
             p.status(&format!("updated provider `{}`", prov.name));
+            print_one(ctx, &store, &prov)?;
+        }
+        Cmd::Rename { name, new_name } => {
+            let mut store = ctx.open_store()?;
+            let prov = store.rename_provider(&name, &new_name)?;
+            p.status(&format!("renamed provider `{name}` to `{}`", prov.name));
             print_one(ctx, &store, &prov)?;
         }
         Cmd::Remove { name, force } => {

@@ -341,6 +341,25 @@ impl Store {
         self.get_provider(name)
     }
 
+    /// Renames a provider; its mappings, keys and settings stay. Request
+    /// logs, per-minute stats and health history keep the name each row was
+    /// written under. A running gateway picks it up as a new provider name
+    /// (fresh circuit and rate-limit state).
+    pub fn rename_provider(&mut self, name: &str, new_name: &str) -> Result<Provider> {
+        validate_provider_name(new_name)?;
+        let current = self.get_provider(name)?;
+        if new_name == name {
+            return Ok(current);
+        }
+        self.conn
+            .execute(
+                "UPDATE providers SET name = ?2, updated_at = ?3 WHERE id = ?1",
+                params![current.id, new_name, now_ms()],
+            )
+            .map_err(|e| map_unique(e, "provider", new_name))?;
+        self.get_provider(new_name)
+    }
+
     pub fn set_provider_enabled(&mut self, name: &str, enabled: bool) -> Result<Provider> {
         self.update_provider(
             name,

@@ -408,9 +408,19 @@ async fn invalid_provider_input_names_the_field() {
         .await;
     assert_eq!((r.status, err_param(&r)), (400, Some("base_url")));
     let r = h
-        .call("PATCH", "/providers/p1", Some(json!({"name": "p2"})))
+        .call("PATCH", "/providers/p1", Some(json!({"name": "bad name!"})))
         .await;
     assert_eq!((r.status, err_param(&r)), (400, Some("name")));
+    // A bad field with a rename: nothing changes (no half-done rename).
+    let r = h
+        .call(
+            "PATCH",
+            "/providers/p1",
+            Some(json!({"name": "p2", "base_url": "ftp://x"})),
+        )
+        .await;
+    assert_eq!((r.status, err_param(&r)), (400, Some("base_url")));
+    assert_eq!(h.ok("GET", "/providers/p1", None).await["name"], "p1");
     let r = h
         .call("PATCH", "/providers/nope", Some(json!({"weight": 1})))
         .await;
@@ -425,6 +435,25 @@ async fn invalid_provider_input_names_the_field() {
         )
         .await;
     assert_eq!((r.status, err_param(&r)), (409, Some("name")));
+
+    // `name` in a PATCH renames; the mappings come along.
+    h.add_provider("p3", &[]).await;
+    let r = h
+        .call("PATCH", "/providers/p1", Some(json!({"name": "p3"})))
+        .await;
+    assert_eq!((r.status, err_param(&r)), (409, Some("name")));
+    let renamed = h
+        .ok(
+            "PATCH",
+            "/providers/p1",
+            Some(json!({"name": "p1-new", "weight": 5})),
+        )
+        .await;
+    assert_eq!(
+        (renamed["name"].as_str(), renamed["weight"].as_i64()),
+        (Some("p1-new"), Some(5))
+    );
+    assert_eq!(h.call("GET", "/providers/p1", None).await.status, 404);
 }
 
 /// A one-shot HTTP server: answers every request with `status`.

@@ -550,6 +550,27 @@ fn provider_update_changes_only_the_given_flags() {
         "{}",
         describe(&out)
     );
+    // Rename: the mappings and settings come along; taken names are refused.
+    env.ok(&[
+        "provider",
+        "add",
+        "other",
+        "--kind",
+        "openai",
+        "--api-key-env",
+        "K",
+    ]);
+    let out = env.fails(&["provider", "rename", "o", "other"]);
+    assert!(
+        stderr(&out).contains("`other` already exists"),
+        "{}",
+        describe(&out)
+    );
+    let v = env.json(&["provider", "rename", "o", "proxy"]);
+    assert_eq!(v["name"], "proxy");
+    assert_eq!(v["models"], serde_json::json!(["gpt-4o"]));
+    assert_eq!(v["priority"], 3);
+    env.fails(&["provider", "show", "o"]);
 }
 
 #[test]
