@@ -50,9 +50,13 @@ fn push_hex(out: &mut String, v: u64, digits: u32) {
     }
 }
 
-/// Default of [`Options::header_timeout`] (hyper's own default, and under
-/// common proxies' idle keep-alive timeouts of 60-75 s).
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default of [`Options::header_timeout`]. It is also the idle keep-alive
+/// limit (hyper starts it when it waits for the next request), so it must be
+/// longer than the idle timeout of a proxy in front that reuses connections
+/// (AWS ALB and nginx's upstream keep-alive: 60 s): a backend that closes
+/// first races the proxy's next request and turns it into a 502. 75 s is
+/// nginx's own client keep-alive timeout.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// How often the catalog's `config_version` is polled.
 pub const RELOAD_INTERVAL: Duration = Duration::from_millis(500);

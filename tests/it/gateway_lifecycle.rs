@@ -330,7 +330,7 @@ async fn a_stream_outlasting_the_header_timeout_is_not_cut() {
 async fn idle_and_silent_connections_do_not_hold_up_shutdown() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (_mock, dir) = one_provider(|_| {}).await;
-    let mut gw = Gw::start(dir, |_| {}).await; // header timeout: the 30 s default
+    let mut gw = Gw::start(dir, |_| {}).await; // header timeout: the 75 s default
     let addr = gw.url.trim_start_matches("http://").to_string();
     let _silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
