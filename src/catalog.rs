@@ -192,6 +192,9 @@ pub struct ProviderInput {
     pub enabled: Option<bool>,
     /// Public model names to map to this provider (created if new).
     pub models: Vec<String>,
+    /// On update: the provider's new name (applied in the same transaction
+    /// as the other fields). Ignored on create.
+    pub rename: Option<String>,
 }
 
 impl ProviderInput {
@@ -202,6 +205,9 @@ impl ProviderInput {
         }
         if let Some(u) = &self.base_url {
             validate_url(u)?;
+        }
+        if let Some(n) = &self.rename {
+            validate_provider_name(n)?;
         }
         match &self.key {
             Some(KeySource::Inline(s)) if s.expose().trim().is_empty() => {

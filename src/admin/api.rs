@@ -401,6 +401,7 @@ fn provider_input(f: &Fields) -> Result<ProviderInput, AdminResponse> {
         rate_limit_rpm: f.int("rate_limit_rpm")?,
         enabled: f.bool("enabled")?,
         models: f.str_list("models")?.unwrap_or_default(),
+        rename: None,
     })
 }
 
@@ -491,19 +492,11 @@ async fn run(admin: &Admin, route: Route, params: &[String], req: &AdminRequest)
             // `name` renames (mappings and settings stay), then the other
             // fields apply, in one call.
             let f = Fields::parse(&req.body, PROVIDER_FIELDS)?;
-            let input = provider_input(&f)?;
-            let new_name = f.str("name")?.map(|n| n.trim().to_string());
+            let mut input = provider_input(&f)?;
+            input.rename = f.str("name")?.map(|n| n.trim().to_string());
             let n = name.clone();
             let renamed = admin
-                .with_store(move |s| {
-                    // All or nothing: check the fields before renaming.
-                    input.validate()?;
-                    let n = match new_name {
-                        Some(new) => s.rename_provider(&n, &new)?.name,
-                        None => n,
-                    };
-                    s.update_provider(&n, &input).map(|p| p.name)
-                })
+                .with_store(move |s| s.update_provider(&n, &input).map(|p| p.name))
                 .await
                 .map_err(|e| store_error(e, PROVIDER_RENAME))?;
             ok(provider_view(admin, renamed).await?)

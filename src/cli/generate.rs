@@ -88,7 +88,7 @@ pub fn main(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             };
         }
     };
-    let global = super::GlobalArgs::default_for_tools();
+    let global = super::GlobalArgs::default();
     let ctx = Ctx::new(global);
     match run(args, &ctx) {
         Ok(code) => code,

@@ -38,7 +38,7 @@ pub struct Cli {
 
 /// Options every command takes. Listed under their own heading so a
 /// subcommand's `--help` does not interleave them with its own options.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir,
@@ -62,20 +62,6 @@ pub struct GlobalArgs {
     /// holds the key itself]
     #[arg(long, global = true, value_name = "PATH")]
     pub admin_key_file: Option<PathBuf>,
-}
-
-impl GlobalArgs {
-    /// No global option given (for commands outside the CLI tree).
-    pub fn default_for_tools() -> GlobalArgs {
-        GlobalArgs {
-            db: None,
-            config: None,
-            json: false,
-            quiet: false,
-            verbose: false,
-            admin_key_file: None,
-        }
-    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -136,6 +136,7 @@ impl ProviderFlags {
                 .map(|m| m.trim().to_string())
                 .filter(|m| !m.is_empty())
                 .collect(),
+            rename: None,
         })
     }
 }

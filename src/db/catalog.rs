@@ -337,6 +337,17 @@ impl Store {
                 upsert_mapping(&tx, mid, current.id, m, None, None, now)?;
             }
         }
+        let name = match input.rename.as_deref() {
+            Some(new) if new != name => {
+                tx.execute(
+                    "UPDATE providers SET name = ?2 WHERE id = ?1",
+                    params![current.id, new],
+                )
+                .map_err(|e| map_unique(e, "provider", new))?;
+                new
+            }
+            _ => name,
+        };
         tx.commit()?;
         self.get_provider(name)
     }
@@ -346,18 +357,13 @@ impl Store {
     /// written under. A running gateway picks it up as a new provider name
     /// (fresh circuit and rate-limit state).
     pub fn rename_provider(&mut self, name: &str, new_name: &str) -> Result<Provider> {
-        validate_provider_name(new_name)?;
-        let current = self.get_provider(name)?;
-        if new_name == name {
-            return Ok(current);
-        }
-        self.conn
-            .execute(
-                "UPDATE providers SET name = ?2, updated_at = ?3 WHERE id = ?1",
-                params![current.id, new_name, now_ms()],
-            )
-            .map_err(|e| map_unique(e, "provider", new_name))?;
-        self.get_provider(new_name)
+        self.update_provider(
+            name,
+            &ProviderInput {
+                rename: Some(new_name.to_string()),
+                ..Default::default()
+            },
+        )
     }
 
     pub fn set_provider_enabled(&mut self, name: &str, enabled: bool) -> Result<Provider> {

@@ -421,6 +421,27 @@ async fn invalid_provider_input_names_the_field() {
         .await;
     assert_eq!((r.status, err_param(&r)), (400, Some("base_url")));
     assert_eq!(h.ok("GET", "/providers/p1", None).await["name"], "p1");
+    // ... also when the failure is found after the fields validated (a kind
+    // that needs a base URL): rename and update are one transaction.
+    h.ok(
+        "POST",
+        "/providers",
+        Some(json!({"name": "vendor", "kind": "openai"})),
+    )
+    .await;
+    let r = h
+        .call(
+            "PATCH",
+            "/providers/vendor",
+            Some(json!({"name": "vendor2", "kind": "openai-compatible"})),
+        )
+        .await;
+    assert_eq!((r.status, err_param(&r)), (400, Some("base_url")));
+    assert_eq!(
+        h.ok("GET", "/providers/vendor", None).await["name"],
+        "vendor"
+    );
+    assert_eq!(h.call("GET", "/providers/vendor2", None).await.status, 404);
     let r = h
         .call("PATCH", "/providers/nope", Some(json!({"weight": 1})))
         .await;
