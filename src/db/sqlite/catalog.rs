@@ -2,7 +2,7 @@
 //! Checks and defaults are applied before these run (`db/catalog.rs`).
 use std::collections::BTreeMap;
 
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::{params, OptionalExtension, Row, ToSql, Transaction};
 
 use super::SqliteStore;
 use crate::catalog::{MappingInput, MappingView, ModelView, Provider, ProviderKind};
@@ -45,6 +45,31 @@ fn map_unique(e: rusqlite::Error, what: &'static str, name: &str) -> StoreError 
         }
     }
     e.into()
+}
+
+/// The parameters of the provider INSERT and UPDATE: `?1` is `first` (the
+/// name, or the id), then the fields in column order (`kind` as text), then
+/// `?12` the time.
+fn provider_params<'a>(
+    first: &'a dyn ToSql,
+    kind: &'a &'static str,
+    f: &'a ProviderFields,
+    now: &'a i64,
+) -> [&'a dyn ToSql; 12] {
+    [
+        first,
+        kind,
+        &f.base_url,
+        &f.api_key,
+        &f.api_key_env,
+        &f.priority,
+        &f.weight,
+        &f.max_retries,
+        &f.timeout_ms,
+        &f.rate_limit_rpm,
+        &f.enabled,
+        now,
+    ]
 }
 
 fn provider_id(tx: &Transaction<'_>, name: &str) -> Result<i64> {
@@ -147,20 +172,7 @@ impl SqliteStore {
             "INSERT INTO providers (name, kind, base_url, api_key, api_key_env, priority, weight,
                max_retries, timeout_ms, rate_limit_rpm, enabled, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
-            params![
-                name,
-                f.kind.as_str(),
-                f.base_url,
-                f.api_key,
-                f.api_key_env,
-                f.priority,
-                f.weight,
-                f.max_retries,
-                f.timeout_ms,
-                f.rate_limit_rpm,
-                f.enabled,
-                now
-            ],
+            provider_params(&name, &f.kind.as_str(), f, &now),
         )
         .map_err(|e| map_unique(e, "provider", name))?;
         let pid = tx.last_insert_rowid();
@@ -188,20 +200,7 @@ impl SqliteStore {
                priority = ?6, weight = ?7, max_retries = ?8, timeout_ms = ?9,
                rate_limit_rpm = ?10, enabled = ?11, updated_at = ?12
              WHERE id = ?1",
-            params![
-                current.id,
-                f.kind.as_str(),
-                f.base_url,
-                f.api_key,
-                f.api_key_env,
-                f.priority,
-                f.weight,
-                f.max_retries,
-                f.timeout_ms,
-                f.rate_limit_rpm,
-                f.enabled,
-                now
-            ],
+            provider_params(&current.id, &f.kind.as_str(), f, &now),
         )?;
         for m in models {
             let mid = ensure_model(&tx, m, now)?;
