@@ -6,25 +6,36 @@
 //! The seam:
 //! - **Engine modules** hold everything engine-specific: `sqlite/` (today
 //!   the only one) has the connection, every line of SQL, the PRAGMAs, the
-//!   migration files it embeds (`migrations/sqlite/`), the `VACUUM INTO`
+//!   migration files it embeds (`migrations/sqlite/`: refinery walks
+//!   subdirectories, so each engine's SQL needs its own), the `VACUUM INTO`
 //!   backup and the file introspection doctor uses ([`info`]).
 //! - **Engine-neutral** files hold the interface and the logic that does not
-//!   depend on the engine: [`Store`] and [`StoreError`] (here), the row and
-//!   filter types and the input checks ([`catalog`], [`logs`], `admin.rs`),
-//!   the in-memory aggregation of a log batch, and the migration pre-check
-//!   (`migrate.rs`: a pure function from the binary's migrations and the
-//!   database's history to applied / pending / missing / modified / newer).
+//!   depend on the engine: [`Store`] and [`StoreError`] (here; an engine's
+//!   own error becomes [`StoreError::Database`], which knows whether the
+//!   database was busy), the row and filter types, input checks and
+//!   defaults ([`catalog`], [`logs`], `admin.rs`), the in-memory aggregation
+//!   of a log batch, keyset paging, percentiles and series, and the
+//!   migration pre-check (`migrate.rs`: a pure function from the binary's
+//!   migrations and the database's history to applied / pending / missing /
+//!   modified / newer, and the refusal sentences).
 //! - [`Store`] and [`logs::LogWriter`] are enums with one variant per
-//!   engine; every method dispatches with one `match` (the [`engine!`]
-//!   macro), so there is no `dyn` and callers never see the variant.
+//!   engine; every method dispatches with one `match` (the `engine!`
+//!   macro): no `dyn`, and callers only call methods.
+//! - What only a file database has (its header, file sizes, page counts,
+//!   the backup next to it) is reached through methods that say what they
+//!   are for (`file_sizes`, `page_stats`, `backup_before_migrate` returning
+//!   `None` when there is nothing to copy) rather than an `as_sqlite()`
+//!   accessor: doctor keeps calling [`Store`], and an engine without such a
+//!   thing answers in its own terms.
 //!
 //! Adding an engine (PostgreSQL): create `db/postgres/` with a store type
 //! that has the same methods as `sqlite::SqliteStore` (the crate-private
 //! ones too: `migration_history`, `prepare_writes`, `backup_before_migrate`,
 //! `apply_migrations`) and a log writer like `sqlite::logs::SqliteLogWriter`;
-//! add a variant to [`Store`] and [`logs::LogWriter`], an arm to [`engine!`]
-//! and to the open functions, and one line to `store_suite!` in
-//! `db/tests/mod.rs` so every store test runs against it too.
+//! add a variant to [`Store`] and [`logs::LogWriter`], an arm to `engine!`,
+//! the choice of engine to the open functions (today every location is an
+//! SQLite file), its embedded list to [`migrate::known`], and one line to
+//! `store_suite!` in `db/tests/mod.rs` so every store test runs on it too.
 use std::path::{Path, PathBuf};
 
 mod admin;

@@ -85,7 +85,7 @@ pub struct PageStats {
 }
 
 /// Sizes of the files at `path` (the database need not be open).
-pub fn file_sizes(path: &Path) -> std::io::Result<FileSizes> {
+fn file_sizes(path: &Path) -> std::io::Result<FileSizes> {
     let len = |p: &Path| std::fs::metadata(p).ok().map(|m| m.len());
     Ok(FileSizes {
         db: std::fs::metadata(path)?.len(),
