@@ -81,8 +81,9 @@ pub(crate) fn finite(v: f64) -> f64 {
     }
 }
 
-/// Summed counters of one group (a provider, a model, a minute) as the
-/// engines read them from the per-minute stats tables.
+/// Summed counters of one group (a provider, a model, a minute): what a
+/// batch adds to the per-minute stats tables, and what the engines read
+/// back from them.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Sums {
     pub(crate) requests: i64,
@@ -109,9 +110,7 @@ impl Sums {
             0.0
         }
     }
-}
 
-impl Sums {
     /// Counts one request.
     fn add(&mut self, r: &LogRow) {
         self.requests += 1;

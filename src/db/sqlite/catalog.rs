@@ -83,9 +83,9 @@ fn provider_id(tx: &Transaction<'_>, name: &str) -> Result<i64> {
     })
 }
 
-/// Returns the model's id, creating the model if it does not exist.
+/// Returns the model's id, creating the model if it does not exist (the
+/// name was checked with the rest of the input).
 fn ensure_model(tx: &Transaction<'_>, name: &str, now: i64) -> Result<i64> {
-    crate::catalog::validate_model_name(name)?;
     if let Some(id) = tx
         .query_row("SELECT id FROM models WHERE name = ?1", [name], |r| {
             r.get(0)
