@@ -221,20 +221,13 @@ fn store_error(e: StoreError, rename: &[(&str, &str)]) -> AdminResponse {
             None,
             Some("conflict"),
         ),
-        StoreError::Sqlite(e)
-            if matches!(
-                e.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            ) =>
-        {
-            AdminResponse::error(
-                503,
-                "server_error",
-                "the database is busy; retry",
-                None,
-                Some("database_busy"),
-            )
-        }
+        e if e.is_busy() => AdminResponse::error(
+            503,
+            "server_error",
+            "the database is busy; retry",
+            None,
+            Some("database_busy"),
+        ),
         // The gateway may be up while its database is not (it serves
         // not-ready and retries): say what is wrong and how to fix it.
         e @ (StoreError::Open { .. } | StoreError::Schema { .. }) => {

@@ -1,15 +1,14 @@
-//! The SQL the admin API needs beyond the catalog and log reads: partial
-//! updates of one mapping, per-model totals, latency percentiles and the
-//! per-minute series behind the overview charts.
+//! What the admin API needs beyond the catalog and log reads, engine-neutral
+//! part: partial updates of one mapping (checked here), per-model totals,
+//! latency percentiles (computed here from the engine's sample) and the
+//! per-minute series behind the overview charts (gaps filled here).
 use std::collections::BTreeMap;
 
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::logs::minute_bucket;
-use super::{Result, Store, StoreError};
+use super::logs::{minute_bucket, Sums};
+use super::{engine, Result, Store};
 use crate::catalog::Invalid;
-use crate::time::now_ms;
 
 /// A change to one model → provider mapping; `None` = unchanged. For
 /// `priority`/`weight`, `Some(None)` goes back to the provider's value.
@@ -19,6 +18,24 @@ pub struct MappingPatch {
     pub priority: Option<Option<i64>>,
     pub weight: Option<Option<i64>>,
     pub enabled: Option<bool>,
+}
+
+impl MappingPatch {
+    fn validate(&self) -> Result<(), Invalid> {
+        if let Some(u) = &self.upstream_model {
+            if u.trim().is_empty() {
+                return Err(Invalid::new("upstream_model", "must not be empty"));
+            }
+        }
+        for (field, v) in [("priority", self.priority), ("weight", self.weight)] {
+            if let Some(Some(n)) = v {
+                if n < 0 {
+                    return Err(Invalid::new(field, format!("must be 0 or more (got {n})")));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Requests for one public model over a time range (from `request_logs`).
@@ -31,6 +48,20 @@ pub struct ModelStats {
     pub avg_latency_ms: f64,
     pub tokens_in: i64,
     pub tokens_out: i64,
+}
+
+impl ModelStats {
+    pub(crate) fn new(model: String, s: Sums) -> ModelStats {
+        ModelStats {
+            model,
+            requests: s.requests,
+            errors: s.errors,
+            error_rate: s.rate(s.errors),
+            avg_latency_ms: s.avg_latency_ms(),
+            tokens_in: s.tokens_in,
+            tokens_out: s.tokens_out,
+        }
+    }
 }
 
 /// Latency percentiles of one group over the newest requests of a range.
@@ -65,6 +96,9 @@ pub struct SeriesPoint {
 /// and bounded work however busy the range was.
 pub const PERCENTILE_SAMPLE: usize = 20_000;
 
+/// One request of the percentile sample: provider, model, latency.
+pub(crate) type LatencySample = (Option<String>, Option<String>, f64);
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -83,45 +117,56 @@ fn percentiles(mut v: Vec<f64>) -> Percentiles {
     }
 }
 
-impl Store {
-    fn mapping_ids(&self, model: &str, provider: &str) -> Result<(i64, i64)> {
-        let mid: i64 = self
-            .conn
-            .query_row("SELECT id FROM models WHERE name = ?1", [model], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "model",
-                name: model.to_string(),
-            })?;
-        let pid: i64 = self
-            .conn
-            .query_row(
-                "SELECT id FROM providers WHERE name = ?1",
-                [provider],
-                |r| r.get(0),
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "provider",
-                name: provider.to_string(),
-            })?;
-        Ok((mid, pid))
+/// Groups the sample by provider and by model.
+fn latency_percentiles(sample: Vec<LatencySample>) -> LatencyPercentiles {
+    let mut by_p: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut by_m: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (p, m, l) in sample {
+        if let Some(p) = p {
+            by_p.entry(p).or_default().push(l);
+        }
+        if let Some(m) = m {
+            by_m.entry(m).or_default().push(l);
+        }
     }
+    LatencyPercentiles {
+        by_provider: by_p.into_iter().map(|(k, v)| (k, percentiles(v))).collect(),
+        by_model: by_m.into_iter().map(|(k, v)| (k, percentiles(v))).collect(),
+    }
+}
 
+/// Every step of `step` minutes from minute `first` to `last`, oldest
+/// first, summing the per-minute `buckets` that fall in it (zeros where
+/// nothing happened).
+fn series(first: i64, last: i64, step: i64, buckets: &[(i64, Sums)]) -> Vec<SeriesPoint> {
+    let n = ((last - first) / step + 1).clamp(0, 10_000) as usize;
+    let mut sums = vec![Sums::default(); n];
+    for (bucket, b) in buckets {
+        if let Some(s) = sums.get_mut(((bucket - first) / step) as usize) {
+            s.requests += b.requests;
+            s.errors += b.errors;
+            s.latency_ms_total += b.latency_ms_total;
+            s.tokens_in += b.tokens_in;
+            s.tokens_out += b.tokens_out;
+        }
+    }
+    sums.iter()
+        .enumerate()
+        .map(|(i, s)| SeriesPoint {
+            ts_ms: (first + i as i64 * step) * 60_000,
+            requests: s.requests,
+            errors: s.errors,
+            avg_latency_ms: s.avg_latency_ms(),
+            tokens_in: s.tokens_in,
+            tokens_out: s.tokens_out,
+        })
+        .collect()
+}
+
+impl Store {
     /// Whether `model` is mapped to `provider` (both must exist).
     pub fn mapping_exists(&self, model: &str, provider: &str) -> Result<bool> {
-        let (mid, pid) = self.mapping_ids(model, provider)?;
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT 1 FROM model_providers WHERE model_id = ?1 AND provider_id = ?2",
-                params![mid, pid],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+        engine!(self, s => s.mapping_exists(model, provider))
     }
 
     /// Changes the given fields of one mapping.
@@ -131,52 +176,8 @@ impl Store {
         provider: &str,
         patch: &MappingPatch,
     ) -> Result<()> {
-        if let Some(u) = &patch.upstream_model {
-            if u.trim().is_empty() {
-                return Err(Invalid::new("upstream_model", "must not be empty").into());
-            }
-        }
-        for (field, v) in [("priority", patch.priority), ("weight", patch.weight)] {
-            if let Some(Some(n)) = v {
-                if n < 0 {
-                    return Err(Invalid::new(field, format!("must be 0 or more (got {n})")).into());
-                }
-            }
-        }
-        let (mid, pid) = self.mapping_ids(model, provider)?;
-        let tx = self.conn.transaction()?;
-        let cur: Option<(String, Option<i64>, Option<i64>, bool)> = tx
-            .query_row(
-                "SELECT upstream_model, priority, weight, enabled FROM model_providers
-                 WHERE model_id = ?1 AND provider_id = ?2",
-                params![mid, pid],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
-        let Some((upstream, priority, weight, enabled)) = cur else {
-            return Err(StoreError::NotFound {
-                what: "mapping",
-                name: format!("{model} -> {provider}"),
-            });
-        };
-        tx.execute(
-            "UPDATE model_providers SET upstream_model = ?3, priority = ?4, weight = ?5, enabled = ?6
-             WHERE model_id = ?1 AND provider_id = ?2",
-            params![
-                mid,
-                pid,
-                patch.upstream_model.as_deref().map(str::trim).unwrap_or(&upstream),
-                patch.priority.unwrap_or(priority),
-                patch.weight.unwrap_or(weight),
-                patch.enabled.unwrap_or(enabled),
-            ],
-        )?;
-        tx.execute(
-            "UPDATE models SET updated_at = ?2 WHERE id = ?1",
-            params![mid, now_ms()],
-        )?;
-        tx.commit()?;
-        Ok(())
+        patch.validate()?;
+        engine!(self, s => s.update_mapping(model, provider, patch))
     }
 
     /// Per-model totals for requests that arrived in `[from_ms, to_ms)`, at
@@ -184,65 +185,16 @@ impl Store {
     /// count whole), from `model_stats` (rows without a model, rejected
     /// before routing, are not counted). Sorted by model.
     pub fn stats_by_model(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ModelStats>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT model, sum(requests), sum(errors), sum(latency_ms_total),
-                    sum(tokens_in), sum(tokens_out)
-             FROM model_stats WHERE bucket >= ?1 AND bucket <= ?2
-             GROUP BY model ORDER BY model",
-        )?;
-        let first = minute_bucket(from_ms);
-        let last = minute_bucket(to_ms - 1);
-        let rows = st.query_map(params![first, last], |r| {
-            let requests: i64 = r.get(1)?;
-            let errors: i64 = r.get(2)?;
-            let latency: f64 = r.get(3)?;
-            Ok(ModelStats {
-                model: r.get(0)?,
-                requests,
-                errors,
-                error_rate: (requests > 0).then(|| errors as f64 / requests as f64),
-                avg_latency_ms: if requests > 0 {
-                    latency / requests as f64
-                } else {
-                    0.0
-                },
-                tokens_in: r.get(4)?,
-                tokens_out: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        let (first, last) = (minute_bucket(from_ms), minute_bucket(to_ms - 1));
+        engine!(self, s => s.stats_by_model(first, last))
     }
 
     /// p50/p95 latency per provider and per model, over the newest
     /// [`PERCENTILE_SAMPLE`] requests of `[from_ms, to_ms)` (exact when the
     /// range has fewer).
     pub fn latency_percentiles(&self, from_ms: i64, to_ms: i64) -> Result<LatencyPercentiles> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT provider, model, latency_ms FROM request_logs
-             WHERE ts >= ?1 AND ts < ?2 ORDER BY ts DESC LIMIT ?3",
-        )?;
-        let mut by_p: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        let mut by_m: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        let rows = st.query_map(params![from_ms, to_ms, PERCENTILE_SAMPLE as i64], |r| {
-            Ok((
-                r.get::<_, Option<String>>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, f64>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (p, m, l) = row?;
-            if let Some(p) = p {
-                by_p.entry(p).or_default().push(l);
-            }
-            if let Some(m) = m {
-                by_m.entry(m).or_default().push(l);
-            }
-        }
-        Ok(LatencyPercentiles {
-            by_provider: by_p.into_iter().map(|(k, v)| (k, percentiles(v))).collect(),
-            by_model: by_m.into_iter().map(|(k, v)| (k, percentiles(v))).collect(),
-        })
+        let sample = engine!(self, s => s.latency_sample(from_ms, to_ms, PERCENTILE_SAMPLE))?;
+        Ok(latency_percentiles(sample))
     }
 
     /// All providers' requests per step of `step_minutes` over
@@ -254,63 +206,14 @@ impl Store {
         to_ms: i64,
         step_minutes: i64,
     ) -> Result<Vec<SeriesPoint>> {
-        let step = step_minutes.max(1);
-        let first = minute_bucket(from_ms);
-        let last = minute_bucket(to_ms - 1);
-        let n = ((last - first) / step + 1).clamp(0, 10_000) as usize;
-        let mut points: Vec<SeriesPoint> = (0..n)
-            .map(|i| SeriesPoint {
-                ts_ms: (first + i as i64 * step) * 60_000,
-                requests: 0,
-                errors: 0,
-                avg_latency_ms: 0.0,
-                tokens_in: 0,
-                tokens_out: 0,
-            })
-            .collect();
-        let mut latency = vec![0.0f64; n];
-        let mut st = self.conn.prepare_cached(
-            "SELECT bucket, sum(requests), sum(failures), sum(latency_ms_total),
-                    sum(tokens_in), sum(tokens_out)
-             FROM provider_stats WHERE bucket >= ?1 AND bucket <= ?2 GROUP BY bucket",
-        )?;
-        let rows = st.query_map(params![first, last], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, f64>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
-            ))
-        })?;
-        for row in rows {
-            let (bucket, req, fail, lat, tin, tout) = row?;
-            let i = ((bucket - first) / step) as usize;
-            if let Some(p) = points.get_mut(i) {
-                p.requests += req;
-                p.errors += fail;
-                p.tokens_in += tin;
-                p.tokens_out += tout;
-                latency[i] += lat;
-            }
-        }
-        for (p, l) in points.iter_mut().zip(latency) {
-            if p.requests > 0 {
-                p.avg_latency_ms = l / p.requests as f64;
-            }
-        }
-        Ok(points)
+        let (first, last) = (minute_bucket(from_ms), minute_bucket(to_ms - 1));
+        let buckets = engine!(self, s => s.provider_minutes(first, last))?;
+        Ok(series(first, last, step_minutes.max(1), &buckets))
     }
 
-    /// SQLite's plan for [`Store::stats_by_model`] (for tests).
+    /// The engine's plan for [`Store::stats_by_model`] (for tests).
     pub fn explain_stats_by_model(&self) -> Result<Vec<String>> {
-        let mut st = self.conn.prepare(
-            "EXPLAIN QUERY PLAN SELECT model, sum(requests) FROM model_stats
-             WHERE bucket >= 0 AND bucket <= 1 GROUP BY model ORDER BY model",
-        )?;
-        let rows = st.query_map([], |r| r.get::<_, String>(3))?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        engine!(self, s => s.explain_stats_by_model())
     }
 }
 
@@ -327,5 +230,30 @@ mod tests {
         let one = percentiles(vec![7.0]);
         assert_eq!((one.p50_ms, one.p95_ms), (7.0, 7.0));
         assert_eq!(percentiles(Vec::new()).sample, 0);
+    }
+
+    #[test]
+    fn series_fills_gaps_and_sums_steps() {
+        let b = |requests, latency| Sums {
+            requests,
+            errors: 1,
+            latency_ms_total: latency,
+            tokens_in: 2,
+            tokens_out: 3,
+            ..Default::default()
+        };
+        // Minutes 100..=105 in steps of 2: [100,101] [102,103] [104,105].
+        let pts = series(
+            100,
+            105,
+            2,
+            &[(100, b(1, 10.0)), (101, b(3, 30.0)), (105, b(2, 5.0))],
+        );
+        assert_eq!(pts.len(), 3);
+        assert_eq!(pts[0].ts_ms, 100 * 60_000);
+        assert_eq!((pts[0].requests, pts[0].errors), (4, 2));
+        assert_eq!(pts[0].avg_latency_ms, 10.0);
+        assert_eq!((pts[1].requests, pts[1].avg_latency_ms), (0, 0.0));
+        assert_eq!((pts[2].requests, pts[2].tokens_out), (2, 3));
     }
 }

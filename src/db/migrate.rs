@@ -1,23 +1,18 @@
-//! Schema migrations: embedded in the binary (`embed_migrations!`), checked
-//! against the database's history before anything runs, applied one
-//! transaction each after a `VACUUM INTO` backup.
+//! Schema migrations, the engine-neutral part: the states a migration can be
+//! in, the pre-check that compares the migrations compiled into the binary
+//! with the database's history ([`check`], a pure function), and the runner
+//! that refuses or applies. Each engine only reads its history table, takes
+//! its backup and applies its embedded migrations (`sqlite/migrate.rs`).
 //!
 //! This is the failure llmo was born from (a gateway crash-looping because a
 //! migration was missing from its image): here the migrations cannot be
 //! missing, and a database that does not match the binary is refused with a
 //! sentence that says what happened and what to do, never altered.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
-use super::{Result, StoreError};
-
-mod embedded {
-    refinery::embed_migrations!("migrations");
-}
-
-const HISTORY_TABLE: &str = "refinery_schema_history";
+use super::{engine, sqlite, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -66,16 +61,12 @@ impl MigrationStatus {
             .iter()
             .filter(|m| m.state == MigrationState::Pending)
     }
-
-    pub fn is_current(&self) -> bool {
-        self.problems.is_empty() && self.pending().next().is_none()
-    }
 }
 
 /// What opening a database did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct OpenReport {
-    /// The file did not exist and was created.
+    /// The database did not exist and was created.
     pub created: bool,
     /// Migrations applied now, as `(version, name)`.
     pub applied: Vec<(i64, String)>,
@@ -85,64 +76,32 @@ pub struct OpenReport {
     pub version: i64,
 }
 
-struct Applied {
-    version: i64,
-    name: String,
-    applied_on: Option<String>,
-    checksum: String,
+/// One row of a database's migration history, as the engine read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HistoryRow {
+    pub(crate) version: i64,
+    pub(crate) name: String,
+    pub(crate) applied_on: Option<String>,
+    /// The checksum recorded when it was applied, as text.
+    pub(crate) checksum: String,
 }
 
-fn history_exists(conn: &Connection) -> Result<bool> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [HISTORY_TABLE],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
-}
-
-fn applied(conn: &Connection) -> Result<Vec<Applied>> {
-    if !history_exists(conn)? {
-        return Ok(Vec::new());
-    }
-    let mut st = conn.prepare(&format!(
-        "SELECT version, name, applied_on, checksum FROM {HISTORY_TABLE} ORDER BY version"
-    ))?;
-    let rows = st.query_map([], |r| {
-        Ok(Applied {
-            version: r.get(0)?,
-            name: r.get(1)?,
-            applied_on: r.get(2)?,
-            checksum: r.get(3)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}
-
-/// Migrations compiled into this binary: `(version, name, checksum)`.
+/// Migrations compiled into this binary: `(version, name, checksum)`,
+/// sorted by version.
 pub fn known() -> Vec<(i64, String, u64)> {
-    let runner = embedded::migrations::runner();
-    let mut v: Vec<_> = runner
-        .get_migrations()
-        .iter()
-        .map(|m| (i64::from(m.version()), m.name().to_string(), m.checksum()))
-        .collect();
-    v.sort_by_key(|m| m.0);
-    v
+    sqlite::migrate::known()
 }
 
-/// Compares the database's history with the binary's migrations.
-pub fn status(conn: &Connection) -> Result<MigrationStatus> {
-    let known = known();
-    let applied = applied(conn)?;
+/// The pre-check: compares the binary's migrations (`known`, sorted by
+/// version) with the database's `history`. Pure, so every state is tested
+/// without a database.
+pub(crate) fn check(known: &[(i64, String, u64)], history: &[HistoryRow]) -> MigrationStatus {
     let binary_version = known.last().map(|m| m.0).unwrap_or(0);
-    let db_version = applied.iter().map(|a| a.version).max().unwrap_or(0);
+    let db_version = history.iter().map(|a| a.version).max().unwrap_or(0);
     let mut rows = Vec::new();
     let mut problems = Vec::new();
-    for (version, name, checksum) in &known {
-        let row = match applied.iter().find(|a| a.version == *version) {
+    for (version, name, checksum) in known {
+        let row = match history.iter().find(|a| a.version == *version) {
             None => MigrationRow {
                 version: *version,
                 name: name.clone(),
@@ -169,7 +128,7 @@ pub fn status(conn: &Connection) -> Result<MigrationStatus> {
         };
         rows.push(row);
     }
-    for a in &applied {
+    for a in history {
         if known.iter().any(|k| k.0 == a.version) {
             continue;
         }
@@ -192,12 +151,12 @@ pub fn status(conn: &Connection) -> Result<MigrationStatus> {
         }
     }
     rows.sort_by_key(|r| r.version);
-    Ok(MigrationStatus {
+    MigrationStatus {
         migrations: rows,
         db_version,
         binary_version,
         problems,
-    })
+    }
 }
 
 fn refuse(status: &MigrationStatus) -> StoreError {
@@ -207,112 +166,153 @@ fn refuse(status: &MigrationStatus) -> StoreError {
     }
 }
 
-/// Is there anything in this database worth backing up?
-fn has_content(conn: &Connection) -> Result<bool> {
-    let n: i64 = conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-        [],
-        |r| r.get(0),
-    )?;
-    Ok(n > 0)
-}
+impl Store {
+    /// Migration states of this database against the binary.
+    pub fn migration_status(&self) -> Result<MigrationStatus> {
+        let history = engine!(self, s => s.migration_history())?;
+        Ok(check(&known(), &history))
+    }
 
-/// Writes a consistent copy next to the database with `VACUUM INTO`, named
-/// with the schema version it holds and a UTC timestamp, mode 0600.
-pub fn backup(conn: &Connection, db_path: &Path, version: i64) -> Result<PathBuf> {
-    let file = db_path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "llmo.db".into());
-    let stamp = crate::time::file_stamp(crate::time::now_ms());
-    let mut target = db_path.with_file_name(format!("{file}.backup-v{version}-{stamp}"));
-    let mut n = 1;
-    while target.exists() {
-        target = db_path.with_file_name(format!("{file}.backup-v{version}-{stamp}-{n}"));
-        n += 1;
-    }
-    conn.execute("VACUUM INTO ?1", [target.to_string_lossy()])?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).map_err(
-            |source| StoreError::Io {
-                context: format!("setting permissions of backup `{}`", target.display()),
-                source,
-            },
-        )?;
-    }
-    Ok(target)
-}
-
-/// Applies every pending migration, one transaction each. Refuses when the
-/// history does not match the binary.
-pub fn up(conn: &mut Connection, db_path: &Path, take_backup: bool) -> Result<OpenReport> {
-    let st = status(conn)?;
-    if !st.problems.is_empty() {
-        return Err(refuse(&st));
-    }
-    // Only now that the database is known to be ours: WAL is persistent and
-    // changes the file header, so it must not happen to a refused database.
-    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    let pending: Vec<(i64, String)> = st.pending().map(|m| (m.version, m.name.clone())).collect();
-    let mut report = OpenReport {
-        version: st.db_version,
-        ..Default::default()
-    };
-    if pending.is_empty() {
-        return Ok(report);
-    }
-    if take_backup && has_content(conn)? {
-        report.backup = Some(backup(conn, db_path, st.db_version)?);
-    }
-    embedded::migrations::runner()
-        .set_abort_divergent(true)
-        .set_abort_missing(true)
-        .set_grouped(false)
-        .run(conn)
-        .map_err(|e| migration_error(&e, &pending, report.backup.as_deref()))?;
-    report.applied = pending;
-    report.version = st.binary_version;
-    Ok(report)
-}
-
-/// Which migration failed and SQLite's reason, without the migration's
-/// whole SQL text that refinery's error message embeds.
-fn migration_error(
-    e: &refinery::Error,
-    pending: &[(i64, String)],
-    backup: Option<&Path>,
-) -> StoreError {
-    let done = e.report().map_or(0, |r| r.applied_migrations().len());
-    let which = pending
-        .get(done)
-        .map_or_else(String::new, |(v, name)| format!("V{v} `{name}`: "));
-    let reason = match e.kind() {
-        refinery::error::Kind::Connection(_, source) => {
-            match source.downcast_ref::<rusqlite::Error>() {
-                Some(rusqlite::Error::SqlInputError { msg, .. }) => msg.clone(),
-                Some(other) => other.to_string(),
-                None => source.to_string(),
-            }
+    /// Applies every pending migration, one transaction each, after a
+    /// backup when `backup` is set and the engine has one to take (see
+    /// `llmo migrate up`). Refuses, without altering the database, when its
+    /// history does not match the binary.
+    pub fn migrate_up(&mut self, backup: bool) -> Result<OpenReport> {
+        let st = self.migration_status()?;
+        if !st.problems.is_empty() {
+            return Err(refuse(&st));
         }
-        other => other.to_string(),
-    };
-    let backup = backup.map_or_else(String::new, |b| {
-        format!("; the backup taken before it is `{}`", b.display())
-    });
-    StoreError::Migration(format!(
-        "{which}{reason} (that migration was rolled back{backup})"
-    ))
+        // Only now that the database is known to be ours may the engine
+        // change it (SQLite: the persistent switch to WAL).
+        engine!(&mut *self, s => s.prepare_writes())?;
+        let pending: Vec<(i64, String)> =
+            st.pending().map(|m| (m.version, m.name.clone())).collect();
+        let mut report = OpenReport {
+            version: st.db_version,
+            ..Default::default()
+        };
+        if pending.is_empty() {
+            return Ok(report);
+        }
+        if backup {
+            report.backup = engine!(&*self, s => s.backup_before_migrate(st.db_version))?;
+        }
+        engine!(&mut *self, s => s.apply_migrations(&pending, report.backup.as_deref()))?;
+        report.applied = pending;
+        report.version = st.binary_version;
+        Ok(report)
+    }
 }
 
-/// Used on every normal open: migrate forward if needed, refuse otherwise.
-pub(super) fn ensure_current(
-    conn: &mut Connection,
-    db_path: &Path,
-    created: bool,
-) -> Result<OpenReport> {
-    let mut report = up(conn, db_path, !created)?;
-    report.created = created;
-    Ok(report)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known2() -> Vec<(i64, String, u64)> {
+        vec![(1, "initial".into(), 11), (2, "second".into(), 22)]
+    }
+
+    fn applied(version: i64, name: &str, checksum: u64) -> HistoryRow {
+        HistoryRow {
+            version,
+            name: name.into(),
+            applied_on: Some("2026-01-01T00:00:00Z".into()),
+            checksum: checksum.to_string(),
+        }
+    }
+
+    fn states(st: &MigrationStatus) -> Vec<(i64, MigrationState)> {
+        st.migrations.iter().map(|m| (m.version, m.state)).collect()
+    }
+
+    #[test]
+    fn empty_history_is_all_pending() {
+        let st = check(&known2(), &[]);
+        use MigrationState::*;
+        assert_eq!(states(&st), [(1, Pending), (2, Pending)]);
+        assert_eq!((st.db_version, st.binary_version), (0, 2));
+        assert!(st.problems.is_empty());
+        assert_eq!(st.pending().count(), 2);
+    }
+
+    #[test]
+    fn partly_applied_is_applied_then_pending() {
+        let st = check(&known2(), &[applied(1, "initial", 11)]);
+        use MigrationState::*;
+        assert_eq!(states(&st), [(1, Applied), (2, Pending)]);
+        assert_eq!(st.db_version, 1);
+        assert!(st.problems.is_empty());
+        assert_eq!(
+            st.migrations[0].applied_at.as_deref(),
+            Some("2026-01-01T00:00:00Z")
+        );
+        assert_eq!(st.migrations[1].applied_at, None);
+    }
+
+    #[test]
+    fn fully_applied_is_current() {
+        let st = check(
+            &known2(),
+            &[applied(1, "initial", 11), applied(2, "second", 22)],
+        );
+        assert!(st.problems.is_empty());
+        assert_eq!(st.pending().count(), 0);
+        assert_eq!((st.db_version, st.binary_version), (2, 2));
+    }
+
+    #[test]
+    fn changed_checksum_or_name_is_modified() {
+        for row in [applied(1, "initial", 99), applied(1, "renamed", 11)] {
+            let st = check(&known2(), std::slice::from_ref(&row));
+            assert_eq!(st.migrations[0].state, MigrationState::ModifiedSinceApplied);
+            assert_eq!(st.problems.len(), 1);
+            assert!(
+                st.problems[0].starts_with(&format!(
+                    "migration V1 `{}` was changed after it was applied",
+                    row.name
+                )),
+                "{}",
+                st.problems[0]
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_lower_version_is_missing_from_binary() {
+        let known = vec![(1, "initial".into(), 11), (3, "third".into(), 33)];
+        let st = check(&known, &[applied(1, "initial", 11), applied(2, "lost", 22)]);
+        use MigrationState::*;
+        assert_eq!(
+            states(&st),
+            [(1, Applied), (2, MissingFromBinary), (3, Pending)]
+        );
+        assert_eq!(
+            st.problems,
+            ["the database has migration V2 `lost` that this binary does not know; it was written by a different build of llmo: run that build, or restore a backup"]
+        );
+    }
+
+    #[test]
+    fn newer_history_is_refused_with_both_versions() {
+        let st = check(
+            &known2(),
+            &[
+                applied(1, "initial", 11),
+                applied(2, "second", 22),
+                applied(3, "future", 33),
+            ],
+        );
+        assert_eq!(st.migrations[2].state, MigrationState::MissingFromBinary);
+        assert_eq!((st.db_version, st.binary_version), (3, 2));
+        assert_eq!(st.problems.len(), 1);
+        assert!(st.problems[0].starts_with(
+            "the database is at schema version 3 but this llmo only knows up to version 2 (V3 `future` was applied by a newer llmo)"
+        ));
+        let err = refuse(&st);
+        assert_eq!(err.to_string(), st.problems[0]);
+        assert_eq!(
+            err.hint().as_deref(),
+            Some("run `llmo migrate status` for the details; the database was not changed")
+        );
+    }
 }

@@ -1,22 +1,75 @@
-//! The store: one SQLite file (WAL, busy_timeout, foreign keys) with its
-//! schema migrations embedded in the binary. All SQL lives under `db/`; the
-//! CLI and the gateway see only [`Store`]'s narrow interface, so a second
-//! backend (PostgreSQL) can come later behind the same methods.
-use std::fs;
+//! The store: the routing catalog, client keys, request logs and their
+//! stats, and the schema migrations, behind one interface ([`Store`], and
+//! [`logs::LogWriter`] for the gateway's request-log writer) that the CLI,
+//! the gateway, the admin API and doctor call without naming an engine.
+//!
+//! The seam:
+//! - **Engine modules** hold everything engine-specific: `sqlite/` (today
+//!   the only one) has the connection, every line of SQL, the PRAGMAs, the
+//!   migration files it embeds (`migrations/sqlite/`: refinery walks
+//!   subdirectories, so each engine's SQL needs its own), the `VACUUM INTO`
+//!   backup and the file introspection doctor uses ([`info`]).
+//! - **Engine-neutral** files hold the interface and the logic that does not
+//!   depend on the engine: [`Store`] and [`StoreError`] (here; an engine's
+//!   own error becomes [`StoreError::Database`], which knows whether the
+//!   database was busy), the row and filter types, input checks and
+//!   defaults ([`catalog`], [`logs`], `admin.rs`), the in-memory aggregation
+//!   of a log batch, keyset paging, percentiles and series, and the
+//!   migration pre-check (`migrate.rs`: a pure function from the binary's
+//!   migrations and the database's history to applied / pending / missing /
+//!   modified / newer, and the refusal sentences).
+//! - [`Store`] and [`logs::LogWriter`] are enums with one variant per
+//!   engine; every method dispatches with one `match` (the `engine!`
+//!   macro): no `dyn`, and callers only call methods.
+//! - What only a file database has (its header, file sizes, page counts,
+//!   the backup next to it) is reached through methods that say what they
+//!   are for (`file_sizes`, `page_stats`, `backup_before_migrate` returning
+//!   `None` when there is nothing to copy) rather than an `as_sqlite()`
+//!   accessor: doctor keeps calling [`Store`], and an engine without such a
+//!   thing answers in its own terms.
+//!
+//! Adding an engine (PostgreSQL): create `db/postgres/` with a store type
+//! that has the same methods as `sqlite::SqliteStore` (the crate-private
+//! ones too: `migration_history`, `prepare_writes`, `backup_before_migrate`,
+//! `apply_migrations`) and a log writer like `sqlite::logs::SqliteLogWriter`;
+//! add a variant to [`Store`] and [`logs::LogWriter`], an arm to `engine!`,
+//! the choice of engine to the open functions (today every location is an
+//! SQLite file), its embedded list to [`migrate::known`], and one line to
+//! `store_suite!` in `db/tests/mod.rs` so every store test runs on it too.
 use std::path::{Path, PathBuf};
-
-use rusqlite::{Connection, OpenFlags};
 
 mod admin;
 pub mod catalog;
-pub mod info;
 pub mod logs;
 pub mod migrate;
+mod sqlite;
+#[cfg(test)]
+mod tests;
 
 pub use admin::{
     LatencyPercentiles, MappingPatch, ModelStats, Percentiles, SeriesPoint, PERCENTILE_SAMPLE,
 };
 pub use migrate::{MigrationRow, MigrationState, MigrationStatus, OpenReport};
+/// File-level facts about an SQLite database for `llmo doctor` (header,
+/// companion files), readable before any connection is opened.
+pub use sqlite::info;
+
+/// Runs `$body` with `$s` bound to the engine inside `$store` (a [`Store`]
+/// or a [`logs::LogWriter`], by value or by reference): the one place a
+/// new engine adds an arm.
+macro_rules! engine {
+    ($store:expr, $s:ident => $body:expr) => {
+        match $store {
+            $crate::db::Store::Sqlite($s) => $body,
+        }
+    };
+    (writer $store:expr, $s:ident => $body:expr) => {
+        match $store {
+            $crate::db::logs::LogWriter::Sqlite($s) => $body,
+        }
+    };
+}
+pub(crate) use engine;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -34,15 +87,16 @@ pub enum StoreError {
     /// The database's schema cannot be used by this binary (never altered).
     #[error("{message}")]
     Schema { message: String, hint: String },
-    /// The file cannot be opened or created.
+    /// The database cannot be opened or created.
     #[error("cannot open database `{path}`: {message}")]
     Open {
         path: PathBuf,
         message: String,
         hint: String,
     },
+    /// The engine failed a statement (whatever the engine).
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[source] DatabaseError),
     #[error("migration failed: {0}")]
     Migration(String),
     #[error("{context}: {source}")]
@@ -50,6 +104,37 @@ pub enum StoreError {
         context: String,
         source: std::io::Error,
     },
+}
+
+/// An engine's own error, with the one property callers act on: whether
+/// another process holds the lock (a retry may succeed). Displays as the
+/// engine's error and has its source, so messages and chains read as the
+/// engine wrote them.
+#[derive(Debug)]
+pub struct DatabaseError {
+    busy: bool,
+    inner: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl DatabaseError {
+    pub(crate) fn new(busy: bool, inner: impl std::error::Error + Send + Sync + 'static) -> Self {
+        DatabaseError {
+            busy,
+            inner: Box::new(inner),
+        }
+    }
+}
+
+impl std::fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.source()
+    }
 }
 
 impl StoreError {
@@ -63,9 +148,15 @@ impl StoreError {
             | StoreError::Schema { .. }
             | StoreError::Open { .. }
             | StoreError::Io { .. } => true,
-            StoreError::Sqlite(e) => is_busy(e),
+            StoreError::Database(e) => e.busy,
             StoreError::Migration(_) => false,
         }
+    }
+
+    /// True when another process holds a lock on the database: retrying
+    /// later may succeed.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Database(e) if e.busy)
     }
 
     pub fn hint(&self) -> Option<String> {
@@ -84,7 +175,7 @@ impl StoreError {
             StoreError::Invalid(_) => Some("see `--help` for the allowed values".into()),
             StoreError::Conflict { hint, .. } => hint.clone(),
             StoreError::Schema { hint, .. } | StoreError::Open { hint, .. } => Some(hint.clone()),
-            StoreError::Sqlite(e) if is_busy(e) => Some(
+            StoreError::Database(e) if e.busy => Some(
                 "another process holds a write lock on the database; retry, or find it with `fuser`"
                     .into(),
             ),
@@ -94,198 +185,64 @@ impl StoreError {
     }
 }
 
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
-}
-
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// A connection to the llmo database.
-pub struct Store {
-    conn: Connection,
-    path: PathBuf,
-}
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
-    }
+/// A connection to the llmo database, on one of the engines.
+#[derive(Debug)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
 }
 
 impl Store {
-    /// Opens the database for normal work: creates it (directory 0700, file
-    /// 0600) if missing, applies pending migrations (after a backup of a
-    /// non-empty DB), and refuses, without altering it, a database that is
-    /// newer than this binary or whose history differs from it.
+    /// Opens the database for normal work: creates it if missing, applies
+    /// pending migrations (after a backup of a non-empty database), and
+    /// refuses, without altering it, a database that is newer than this
+    /// binary or whose history differs from it.
     pub fn open(path: &Path) -> Result<(Store, OpenReport)> {
-        let created = prepare_path(path)?;
-        let mut conn = connect(path, false)?;
-        let report = migrate::ensure_current(&mut conn, path, created)?;
-        Ok((
-            Store {
-                conn,
-                path: path.to_path_buf(),
-            },
-            report,
-        ))
+        let (engine, created) = sqlite::SqliteStore::open_or_create(path)?;
+        let mut store = Store::Sqlite(engine);
+        let mut report = store.migrate_up(!created)?;
+        report.created = created;
+        Ok((store, report))
     }
 
     /// Opens an existing database without migrating it or changing its
     /// journal mode (for `migrate status`, `migrate up --dry-run` and
-    /// `doctor`). `Ok(None)` when there is no file.
+    /// `doctor`). `Ok(None)` when there is no database.
     pub fn open_existing(path: &Path) -> Result<Option<Store>> {
-        if !path.exists() {
-            return Ok(None);
-        }
-        let conn = connect(path, false)?;
-        Ok(Some(Store {
-            conn,
-            path: path.to_path_buf(),
-        }))
+        Ok(sqlite::SqliteStore::open_existing(path)?.map(Store::Sqlite))
     }
 
-    /// Opens an existing database read-only (no WAL change, no writes).
-    pub fn open_read_only(path: &Path) -> Result<Store> {
-        let conn = connect(path, true)?;
-        Ok(Store {
-            conn,
-            path: path.to_path_buf(),
-        })
+    /// Opens an existing database for inspection only: never creates,
+    /// writes, migrates or changes it, and leaves no trace (for doctor).
+    pub fn open_for_inspection(path: &Path) -> Result<Store> {
+        sqlite::SqliteStore::open_for_inspection(path).map(Store::Sqlite)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// `PRAGMA integrity_check`: `ok` or the problems found.
+    /// The engine's own consistency check: `ok`, or the problems found.
     pub fn integrity_check(&self) -> Result<Vec<String>> {
-        let mut st = self.conn.prepare("PRAGMA integrity_check")?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        engine!(self, s => s.integrity_check())
     }
 
-    pub fn journal_mode(&self) -> Result<String> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?)
-    }
-
-    /// The configuration version, bumped by triggers on every catalog change.
+    /// The configuration version, bumped on every catalog change.
     pub fn config_version(&self) -> Result<i64> {
-        Ok(self.conn.query_row(
-            "SELECT value FROM meta WHERE key = 'config_version'",
-            [],
-            |r| r.get(0),
-        )?)
+        engine!(self, s => s.config_version())
     }
 
-    /// Migration states of this database against the binary.
-    pub fn migration_status(&self) -> Result<MigrationStatus> {
-        migrate::status(&self.conn)
+    /// Whether the database has a table of this name (e.g. to tell a database
+    /// whose first migration never ran from one that lost a table).
+    pub fn has_table(&self, name: &str) -> Result<bool> {
+        engine!(self, s => s.has_table(name))
     }
 
-    /// Applies pending migrations (see `llmo migrate up`).
-    pub fn migrate_up(&mut self, backup: bool) -> Result<OpenReport> {
-        migrate::up(&mut self.conn, &self.path, backup)
+    /// Sizes of the database's files (for doctor's disk checks).
+    pub fn file_sizes(&self) -> Result<info::FileSizes> {
+        engine!(self, s => s.file_sizes())
     }
-}
 
-/// Creates the parent directory (0700) and an empty file (0600) if needed.
-/// Returns true when the file was created.
-fn prepare_path(path: &Path) -> Result<bool> {
-    let open_err = |message: String, hint: &str| StoreError::Open {
-        path: path.to_path_buf(),
-        message,
-        hint: hint.to_string(),
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            let mut b = fs::DirBuilder::new();
-            b.recursive(true);
-            #[cfg(unix)]
-            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-            b.create(dir).map_err(|e| {
-                open_err(
-                    format!("cannot create directory `{}`: {e}", dir.display()),
-                    "create it yourself, or point `--db`/`LLMO_DB` at a writable path",
-                )
-            })?;
-        } else if !dir.is_dir() {
-            return Err(open_err(
-                format!("`{}` is not a directory", dir.display()),
-                "point `--db`/`LLMO_DB` at a file inside a directory",
-            ));
-        }
-    }
-    if path.exists() {
-        if path.is_dir() {
-            return Err(open_err(
-                "it is a directory".into(),
-                "point `--db`/`LLMO_DB` at a file path, e.g. `/var/lib/llmo/llmo.db`",
-            ));
-        }
-        return Ok(false);
-    }
-    let mut o = fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    match o.open(path) {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(open_err(
-            e.to_string(),
-            "the directory must be writable by this user; fix its permissions or point `--db`/`LLMO_DB` elsewhere",
-        )),
-    }
-}
-
-/// Opens a connection with llmo's per-connection pragmas. The switch to WAL,
-/// which rewrites the file header, is not made here but in
-/// [`migrate::up`], once the history has been checked: a database this
-/// binary refuses (or only reports on) is left byte-identical.
-pub(crate) fn connect(path: &Path, read_only: bool) -> Result<Connection> {
-    let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
-    } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
-    };
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(|e| open_error(path, e))?;
-    let pragmas = if read_only {
-        "PRAGMA foreign_keys = ON;"
-    } else {
-        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
-    };
-    conn.execute_batch(pragmas)
-        .map_err(|e| open_error(path, e))?;
-    Ok(conn)
-}
-
-fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
-    use rusqlite::ErrorCode as C;
-    let (message, hint) = match e.sqlite_error_code() {
-        Some(C::NotADatabase) => (
-            "the file is not an SQLite database, or it is corrupt".to_string(),
-            "restore the newest `*.backup-*` file next to it, or point `--db` elsewhere".to_string(),
-        ),
-        Some(C::ReadOnly) | Some(C::CannotOpen) | Some(C::PermissionDenied) => (
-            e.to_string(),
-            "the file and its directory must be readable and writable by this user (SQLite also writes `-wal` and `-shm` files beside it)".to_string(),
-        ),
-        Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => (
-            "the database is locked by another process".to_string(),
-            "wait for the other process, or stop it".to_string(),
-        ),
-        _ => return StoreError::Sqlite(e),
-    };
-    StoreError::Open {
-        path: path.to_path_buf(),
-        message,
-        hint,
+    /// Page size, page count and free-list length (space a `VACUUM` would
+    /// give back), for doctor.
+    pub fn page_stats(&self) -> Result<info::PageStats> {
+        engine!(self, s => s.page_stats())
     }
 }

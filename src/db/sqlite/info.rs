@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{open_error, Result, Store, StoreError};
+use super::{open_error, SqliteStore};
+use crate::db::{Result, StoreError};
 
 /// The magic string at the start of every SQLite 3 database file.
 const MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -84,7 +85,7 @@ pub struct PageStats {
 }
 
 /// Sizes of the files at `path` (the database need not be open).
-pub fn file_sizes(path: &Path) -> std::io::Result<FileSizes> {
+fn file_sizes(path: &Path) -> std::io::Result<FileSizes> {
     let len = |p: &Path| std::fs::metadata(p).ok().map(|m| m.len());
     Ok(FileSizes {
         db: std::fs::metadata(path)?.len(),
@@ -110,11 +111,11 @@ fn file_uri(path: &Path, params: &str) -> String {
     uri
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens an existing database for inspection only: never creates, writes,
     /// migrates or changes its journal mode, and leaves no `-wal`/`-shm`
     /// behind when there were none (see the module docs).
-    pub fn open_for_inspection(path: &Path) -> Result<Store> {
+    pub(crate) fn open_for_inspection(path: &Path) -> Result<SqliteStore> {
         let live = companion(path, "-wal").exists() || companion(path, "-shm").exists();
         let params = if live {
             "mode=ro"
@@ -134,14 +135,14 @@ impl Store {
             r.get::<_, i64>(0)
         })
         .map_err(|e| open_error(path, e))?;
-        Ok(Store {
+        Ok(SqliteStore {
             conn,
             path: path.to_path_buf(),
         })
     }
 
     /// Sizes of this database's files.
-    pub fn file_sizes(&self) -> Result<FileSizes> {
+    pub(crate) fn file_sizes(&self) -> Result<FileSizes> {
         file_sizes(&self.path).map_err(|source| StoreError::Io {
             context: format!("reading the size of `{}`", self.path.display()),
             source,
@@ -149,7 +150,7 @@ impl Store {
     }
 
     /// Page size, page count and free-list length.
-    pub fn page_stats(&self) -> Result<PageStats> {
+    pub(crate) fn page_stats(&self) -> Result<PageStats> {
         let get = |pragma: &str| -> Result<i64> {
             Ok(self
                 .conn
@@ -164,7 +165,7 @@ impl Store {
 
     /// Whether the database has a table of this name (e.g. to tell a database
     /// whose first migration never ran from one that lost a table).
-    pub fn has_table(&self, name: &str) -> Result<bool> {
+    pub(crate) fn has_table(&self, name: &str) -> Result<bool> {
         let n: i64 = self.conn.query_row(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
             [name],
@@ -177,6 +178,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::Store;
 
     #[test]
     fn header_classifies_files() {

@@ -1,0 +1,181 @@
+//! The SQLite engine: one database file (WAL, busy_timeout, foreign keys)
+//! and all of its SQL. Everything that knows it is talking to SQLite lives
+//! in this directory: the connection and its PRAGMAs (here), the catalog,
+//! log and stats queries (`catalog.rs`, `logs.rs`, `admin.rs`), the
+//! migration history and the `VACUUM INTO` backup (`migrate.rs`) and the
+//! file introspection doctor uses (`info.rs`).
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::{DatabaseError, Result, StoreError};
+
+mod admin;
+mod catalog;
+pub mod info;
+pub(super) mod logs;
+pub(super) mod migrate;
+
+/// A connection to an llmo SQLite database. (`pub` only because it is the
+/// payload of the public [`Store::Sqlite`](crate::db::Store) variant; its
+/// module is private, so nothing outside the crate can name it.)
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// `?` on a rusqlite call inside this engine gives the engine-neutral
+/// [`StoreError::Database`], remembering whether the database was busy.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(DatabaseError::new(is_busy(&e), e))
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+impl SqliteStore {
+    /// Opens the file for normal work, creating it (directory 0700, file
+    /// 0600) if missing; the caller migrates. Returns whether it was created.
+    pub(crate) fn open_or_create(path: &Path) -> Result<(SqliteStore, bool)> {
+        let created = prepare_path(path)?;
+        let conn = connect(path)?;
+        Ok((
+            SqliteStore {
+                conn,
+                path: path.to_path_buf(),
+            },
+            created,
+        ))
+    }
+
+    /// Opens an existing file without migrating it or changing its journal
+    /// mode. `Ok(None)` when there is no file.
+    pub(crate) fn open_existing(path: &Path) -> Result<Option<SqliteStore>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = connect(path)?;
+        Ok(Some(SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    /// `PRAGMA integrity_check`: `ok` or the problems found.
+    pub(crate) fn integrity_check(&self) -> Result<Vec<String>> {
+        let mut st = self.conn.prepare("PRAGMA integrity_check")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The configuration version, bumped by triggers on every catalog change.
+    pub(crate) fn config_version(&self) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT value FROM meta WHERE key = 'config_version'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+}
+/// Creates the parent directory (0700) and an empty file (0600) if needed.
+/// Returns true when the file was created.
+fn prepare_path(path: &Path) -> Result<bool> {
+    let open_err = |message: String, hint: &str| StoreError::Open {
+        path: path.to_path_buf(),
+        message,
+        hint: hint.to_string(),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            let mut b = fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+            b.create(dir).map_err(|e| {
+                open_err(
+                    format!("cannot create directory `{}`: {e}", dir.display()),
+                    "create it yourself, or point `--db`/`LLMO_DB` at a writable path",
+                )
+            })?;
+        } else if !dir.is_dir() {
+            return Err(open_err(
+                format!("`{}` is not a directory", dir.display()),
+                "point `--db`/`LLMO_DB` at a file inside a directory",
+            ));
+        }
+    }
+    if path.exists() {
+        if path.is_dir() {
+            return Err(open_err(
+                "it is a directory".into(),
+                "point `--db`/`LLMO_DB` at a file path, e.g. `/var/lib/llmo/llmo.db`",
+            ));
+        }
+        return Ok(false);
+    }
+    let mut o = fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    match o.open(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(open_err(
+            e.to_string(),
+            "the directory must be writable by this user; fix its permissions or point `--db`/`LLMO_DB` elsewhere",
+        )),
+    }
+}
+
+/// Opens a read-write connection with llmo's per-connection pragmas. The
+/// switch to WAL, which rewrites the file header, is not made here but in
+/// [`SqliteStore::prepare_writes`], once the history has been checked: a
+/// database this binary refuses (or only reports on) is left byte-identical.
+fn connect(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| open_error(path, e))?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        .map_err(|e| open_error(path, e))?;
+    Ok(conn)
+}
+
+fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    let (message, hint) = match e.sqlite_error_code() {
+        Some(C::NotADatabase) => (
+            "the file is not an SQLite database, or it is corrupt".to_string(),
+            "restore the newest `*.backup-*` file next to it, or point `--db` elsewhere".to_string(),
+        ),
+        Some(C::ReadOnly) | Some(C::CannotOpen) | Some(C::PermissionDenied) => (
+            e.to_string(),
+            "the file and its directory must be readable and writable by this user (SQLite also writes `-wal` and `-shm` files beside it)".to_string(),
+        ),
+        Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => (
+            "the database is locked by another process".to_string(),
+            "wait for the other process, or stop it".to_string(),
+        ),
+        _ => return e.into(),
+    };
+    StoreError::Open {
+        path: path.to_path_buf(),
+        message,
+        hint,
+    }
+}
