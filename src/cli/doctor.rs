@@ -20,16 +20,8 @@ pub struct Args {
     #[arg(long)]
     pub probe: bool,
     /// How long each probe may take, e.g. 5s or 1500ms [default: 5s]
-    #[arg(long, value_name = "DURATION", requires = "probe", value_parser = parse_timeout)]
+    #[arg(long, value_name = "DURATION", requires = "probe", value_parser = crate::config::parse_positive_duration)]
     pub probe_timeout: Option<Duration>,
-}
-
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let d = crate::time::parse_duration(s)?;
-    if d.is_zero() {
-        return Err("must be greater than 0".into());
-    }
-    Ok(d)
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::config::Overrides;
 
-pub mod checks;
+mod checks;
 pub mod probe;
 
 /// How a check came out. Ordered: `Ok < Warn < Fail`.
