@@ -45,13 +45,17 @@ struct Spec<T: 'static> {
     flag: fn(&Overrides) -> Result<Option<T>, ConfigError>,
     /// The config file's value, parsed; an error names the offending key.
     /// The path is the config file's (relative paths in it start there).
-    file: fn(&FileConfig, &Path) -> Option<Result<T, (&'static str, String)>>,
+    file: fn(&FileConfig, &Path) -> FileValue<T>,
     default: fn() -> Result<T, ConfigError>,
     /// How `effective` shows the value (secrets masked).
     show: fn(&T) -> String,
     get: fn(&Settings) -> &Sourced<T>,
     set: fn(&mut Settings, Sourced<T>),
 }
+
+/// A config-file value: `None` when the file does not set it, an error as
+/// the offending key and what is wrong.
+type FileValue<T> = Option<Result<T, (&'static str, String)>>;
 
 /// What resolution reads besides the table.
 pub(super) struct Input<'a> {
@@ -141,7 +145,7 @@ fn file_str<T>(
     key: &'static str,
     v: &Option<String>,
     parse: fn(&str) -> Result<T, String>,
-) -> Option<Result<T, (&'static str, String)>> {
+) -> FileValue<T> {
     v.as_deref().map(|s| parse(s).map_err(|e| (key, e)))
 }
 
@@ -366,10 +370,7 @@ pub(crate) const SETTINGS: &[SettingDef] = &[
 
 /// The config file's `admin_key` or `admin_key_file` (not both); a relative
 /// `admin_key_file` is relative to the config file's directory.
-fn file_admin_key(
-    f: &FileConfig,
-    file_path: &Path,
-) -> Option<Result<Option<Secret>, (&'static str, String)>> {
+fn file_admin_key(f: &FileConfig, file_path: &Path) -> FileValue<Option<Secret>> {
     Some(match (&f.admin_key, &f.admin_key_file) {
         (Some(_), Some(_)) => Err((
             "admin_key",
@@ -516,24 +517,44 @@ mod tests {
         }
     }
 
-    /// One setting of each parser type: the value each source gives, and
-    /// that flag > env > file > default.
-    #[test]
-    fn precedence_for_each_parser_type() {
-        let dir = tempfile::tempdir().unwrap();
-        let key_file = dir.path().join("admin.key");
-        std::fs::write(&key_file, "llmo-admin-fromtheflag-0009\n").unwrap();
-        type SetFlag = fn(&mut Overrides, &Path);
-        // (setting, flag, env value, file line, shown for flag/env/file/default)
-        let cases: [(&str, Option<SetFlag>, &str, &str, [&str; 4]); 9] = [
-            (
+    /// One setting of a parser type, and what each source makes of it.
+    struct Case {
+        name: &'static str,
+        /// Sets the flag, given the directory holding `admin.key`.
+        flag: Option<fn(&mut Overrides, &Path)>,
+        env: &'static str,
+        file: &'static str,
+        /// Shown for flag, env, file and default.
+        want: [&'static str; 4],
+    }
+
+    fn case(
+        name: &'static str,
+        flag: Option<fn(&mut Overrides, &Path)>,
+        env: &'static str,
+        file: &'static str,
+        want: [&'static str; 4],
+    ) -> Case {
+        Case {
+            name,
+            flag,
+            env,
+            file,
+            want,
+        }
+    }
+
+    /// One setting of each parser type.
+    fn cases() -> Vec<Case> {
+        vec![
+            case(
                 "db",
                 Some(|o, _| o.db = Some("/flag.db".into())),
                 "/env.db",
                 "db = \"/file.db\"",
                 ["/flag.db", "/env.db", "/file.db", ""],
             ),
-            (
+            case(
                 "listen",
                 Some(|o, _| o.listen = Some("127.0.0.1:1".into())),
                 "127.0.0.1:2",
@@ -545,49 +566,49 @@ mod tests {
                     "127.0.0.1:8000",
                 ],
             ),
-            (
+            case(
                 "allow_anonymous",
                 Some(|o, _| o.allow_anonymous = Some(true)),
                 "false",
                 "allow_anonymous = true",
                 ["true", "false", "true", "false"],
             ),
-            (
+            case(
                 "max_body",
                 Some(|o, _| o.max_body = Some(1)),
                 "2KiB",
                 "max_body = \"3KiB\"",
                 ["1", "2048", "3072", "10485760"],
             ),
-            (
+            case(
                 "log_retention_days",
                 Some(|o, _| o.log_retention_days = Some(1)),
                 "2",
                 "log_retention_days = 3",
                 ["1", "2", "3", "30"],
             ),
-            (
+            case(
                 "shutdown_timeout",
                 Some(|o, _| o.shutdown_timeout = Some(Duration::from_secs(1))),
                 "2s",
                 "shutdown_timeout = \"3s\"",
                 ["1s", "2s", "3s", "30s"],
             ),
-            (
+            case(
                 "circuit_failures",
                 None,
                 "2",
                 "circuit_failures = 3",
                 ["", "2", "3", "5"],
             ),
-            (
+            case(
                 "circuit_cooldown",
                 None,
                 "2m",
                 "circuit_cooldown = \"3m\"",
                 ["", "2m", "3m", "30s"],
             ),
-            (
+            case(
                 "admin_key",
                 Some(|o, dir| o.admin_key_file = Some(dir.join("admin.key"))),
                 "llmo-admin-fromtheenv-0008",
@@ -599,9 +620,24 @@ mod tests {
                     "none (admin API and UI off)",
                 ],
             ),
-        ];
+        ]
+    }
+
+    /// Flag > env > file > default, for one setting of each parser type.
+    #[test]
+    fn precedence_for_each_parser_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("admin.key");
+        std::fs::write(&key_file, "llmo-admin-fromtheflag-0009\n").unwrap();
         let cfg = dir.path().join("llmo.toml");
-        for (name, set_flag, env_value, file_line, want) in cases {
+        for Case {
+            name,
+            flag: set_flag,
+            env: env_value,
+            file: file_line,
+            want,
+        } in cases()
+        {
             let def = setting(name).unwrap();
             let shown = |flags: &Overrides, env: &BTreeMap<String, String>| {
                 let s = Settings::resolve_with(flags, env).unwrap();

@@ -146,11 +146,10 @@ fn this_user() -> String {
 }
 
 /// Inspects the database file without changing it: its directory, mode,
-/// header, integrity, journal mode, size and the free disk space. Returns
-/// the inspection connection for the migration and provider checks.
+/// header, integrity, journal mode and size, and the free disk space.
+/// Returns the inspection connection for the migration and provider checks.
 pub(crate) fn database(db: Option<&Sourced<PathBuf>>) -> DatabaseOutcome {
     let g = Group::Database;
-    let mut checks = Vec::new();
     let Some(db) = db else {
         return DatabaseOutcome {
             checks: vec![Check::fail(
@@ -173,69 +172,8 @@ pub(crate) fn database(db: Option<&Sourced<PathBuf>>) -> DatabaseOutcome {
             ));
         }
     }
-    checks.push(Check::ok(g, "path", path_msg));
-
-    // The directory: SQLite writes `-wal` and `-shm` files beside the database.
     let dir = db_dir(path);
-    if dir.is_dir() {
-        checks.push(match probe_writable(&dir) {
-            Ok(()) => Check::ok(
-                g,
-                "directory",
-                format!("{} exists and is writable by {}", dir.display(), this_user()),
-            ),
-            Err(e) => Check::fail(
-                g,
-                "directory",
-                format!(
-                    "{} is not writable by {} ({e}); SQLite must create `-wal` and `-shm` files beside the database",
-                    dir.display(),
-                    this_user()
-                ),
-                writable_fix(&dir),
-            ),
-        });
-    } else if dir.exists() {
-        checks.push(Check::fail(
-            g,
-            "directory",
-            format!("{} is not a directory", dir.display()),
-            "point `--db`/`LLMO_DB` at a file inside a directory",
-        ));
-    } else {
-        let anc = nearest_existing(&dir);
-        #[cfg(unix)]
-        let can_create = sys::read_write(&anc);
-        #[cfg(not(unix))]
-        let can_create = true;
-        checks.push(if can_create {
-            Check::ok(
-                g,
-                "directory",
-                format!(
-                    "{} does not exist yet; the first command creates it (mode 0700) in {}, which is writable",
-                    dir.display(),
-                    anc.display()
-                ),
-            )
-        } else {
-            Check::fail(
-                g,
-                "directory",
-                format!(
-                    "{} does not exist, and {} is not writable by {}, so llmo cannot create it",
-                    dir.display(),
-                    anc.display(),
-                    this_user()
-                ),
-                format!(
-                    "create it for the user llmo runs as (`mkdir -p {0}` then `chown` it), or point `--db`/`LLMO_DB` elsewhere",
-                    dir.display()
-                ),
-            )
-        });
-    }
-
+    let mut checks = vec![Check::ok(g, "path", path_msg), directory(&dir)];
     let state = inspect_file(path, &mut checks);
     let (store, state) = match state {
         Some(store) => (Some(store), DbState::Open),
@@ -250,13 +188,106 @@ pub(crate) fn database(db: Option<&Sourced<PathBuf>>) -> DatabaseOutcome {
     }
 }
 
+/// The database's directory: SQLite writes `-wal` and `-shm` files beside
+/// the database, so it must be writable (or creatable).
+fn directory(dir: &Path) -> Check {
+    let g = Group::Database;
+    if dir.is_dir() {
+        return match probe_writable(dir) {
+            Ok(()) => Check::ok(
+                g,
+                "directory",
+                format!("{} exists and is writable by {}", dir.display(), this_user()),
+            ),
+            Err(e) => Check::fail(
+                g,
+                "directory",
+                format!(
+                    "{} is not writable by {} ({e}); SQLite must create `-wal` and `-shm` files beside the database",
+                    dir.display(),
+                    this_user()
+                ),
+                writable_fix(dir),
+            ),
+        };
+    }
+    if dir.exists() {
+        return Check::fail(
+            g,
+            "directory",
+            format!("{} is not a directory", dir.display()),
+            "point `--db`/`LLMO_DB` at a file inside a directory",
+        );
+    }
+    let anc = nearest_existing(dir);
+    #[cfg(unix)]
+    let can_create = sys::read_write(&anc);
+    #[cfg(not(unix))]
+    let can_create = true;
+    if can_create {
+        Check::ok(
+            g,
+            "directory",
+            format!(
+                "{} does not exist yet; the first command creates it (mode 0700) in {}, which is writable",
+                dir.display(),
+                anc.display()
+            ),
+        )
+    } else {
+        Check::fail(
+            g,
+            "directory",
+            format!(
+                "{} does not exist, and {} is not writable by {}, so llmo cannot create it",
+                dir.display(),
+                anc.display(),
+                this_user()
+            ),
+            format!(
+                "create it for the user llmo runs as (`mkdir -p {0}` then `chown` it), or point `--db`/`LLMO_DB` elsewhere",
+                dir.display()
+            ),
+        )
+    }
+}
+
 /// The checks on the file itself; `Some(store)` when it could be opened.
+/// Each step pushes its check and stops the inspection when the file is not
+/// usable.
 fn inspect_file(path: &Path, checks: &mut Vec<Check>) -> Option<Store> {
+    let meta = match file_metadata(path) {
+        Ok(m) => m,
+        Err(c) => {
+            checks.push(c);
+            return None;
+        }
+    };
+    #[cfg(unix)]
+    checks.push(permissions(path, &meta));
+    #[cfg(not(unix))]
+    let _ = meta;
+    let backups = format!(
+        "{}.backup-*",
+        path.file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "llmo.db".into())
+    );
+    let header = header(path, &backups, checks)?;
+    let store = open(path, checks)?;
+    checks.push(integrity(&store, path, &backups));
+    checks.extend(journal_mode(header));
+    checks.push(size(&store));
+    Some(store)
+}
+
+/// The file's metadata; the `Err` check says why there is no usable file.
+fn file_metadata(path: &Path) -> Result<std::fs::Metadata, Check> {
     let g = Group::Database;
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            checks.push(Check::warn(
+            return Err(Check::warn(
                 g,
                 "file",
                 format!(
@@ -265,20 +296,18 @@ fn inspect_file(path: &Path, checks: &mut Vec<Check>) -> Option<Store> {
                 ),
                 "nothing to do; or create it now with `llmo migrate up`",
             ));
-            return None;
         }
         Err(e) => {
-            checks.push(Check::fail(
+            return Err(Check::fail(
                 g,
                 "file",
                 format!("cannot look at {}: {e}", path.display()),
                 "check the permissions of the path's directories",
             ));
-            return None;
         }
     };
     if meta.is_dir() {
-        checks.push(Check::fail(
+        return Err(Check::fail(
             g,
             "file",
             format!("{} is a directory, not a database file", path.display()),
@@ -287,11 +316,14 @@ fn inspect_file(path: &Path, checks: &mut Vec<Check>) -> Option<Store> {
                 path.join("llmo.db").display()
             ),
         ));
-        return None;
     }
-    #[cfg(unix)]
-    checks.push(permissions(path, &meta));
+    Ok(meta)
+}
 
+/// The file's header (SQLite or not, empty, page size); `None` when the
+/// file is no database llmo can open.
+fn header(path: &Path, backups: &str, checks: &mut Vec<Check>) -> Option<Header> {
+    let g = Group::Database;
     let header = match info::read_header(path) {
         Ok(h) => h,
         Err(e) => {
@@ -304,48 +336,44 @@ fn inspect_file(path: &Path, checks: &mut Vec<Check>) -> Option<Store> {
             return None;
         }
     };
-    let backups = format!(
-        "{}.backup-*",
-        path.file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "llmo.db".into())
-    );
-    match header {
-        Header::NotSqlite => {
-            checks.push(Check::fail(
-                g,
-                "file",
-                format!(
-                    "{} is not an SQLite database (it does not start with `SQLite format 3`)",
-                    path.display()
-                ),
-                format!(
-                    "check that `--db`/`LLMO_DB` names llmo's database; if it does, the file is damaged: move it aside, then restore the newest `{backups}` in its place or let the next command create a fresh database"
-                ),
-            ));
-            return None;
-        }
-        Header::Empty => checks.push(Check::warn(
+    checks.push(match header {
+        Header::NotSqlite => Check::fail(
+            g,
+            "file",
+            format!(
+                "{} is not an SQLite database (it does not start with `SQLite format 3`)",
+                path.display()
+            ),
+            format!(
+                "check that `--db`/`LLMO_DB` names llmo's database; if it does, the file is damaged: move it aside, then restore the newest `{backups}` in its place or let the next command create a fresh database"
+            ),
+        ),
+        Header::Empty => Check::warn(
             g,
             "file",
             format!("{} is empty (0 bytes): no schema yet", path.display()),
             "`llmo migrate up` initialises it (so does the first command that needs it)",
-        )),
-        Header::Sqlite { page_size, .. } => checks.push(Check::ok(
+        ),
+        Header::Sqlite { page_size, .. } => Check::ok(
             g,
             "file",
             format!("SQLite 3 database, page size {page_size}"),
-        )),
-    }
+        ),
+    });
+    (header != Header::NotSqlite).then_some(header)
+}
 
-    let store = match Store::open_for_inspection(path) {
+/// Opens the file read-only for the checks that need SQL.
+fn open(path: &Path, checks: &mut Vec<Check>) -> Option<Store> {
+    let g = Group::Database;
+    match Store::open_for_inspection(path) {
         Ok(s) => {
             checks.push(Check::ok(
                 g,
                 "open",
                 "opened read-only for inspection (doctor changes nothing)",
             ));
-            s
+            Some(s)
         }
         Err(e) => {
             checks.push(Check::fail(
@@ -355,11 +383,14 @@ fn inspect_file(path: &Path, checks: &mut Vec<Check>) -> Option<Store> {
                 e.hint()
                     .unwrap_or_else(|| "check the file and its permissions".into()),
             ));
-            return None;
+            None
         }
-    };
+    }
+}
 
-    checks.push(match store.integrity_check() {
+fn integrity(store: &Store, path: &Path, backups: &str) -> Check {
+    let g = Group::Database;
+    match store.integrity_check() {
         Ok(rows) if rows.len() == 1 && rows[0] == "ok" => Check::ok(g, "integrity_check", "ok"),
         Ok(rows) => Check::fail(
             g,
@@ -381,24 +412,28 @@ fn inspect_file(path: &Path, checks: &mut Vec<Check>) -> Option<Store> {
             e.hint()
                 .unwrap_or_else(|| "see `open` above; the file may be damaged".into()),
         ),
-    });
+    }
+}
 
-    // From the header: an inspection connection may report `delete` for a
-    // WAL database (it opens it immutable), the header never lies.
+/// From the header: an inspection connection may report `delete` for a
+/// WAL database (it opens it immutable), the header never lies.
+fn journal_mode(header: Header) -> Option<Check> {
+    let g = Group::Database;
     match header {
-        Header::Sqlite { wal: true, .. } => checks.push(Check::ok(g, "journal_mode", "wal")),
-        Header::Sqlite { wal: false, .. } => checks.push(Check::warn(
+        Header::Sqlite { wal: true, .. } => Some(Check::ok(g, "journal_mode", "wal")),
+        Header::Sqlite { wal: false, .. } => Some(Check::warn(
             g,
             "journal_mode",
             "rollback journal, not WAL: readers and the request-log writer block each other",
             "any llmo command that opens it for writing switches it to WAL, e.g. `llmo migrate up`",
         )),
-        _ => {}
+        _ => None,
     }
+}
 
-    let sizes = store.file_sizes();
-    let pages = store.page_stats();
-    checks.push(match (sizes, pages) {
+fn size(store: &Store) -> Check {
+    let g = Group::Database;
+    match (store.file_sizes(), store.page_stats()) {
         (Ok(s), Ok(p)) => Check::ok(
             g,
             "size",
@@ -416,8 +451,7 @@ fn inspect_file(path: &Path, checks: &mut Vec<Check>) -> Option<Store> {
             format!("cannot read the sizes: {e}"),
             "check the file's permissions",
         ),
-    });
-    Some(store)
+    }
 }
 
 #[cfg(unix)]

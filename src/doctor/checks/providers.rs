@@ -70,98 +70,114 @@ pub(crate) fn providers(
             "enable one with `llmo provider enable NAME`",
         ));
     }
-
     for p in &providers {
-        let name = p.name.as_str();
-        if !p.enabled {
-            out.checks.push(Check::ok(
-                g,
-                name,
-                format!("{}: disabled, receives no traffic", p.kind),
-            ));
-            continue;
-        }
-        let mut notes: Vec<String> = Vec::new();
-        let mut problems: Vec<(String, String)> = Vec::new();
-        let env_fix = |var: &str| {
-            format!(
-                "set `{var}` in the environment `llmo serve` runs in (doctor sees only its own), or store the key: `llmo provider update {name} --api-key -`"
-            )
-        };
-        match (&p.api_key, &p.api_key_env) {
-            (Some(k), _) if k.expose().trim().is_empty() => problems.push((
-                "its stored key is empty".into(),
-                format!("`llmo provider update {name} --api-key -` (reads the key from stdin)"),
-            )),
-            (Some(k), _) => notes.push(format!("key stored in the database ({})", k.masked())),
-            (None, Some(var)) => match env.get(var) {
-                Some(v) if !v.trim().is_empty() => {
-                    notes.push(format!("key from `{var}` ({})", mask(v)))
-                }
-                Some(_) => {
-                    problems.push((format!("its key variable `{var}` is empty"), env_fix(var)))
-                }
-                None => {
-                    problems.push((format!("its key variable `{var}` is not set"), env_fix(var)))
-                }
-            },
-            (None, None) if p.kind == ProviderKind::OpenAiCompatible => notes
-                .push("no key (fine for servers that need none, such as Ollama or vLLM)".into()),
-            (None, None) => problems.push((
-                "no API key configured".into(),
-                format!(
-                    "`llmo provider update {name} --api-key-env VAR` (or `--api-key -` to store it)"
-                ),
-            )),
-        }
-        let url_ok = match catalog::validate_url(&p.base_url) {
-            Ok(()) => {
-                notes.push(format!("base URL {}", redact_url(&p.base_url)));
-                true
-            }
-            Err(e) => {
-                problems.push((
-                    format!("bad base URL: {}", e.message),
-                    format!("`llmo provider update {name} --base-url URL`"),
-                ));
-                false
-            }
-        };
-        let n = counts.get(name).map_or(0, Vec::len);
-        notes.push(match n {
-            0 => "no models mapped".to_string(),
-            1 => "1 model".to_string(),
-            n => format!("{n} models"),
-        });
-        if problems.is_empty() {
-            out.checks.push(Check::ok(
-                g,
-                name,
-                format!("{}: {}", p.kind, notes.join(", ")),
-            ));
-        } else {
-            let (msgs, fixes): (Vec<String>, Vec<String>) = problems.into_iter().unzip();
-            out.checks.push(Check::fail(
-                g,
-                name,
-                format!("{}: {}", p.kind, msgs.join("; ")),
-                fixes.join("; "),
-            ));
-        }
-        if url_ok {
+        let models = counts.get(p.name.as_str()).map_or(0, Vec::len);
+        let (check, probe) = provider(p, models, env);
+        out.checks.push(check);
+        if probe {
             out.to_probe.push(p.clone());
         }
     }
+    out.checks.extend(model_checks(&providers, &models));
+    out.all = providers;
+    out
+}
 
-    // Models: every enabled model needs an enabled mapping to an enabled provider.
+/// One provider's line: its key, base URL and model count. The flag says
+/// whether `--probe` may call it (enabled, with a valid base URL).
+fn provider(p: &Provider, models: usize, env: &BTreeMap<String, String>) -> (Check, bool) {
+    let g = Group::Providers;
+    let name = p.name.as_str();
+    if !p.enabled {
+        let check = Check::ok(
+            g,
+            name,
+            format!("{}: disabled, receives no traffic", p.kind),
+        );
+        return (check, false);
+    }
+    let mut notes: Vec<String> = Vec::new();
+    let mut problems: Vec<(String, String)> = Vec::new();
+    match key_note(p, env) {
+        Ok(note) => notes.push(note),
+        Err(problem) => problems.push(problem),
+    }
+    let url_ok = match catalog::validate_url(&p.base_url) {
+        Ok(()) => {
+            notes.push(format!("base URL {}", redact_url(&p.base_url)));
+            true
+        }
+        Err(e) => {
+            problems.push((
+                format!("bad base URL: {}", e.message),
+                format!("`llmo provider update {name} --base-url URL`"),
+            ));
+            false
+        }
+    };
+    notes.push(match models {
+        0 => "no models mapped".to_string(),
+        1 => "1 model".to_string(),
+        n => format!("{n} models"),
+    });
+    let check = if problems.is_empty() {
+        Check::ok(g, name, format!("{}: {}", p.kind, notes.join(", ")))
+    } else {
+        let (msgs, fixes): (Vec<String>, Vec<String>) = problems.into_iter().unzip();
+        Check::fail(
+            g,
+            name,
+            format!("{}: {}", p.kind, msgs.join("; ")),
+            fixes.join("; "),
+        )
+    };
+    (check, url_ok)
+}
+
+/// Where an enabled provider's key comes from (masked), or the problem with
+/// it and its fix.
+fn key_note(p: &Provider, env: &BTreeMap<String, String>) -> Result<String, (String, String)> {
+    let name = p.name.as_str();
+    let env_fix = |var: &str| {
+        format!(
+            "set `{var}` in the environment `llmo serve` runs in (doctor sees only its own), or store the key: `llmo provider update {name} --api-key -`"
+        )
+    };
+    match (&p.api_key, &p.api_key_env) {
+        (Some(k), _) if k.expose().trim().is_empty() => Err((
+            "its stored key is empty".into(),
+            format!("`llmo provider update {name} --api-key -` (reads the key from stdin)"),
+        )),
+        (Some(k), _) => Ok(format!("key stored in the database ({})", k.masked())),
+        (None, Some(var)) => match env.get(var) {
+            Some(v) if !v.trim().is_empty() => Ok(format!("key from `{var}` ({})", mask(v))),
+            Some(_) => Err((format!("its key variable `{var}` is empty"), env_fix(var))),
+            None => Err((format!("its key variable `{var}` is not set"), env_fix(var))),
+        },
+        (None, None) if p.kind == ProviderKind::OpenAiCompatible => {
+            Ok("no key (fine for servers that need none, such as Ollama or vLLM)".into())
+        }
+        (None, None) => Err((
+            "no API key configured".into(),
+            format!(
+                "`llmo provider update {name} --api-key-env VAR` (or `--api-key -` to store it)"
+            ),
+        )),
+    }
+}
+
+/// Models: every enabled model needs an enabled mapping to an enabled
+/// provider.
+fn model_checks(providers: &[Provider], models: &[catalog::ModelView]) -> Vec<Check> {
     let gm = Group::Models;
+    let mut checks = Vec::new();
     let enabled_providers: BTreeSet<&str> = providers
         .iter()
         .filter(|p| p.enabled)
         .map(|p| p.name.as_str())
         .collect();
     if models.is_empty() && !providers.is_empty() {
-        out.checks.push(Check::warn(
+        checks.push(Check::warn(
             gm,
             "configured",
             "no models: clients have no model name to ask for",
@@ -195,12 +211,11 @@ pub(crate) fn providers(
                 ),
             )
         };
-        out.checks
-            .push(Check::warn(gm, m.name.clone(), message, fix));
+        checks.push(Check::warn(gm, m.name.clone(), message, fix));
     }
     if served > 0 {
         let disabled = models.iter().filter(|m| !m.enabled).count();
-        out.checks.push(Check::ok(
+        checks.push(Check::ok(
             gm,
             "configured",
             format!(
@@ -213,8 +228,7 @@ pub(crate) fn providers(
             ),
         ));
     }
-    out.all = providers;
-    out
+    checks
 }
 
 type CatalogParts = (
