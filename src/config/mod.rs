@@ -16,22 +16,22 @@ mod parse;
 mod table;
 
 pub(crate) use parse::parse_positive_duration;
-pub use parse::parse_size;
+pub(crate) use parse::parse_size;
 pub use table::KNOWN_ENV;
 use table::SETTINGS;
 pub(crate) use table::{setting_for_env, SettingDef, CONFIG, DB, LISTEN};
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
-pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
-pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
-pub const DEFAULT_CIRCUIT_FAILURES: u32 = 5;
-pub const DEFAULT_CIRCUIT_COOLDOWN: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
+pub(crate) const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_CIRCUIT_FAILURES: u32 = 5;
+const DEFAULT_CIRCUIT_COOLDOWN: Duration = Duration::from_secs(30);
 
 /// Shortest admin key accepted: a guessable key on an API that can change
 /// routing and read logs is worse than none (`llmo admin-key generate`
 /// makes 54-character ones).
-pub const MIN_ADMIN_KEY_LEN: usize = 16;
+const MIN_ADMIN_KEY_LEN: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -113,29 +113,29 @@ pub struct Sourced<T> {
 /// The TOML config file. Unknown keys are an error that names the key.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+struct FileConfig {
     /// Path of the SQLite database.
-    pub db: Option<PathBuf>,
+    db: Option<PathBuf>,
     /// Address `llmo serve` listens on.
-    pub listen: Option<String>,
+    listen: Option<String>,
     /// Serve clients that present no key.
-    pub allow_anonymous: Option<bool>,
+    allow_anonymous: Option<bool>,
     /// Largest accepted request body, e.g. `10MiB` or a number of bytes.
-    pub max_body: Option<toml::Value>,
+    max_body: Option<toml::Value>,
     /// Days of request logs to keep.
-    pub log_retention_days: Option<u32>,
+    log_retention_days: Option<u32>,
     /// How long shutdown waits for in-flight requests, e.g. `30s`.
-    pub shutdown_timeout: Option<String>,
+    shutdown_timeout: Option<String>,
     /// Consecutive failures that open a provider's circuit.
-    pub circuit_failures: Option<u32>,
+    circuit_failures: Option<u32>,
     /// How long an open circuit stays open, e.g. `30s`.
-    pub circuit_cooldown: Option<String>,
+    circuit_cooldown: Option<String>,
     /// The admin API key itself (prefer `admin_key_file`: this file is often
     /// world-readable).
-    pub admin_key: Option<String>,
+    admin_key: Option<String>,
     /// A file holding the admin API key (relative paths are relative to the
     /// config file's directory).
-    pub admin_key_file: Option<PathBuf>,
+    admin_key_file: Option<PathBuf>,
 }
 
 /// Values given on the command line. `None` means "not given".
@@ -179,12 +179,12 @@ pub struct Settings {
 
 /// The platform default paths (e.g. `~/.local/share/llmo/llmo.db` and
 /// `~/.config/llmo/llmo.toml` on Linux).
-pub fn default_db_path() -> Result<PathBuf, ConfigError> {
+pub(crate) fn default_db_path() -> Result<PathBuf, ConfigError> {
     let dirs = directories::ProjectDirs::from("", "", "llmo").ok_or(ConfigError::NoHome)?;
     Ok(dirs.data_dir().join("llmo.db"))
 }
 
-pub fn default_config_path() -> Result<PathBuf, ConfigError> {
+fn default_config_path() -> Result<PathBuf, ConfigError> {
     let dirs = directories::ProjectDirs::from("", "", "llmo").ok_or(ConfigError::NoHome)?;
     Ok(dirs.config_dir().join("llmo.toml"))
 }
@@ -195,7 +195,7 @@ pub trait Env {
 }
 
 /// The process environment.
-pub struct ProcessEnv;
+struct ProcessEnv;
 
 impl Env for ProcessEnv {
     fn get(&self, name: &str) -> Option<String> {
@@ -320,7 +320,7 @@ fn load_config_file(
 }
 
 /// Checks an admin key's shape; the error says what is wrong, never the key.
-pub fn check_admin_key(raw: &str) -> Result<Secret, String> {
+pub(crate) fn check_admin_key(raw: &str) -> Result<Secret, String> {
     let k = raw.trim();
     if k.is_empty() {
         return Err("is empty".into());
@@ -343,7 +343,7 @@ fn read_admin_key_file(path: &Path) -> Result<Secret, String> {
 }
 
 /// `LLMO_*` variables set in the environment that llmo does not know (typos).
-pub fn unknown_env_vars() -> Vec<String> {
+pub(crate) fn unknown_env_vars() -> Vec<String> {
     std::env::vars()
         .map(|(k, _)| k)
         .filter(|k| k.starts_with("LLMO_") && !KNOWN_ENV.contains(&k.as_str()))
