@@ -33,7 +33,8 @@ pub(crate) struct SettingDef {
     /// "no key", not "a bad key").
     pub(crate) secret: bool,
     /// How the value is parsed, defaulted and stored; `None` for the
-    /// variables that choose something else than a setting.
+    /// variables that choose something other than a setting (the config
+    /// file, the log filter).
     value: Option<&'static dyn Value>,
 }
 
@@ -49,6 +50,7 @@ struct Spec<T: 'static> {
     default: fn() -> Result<T, ConfigError>,
     /// How `effective` shows the value (secrets masked).
     show: fn(&T) -> String,
+    /// The field of [`Settings`] that holds the value.
     get: fn(&Settings) -> &Sourced<T>,
     set: fn(&mut Settings, Sourced<T>),
 }

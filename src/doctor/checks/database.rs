@@ -454,6 +454,15 @@ fn size(store: &Store) -> Check {
     }
 }
 
+/// The paths of `(path, mode, owner)` triples, for a shell command line.
+#[cfg(unix)]
+fn joined<'a>(files: impl Iterator<Item = &'a (PathBuf, u32, u32)>) -> String {
+    files
+        .map(|(f, _, _)| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(unix)]
 fn permissions(path: &Path, meta: &std::fs::Metadata) -> Check {
     use std::os::unix::fs::MetadataExt;
@@ -477,11 +486,7 @@ fn permissions(path: &Path, meta: &std::fs::Metadata) -> Check {
             ),
             format!(
                 "`chown {me} {}` (files created by `sudo llmo ...` are owned by root), or run llmo as uid {owner}",
-                files
-                    .iter()
-                    .map(|(f, _, _)| f.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                joined(files.iter())
             ),
         );
     }
@@ -495,14 +500,7 @@ fn permissions(path: &Path, meta: &std::fs::Metadata) -> Check {
                 "mode {mode:04o}: {} is readable by group or others, and it holds provider API keys",
                 path.display()
             ),
-            format!(
-                "chmod 600 {}",
-                loose
-                    .iter()
-                    .map(|(f, _, _)| f.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
+            format!("chmod 600 {}", joined(loose.iter().copied())),
         );
     }
     let owner = meta.uid();
