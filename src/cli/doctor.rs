@@ -10,7 +10,7 @@ use super::Ctx;
 use crate::doctor::{self, Group, Report, Status};
 
 /// Used when `--probe` is given without `--probe-timeout`.
-pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,16 +20,8 @@ pub struct Args {
     #[arg(long)]
     pub probe: bool,
     /// How long each probe may take, e.g. 5s or 1500ms [default: 5s]
-    #[arg(long, value_name = "DURATION", requires = "probe", value_parser = parse_timeout)]
+    #[arg(long, value_name = "DURATION", requires = "probe", value_parser = crate::config::parse_positive_duration)]
     pub probe_timeout: Option<Duration>,
-}
-
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let d = crate::time::parse_duration(s)?;
-    if d.is_zero() {
-        return Err("must be greater than 0".into());
-    }
-    Ok(d)
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -68,7 +60,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 /// The human report: a header per group, one line per check
 /// (`  ok    database   integrity_check: ok`), the fix on the next line, and
 /// a summary. With `quiet`, only the checks that are not ok.
-pub fn render(report: &Report, color: bool, quiet: bool) -> String {
+fn render(report: &Report, color: bool, quiet: bool) -> String {
     let paint = |text: &str, code: &str| {
         if color {
             format!("\x1b[{code}m{text}\x1b[0m")

@@ -9,8 +9,9 @@
 //! it is writable. Without `--probe` nothing leaves the machine; the listen
 //! check only talks to the local address llmo is configured to bind.
 //!
-//! The checks are plain functions in [`checks`] that tests call directly;
-//! [`run`] strings them together and the CLI (`cli/doctor.rs`) prints them.
+//! The checks are plain functions in `checks/`, one module per section of
+//! the report, that tests call directly; [`run`] strings them together and
+//! the CLI (`cli/doctor.rs`) prints them.
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -18,13 +19,13 @@ use serde::Serialize;
 
 use crate::config::Overrides;
 
-pub mod checks;
-pub mod probe;
+mod checks;
+pub(crate) mod probe;
 
 /// How a check came out. Ordered: `Ok < Warn < Fail`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     /// Nothing to do.
     Ok,
     /// Works, but worth a look; does not change the exit code.
@@ -34,7 +35,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",
             Status::Warn => "warn",
@@ -46,7 +47,7 @@ impl Status {
 /// What part of the installation a check looks at, in report order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Group {
+pub(crate) enum Group {
     Config,
     Database,
     Migrations,
@@ -57,7 +58,7 @@ pub enum Group {
 }
 
 impl Group {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Group::Config => "config",
             Group::Database => "database",
@@ -72,63 +73,61 @@ impl Group {
 
 /// One finding. See [`Report`] for the JSON shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    pub group: Group,
-    pub name: String,
-    pub status: Status,
-    pub message: String,
+pub(crate) struct Check {
+    pub(crate) group: Group,
+    pub(crate) name: String,
+    pub(crate) status: Status,
+    pub(crate) message: String,
     /// What to do about it; always present when `status` is not `ok`.
-    pub fix: Option<String>,
+    pub(crate) fix: Option<String>,
 }
 
 impl Check {
-    pub fn ok(group: Group, name: impl Into<String>, message: impl Into<String>) -> Self {
+    fn new(
+        group: Group,
+        name: impl Into<String>,
+        status: Status,
+        message: impl Into<String>,
+        fix: Option<String>,
+    ) -> Self {
         Check {
             group,
             name: name.into(),
-            status: Status::Ok,
+            status,
             message: message.into(),
-            fix: None,
+            fix,
         }
     }
 
-    pub fn warn(
+    pub(crate) fn ok(group: Group, name: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(group, name, Status::Ok, message, None)
+    }
+
+    pub(crate) fn warn(
         group: Group,
         name: impl Into<String>,
         message: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
-        Check {
-            group,
-            name: name.into(),
-            status: Status::Warn,
-            message: message.into(),
-            fix: Some(fix.into()),
-        }
+        Self::new(group, name, Status::Warn, message, Some(fix.into()))
     }
 
-    pub fn fail(
+    pub(crate) fn fail(
         group: Group,
         name: impl Into<String>,
         message: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
-        Check {
-            group,
-            name: name.into(),
-            status: Status::Fail,
-            message: message.into(),
-            fix: Some(fix.into()),
-        }
+        Self::new(group, name, Status::Fail, message, Some(fix.into()))
     }
 }
 
 /// Counts of checks by status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    pub ok: usize,
-    pub warn: usize,
-    pub fail: usize,
+pub(crate) struct Summary {
+    pub(crate) ok: usize,
+    pub(crate) warn: usize,
+    pub(crate) fail: usize,
 }
 
 /// The result of `llmo doctor`, and its `--json` document:
@@ -162,13 +161,13 @@ pub struct Summary {
 /// - `fix`: what to do, one line; `null` when `status` is `ok`.
 /// - `summary`: how many checks came out `ok`, `warn` and `fail`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub checks: Vec<Check>,
-    pub summary: Summary,
+pub(crate) struct Report {
+    pub(crate) checks: Vec<Check>,
+    pub(crate) summary: Summary,
 }
 
 impl Report {
-    pub fn new(mut checks: Vec<Check>) -> Self {
+    pub(crate) fn new(mut checks: Vec<Check>) -> Self {
         // Stable sort: report order by group, each group's own order kept.
         checks.sort_by_key(|c| c.group);
         let mut summary = Summary::default();
@@ -183,20 +182,20 @@ impl Report {
     }
 
     /// True when any check failed (exit code 1).
-    pub fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         self.summary.fail > 0
     }
 }
 
 /// What to check.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// The command-line overrides (`--db`, `--config`).
-    pub overrides: Overrides,
+    pub(crate) overrides: Overrides,
     /// Also call each enabled provider's models endpoint.
-    pub probe: bool,
+    pub(crate) probe: bool,
     /// How long each probe may take.
-    pub probe_timeout: Duration,
+    pub(crate) probe_timeout: Duration,
 }
 
 /// How long the listen check waits for `GET /health` from whatever holds the
@@ -205,7 +204,7 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The process environment as a map (names and values that are not UTF-8 are
 /// skipped: llmo reads none of those).
-pub fn env_snapshot() -> BTreeMap<String, String> {
+fn env_snapshot() -> BTreeMap<String, String> {
     std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect()
@@ -214,7 +213,7 @@ pub fn env_snapshot() -> BTreeMap<String, String> {
 /// Runs every check and returns the report. `progress` is told what is being
 /// checked (for a spinner). Builds its own small tokio runtime for the
 /// network checks, so it must not be called from inside a runtime.
-pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Report {
+pub(crate) fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Report {
     let env = env_snapshot();
     let mut out = Vec::new();
 

@@ -10,11 +10,11 @@ use crate::catalog::{Provider, ProviderKind};
 use crate::secret::Secret;
 
 /// Anthropic's API version header value for the models list.
-pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// How a probe ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProbeOutcome {
+pub(crate) enum ProbeOutcome {
     /// A 2xx answer: reachable and the key was accepted.
     Ok,
     /// 401 or 403: reachable, but the key was refused (or none was sent).
@@ -33,27 +33,27 @@ pub enum ProbeOutcome {
 
 /// The result of one probe.
 #[derive(Debug, Clone)]
-pub struct ProbeResult {
+pub(crate) struct ProbeResult {
     /// The URL called (the key is in headers, never in the URL).
-    pub url: String,
+    pub(crate) url: String,
     /// The HTTP status, when an answer came.
-    pub status: Option<u16>,
+    pub(crate) status: Option<u16>,
     /// Time until the response headers arrived (or the failure).
-    pub latency: Duration,
-    pub outcome: ProbeOutcome,
+    pub(crate) latency: Duration,
+    pub(crate) outcome: ProbeOutcome,
     /// Whether a key was sent.
-    pub sent_key: bool,
+    pub(crate) sent_key: bool,
 }
 
 impl ProbeResult {
     /// Reachable with an accepted key.
-    pub fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         self.outcome == ProbeOutcome::Ok
     }
 }
 
 /// The models-list URL for a provider.
-pub fn models_url(provider: &Provider) -> String {
+fn models_url(provider: &Provider) -> String {
     let base = provider.base_url.trim_end_matches('/');
     match provider.kind {
         ProviderKind::Anthropic => format!("{base}/v1/models"),
@@ -65,7 +65,7 @@ pub fn models_url(provider: &Provider) -> String {
 
 /// The authentication headers each vendor expects, marked sensitive so they
 /// never show in debug output.
-pub fn auth_headers(kind: ProviderKind, key: Option<&Secret>) -> HeaderMap {
+fn auth_headers(kind: ProviderKind, key: Option<&Secret>) -> HeaderMap {
     let mut h = HeaderMap::new();
     let sensitive = |v: String| {
         HeaderValue::from_str(&v).ok().map(|mut v| {
@@ -106,7 +106,11 @@ pub fn auth_headers(kind: ProviderKind, key: Option<&Secret>) -> HeaderMap {
 /// never shown (bodies can echo key fragments); it is only searched for
 /// Gemini's `API_KEY_INVALID` reason, because Gemini refuses a bad key with
 /// a 400, not a 401.
-pub async fn probe(http: &reqwest::Client, provider: &Provider, timeout: Duration) -> ProbeResult {
+pub(crate) async fn probe(
+    http: &reqwest::Client,
+    provider: &Provider,
+    timeout: Duration,
+) -> ProbeResult {
     let url = models_url(provider);
     let key = provider.resolve_key();
     let req = http
