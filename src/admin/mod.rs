@@ -18,7 +18,6 @@ use crate::secret::Secret;
 
 pub mod api;
 pub mod assets;
-pub mod openapi;
 
 /// Largest request body the admin API accepts (413 above).
 pub const MAX_BODY: usize = 1024 * 1024;
