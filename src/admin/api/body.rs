@@ -609,3 +609,139 @@ impl<'de> de::Deserializer<'de> for FieldNames {
         tuple_struct map enum identifier ignored_any
     }
 }
+
+/// The required fields of `T` in declaration order, found by parsing ever
+/// fuller objects until none is missing. Each missing field is filled with a
+/// string (every required field is a [`Text`]); a required field of another
+/// type ends the search early, which the OpenAPI test then reports.
+#[cfg(test)]
+pub(super) fn required_fields<T: DeserializeOwned>() -> Vec<String> {
+    let mut map = Map::new();
+    let mut out = Vec::new();
+    while let Err(BodyError::Missing(f)) = parse_map::<T>(map.clone()) {
+        if out.contains(&f) {
+            break;
+        }
+        map.insert(f.clone(), Value::String("x".into()));
+        out.push(f);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn err<T: DeserializeOwned + fmt::Debug>(body: Value) -> (String, String) {
+        let e = parse_map::<T>(body.as_object().cloned().unwrap_or_default()).unwrap_err();
+        let param = match &e {
+            BodyError::Unknown { field, .. }
+            | BodyError::Missing(field)
+            | BodyError::Field { field, .. } => field.clone(),
+            other => panic!("no field named: {other:?}"),
+        };
+        (param, e.to_string())
+    }
+
+    #[test]
+    fn errors_name_the_field_in_the_api_s_wording() {
+        let cases = [
+            (json!({"name": "x", "wieght": 1}), "wieght", "unknown field `wieght`; allowed: name, kind, base_url, api_key, api_key_env, priority, weight, max_retries, timeout_ms, rate_limit_rpm, enabled, models"),
+            (json!({"kind": "openai"}), "name", "`name` is required"),
+            (json!({"name": null}), "name", "`name` is required"),
+            (json!({"name": 5}), "name", "`name` must be a string"),
+            (json!({"name": "x", "weight": 1.5}), "weight", "`weight` must be a whole number"),
+            (json!({"name": "x", "enabled": "yes"}), "enabled", "`enabled` must be true or false"),
+            (json!({"name": "x", "models": [1]}), "models", "`models` must be a list of strings"),
+            (json!({"name": "x", "api_key": 5}), "api_key", "`api_key` must be a string"),
+            // A missing required field comes before a wrong value.
+            (json!({"kind": 5}), "name", "`name` is required"),
+        ];
+        for (body, param, message) in cases {
+            let got = err::<ProviderCreate>(body.clone());
+            assert_eq!(got, (param.to_string(), message.to_string()), "{body}");
+        }
+        assert_eq!(
+            err::<MappingUpdate>(json!({"priority": "high"})).1,
+            "`priority` must be a whole number or null"
+        );
+    }
+
+    #[test]
+    fn null_is_absent_except_where_a_patch_gives_it_a_meaning() {
+        let p = |body: Value| {
+            parse_map::<ProviderUpdate>(body.as_object().cloned().unwrap_or_default())
+                .unwrap()
+                .into_input()
+                .unwrap()
+        };
+        assert_eq!(p(json!({"weight": null})).weight, None);
+        assert_eq!(p(json!({})).key, None);
+        assert_eq!(p(json!({"api_key": null})).key, Some(KeySource::None));
+        assert_eq!(p(json!({"api_key_env": null})).key, Some(KeySource::None));
+        assert_eq!(
+            p(json!({"api_key_env": " K "})).key,
+            Some(KeySource::Env("K".into()))
+        );
+        assert_eq!(p(json!({"name": " p2 "})).rename.as_deref(), Some("p2"));
+        let patch = |body: Value| {
+            parse_map::<MappingUpdate>(body.as_object().cloned().unwrap_or_default())
+                .unwrap()
+                .into_patch()
+        };
+        assert_eq!(patch(json!({})).priority, None);
+        assert_eq!(patch(json!({"priority": null})).priority, Some(None));
+        assert_eq!(patch(json!({"priority": 3})).priority, Some(Some(3)));
+    }
+
+    #[test]
+    fn mapping_list_errors_name_providers() {
+        let e = |providers: Value| err::<ModelCreate>(json!({"name": "m", "providers": providers}));
+        let m = |providers: Value| {
+            parse_map::<ModelCreate>(
+                json!({"name": "m", "providers": providers})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            )
+            .and_then(ModelCreate::into_model)
+            .unwrap_err()
+            .to_string()
+        };
+        assert_eq!(
+            e(json!("p")),
+            (
+                "providers".into(),
+                "`providers` must be a list of mappings".into()
+            )
+        );
+        assert_eq!(
+            m(json!([{"provider": "p", "x": 1}])),
+            "unknown mapping field `x`"
+        );
+        assert_eq!(
+            m(json!([{"upstream_model": "u"}])),
+            "`provider` is required"
+        );
+        assert_eq!(
+            m(json!([5])),
+            "each mapping is `\"provider\"`, `\"provider=upstream\"` or an object"
+        );
+    }
+
+    #[test]
+    fn bodies_are_json_objects() {
+        assert!(json_object(b"  ").unwrap().is_empty());
+        assert!(matches!(json_object(b"[1]"), Err(BodyError::Syntax(_))));
+        assert!(matches!(json_object(b"{nope"), Err(BodyError::Syntax(_))));
+    }
+
+    #[test]
+    fn field_names_come_from_serde() {
+        assert_eq!(field_names::<KeyCreate>(), &["name", "rpm_limit", "models"]);
+        assert_eq!(required_fields::<KeyCreate>(), vec!["name".to_string()]);
+        assert!(required_fields::<ProviderUpdate>().is_empty());
+    }
+}
