@@ -6,7 +6,7 @@
 //! the gateway to reload.
 use http::Method;
 
-use super::{Admin, AdminRequest, AdminResponse, MAX_BODY};
+use super::{too_large, Admin, AdminRequest, AdminResponse, MAX_BODY};
 use decode::Query;
 use reply::{not_found, ok, Reply};
 use routes::{match_route, Matched};
@@ -28,7 +28,7 @@ mod stats;
 /// Serves one authenticated API request.
 pub(super) async fn handle(admin: &Admin, req: AdminRequest) -> AdminResponse {
     if req.body.len() > MAX_BODY {
-        return super::too_large();
+        return too_large();
     }
     let (route, params) = match match_route(&req.method, &req.path) {
         Matched::Route(r, p) => (r, p),
