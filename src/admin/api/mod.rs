@@ -1,6 +1,6 @@
-//! The admin JSON API: [`handle`] matches a request against the route table
-//! ([`routes`]) and dispatches it to one handler per operation, in a module
-//! per resource. Request bodies are typed ([`body`]); validation is the
+//! The admin JSON API: `handle` matches a request against the route table
+//! (`routes`) and dispatches it to one handler per operation, in a module
+//! per resource. Request bodies are typed (`body`); validation is the
 //! catalog's own (`ProviderInput::validate` through `Store::add_provider`
 //! and friends), the same code path as the CLI. Every successful change asks
 //! the gateway to reload.
