@@ -56,7 +56,7 @@ fn etags() -> &'static [String] {
 }
 
 /// Serves `path` (relative to `/admin-ui/`; empty = `index.html`).
-pub fn serve(path: &str, if_none_match: Option<&str>) -> AdminResponse {
+pub(super) fn serve(path: &str, if_none_match: Option<&str>) -> AdminResponse {
     let path = path.trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
     let Some(i) = FILES.iter().position(|(p, _, _)| *p == path) else {
@@ -94,7 +94,7 @@ pub fn serve(path: &str, if_none_match: Option<&str>) -> AdminResponse {
 }
 
 /// The page `/admin-ui/` shows when no admin key is configured.
-pub fn disabled_page() -> AdminResponse {
+pub(super) fn disabled_page() -> AdminResponse {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>llmo admin: off</title></head>\
          <body><h1>The llmo admin UI is off</h1><p>{}</p></body></html>\n",

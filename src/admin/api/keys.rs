@@ -1,0 +1,42 @@
+//! `/admin/keys`: client API keys (list, create, revoke). Only a new key's
+//! response carries the secret.
+use serde_json::{json, Value};
+
+use super::body::{self, KeyCreate};
+use super::reply::{created, ok, with_store, with_store_renamed, Reply};
+use crate::admin::Admin;
+use crate::db::StoreError;
+
+pub(super) async fn list(admin: &Admin) -> Reply {
+    let keys = with_store(admin, |s| s.list_keys()).await?;
+    let v: Vec<_> = keys.iter().map(|k| k.view()).collect();
+    ok(json!({ "data": v }))
+}
+
+pub(super) async fn create(admin: &Admin, body: &[u8]) -> Reply {
+    let (name, rpm, models) = body::parse::<KeyCreate>(body)?.into_parts();
+    let rename = &[("rpm", "rpm_limit"), ("model", "models")];
+    let (key, secret) =
+        with_store_renamed(admin, rename, move |s| s.create_key(&name, rpm, models)).await?;
+    let mut v = json!(key.view());
+    if let Value::Object(o) = &mut v {
+        // The only response that carries a secret in full: the new key,
+        // once. Only its hash is stored.
+        o.insert("key".into(), Value::String(secret.expose().to_string()));
+    }
+    created(v)
+}
+
+/// Revokes the key (it stays, for the logs) and answers its new state.
+pub(super) async fn revoke(admin: &Admin, name: String) -> Reply {
+    let v = with_store(admin, move |s| {
+        s.revoke_key(&name)?;
+        s.list_keys()?
+            .into_iter()
+            .find(|k| k.name == name)
+            .map(|k| k.view())
+            .ok_or(StoreError::NotFound { what: "key", name })
+    })
+    .await?;
+    ok(json!(v))
+}

@@ -1,0 +1,108 @@
+//! How the handlers answer: success bodies, the error shapes (`param` names
+//! the field) and the mapping of store errors to statuses.
+use serde_json::Value;
+
+use crate::admin::{Admin, AdminResponse};
+use crate::db::{Store, StoreError};
+
+/// A handler's answer; both sides are sent as they are (`Err` lets `?`
+/// return an error answer early).
+pub(super) type Reply = Result<AdminResponse, AdminResponse>;
+
+pub(super) fn ok(v: Value) -> Reply {
+    Ok(AdminResponse::json(200, &v))
+}
+
+pub(super) fn created(v: Value) -> Reply {
+    Ok(AdminResponse::json(201, &v))
+}
+
+pub(super) fn bad(param: &str, message: impl Into<String>) -> AdminResponse {
+    AdminResponse::error(400, "invalid_request_error", message, Some(param), None)
+}
+
+pub(super) fn not_found(message: impl Into<String>) -> AdminResponse {
+    AdminResponse::error(404, "not_found_error", message, None, Some("not_found"))
+}
+
+/// Runs `f` with the store (on the blocking pool); a store error becomes its
+/// answer.
+pub(super) async fn with_store<T, F>(admin: &Admin, f: F) -> Result<T, AdminResponse>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+{
+    with_store_renamed(admin, &[], f).await
+}
+
+/// [`with_store`] for an endpoint whose JSON names differ from the catalog's
+/// field names: `rename` maps them (`timeout` → `timeout_ms`) in `param`.
+pub(super) async fn with_store_renamed<T, F>(
+    admin: &Admin,
+    rename: &[(&str, &str)],
+    f: F,
+) -> Result<T, AdminResponse>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+{
+    admin
+        .with_store(f)
+        .await
+        .map_err(|e| store_error(e, rename))
+}
+
+/// How a store error leaves the API.
+fn store_error(e: StoreError, rename: &[(&str, &str)]) -> AdminResponse {
+    match e {
+        StoreError::Invalid(inv) => {
+            let param = rename
+                .iter()
+                .find(|(from, _)| *from == inv.field)
+                .map(|(_, to)| *to)
+                .unwrap_or(inv.field);
+            bad(param, inv.message)
+        }
+        e @ StoreError::NotFound { .. } => not_found(e.to_string()),
+        StoreError::Duplicate { what, name } => AdminResponse::error(
+            409,
+            "conflict_error",
+            format!("{what} `{name}` already exists"),
+            Some("name"),
+            Some("already_exists"),
+        ),
+        StoreError::Conflict { message, hint } => AdminResponse::error(
+            409,
+            "conflict_error",
+            match hint {
+                Some(h) => format!("{message} ({h})"),
+                None => message,
+            },
+            None,
+            Some("conflict"),
+        ),
+        e if e.is_busy() => AdminResponse::error(
+            503,
+            "server_error",
+            "the database is busy; retry",
+            None,
+            Some("database_busy"),
+        ),
+        // The gateway may be up while its database is not (it serves
+        // not-ready and retries): say what is wrong and how to fix it.
+        e @ (StoreError::Open { .. } | StoreError::Schema { .. }) => {
+            let hint = e.hint().unwrap_or_default();
+            AdminResponse::error(
+                503,
+                "server_error",
+                format!("the database is unavailable: {e}; {hint}"),
+                None,
+                Some("database_unavailable"),
+            )
+        }
+        other => {
+            tracing::error!(error = %other, "admin API: database error");
+            AdminResponse::error(500, "server_error", "internal error", None, None)
+        }
+    }
+}
