@@ -25,19 +25,20 @@ use crate::config::Settings;
 use crate::db::{OpenReport, Store, StoreError};
 
 pub mod body;
+pub mod breaker;
 pub mod error;
-pub mod health;
 pub mod metrics;
 pub mod providers;
 pub mod proxy;
+pub mod rate;
 pub mod recorder;
 pub mod request;
 mod router;
 pub mod snapshot;
 pub mod stream;
 
+use breaker::{BreakerConfig, Change};
 use error::ApiError;
-use health::{BreakerConfig, Change};
 use metrics::Metrics;
 use recorder::{Recorder, RecorderHandle};
 use snapshot::{LiveStates, Snapshot};
@@ -205,19 +206,19 @@ impl Shared {
     /// Reports a circuit change: request log DB, metrics and one log line.
     pub fn report_change(&self, provider: &str, ch: Change) {
         match ch.state {
-            health::State::Open => tracing::warn!(
+            recorder::CircuitState::Open => tracing::warn!(
                 provider,
                 "circuit opened after {} consecutive failure(s); last error: {}",
                 ch.consecutive_failures,
                 ch.last_error.as_deref().unwrap_or("-")
             ),
-            health::State::HalfOpen => {
+            recorder::CircuitState::HalfOpen => {
                 tracing::info!(
                     provider,
                     "circuit half-open: letting one trial request through"
                 )
             }
-            health::State::Closed => {
+            recorder::CircuitState::Closed => {
                 tracing::info!(provider, "circuit closed: the provider answered again")
             }
         }

@@ -13,8 +13,8 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, C
 use hyper::{Request, Response};
 
 use super::body::Body;
+use super::breaker::Refusal;
 use super::error::ApiError;
-use super::health::Refusal;
 use super::providers::{Completion, UpstreamError, Usage};
 use super::recorder::LogRow;
 use super::request::{ClientRequest, Endpoint};

@@ -11,8 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::health::{KeyLive, ProviderLive};
+use super::breaker::ProviderLive;
 use super::providers::AnyProvider;
+use super::rate::KeyLive;
 use crate::catalog::ProviderKind;
 use crate::db::catalog::Catalog;
 
