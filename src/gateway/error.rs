@@ -9,6 +9,7 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 
 use super::body::Body;
+use super::providers::request::RequestError;
 use super::providers::UpstreamError;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +57,15 @@ pub enum ApiError {
     /// through with its status and, when OpenAI-shaped, its body.
     #[error("upstream rejected the request with status {status}")]
     UpstreamClient { status: u16, body: Bytes },
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        ApiError::InvalidRequest {
+            message: e.message,
+            param: e.param,
+        }
+    }
 }
 
 #[derive(Serialize)]

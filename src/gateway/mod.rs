@@ -32,7 +32,7 @@ pub mod providers;
 pub mod proxy;
 pub mod rate;
 pub mod recorder;
-pub mod request;
+pub mod request_log;
 mod router;
 pub mod snapshot;
 pub mod stream;

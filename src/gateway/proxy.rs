@@ -15,9 +15,9 @@ use hyper::{Request, Response};
 use super::body::Body;
 use super::breaker::Refusal;
 use super::error::ApiError;
-use super::providers::{Completion, UpstreamError, Usage};
-use super::recorder::LogRow;
-use super::request::{ClientRequest, Endpoint};
+use super::providers::request::{Api, ClientRequest};
+use super::providers::{Completion, UpstreamError};
+use super::request_log::LogCtx;
 use super::snapshot::{key_digest, Candidate, KeyRt, ModelRoute, ProviderRt, Snapshot};
 use super::stream::Relay;
 use super::Shared;
@@ -27,115 +27,6 @@ use super::Shared;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 const BACKOFF_BASE_MS: u64 = 50;
 const BACKOFF_CAP_MS: u64 = 2_000;
-
-/// Everything the request's log row needs, gathered on the way. Recorded
-/// exactly once: by `finish`, or on drop (client gone) as status 499.
-pub struct LogCtx {
-    pub shared: Arc<Shared>,
-    pub started: Instant,
-    pub ts_ms: i64,
-    pub request_id: String,
-    pub key_name: Option<Arc<str>>,
-    pub model: Option<Arc<str>>,
-    pub provider: Option<Arc<str>>,
-    pub upstream_model: Option<Arc<str>>,
-    pub attempts: u32,
-    pub stream: bool,
-    pub ttfb: Option<Duration>,
-    /// Time spent waiting on upstreams (all attempts).
-    pub upstream: Duration,
-    /// Time spent in backoff sleeps.
-    pub waited: Duration,
-    pub usage: Usage,
-    /// The request's tracing span (disabled unless debug logging is on).
-    span: tracing::Span,
-    done: bool,
-}
-
-impl LogCtx {
-    pub fn new(shared: Arc<Shared>, request_id: String) -> Self {
-        LogCtx {
-            shared,
-            started: Instant::now(),
-            ts_ms: crate::time::now_ms(),
-            request_id,
-            key_name: None,
-            model: None,
-            provider: None,
-            upstream_model: None,
-            attempts: 0,
-            stream: false,
-            ttfb: None,
-            upstream: Duration::ZERO,
-            waited: Duration::ZERO,
-            usage: Usage::default(),
-            span: tracing::Span::current(),
-            done: false,
-        }
-    }
-
-    pub fn finish(&mut self, status: u16, error_type: Option<&'static str>) {
-        if self.done {
-            return;
-        }
-        self.done = true;
-        let total = self.started.elapsed();
-        let overhead = total.saturating_sub(self.upstream + self.waited);
-        self.shared.metrics.request(
-            self.model.as_deref().unwrap_or(""),
-            self.provider.as_deref().unwrap_or(""),
-            status,
-            self.upstream.as_secs_f64(),
-            overhead.as_secs_f64(),
-        );
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        if !self.span.is_disabled() {
-            // Streams end in the response body, outside the request's
-            // future: enter its span so the event carries the request id.
-            let _in = self.span.enter();
-            tracing::debug!(
-                model = self.model.as_deref().unwrap_or(""),
-                provider = self.provider.as_deref().unwrap_or(""),
-                status,
-                error_type = error_type.unwrap_or(""),
-                attempts = self.attempts,
-                latency_ms = ms(total),
-                ttfb_ms = self.ttfb.map_or(0.0, ms),
-                tokens_in = self.usage.prompt_tokens.unwrap_or(0),
-                tokens_out = self.usage.completion_tokens.unwrap_or(0),
-                stream = self.stream,
-                "request finished"
-            );
-        }
-        if let Some(rec) = self.shared.recorder.get() {
-            rec.record(LogRow {
-                ts_ms: self.ts_ms,
-                request_id: std::mem::take(&mut self.request_id),
-                key_name: self.key_name.take(),
-                model: self.model.take(),
-                provider: self.provider.take(),
-                upstream_model: self.upstream_model.take(),
-                attempts: self.attempts,
-                status,
-                error_type,
-                latency_ms: ms(total),
-                ttfb_ms: self.ttfb.map(ms),
-                upstream_ms: (self.attempts > 0).then(|| ms(self.upstream)),
-                prompt_tokens: self.usage.prompt_tokens,
-                completion_tokens: self.usage.completion_tokens,
-                stream: self.stream,
-            });
-        }
-    }
-}
-
-impl Drop for LogCtx {
-    fn drop(&mut self) {
-        if !self.done {
-            self.finish(499, Some("client_closed"));
-        }
-    }
-}
 
 /// Authenticates a request against the snapshot's keys.
 pub fn authenticate(
@@ -224,7 +115,7 @@ pub async fn handle(
     shared: &Arc<Shared>,
     snap: Arc<Snapshot>,
     req: Request<Incoming>,
-    endpoint: Endpoint,
+    api: Api,
     log: &mut LogCtx,
 ) -> Result<Response<Body>, ApiError> {
     let key = authenticate(shared, &snap, &req)?;
@@ -239,7 +130,7 @@ pub async fn handle(
         }
     }
     let body = read_body(req, shared.max_body).await?;
-    let creq = ClientRequest::parse(&body, endpoint)?;
+    let creq = ClientRequest::parse(&body, api)?;
     log.stream = creq.stream;
     let model = match snap.models.get(creq.model.as_ref()) {
         Some(m) if m.enabled => m,
@@ -251,7 +142,7 @@ pub async fn handle(
             return Err(ApiError::ModelNotAllowed(model.name.to_string()));
         }
     }
-    match route(shared, model, &creq, endpoint, log).await? {
+    match route(shared, model, &creq, api, log).await? {
         Outcome::Full(c) => {
             log.usage = c.usage;
             log.ttfb = Some(log.started.elapsed());
@@ -264,10 +155,7 @@ pub async fn handle(
         Outcome::Stream(mut relay) => {
             log.ttfb = Some(log.started.elapsed());
             // The relay writes the row when the stream ends.
-            let mut moved = LogCtx::new(shared.clone(), String::new());
-            std::mem::swap(&mut moved, log);
-            log.done = true;
-            relay.attach(moved);
+            relay.attach(log.hand_over());
             let mut res = Response::new(Body::Relay(relay));
             let h = res.headers_mut();
             h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -318,17 +206,12 @@ impl Tried {
 }
 
 /// Picks a weighted-random candidate among those not yet tried, not
-/// circuit-open and (when `endpoint` is given) able to serve that endpoint;
+/// circuit-open and (when `api` is given) able to serve that api;
 /// weight 0 candidates never make it into a tier.
-fn pick(
-    tier: &[Candidate],
-    tried: &Tried,
-    now: Instant,
-    endpoint: Option<Endpoint>,
-) -> Option<usize> {
+fn pick(tier: &[Candidate], tried: &Tried, now: Instant, api: Option<Api>) -> Option<usize> {
     let ok = |i: usize| {
         !tried.get(i)
-            && endpoint.is_none_or(|e| supports(&tier[i], e))
+            && api.is_none_or(|e| supports(&tier[i], e))
             && tier[i].provider.live.may_try(now)
     };
     let total: u64 = (0..tier.len())
@@ -352,11 +235,8 @@ fn pick(
     None
 }
 
-fn supports(c: &Candidate, endpoint: Endpoint) -> bool {
-    c.provider
-        .adapter
-        .as_ref()
-        .is_some_and(|a| a.supports(endpoint))
+fn supports(c: &Candidate, api: Api) -> bool {
+    c.provider.adapter.as_ref().is_some_and(|a| a.supports(api))
 }
 
 /// Releases a half-open trial if the attempt is abandoned (client gone).
@@ -377,22 +257,22 @@ async fn attempt(
     shared: &Shared,
     c: &Candidate,
     creq: &ClientRequest<'_>,
-    endpoint: Endpoint,
+    api: Api,
 ) -> Result<Outcome, UpstreamError> {
     let Some(adapter) = &c.provider.adapter else {
         return Err(UpstreamError::Connect("provider is not usable".into()));
     };
     let timeout = c.provider.timeout;
-    match (endpoint, creq.stream) {
-        (Endpoint::Embeddings, _) => adapter
+    match (api, creq.stream) {
+        (Api::Embeddings, _) => adapter
             .embeddings(&shared.http, creq, &c.upstream_model, timeout)
             .await
             .map(Outcome::Full),
-        (Endpoint::Chat, false) => adapter
+        (Api::Chat, false) => adapter
             .chat(&shared.http, creq, &c.upstream_model, timeout)
             .await
             .map(Outcome::Full),
-        (Endpoint::Chat, true) => {
+        (Api::Chat, true) => {
             // `timeout` bounds the wait for the first event; the relay then
             // bounds each gap between chunks with it.
             let started = Instant::now();
@@ -421,22 +301,22 @@ async fn route(
     shared: &Arc<Shared>,
     model: &ModelRoute,
     creq: &ClientRequest<'_>,
-    endpoint: Endpoint,
+    api: Api,
     log: &mut LogCtx,
 ) -> Result<Outcome, ApiError> {
     let mut last: Option<(Arc<str>, UpstreamError)> = None;
     let mut rate_wait: Option<Duration> = None;
     let mut circuit_wait: Option<Duration> = None;
     let min = |a: Option<Duration>, b: Duration| Some(a.map_or(b, |a| a.min(b)));
-    // Skip candidates that cannot serve this endpoint (Anthropic has no
+    // Skip candidates that cannot serve this api (Anthropic has no
     // embeddings) as long as some candidate can; when none can, the first
     // one answers with its own clear 400.
     let only = model
         .tiers
         .iter()
         .flatten()
-        .any(|c| supports(c, endpoint))
-        .then_some(endpoint);
+        .any(|c| supports(c, api))
+        .then_some(api);
     for tier in &model.tiers {
         let mut tried = Tried::new(tier.len());
         while let Some(i) = pick(tier, &tried, Instant::now(), only) {
@@ -467,7 +347,7 @@ async fn route(
                     provider: p,
                     armed: true,
                 };
-                let res = attempt(shared, c, creq, endpoint).await;
+                let res = attempt(shared, c, creq, api).await;
                 guard.armed = false;
                 log.upstream += t.elapsed();
                 match res {

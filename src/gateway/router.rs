@@ -12,8 +12,9 @@ use serde::Serialize;
 
 use super::body::Body;
 use super::error::ApiError;
-use super::proxy::{self, LogCtx};
-use super::request::Endpoint;
+use super::providers::request::Api;
+use super::proxy;
+use super::request_log::LogCtx;
 use super::Shared;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -92,10 +93,10 @@ async fn api(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Respons
     let path = req.uri().path().to_string();
     let result = match (&method, path.as_str()) {
         (&Method::POST, "/v1/chat/completions") => {
-            proxy::handle(shared, snap, req, Endpoint::Chat, &mut log).await
+            proxy::handle(shared, snap, req, Api::Chat, &mut log).await
         }
         (&Method::POST, "/v1/embeddings") => {
-            proxy::handle(shared, snap, req, Endpoint::Embeddings, &mut log).await
+            proxy::handle(shared, snap, req, Api::Embeddings, &mut log).await
         }
         (&Method::GET, "/v1/models") => proxy::authenticate(shared, &snap, &req)
             .map(|_| json(StatusCode::OK, snap.models_json.clone())),

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::breaker::ProviderLive;
-use super::providers::AnyProvider;
+use super::providers::AnyAdapter;
 use super::rate::KeyLive;
 use crate::catalog::ProviderKind;
 use crate::db::catalog::Catalog;
@@ -24,7 +24,7 @@ pub struct ProviderRt {
     pub max_retries: u32,
     pub timeout: Duration,
     /// `None` when the provider cannot be used; the reason is in `unusable`.
-    pub adapter: Option<AnyProvider>,
+    pub adapter: Option<AnyAdapter>,
     pub unusable: Option<String>,
     pub live: Arc<ProviderLive>,
 }
@@ -119,7 +119,7 @@ impl Snapshot {
         for p in &cat.providers {
             let live = plives.entry(p.name.clone()).or_default().clone();
             live.set_rpm(u32::try_from(p.rate_limit_rpm).unwrap_or(u32::MAX));
-            let (adapter, unusable) = match AnyProvider::for_provider(p) {
+            let (adapter, unusable) = match AnyAdapter::for_provider(p) {
                 Ok(a) => (Some(a), None),
                 Err(why) => {
                     tracing::warn!(provider = %p.name, "provider `{}` is skipped as a candidate: {why}", p.name);

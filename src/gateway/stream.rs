@@ -18,7 +18,7 @@ use tokio::time::Sleep;
 use super::error::error_json;
 use super::providers::translated::{from_mapped, usage_of};
 use super::providers::{StreamMapper, UpstreamError, UpstreamStream, Usage};
-use super::proxy::LogCtx;
+use super::request_log::LogCtx;
 use super::snapshot::ProviderRt;
 
 enum Phase {

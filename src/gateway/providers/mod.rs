@@ -1,24 +1,31 @@
-//! Upstream adapters: one [`Provider`] trait, one [`AnyProvider`] enum with
+//! Upstream adapters: one [`Adapter`] trait, one [`AnyAdapter`] enum with
 //! `match` dispatch (no `dyn`, no async-trait), and the error every adapter
 //! maps upstream failures to. Adapters never touch SQLite; they get a
 //! ready-made [`ClientRequest`] and a shared `reqwest::Client`.
+//!
+//! This layer is a leaf of the gateway: it imports nothing from the server
+//! side (`gateway/mod.rs`, `proxy`, `stream`, `body`, `error`, `router`,
+//! `Shared`), so it can be read and tested without the HTTP server (the
+//! test `adapters_do_not_import_the_server` keeps it so).
 use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::request::ClientRequest;
-use crate::catalog::{Provider as ProviderRow, ProviderKind};
+use crate::catalog::{Provider, ProviderKind};
+use request::{Api, ClientRequest};
 
 pub mod anthropic;
 pub mod gemini;
 pub mod openai;
+pub mod request;
 pub mod translated;
+pub mod upstream;
 
 /// What an adapter does for the gateway. Bodies in and out are OpenAI's
 /// wire format; an adapter for another vendor translates both ways.
-pub trait Provider: Send + Sync {
+pub trait Adapter: Send + Sync {
     /// A non-stream chat completion, bounded as a whole by `timeout`.
     fn chat(
         &self,
@@ -50,7 +57,7 @@ pub trait Provider: Send + Sync {
 /// Every adapter. The translating ones (Anthropic, Gemini) convert with the
 /// pure functions of `crate::translate`, and their streams carry a
 /// [`StreamMapper`] variant.
-pub enum AnyProvider {
+pub enum AnyAdapter {
     /// `openai` and `openai-compatible`: the body goes through with only
     /// `model` rewritten; responses come back byte for byte.
     OpenAi(openai::OpenAi),
@@ -58,28 +65,22 @@ pub enum AnyProvider {
     Gemini(gemini::Gemini),
 }
 
-impl AnyProvider {
-    /// Whether this adapter can serve `endpoint` at all (Anthropic has no
+impl AnyAdapter {
+    /// Whether this adapter can serve `api` at all (Anthropic has no
     /// embeddings API); routing skips those that cannot.
-    pub fn supports(&self, endpoint: crate::gateway::request::Endpoint) -> bool {
-        !matches!(
-            (self, endpoint),
-            (
-                AnyProvider::Anthropic(_),
-                crate::gateway::request::Endpoint::Embeddings
-            )
-        )
+    pub fn supports(&self, api: Api) -> bool {
+        !matches!((self, api), (AnyAdapter::Anthropic(_), Api::Embeddings))
     }
 
     /// Builds the adapter for a stored provider (the key resolved now, once
     /// per catalog snapshot). `Err` says why the provider cannot be used.
-    pub fn for_provider(p: &ProviderRow) -> Result<AnyProvider, String> {
+    pub fn for_provider(p: &Provider) -> Result<AnyAdapter, String> {
         match p.kind {
             ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
-                openai::OpenAi::new(p).map(AnyProvider::OpenAi)
+                openai::OpenAi::new(p).map(AnyAdapter::OpenAi)
             }
-            ProviderKind::Anthropic => anthropic::Anthropic::new(p).map(AnyProvider::Anthropic),
-            ProviderKind::Gemini => gemini::Gemini::new(p).map(AnyProvider::Gemini),
+            ProviderKind::Anthropic => anthropic::Anthropic::new(p).map(AnyAdapter::Anthropic),
+            ProviderKind::Gemini => gemini::Gemini::new(p).map(AnyAdapter::Gemini),
         }
     }
 
@@ -91,9 +92,9 @@ impl AnyProvider {
         timeout: Duration,
     ) -> Result<Completion, UpstreamError> {
         match self {
-            AnyProvider::OpenAi(p) => p.chat(http, req, upstream_model, timeout).await,
-            AnyProvider::Anthropic(p) => p.chat(http, req, upstream_model, timeout).await,
-            AnyProvider::Gemini(p) => p.chat(http, req, upstream_model, timeout).await,
+            AnyAdapter::OpenAi(p) => p.chat(http, req, upstream_model, timeout).await,
+            AnyAdapter::Anthropic(p) => p.chat(http, req, upstream_model, timeout).await,
+            AnyAdapter::Gemini(p) => p.chat(http, req, upstream_model, timeout).await,
         }
     }
 
@@ -104,9 +105,9 @@ impl AnyProvider {
         upstream_model: &str,
     ) -> Result<UpstreamStream, UpstreamError> {
         match self {
-            AnyProvider::OpenAi(p) => p.chat_stream(http, req, upstream_model).await,
-            AnyProvider::Anthropic(p) => p.chat_stream(http, req, upstream_model).await,
-            AnyProvider::Gemini(p) => p.chat_stream(http, req, upstream_model).await,
+            AnyAdapter::OpenAi(p) => p.chat_stream(http, req, upstream_model).await,
+            AnyAdapter::Anthropic(p) => p.chat_stream(http, req, upstream_model).await,
+            AnyAdapter::Gemini(p) => p.chat_stream(http, req, upstream_model).await,
         }
     }
 
@@ -118,9 +119,9 @@ impl AnyProvider {
         timeout: Duration,
     ) -> Result<Completion, UpstreamError> {
         match self {
-            AnyProvider::OpenAi(p) => p.embeddings(http, req, upstream_model, timeout).await,
-            AnyProvider::Anthropic(p) => p.embeddings(http, req, upstream_model, timeout).await,
-            AnyProvider::Gemini(p) => p.embeddings(http, req, upstream_model, timeout).await,
+            AnyAdapter::OpenAi(p) => p.embeddings(http, req, upstream_model, timeout).await,
+            AnyAdapter::Anthropic(p) => p.embeddings(http, req, upstream_model, timeout).await,
+            AnyAdapter::Gemini(p) => p.embeddings(http, req, upstream_model, timeout).await,
         }
     }
 }
@@ -439,5 +440,54 @@ mod tests {
         assert_eq!(u.prompt_tokens, Some(19));
         assert_eq!(u.completion_tokens, Some(10));
         assert_eq!(parse_usage(b"{}"), Usage::default());
+    }
+
+    /// Every `.rs` file below `dir`.
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                rust_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// The adapters are a leaf of the gateway (issue 9): nothing below
+    /// `providers/` reaches the server side (`gateway/mod.rs`, `proxy`,
+    /// `stream`, `body`, `error`, `router`, `Shared`, ...), whatever the path
+    /// spelling.
+    #[test]
+    fn adapters_do_not_import_the_server() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gateway/providers");
+        let mut files = Vec::new();
+        rust_files(&root, &mut files);
+        assert!(files.len() >= 5, "{files:?}");
+        let mut bad = Vec::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            let is_mod = f.file_name().is_some_and(|n| n == "mod.rs") && f.parent() == Some(&*root);
+            for (n, line) in text.lines().enumerate() {
+                // The code outside string literals and comments.
+                let code: String = line.split('"').step_by(2).collect();
+                let code = code.split("//").next().unwrap_or("");
+                let outside = code.contains("super::super")
+                    || code
+                        .match_indices("gateway::")
+                        .any(|(i, _)| !code[i + "gateway::".len()..].starts_with("providers"))
+                    // In `providers/mod.rs` a top-level `super::` is the gateway.
+                    || (is_mod && code.starts_with("use super::"))
+                    || (is_mod && code.starts_with("pub use super::"));
+                if outside {
+                    bad.push(format!("{}:{}: {line}", f.display(), n + 1));
+                }
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "adapters import the server side:\n{}",
+            bad.join("\n")
+        );
     }
 }

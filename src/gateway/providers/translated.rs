@@ -4,74 +4,15 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 
+use super::upstream::UpstreamEndpoint;
 use super::{map_error, Completion, UpstreamError, Usage};
-use crate::secret::Secret;
 use crate::translate::openai::ChatCompletion;
 use crate::translate::{MappedError, ResponseMeta, TranslateError, UpstreamCall};
 
-/// Base URL, vendor auth header and key of a translated provider.
-pub struct Endpoint {
-    pub base: String,
-    pub auth: Option<(HeaderName, HeaderValue)>,
-    pub key: Option<Secret>,
-    pub extra: Option<(HeaderName, HeaderValue)>,
-}
-
-impl Endpoint {
-    pub fn new(
-        base_url: &str,
-        key: Option<Secret>,
-        header: &'static str,
-        extra: Option<(&'static str, &'static str)>,
-    ) -> Result<Endpoint, String> {
-        let auth = match &key {
-            Some(k) => {
-                let mut v = HeaderValue::from_str(k.expose()).map_err(|_| {
-                    "the API key contains characters not allowed in a header".to_string()
-                })?;
-                v.set_sensitive(true);
-                Some((HeaderName::from_static(header), v))
-            }
-            None => None,
-        };
-        Ok(Endpoint {
-            base: base_url.trim_end_matches('/').to_string(),
-            auth,
-            key,
-            extra: extra.map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v))),
-        })
-    }
-
-    fn post(
-        &self,
-        http: &reqwest::Client,
-        path: &str,
-        body: Vec<u8>,
-        sse: bool,
-    ) -> reqwest::RequestBuilder {
-        let mut b = http
-            .post(format!("{}{path}", self.base))
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(
-                ACCEPT,
-                HeaderValue::from_static(if sse {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                }),
-            )
-            .body(body);
-        if let Some((k, v)) = &self.auth {
-            b = b.header(k.clone(), v.clone());
-        }
-        if let Some((k, v)) = &self.extra {
-            b = b.header(k.clone(), v.clone());
-        }
-        b
-    }
-
+/// The translating adapters' side of the shared [`UpstreamEndpoint`]:
+/// errors mapped by the vendor's translator, paths below the base URL.
+impl UpstreamEndpoint {
     /// A vendor error, mapped by the translator, as an [`UpstreamError`]
     /// (status as the client should see it, OpenAI-shaped body). An error
     /// the translator marks `failover` but not `retryable` (llmo's key,
@@ -83,7 +24,7 @@ impl Endpoint {
         headers: &reqwest::header::HeaderMap,
         mapped: MappedError,
     ) -> UpstreamError {
-        from_mapped(headers, &mapped, self.key.as_ref().map(Secret::expose))
+        from_mapped(headers, &mapped, self.secret())
     }
 
     /// A non-stream call: sends `body` to `path`, returns the success body
@@ -96,30 +37,13 @@ impl Endpoint {
         timeout: Duration,
         map: impl Fn(u16, &[u8]) -> MappedError,
     ) -> Result<Bytes, UpstreamError> {
-        let ms = timeout.as_millis() as u64;
-        let work = async {
-            let res = self
-                .post(http, path, body, false)
-                .send()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
-            let status = res.status();
-            let headers = res.headers().clone();
-            let bytes = res
-                .bytes()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
-            if !status.is_success() {
-                return Err(self.error(&headers, map(status.as_u16(), &bytes)));
-            }
-            Ok(bytes)
-        };
-        tokio::time::timeout(timeout, work)
-            .await
-            .map_err(|_| UpstreamError::Timeout(ms))?
+        let url = format!("{}{path}", self.base);
+        self.fetch(http, url, body, timeout, |status, headers, bytes| {
+            self.error(headers, map(status, &bytes))
+        })
+        .await
     }
 
-    /// Opens a stream: the response once it answered with success headers.
     /// The non-stream exchange both translating adapters share: send the
     /// translated call, map an error answer with `map`, and turn the success
     /// body into an OpenAI completion with `respond`.
@@ -152,31 +76,11 @@ impl Endpoint {
         map: impl Fn(u16, &[u8]) -> MappedError,
     ) -> Result<reqwest::Body, UpstreamError> {
         let call = call.map_err(|e| translate_error(&e))?;
-        self.open(http, &call.path, call.body, map).await
-    }
-
-    pub async fn open(
-        &self,
-        http: &reqwest::Client,
-        path: &str,
-        body: Vec<u8>,
-        map: impl Fn(u16, &[u8]) -> MappedError,
-    ) -> Result<reqwest::Body, UpstreamError> {
-        let res = self
-            .post(http, path, body, true)
-            .send()
-            .await
-            .map_err(|e| UpstreamError::from_reqwest(&e, 0))?;
-        let status = res.status();
-        if !status.is_success() {
-            let headers = res.headers().clone();
-            let bytes = res
-                .bytes()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e, 0))?;
-            return Err(self.error(&headers, map(status.as_u16(), &bytes)));
-        }
-        Ok(reqwest::Body::from(res))
+        let url = format!("{}{}", self.base, call.path);
+        self.open_stream(http, url, call.body, |status, headers, bytes| {
+            self.error(headers, map(status, &bytes))
+        })
+        .await
     }
 }
 
@@ -270,13 +174,15 @@ pub fn completion<T: serde::Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::providers::upstream::Auth;
+    use crate::secret::Secret;
     use crate::translate::{anthropic, gemini};
 
-    fn endpoint() -> Endpoint {
-        Endpoint::new(
+    fn endpoint() -> UpstreamEndpoint {
+        UpstreamEndpoint::new(
             "http://127.0.0.1:1",
             Some(Secret::new("sk-ant-unit-0123456789")),
-            "x-api-key",
+            Auth::Header("x-api-key"),
             None,
         )
         .unwrap()
