@@ -33,6 +33,7 @@ pub mod proxy;
 pub mod rate;
 pub mod recorder;
 pub mod request_log;
+mod retry;
 mod router;
 pub mod snapshot;
 pub mod stream;

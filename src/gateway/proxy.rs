@@ -18,15 +18,10 @@ use super::error::ApiError;
 use super::providers::request::{Api, ClientRequest};
 use super::providers::{Completion, UpstreamError};
 use super::request_log::LogCtx;
+use super::retry::{random_draw, Next, RetryPolicy};
 use super::snapshot::{key_digest, Candidate, KeyRt, ModelRoute, ProviderRt, Snapshot};
 use super::stream::Relay;
 use super::Shared;
-
-/// Longest upstream `Retry-After` the gateway waits out; longer ones fail
-/// over to the next candidate instead.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
-const BACKOFF_BASE_MS: u64 = 50;
-const BACKOFF_CAP_MS: u64 = 2_000;
 
 /// Authenticates a request against the snapshot's keys.
 pub fn authenticate(
@@ -165,15 +160,6 @@ pub async fn handle(
     }
 }
 
-/// `50 ms * 2^n`, ±50 % jitter, capped.
-fn backoff(n: u32) -> Duration {
-    let base = BACKOFF_BASE_MS
-        .saturating_mul(1u64 << n.min(16))
-        .min(BACKOFF_CAP_MS);
-    let jitter = fastrand::u64(0..=base);
-    Duration::from_millis(base / 2 + jitter)
-}
-
 /// Which candidates of a tier were tried: a bit set, no allocation for
 /// tiers of up to 64 providers.
 enum Tried {
@@ -297,6 +283,118 @@ async fn attempt(
     }
 }
 
+/// The candidates of a model in the order they are tried: tier by tier,
+/// weighted-random inside a tier, each at most once.
+struct Candidates<'a> {
+    tiers: &'a [Vec<Candidate>],
+    tier: usize,
+    tried: Tried,
+    /// Only candidates able to serve this API, when any can.
+    only: Option<Api>,
+}
+
+impl<'a> Candidates<'a> {
+    fn new(model: &'a ModelRoute, api: Api) -> Self {
+        // Skip candidates that cannot serve this API (Anthropic has no
+        // embeddings) as long as some candidate can; when none can, the
+        // first one answers with its own clear 400.
+        let only = model
+            .tiers
+            .iter()
+            .flatten()
+            .any(|c| supports(c, api))
+            .then_some(api);
+        Candidates {
+            tiers: &model.tiers,
+            tier: 0,
+            tried: Tried::new(model.tiers.first().map_or(0, Vec::len)),
+            only,
+        }
+    }
+
+    fn next(&mut self, now: Instant) -> Option<&'a Candidate> {
+        while let Some(tier) = self.tiers.get(self.tier) {
+            if let Some(i) = pick(tier, &self.tried, now, self.only) {
+                self.tried.set(i);
+                return Some(&tier[i]);
+            }
+            self.tier += 1;
+            if let Some(next) = self.tiers.get(self.tier) {
+                self.tried = Tried::new(next.len());
+            }
+        }
+        None
+    }
+}
+
+/// What the candidates that could not answer leave for the final error.
+#[derive(Default)]
+struct Failed {
+    /// The last upstream failure, and the provider it came from.
+    last: Option<(Arc<str>, UpstreamError)>,
+    /// The shortest wait for a rate-limited provider.
+    rate_wait: Option<Duration>,
+    /// The shortest wait for an open circuit.
+    circuit_wait: Option<Duration>,
+}
+
+fn shortest(slot: &mut Option<Duration>, w: Duration) {
+    *slot = Some(slot.map_or(w, |a| a.min(w)));
+}
+
+impl Failed {
+    /// The answer when no candidate answered.
+    fn into_error(mut self, model: &ModelRoute, attempts: u32) -> ApiError {
+        if let Some((provider, error)) = self.last {
+            if let UpstreamError::Unservable { status, body, .. } = error {
+                // The translator's answer for the client (e.g. 502
+                // `upstream_auth_failed`, 429 `insufficient_quota`).
+                return ApiError::UpstreamClient { status, body };
+            }
+            return ApiError::Upstream {
+                provider,
+                attempts,
+                error,
+            };
+        }
+        if let Some(w) = self.rate_wait {
+            return ApiError::RateLimited {
+                message: format!(
+                    "every provider of model `{}` is at its rate limit; retry later",
+                    model.name
+                ),
+                retry_after: w,
+            };
+        }
+        if model.tiers.is_empty() {
+            let why = if model.skipped.is_empty() {
+                "it is mapped to no provider".to_string()
+            } else {
+                model.skipped.join("; ")
+            };
+            return ApiError::NoProvider {
+                message: format!("model `{}` has no usable provider: {why}", model.name),
+                retry_after: None,
+            };
+        }
+        let now = Instant::now();
+        for c in model.tiers.iter().flatten() {
+            if let Some(w) = c.provider.live.open_remaining(now) {
+                shortest(&mut self.circuit_wait, w);
+            }
+        }
+        ApiError::NoProvider {
+            message: format!(
+                "every provider of model `{}` is unavailable: their circuits are open after repeated failures",
+                model.name
+            ),
+            retry_after: self.circuit_wait,
+        }
+    }
+}
+
+/// Tries the candidates in turn until one answers (or refuses the request
+/// itself); each with its own retries.
 async fn route(
     shared: &Arc<Shared>,
     model: &ModelRoute,
@@ -304,159 +402,111 @@ async fn route(
     api: Api,
     log: &mut LogCtx,
 ) -> Result<Outcome, ApiError> {
-    let mut last: Option<(Arc<str>, UpstreamError)> = None;
-    let mut rate_wait: Option<Duration> = None;
-    let mut circuit_wait: Option<Duration> = None;
-    let min = |a: Option<Duration>, b: Duration| Some(a.map_or(b, |a| a.min(b)));
-    // Skip candidates that cannot serve this api (Anthropic has no
-    // embeddings) as long as some candidate can; when none can, the first
-    // one answers with its own clear 400.
-    let only = model
-        .tiers
-        .iter()
-        .flatten()
-        .any(|c| supports(c, api))
-        .then_some(api);
-    for tier in &model.tiers {
-        let mut tried = Tried::new(tier.len());
-        while let Some(i) = pick(tier, &tried, Instant::now(), only) {
-            tried.set(i);
-            let c = &tier[i];
-            let p = &c.provider;
-            let mut admit = p.live.acquire(Instant::now());
-            let mut n: u32 = 0;
-            loop {
-                if let Some(ch) = admit.1.take() {
-                    shared.report_change(&p.name, ch);
-                }
-                match admit.0 {
-                    Ok(()) => {}
-                    Err(Refusal::RateLimited(w)) => {
-                        shared.metrics.rate_limited("provider", &p.name);
-                        rate_wait = min(rate_wait, w);
-                        break;
-                    }
-                    Err(Refusal::CircuitOpen(w)) => {
-                        circuit_wait = min(circuit_wait, w);
-                        break;
-                    }
-                }
-                log.attempts += 1;
-                let t = Instant::now();
-                let mut guard = TrialGuard {
-                    provider: p,
-                    armed: true,
-                };
-                let res = attempt(shared, c, creq, api).await;
-                guard.armed = false;
-                log.upstream += t.elapsed();
-                match res {
-                    Ok(out) => {
-                        if let Some(ch) = p.live.on_success(crate::time::now_ms()) {
-                            shared.report_change(&p.name, ch);
-                        }
-                        log.provider = Some(p.name.clone());
-                        log.upstream_model = Some(c.upstream_model.clone());
-                        if let Outcome::Stream(_) = &out {
-                            // The relay adds the streaming time itself.
-                            log.upstream = log.upstream.saturating_sub(t.elapsed());
-                        }
-                        return Ok(out);
-                    }
-                    Err(UpstreamError::Status { status, body, .. })
-                        if !(matches!(status, 408 | 409 | 425 | 429) || status >= 500) =>
-                    {
-                        // The upstream is up and refused this request: no
-                        // other provider will think differently.
-                        if let Some(ch) = p.live.on_success(crate::time::now_ms()) {
-                            shared.report_change(&p.name, ch);
-                        }
-                        log.provider = Some(p.name.clone());
-                        log.upstream_model = Some(c.upstream_model.clone());
-                        return Err(ApiError::UpstreamClient { status, body });
-                    }
-                    Err(e) => {
-                        tracing::debug!(provider = %p.name, attempt = n + 1, "upstream attempt failed: {e}");
-                        let ch = p.live.on_failure(
-                            Instant::now(),
-                            crate::time::now_ms(),
-                            &e.to_string(),
-                            shared.breaker,
-                        );
-                        if let Some(ch) = ch {
-                            shared.report_change(&p.name, ch);
-                        }
-                        let ra = e.retry_after();
-                        let retryable = e.is_retryable();
-                        last = Some((p.name.clone(), e));
-                        if n >= p.max_retries || !retryable {
-                            // `!retryable`: llmo's own account problem at
-                            // this provider (Unservable): next candidate.
-                            break;
-                        }
-                        let wait = match ra {
-                            Some(ra) if ra <= MAX_RETRY_AFTER => ra,
-                            Some(_) => break,
-                            None => backoff(n),
-                        };
-                        n += 1;
-                        tokio::time::sleep(wait).await;
-                        log.waited += wait;
-                        shared.metrics.retry(&p.name);
-                        admit = p.live.acquire(Instant::now());
-                    }
-                }
-            }
-            if last.is_some() {
-                shared.metrics.failover(&model.name);
-            }
+    let mut failed = Failed::default();
+    let mut candidates = Candidates::new(model, api);
+    while let Some(c) = candidates.next(Instant::now()) {
+        if let Some(answer) = try_candidate(shared, c, creq, api, log, &mut failed).await {
+            return answer;
+        }
+        if failed.last.is_some() {
+            shared.metrics.failover(&model.name);
         }
     }
-    if let Some((provider, error)) = last {
-        if let UpstreamError::Unservable { status, body, .. } = error {
-            // The translator's answer for the client (e.g. 502
-            // `upstream_auth_failed`, 429 `insufficient_quota`).
-            return Err(ApiError::UpstreamClient { status, body });
+    Err(failed.into_error(model, log.attempts))
+}
+
+/// Admits an attempt at `p`; a refusal (rate limit, open circuit) notes its
+/// wait in `failed`.
+fn admit(shared: &Shared, p: &ProviderRt, failed: &mut Failed) -> bool {
+    let (admitted, change) = p.live.acquire(Instant::now());
+    if let Some(ch) = change {
+        shared.report_change(&p.name, ch);
+    }
+    match admitted {
+        Ok(()) => true,
+        Err(Refusal::RateLimited(w)) => {
+            shared.metrics.rate_limited("provider", &p.name);
+            shortest(&mut failed.rate_wait, w);
+            false
         }
-        return Err(ApiError::Upstream {
-            provider,
-            attempts: log.attempts,
-            error,
-        });
+        Err(Refusal::CircuitOpen(w)) => {
+            shortest(&mut failed.circuit_wait, w);
+            false
+        }
     }
-    if let Some(w) = rate_wait {
-        return Err(ApiError::RateLimited {
-            message: format!(
-                "every provider of model `{}` is at its rate limit; retry later",
-                model.name
-            ),
-            retry_after: w,
-        });
-    }
-    if model.tiers.is_empty() {
-        let why = if model.skipped.is_empty() {
-            "it is mapped to no provider".to_string()
-        } else {
-            model.skipped.join("; ")
+}
+
+/// Tries one candidate, retrying it as the [`RetryPolicy`] says: `Some`
+/// with the client's answer, or `None` to move on to the next candidate.
+async fn try_candidate(
+    shared: &Shared,
+    c: &Candidate,
+    creq: &ClientRequest<'_>,
+    api: Api,
+    log: &mut LogCtx,
+    failed: &mut Failed,
+) -> Option<Result<Outcome, ApiError>> {
+    let p = &c.provider;
+    let mut policy = RetryPolicy::new(p.max_retries);
+    while admit(shared, p, failed) {
+        log.attempts += 1;
+        let t = Instant::now();
+        let mut guard = TrialGuard {
+            provider: p,
+            armed: true,
         };
-        return Err(ApiError::NoProvider {
-            message: format!("model `{}` has no usable provider: {why}", model.name),
-            retry_after: None,
-        });
-    }
-    let now = Instant::now();
-    for c in model.tiers.iter().flatten() {
-        if let Some(w) = c.provider.live.open_remaining(now) {
-            circuit_wait = min(circuit_wait, w);
+        let res = attempt(shared, c, creq, api).await;
+        guard.armed = false;
+        log.upstream += t.elapsed();
+        let e = match res {
+            Ok(out) => {
+                answered(shared, c, log);
+                if let Outcome::Stream(_) = &out {
+                    // The relay adds the streaming time itself.
+                    log.upstream = log.upstream.saturating_sub(t.elapsed());
+                }
+                return Some(Ok(out));
+            }
+            Err(e) => e,
+        };
+        let retries = policy.retries();
+        let next = policy.after(&e, random_draw);
+        let e = match (next, e) {
+            (Next::GiveUp, UpstreamError::Status { status, body, .. }) => {
+                // The upstream is up and refused this request.
+                answered(shared, c, log);
+                return Some(Err(ApiError::UpstreamClient { status, body }));
+            }
+            (_, e) => e,
+        };
+        tracing::debug!(provider = %p.name, attempt = retries + 1, "upstream attempt failed: {e}");
+        let ch = p.live.on_failure(
+            Instant::now(),
+            crate::time::now_ms(),
+            &e.to_string(),
+            shared.breaker,
+        );
+        if let Some(ch) = ch {
+            shared.report_change(&p.name, ch);
         }
+        failed.last = Some((p.name.clone(), e));
+        let Next::Retry(wait) = next else {
+            return None;
+        };
+        tokio::time::sleep(wait).await;
+        log.waited += wait;
+        shared.metrics.retry(&p.name);
     }
-    Err(ApiError::NoProvider {
-        message: format!(
-            "every provider of model `{}` is unavailable: their circuits are open after repeated failures",
-            model.name
-        ),
-        retry_after: circuit_wait,
-    })
+    None
+}
+
+/// The provider answered (a success, or a refusal that proves it is up).
+fn answered(shared: &Shared, c: &Candidate, log: &mut LogCtx) {
+    if let Some(ch) = c.provider.live.on_success(crate::time::now_ms()) {
+        shared.report_change(&c.provider.name, ch);
+    }
+    log.provider = Some(c.provider.name.clone());
+    log.upstream_model = Some(c.upstream_model.clone());
 }
 
 #[cfg(test)]
@@ -471,17 +521,6 @@ mod tests {
             t.set(0);
             t.set(n - 1);
             assert!(t.get(0) && t.get(n - 1) && (n < 3 || !t.get(1)));
-        }
-    }
-
-    #[test]
-    fn backoff_grows_jittered_and_capped() {
-        for _ in 0..100 {
-            let b0 = backoff(0).as_millis();
-            assert!((25..=75).contains(&b0), "{b0}");
-            let b3 = backoff(3).as_millis();
-            assert!((200..=600).contains(&b3), "{b3}");
-            assert!(backoff(30).as_millis() <= 3000);
         }
     }
 }
