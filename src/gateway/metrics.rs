@@ -484,9 +484,31 @@ impl Metrics {
     /// The whole exposition, with the recorder's queue depth and drop count.
     pub fn render(&self, queue_depth: usize, dropped: u64) -> String {
         let mut out = String::with_capacity(4096);
-
+        self.render_requests(&mut out);
+        self.render_providers(&mut out);
+        self.render_failovers(&mut out);
+        self.render_rate_limited(&mut out);
         header(
             &mut out,
+            "llmo_log_queue_depth",
+            "gauge",
+            "Request-log rows waiting for the database writer.",
+        );
+        let _ = writeln!(out, "llmo_log_queue_depth {queue_depth}");
+        header(
+            &mut out,
+            "llmo_log_rows_dropped_total",
+            "counter",
+            "Request-log rows never written (queue full or database error).",
+        );
+        let _ = writeln!(out, "llmo_log_rows_dropped_total {dropped}");
+        out
+    }
+
+    /// `llmo_requests_total`.
+    fn render_requests(&self, out: &mut String) {
+        header(
+            out,
             "llmo_requests_total",
             "counter",
             "Requests answered, by public model, provider (empty: none tried) and HTTP status.",
@@ -507,13 +529,16 @@ impl Metrics {
                 );
             }
         }
+    }
 
+    /// The per-provider families (and the gateway overhead between them).
+    fn render_providers(&self, out: &mut String) {
         let providers = read(&self.providers);
         let mut names: Vec<&Box<str>> = providers.keys().collect();
         names.sort();
 
         header(
-            &mut out,
+            out,
             "llmo_upstream_latency_seconds",
             "histogram",
             "Time spent waiting on upstream providers per request, by provider.",
@@ -522,21 +547,21 @@ impl Metrics {
             if let Some(s) = providers.get(&***name) {
                 let labels = format!("provider=\"{}\"", escape(name));
                 s.upstream
-                    .render(&mut out, "llmo_upstream_latency_seconds", &labels);
+                    .render(out, "llmo_upstream_latency_seconds", &labels);
             }
         }
 
         header(
-            &mut out,
+            out,
             "llmo_gateway_overhead_seconds",
             "histogram",
             "Time each request spent in the gateway itself (total minus upstream).",
         );
         self.overhead
-            .render(&mut out, "llmo_gateway_overhead_seconds", "");
+            .render(out, "llmo_gateway_overhead_seconds", "");
 
         header(
-            &mut out,
+            out,
             "llmo_retries_total",
             "counter",
             "Upstream attempts beyond the first, by the provider retried on.",
@@ -553,7 +578,7 @@ impl Metrics {
         }
 
         header(
-            &mut out,
+            out,
             "llmo_circuit_state",
             "gauge",
             "Circuit-breaker state by provider: 0 closed, 1 half-open, 2 open.",
@@ -569,9 +594,12 @@ impl Metrics {
             }
         }
         drop(providers);
+    }
 
+    /// `llmo_failovers_total`.
+    fn render_failovers(&self, out: &mut String) {
         header(
-            &mut out,
+            out,
             "llmo_failovers_total",
             "counter",
             "Requests that moved on to another provider, by public model.",
@@ -591,9 +619,12 @@ impl Metrics {
                 );
             }
         }
+    }
 
+    /// `llmo_rate_limited_total`.
+    fn render_rate_limited(&self, out: &mut String) {
         header(
-            &mut out,
+            out,
             "llmo_rate_limited_total",
             "counter",
             "Requests refused by a rate limit, by scope (provider or key) and name.",
@@ -618,22 +649,6 @@ impl Metrics {
                 );
             }
         }
-
-        header(
-            &mut out,
-            "llmo_log_queue_depth",
-            "gauge",
-            "Request-log rows waiting for the database writer.",
-        );
-        let _ = writeln!(out, "llmo_log_queue_depth {queue_depth}");
-        header(
-            &mut out,
-            "llmo_log_rows_dropped_total",
-            "counter",
-            "Request-log rows never written (queue full or database error).",
-        );
-        let _ = writeln!(out, "llmo_log_rows_dropped_total {dropped}");
-        out
     }
 }
 

@@ -444,6 +444,7 @@ pub async fn serve(
     serve_with(Options::new(settings), listener, shutdown).await
 }
 
+/// Like [`serve`], with the options tests and `llmo serve` set.
 pub async fn serve_with(
     opts: Options,
     listener: TcpListener,
@@ -453,64 +454,10 @@ pub async fn serve_with(
     let shared = Arc::new(Shared::new(settings)?);
     let path = settings.db.value.clone();
     let worker_channel = mpsc::channel::<WorkerMsg>();
-    let live = AdminLive {
-        shared: Arc::downgrade(&shared),
-        reload: std::sync::Mutex::new(worker_channel.0.clone()),
-    };
-    let _ = shared.admin.set(Arc::new(crate::admin::Admin::new(
-        path.clone(),
-        settings.admin_key.value.clone(),
-        Arc::new(live),
-    )));
-    if settings.admin_key.value.is_some() {
-        tracing::info!(
-            "admin API at /admin and web UI at /admin-ui/ (admin key from {})",
-            settings.admin_key.source
-        );
-    } else {
-        tracing::info!("admin API and UI are off: no admin key (see `llmo admin-key generate`)");
-    }
+    install_admin(&shared, settings, worker_channel.0.clone());
     let retention = settings.log_retention_days.value;
     tracing::info!("database: {}", path.display());
-    let p2 = path.clone();
-    let opened = tokio::task::spawn_blocking(move || open_db(&p2, retention)).await?;
-    let (store, handle) = match opened {
-        Ok(mut o) => {
-            log_open_report(&o.report);
-            let _ = shared.recorder.set(o.recorder);
-            let sh = shared.clone();
-            let (store, res) = tokio::task::spawn_blocking(move || {
-                let r = load(&sh, &mut o.store, true);
-                (o.store, r)
-            })
-            .await?;
-            if let Err(e) = res {
-                if opts.exit_on_error {
-                    return Err(anyhow::Error::new(e).context("loading the configuration"));
-                }
-                shared.set_problem(Some(Problem::from_store(&e)));
-            }
-            (Some(store), Some(o.handle))
-        }
-        Err(e) => {
-            if opts.exit_on_error {
-                let hint = e.hint();
-                let mut u = crate::error::user(format!("cannot serve: {e}"));
-                if let Some(h) = hint {
-                    u = u.hint(h);
-                }
-                return Err(u.into());
-            }
-            let p = Problem::from_store(&e);
-            tracing::error!(
-                "database unusable: {}; fix: {}; serving not-ready (/ready answers 503) and retrying in the background",
-                p.problem,
-                p.fix
-            );
-            shared.set_problem(Some(p));
-            (None, None)
-        }
-    };
+    let (store, handle) = open_at_start(&shared, &path, retention, opts.exit_on_error).await?;
     let worker = DbWorker::spawn(
         shared.clone(),
         store,
@@ -527,10 +474,120 @@ pub async fn serve_with(
     tracing::info!("listening on http://{addr}");
 
     let graceful = GracefulShutdown::new();
-    let header_timeout = opts.header_timeout;
     // Tells connections that have not sent a byte yet to close at shutdown
     // (they hold a graceful-shutdown watcher the drain would wait for).
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    accept_until(
+        &listener,
+        &shared,
+        &graceful,
+        &stopping,
+        opts.header_timeout,
+        shutdown,
+    )
+    .await;
+    drop(listener);
+    let _ = stopping_tx.send(true);
+    let timeout = settings.shutdown_timeout.value;
+    tracing::info!(
+        "shutting down: finishing in-flight requests (up to {})",
+        crate::time::format_ms(timeout.as_millis() as i64)
+    );
+    if tokio::time::timeout(timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown timeout reached; cutting the remaining connections");
+    }
+    let handle = tokio::task::spawn_blocking(move || worker.stop()).await?;
+    if let Some(h) = handle {
+        tokio::task::spawn_blocking(move || h.shutdown(RECORDER_FLUSH_TIMEOUT)).await?;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Sets up the admin API (off without an admin key).
+fn install_admin(shared: &Arc<Shared>, settings: &Settings, reload: mpsc::Sender<WorkerMsg>) {
+    let live = AdminLive {
+        shared: Arc::downgrade(shared),
+        reload: std::sync::Mutex::new(reload),
+    };
+    let _ = shared.admin.set(Arc::new(crate::admin::Admin::new(
+        settings.db.value.clone(),
+        settings.admin_key.value.clone(),
+        Arc::new(live),
+    )));
+    if settings.admin_key.value.is_some() {
+        tracing::info!(
+            "admin API at /admin and web UI at /admin-ui/ (admin key from {})",
+            settings.admin_key.source
+        );
+    } else {
+        tracing::info!("admin API and UI are off: no admin key (see `llmo admin-key generate`)");
+    }
+}
+
+/// Opens the database and loads the catalog at start-up. A database that
+/// cannot be used is an error with `exit_on_error`; otherwise the gateway
+/// serves not-ready (and the database thread keeps retrying).
+async fn open_at_start(
+    shared: &Arc<Shared>,
+    path: &Path,
+    retention: u32,
+    exit_on_error: bool,
+) -> anyhow::Result<(Option<Store>, Option<RecorderHandle>)> {
+    let p2 = path.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || open_db(&p2, retention)).await?;
+    Ok(match opened {
+        Ok(mut o) => {
+            log_open_report(&o.report);
+            let _ = shared.recorder.set(o.recorder);
+            let sh = shared.clone();
+            let (store, res) = tokio::task::spawn_blocking(move || {
+                let r = load(&sh, &mut o.store, true);
+                (o.store, r)
+            })
+            .await?;
+            if let Err(e) = res {
+                if exit_on_error {
+                    return Err(anyhow::Error::new(e).context("loading the configuration"));
+                }
+                shared.set_problem(Some(Problem::from_store(&e)));
+            }
+            (Some(store), Some(o.handle))
+        }
+        Err(e) => {
+            if exit_on_error {
+                let hint = e.hint();
+                let mut u = crate::error::user(format!("cannot serve: {e}"));
+                if let Some(h) = hint {
+                    u = u.hint(h);
+                }
+                return Err(u.into());
+            }
+            let p = Problem::from_store(&e);
+            tracing::error!(
+                "database unusable: {}; fix: {}; serving not-ready (/ready answers 503) and retrying in the background",
+                p.problem,
+                p.fix
+            );
+            shared.set_problem(Some(p));
+            (None, None)
+        }
+    })
+}
+
+/// Accepts connections until `shutdown` resolves; each is served by its own
+/// task, watched by `graceful`.
+async fn accept_until(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    graceful: &GracefulShutdown,
+    stopping: &tokio::sync::watch::Receiver<bool>,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -580,25 +637,6 @@ pub async fn serve_with(
             () = &mut shutdown => break,
         }
     }
-    drop(listener);
-    let _ = stopping_tx.send(true);
-    let timeout = settings.shutdown_timeout.value;
-    tracing::info!(
-        "shutting down: finishing in-flight requests (up to {})",
-        crate::time::format_ms(timeout.as_millis() as i64)
-    );
-    if tokio::time::timeout(timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown timeout reached; cutting the remaining connections");
-    }
-    let handle = tokio::task::spawn_blocking(move || worker.stop()).await?;
-    if let Some(h) = handle {
-        tokio::task::spawn_blocking(move || h.shutdown(RECORDER_FLUSH_TIMEOUT)).await?;
-    }
-    tracing::info!("stopped");
-    Ok(())
 }
 
 #[cfg(test)]
