@@ -18,7 +18,7 @@ enum Circuit {
 
 /// A circuit state change to report (outside the lock).
 #[derive(Debug, Clone)]
-pub struct Change {
+pub(crate) struct Change {
     pub state: State,
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
@@ -27,7 +27,7 @@ pub struct Change {
 
 /// Why a provider cannot take a request right now.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     RateLimited(Duration),
     CircuitOpen(Duration),
 }
@@ -51,20 +51,20 @@ struct Inner {
 
 /// Live state of one provider.
 #[derive(Debug)]
-pub struct ProviderLive {
+pub(crate) struct ProviderLive {
     inner: Mutex<Inner>,
 }
 
 /// The thresholds, from settings.
 #[derive(Debug, Clone, Copy)]
-pub struct BreakerConfig {
+pub(crate) struct BreakerConfig {
     pub failures: u32,
     pub cooldown: Duration,
 }
 
 /// What `/ready` shows for a provider.
 #[derive(Debug, Clone)]
-pub struct HealthView {
+pub(crate) struct HealthView {
     pub state: State,
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
@@ -115,13 +115,13 @@ impl Inner {
 }
 
 impl ProviderLive {
-    pub fn set_rpm(&self, rpm: u32) {
+    pub(crate) fn set_rpm(&self, rpm: u32) {
         lock(&self.inner).rate.set_rpm(rpm);
     }
 
     /// Cheap check used while picking: false while the circuit is open (and
     /// its cooldown not over) or a half-open trial is already running.
-    pub fn may_try(&self, now: Instant) -> bool {
+    pub(crate) fn may_try(&self, now: Instant) -> bool {
         match lock(&self.inner).circuit {
             Circuit::Closed => true,
             Circuit::Open { until } => now >= until,
@@ -132,7 +132,7 @@ impl ProviderLive {
     /// Admits one attempt: circuit first, then the rate window. An open
     /// circuit whose cooldown is over turns half-open and this attempt is
     /// its one trial.
-    pub fn acquire(&self, now: Instant) -> (Result<(), Refusal>, Option<Change>) {
+    pub(crate) fn acquire(&self, now: Instant) -> (Result<(), Refusal>, Option<Change>) {
         let mut g = lock(&self.inner);
         let mut change = None;
         match g.circuit {
@@ -164,7 +164,7 @@ impl ProviderLive {
 
     /// The provider answered (success, or a client error that proves it
     /// is up): closes a half-open circuit.
-    pub fn on_success(&self, now_ms: i64) -> Option<Change> {
+    pub(crate) fn on_success(&self, now_ms: i64) -> Option<Change> {
         let mut g = lock(&self.inner);
         g.consecutive_failures = 0;
         g.last_success_ms = Some(now_ms);
@@ -178,7 +178,7 @@ impl ProviderLive {
 
     /// A failed attempt: opens the circuit after `cfg.failures` in a row, or
     /// at once when a half-open trial fails.
-    pub fn on_failure(
+    pub(crate) fn on_failure(
         &self,
         now: Instant,
         now_ms: i64,
@@ -205,7 +205,7 @@ impl ProviderLive {
 
     /// How long until an open circuit lets a trial through (`None` when
     /// closed).
-    pub fn open_remaining(&self, now: Instant) -> Option<Duration> {
+    pub(crate) fn open_remaining(&self, now: Instant) -> Option<Duration> {
         match lock(&self.inner).circuit {
             Circuit::Closed => None,
             Circuit::Open { until } => Some(until.saturating_duration_since(now)),
@@ -215,7 +215,7 @@ impl ProviderLive {
 
     /// An admitted attempt that never finished (the client went away):
     /// frees the half-open trial slot without judging the provider.
-    pub fn abandon(&self) {
+    pub(crate) fn abandon(&self) {
         let mut g = lock(&self.inner);
         if let Circuit::HalfOpen { .. } = g.circuit {
             g.circuit = Circuit::HalfOpen {
@@ -224,7 +224,7 @@ impl ProviderLive {
         }
     }
 
-    pub fn view(&self, now: Instant, now_ms: i64) -> HealthView {
+    pub(crate) fn view(&self, now: Instant, now_ms: i64) -> HealthView {
         let g = lock(&self.inner);
         let state = match g.circuit {
             Circuit::Closed => State::Closed,

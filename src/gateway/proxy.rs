@@ -24,7 +24,7 @@ use super::stream::Relay;
 use super::Shared;
 
 /// Authenticates a request against the snapshot's keys.
-pub fn authenticate(
+pub(crate) fn authenticate(
     shared: &Shared,
     snap: &Snapshot,
     req: &Request<Incoming>,
@@ -106,7 +106,7 @@ enum Outcome {
 }
 
 /// `POST /v1/chat/completions` and `POST /v1/embeddings`.
-pub async fn handle(
+pub(crate) async fn handle(
     shared: &Arc<Shared>,
     snap: Arc<Snapshot>,
     req: Request<Incoming>,

@@ -12,13 +12,13 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// last `rpm` admissions): exact, so a limit of 60 never lets 120 through at
 /// a minute's edge, and `Retry-After` is the true wait for a free slot.
 #[derive(Debug, Default)]
-pub struct RateWindow {
+pub(crate) struct RateWindow {
     rpm: u32,
     admitted: VecDeque<Instant>,
 }
 
 impl RateWindow {
-    pub fn set_rpm(&mut self, rpm: u32) {
+    pub(crate) fn set_rpm(&mut self, rpm: u32) {
         self.rpm = rpm;
         while self.admitted.len() > rpm as usize {
             self.admitted.pop_front();
@@ -26,7 +26,7 @@ impl RateWindow {
     }
 
     /// Takes a slot, or says how long until one frees.
-    pub fn try_acquire(&mut self, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn try_acquire(&mut self, now: Instant) -> Result<(), Duration> {
         if self.rpm == 0 {
             return Ok(());
         }
@@ -54,16 +54,16 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Live state of one client key (its request-rate window).
 #[derive(Debug, Default)]
-pub struct KeyLive {
+pub(crate) struct KeyLive {
     rate: Mutex<RateWindow>,
 }
 
 impl KeyLive {
-    pub fn set_rpm(&self, rpm: u32) {
+    pub(crate) fn set_rpm(&self, rpm: u32) {
         lock(&self.rate).set_rpm(rpm);
     }
 
-    pub fn try_acquire(&self, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn try_acquire(&self, now: Instant) -> Result<(), Duration> {
         lock(&self.rate).try_acquire(now)
     }
 }

@@ -11,7 +11,7 @@ use super::Shared;
 
 /// Everything the request's log row needs, gathered on the way. Recorded
 /// exactly once: by `finish`, or on drop (client gone) as status 499.
-pub struct LogCtx {
+pub(crate) struct LogCtx {
     pub shared: Arc<Shared>,
     pub started: Instant,
     pub ts_ms: i64,
@@ -34,7 +34,7 @@ pub struct LogCtx {
 }
 
 impl LogCtx {
-    pub fn new(shared: Arc<Shared>, request_id: String) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, request_id: String) -> Self {
         LogCtx {
             shared,
             started: Instant::now(),
@@ -57,7 +57,7 @@ impl LogCtx {
 
     /// Moves the context out, to the stream relay that records it when the
     /// stream ends; `self` is left done and records nothing.
-    pub fn hand_over(&mut self) -> LogCtx {
+    pub(crate) fn hand_over(&mut self) -> LogCtx {
         let mut moved = LogCtx::new(self.shared.clone(), String::new());
         std::mem::swap(&mut moved, self);
         self.done = true;
@@ -65,7 +65,7 @@ impl LogCtx {
     }
 
     /// Records the row (once; later calls do nothing).
-    pub fn finish(&mut self, status: u16, error_type: Option<&'static str>) {
+    pub(crate) fn finish(&mut self, status: u16, error_type: Option<&'static str>) {
         if self.done {
             return;
         }

@@ -17,13 +17,13 @@ use super::proxy;
 use super::request_log::LogCtx;
 use super::Shared;
 
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(super) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The client's address, put in each request's extensions by the accept loop.
 #[derive(Debug, Clone, Copy)]
-pub struct Peer(pub std::net::IpAddr);
+pub(super) struct Peer(pub std::net::IpAddr);
 
-pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     use tracing::Instrument;
     let rid = request_id(&shared, &req);
     // One span per request (debug level: free when not logged); retries,
@@ -215,7 +215,7 @@ struct ProviderHealth<'a> {
 }
 
 /// The `providers` array of `/ready`, for the admin API's health page.
-pub fn provider_states(shared: &Shared) -> serde_json::Value {
+pub(super) fn provider_states(shared: &Shared) -> serde_json::Value {
     let snap = shared.snapshot();
     serde_json::to_value(provider_health(snap.as_deref())).unwrap_or_default()
 }
@@ -284,7 +284,7 @@ fn metrics(shared: &Shared) -> Response<Body> {
     let mut res = Response::new(Body::full(shared.metrics.render(depth, dropped)));
     res.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(super::metrics::CONTENT_TYPE),
     );
     res
 }

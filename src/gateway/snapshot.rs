@@ -17,7 +17,7 @@ use super::rate::KeyLive;
 use crate::catalog::ProviderKind;
 use crate::db::catalog::{Catalog, RouteModel};
 
-pub struct ProviderRt {
+pub(crate) struct ProviderRt {
     pub name: Arc<str>,
     pub kind: ProviderKind,
     pub enabled: bool,
@@ -29,13 +29,13 @@ pub struct ProviderRt {
     pub live: Arc<ProviderLive>,
 }
 
-pub struct Candidate {
+pub(crate) struct Candidate {
     pub provider: Arc<ProviderRt>,
     pub upstream_model: Arc<str>,
     pub weight: u32,
 }
 
-pub struct ModelRoute {
+pub(crate) struct ModelRoute {
     pub name: Arc<str>,
     pub enabled: bool,
     /// Usable candidates, lowest priority first; weight 0 ones are kept out.
@@ -46,7 +46,7 @@ pub struct ModelRoute {
     pub json: Bytes,
 }
 
-pub struct KeyRt {
+pub(crate) struct KeyRt {
     pub name: Arc<str>,
     /// Public models this key may use; `None` means all.
     pub allowed: Option<Vec<Box<str>>>,
@@ -54,14 +54,14 @@ pub struct KeyRt {
 }
 
 impl KeyRt {
-    pub fn allows(&self, model: &str) -> bool {
+    pub(crate) fn allows(&self, model: &str) -> bool {
         self.allowed
             .as_ref()
             .is_none_or(|a| a.iter().any(|m| &**m == model))
     }
 }
 
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub version: i64,
     /// Every provider, enabled or not, in catalog order (for `/ready`).
     pub providers: Vec<Arc<ProviderRt>>,
@@ -74,7 +74,7 @@ pub struct Snapshot {
 
 /// Live state by name, carried from one snapshot to the next.
 #[derive(Default)]
-pub struct LiveStates {
+pub(crate) struct LiveStates {
     providers: Mutex<HashMap<String, Arc<ProviderLive>>>,
     keys: Mutex<HashMap<String, Arc<KeyLive>>>,
 }
@@ -106,13 +106,13 @@ fn hex32(s: &str) -> Option<[u8; 32]> {
 
 /// SHA-256 of a presented key (same digest as `db::catalog::hash_key`,
 /// without the hex round trip).
-pub fn key_digest(key: &str) -> [u8; 32] {
+pub(crate) fn key_digest(key: &str) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(key.as_bytes()).into()
 }
 
 impl Snapshot {
-    pub fn build(cat: &Catalog, lives: &LiveStates) -> Snapshot {
+    pub(crate) fn build(cat: &Catalog, lives: &LiveStates) -> Snapshot {
         let (providers, by_id) = build_providers(cat, lives);
         let mut models = HashMap::with_capacity(cat.models.len());
         let mut listed = Vec::new();

@@ -13,12 +13,12 @@ use super::{Adapter, Completion, StreamMapper, UpstreamError, UpstreamStream};
 use crate::catalog::Provider;
 use crate::translate::anthropic;
 
-pub struct Anthropic {
+pub(crate) struct Anthropic {
     endpoint: UpstreamEndpoint,
 }
 
 impl Anthropic {
-    pub fn new(p: &Provider) -> Result<Self, String> {
+    pub(crate) fn new(p: &Provider) -> Result<Self, String> {
         Ok(Anthropic {
             endpoint: UpstreamEndpoint::new(
                 &p.base_url,

@@ -11,12 +11,12 @@ use super::{parse_usage, Adapter, Completion, StreamMapper, UpstreamError, Upstr
 use crate::catalog::Provider;
 use crate::translate::gemini;
 
-pub struct Gemini {
+pub(crate) struct Gemini {
     endpoint: UpstreamEndpoint,
 }
 
 impl Gemini {
-    pub fn new(p: &Provider) -> Result<Self, String> {
+    pub(crate) fn new(p: &Provider) -> Result<Self, String> {
         Ok(Gemini {
             endpoint: UpstreamEndpoint::new(
                 &p.base_url,

@@ -16,16 +16,16 @@ use serde::Deserialize;
 use crate::catalog::{Provider, ProviderKind};
 use request::{Api, ClientRequest};
 
-pub mod anthropic;
-pub mod gemini;
-pub mod openai;
-pub mod request;
-pub mod translated;
-pub mod upstream;
+pub(crate) mod anthropic;
+pub(crate) mod gemini;
+pub(crate) mod openai;
+pub(crate) mod request;
+pub(crate) mod translated;
+pub(crate) mod upstream;
 
 /// What an adapter does for the gateway. Bodies in and out are OpenAI's
 /// wire format; an adapter for another vendor translates both ways.
-pub trait Adapter: Send + Sync {
+pub(crate) trait Adapter: Send + Sync {
     /// A non-stream chat completion, bounded as a whole by `timeout`.
     fn chat(
         &self,
@@ -57,7 +57,7 @@ pub trait Adapter: Send + Sync {
 /// Every adapter. The translating ones (Anthropic, Gemini) convert with the
 /// pure functions of `crate::translate`, and their streams carry a
 /// [`StreamMapper`] variant.
-pub enum AnyAdapter {
+pub(crate) enum AnyAdapter {
     /// `openai` and `openai-compatible`: the body goes through with only
     /// `model` rewritten; responses come back byte for byte.
     OpenAi(openai::OpenAi),
@@ -68,13 +68,13 @@ pub enum AnyAdapter {
 impl AnyAdapter {
     /// Whether this adapter can serve `api` at all (Anthropic has no
     /// embeddings API); routing skips those that cannot.
-    pub fn supports(&self, api: Api) -> bool {
+    pub(crate) fn supports(&self, api: Api) -> bool {
         !matches!((self, api), (AnyAdapter::Anthropic(_), Api::Embeddings))
     }
 
     /// Builds the adapter for a stored provider (the key resolved now, once
     /// per catalog snapshot). `Err` says why the provider cannot be used.
-    pub fn for_provider(p: &Provider) -> Result<AnyAdapter, String> {
+    pub(crate) fn for_provider(p: &Provider) -> Result<AnyAdapter, String> {
         match p.kind {
             ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
                 openai::OpenAi::new(p).map(AnyAdapter::OpenAi)
@@ -84,7 +84,7 @@ impl AnyAdapter {
         }
     }
 
-    pub async fn chat(
+    pub(crate) async fn chat(
         &self,
         http: &reqwest::Client,
         req: &ClientRequest<'_>,
@@ -98,7 +98,7 @@ impl AnyAdapter {
         }
     }
 
-    pub async fn chat_stream(
+    pub(crate) async fn chat_stream(
         &self,
         http: &reqwest::Client,
         req: &ClientRequest<'_>,
@@ -111,7 +111,7 @@ impl AnyAdapter {
         }
     }
 
-    pub async fn embeddings(
+    pub(crate) async fn embeddings(
         &self,
         http: &reqwest::Client,
         req: &ClientRequest<'_>,
@@ -127,13 +127,13 @@ impl AnyAdapter {
 }
 
 /// A finished non-stream answer, already in OpenAI's format.
-pub struct Completion {
+pub(crate) struct Completion {
     pub body: Bytes,
     pub usage: Usage,
 }
 
 /// An open upstream stream and how to turn its events into OpenAI's.
-pub struct UpstreamStream {
+pub(crate) struct UpstreamStream {
     pub body: reqwest::Body,
     pub mapper: StreamMapper,
 }
@@ -148,7 +148,7 @@ pub enum StreamMapper {
 
 /// Token counts as the upstream reported them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub prompt_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
 }
@@ -158,10 +158,10 @@ pub struct Usage {
 /// Fast path: OpenAI-format servers put `usage` after `choices`, so the last
 /// `"usage":` key in the body (a real quote, not an escaped one inside a
 /// string) is read where it stands, without scanning the answer before it
-/// (serde walking the whole body was ~6% of a request's instructions for a
-/// short answer, more for long ones). Anything unexpected falls back to
+/// (serde walking the whole body costs in proportion to the answer's
+/// length, on every request). Anything unexpected falls back to
 /// reading the body's top-level `usage` field the slow way.
-pub fn parse_usage(body: &[u8]) -> Usage {
+pub(crate) fn parse_usage(body: &[u8]) -> Usage {
     if let Some(u) = usage_near_end(body) {
         return u;
     }
@@ -207,7 +207,7 @@ fn usage_near_end(body: &[u8]) -> Option<Usage> {
 
 /// How an upstream attempt failed.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     #[error("cannot connect: {0}")]
     Connect(String),
     #[error("no answer within {0} ms")]
@@ -239,7 +239,7 @@ pub enum UpstreamError {
 
 impl UpstreamError {
     /// Worth another attempt (here or at another provider)?
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         match self {
             UpstreamError::Connect(_) | UpstreamError::Timeout(_) | UpstreamError::Broken(_) => {
                 true
@@ -251,18 +251,18 @@ impl UpstreamError {
         }
     }
 
-    pub fn is_timeout(&self) -> bool {
+    pub(crate) fn is_timeout(&self) -> bool {
         matches!(self, UpstreamError::Timeout(_))
     }
 
-    pub fn retry_after(&self) -> Option<Duration> {
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
         match self {
             UpstreamError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             UpstreamError::Timeout(_) => "upstream_timeout",
             UpstreamError::Connect(_) => "upstream_unreachable",
@@ -272,7 +272,7 @@ impl UpstreamError {
         }
     }
 
-    pub fn log_type(&self) -> &'static str {
+    pub(crate) fn log_type(&self) -> &'static str {
         match self {
             UpstreamError::Timeout(_) => "timeout",
             UpstreamError::Connect(_) => "connect_error",
@@ -285,7 +285,7 @@ impl UpstreamError {
     }
 
     /// A transport error from reqwest, without URL query or headers.
-    pub fn from_reqwest(e: &reqwest::Error, timeout_ms: u64) -> UpstreamError {
+    pub(crate) fn from_reqwest(e: &reqwest::Error, timeout_ms: u64) -> UpstreamError {
         if e.is_timeout() {
             return UpstreamError::Timeout(timeout_ms);
         }
@@ -308,7 +308,7 @@ impl UpstreamError {
 
 /// Maps a non-success upstream answer. `secret` is removed from the message
 /// in case the upstream echoes the key it was sent.
-pub fn map_error(
+pub(crate) fn map_error(
     status: u16,
     headers: &reqwest::header::HeaderMap,
     body: Bytes,

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::catalog::Provider;
 
-pub struct OpenAi {
+pub(crate) struct OpenAi {
     /// Parsed once here, so a request only clones them.
     chat_url: Url,
     embeddings_url: Url,
@@ -27,7 +27,7 @@ pub struct OpenAi {
 }
 
 impl OpenAi {
-    pub fn new(p: &Provider) -> Result<Self, String> {
+    pub(crate) fn new(p: &Provider) -> Result<Self, String> {
         let endpoint = UpstreamEndpoint::new(&p.base_url, p.resolve_key(), Auth::Bearer, None)?;
         let base = &endpoint.base;
         let url = |path: &str| {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 /// A JSON object's top-level fields, in order, values unparsed.
-pub struct RawObject<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
+pub(crate) struct RawObject<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -41,7 +41,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
 
 /// Which client API a body is for: decides the required fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Api {
+pub(crate) enum Api {
     Chat,
     Embeddings,
 }
@@ -50,7 +50,7 @@ pub enum Api {
 /// `param`, the offending field, when there is one).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
-pub struct RequestError {
+pub(crate) struct RequestError {
     pub message: String,
     pub param: Option<&'static str>,
 }
@@ -65,7 +65,7 @@ impl RequestError {
 }
 
 /// A parsed client request: what routing needs plus the raw fields.
-pub struct ClientRequest<'a> {
+pub(crate) struct ClientRequest<'a> {
     /// The body as received (translating adapters parse it whole).
     pub raw: &'a [u8],
     pub fields: RawObject<'a>,
@@ -76,7 +76,7 @@ pub struct ClientRequest<'a> {
 }
 
 impl<'a> ClientRequest<'a> {
-    pub fn parse(body: &'a [u8], api: Api) -> Result<Self, RequestError> {
+    pub(crate) fn parse(body: &'a [u8], api: Api) -> Result<Self, RequestError> {
         let fields: RawObject<'a> = serde_json::from_slice(body).map_err(|e| {
             RequestError::new(
                 format!(
@@ -172,14 +172,14 @@ impl<'a> ClientRequest<'a> {
     }
 
     /// The whole body as a JSON value, for the translating adapters.
-    pub fn to_value(&self) -> serde_json::Value {
+    pub(crate) fn to_value(&self) -> serde_json::Value {
         serde_json::from_slice(self.raw).unwrap_or_default()
     }
 
     /// The body for an OpenAI-compatible upstream: `model` replaced by the
     /// upstream name; with `force_usage`, `stream_options.include_usage` set
     /// so the gateway can count a stream's tokens.
-    pub fn encode_openai(&self, upstream_model: &str, force_usage: bool) -> Vec<u8> {
+    pub(crate) fn encode_openai(&self, upstream_model: &str, force_usage: bool) -> Vec<u8> {
         let raw_len: usize = self
             .fields
             .0
@@ -301,10 +301,11 @@ mod tests {
         assert_eq!(r.model, "a/b");
     }
 
-    /// The measurement behind this module's design (run with
-    /// `cargo test --release --lib rewrite_cost -- --ignored --nocapture`).
+    /// The measurement behind this module's design. A benchmark, so ignored
+    /// by default: CI runs the ignored benchmarks once in release mode
+    /// (`cargo test --release -- --ignored`).
     #[test]
-    #[ignore = "timing, not a check"]
+    #[ignore = "benchmark: CI runs it with `cargo test --release -- --ignored`"]
     fn rewrite_cost() {
         let msgs: Vec<serde_json::Value> = (0..40)
             .map(|i| serde_json::json!({"role": "user", "content": format!("message {i} {}", "lorem ipsum dolor sit amet ".repeat(10))}))

@@ -19,7 +19,7 @@ impl UpstreamEndpoint {
     /// account or quota at this provider) becomes
     /// [`UpstreamError::Unservable`]: the gateway tries the next provider
     /// instead of answering the client or retrying here.
-    pub fn error(
+    pub(crate) fn error(
         &self,
         headers: &reqwest::header::HeaderMap,
         mapped: MappedError,
@@ -29,7 +29,7 @@ impl UpstreamEndpoint {
 
     /// A non-stream call: sends `body` to `path`, returns the success body
     /// or the mapped error. Bounded as a whole by `timeout`.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         http: &reqwest::Client,
         path: &str,
@@ -47,7 +47,7 @@ impl UpstreamEndpoint {
     /// The non-stream exchange both translating adapters share: send the
     /// translated call, map an error answer with `map`, and turn the success
     /// body into an OpenAI completion with `respond`.
-    pub async fn complete(
+    pub(crate) async fn complete(
         &self,
         http: &reqwest::Client,
         call: Result<UpstreamCall, TranslateError>,
@@ -69,7 +69,7 @@ impl UpstreamEndpoint {
     }
 
     /// Opens a translated stream: the body to feed to the stream translator.
-    pub async fn open_call(
+    pub(crate) async fn open_call(
         &self,
         http: &reqwest::Client,
         call: Result<UpstreamCall, TranslateError>,
@@ -90,7 +90,7 @@ impl UpstreamEndpoint {
 /// becomes [`UpstreamError::Unservable`], so the next provider is tried
 /// instead of answering the client or retrying here. `secret` is scrubbed
 /// from the message.
-pub fn from_mapped(
+pub(crate) fn from_mapped(
     headers: &reqwest::header::HeaderMap,
     mapped: &MappedError,
     secret: Option<&str>,
@@ -130,7 +130,7 @@ pub fn from_mapped(
 
 /// A request the translator refused (the client's fault: 400 naming the
 /// field), or an upstream success body it could not read (502, retryable).
-pub fn translate_error(e: &TranslateError) -> UpstreamError {
+pub(crate) fn translate_error(e: &TranslateError) -> UpstreamError {
     match e {
         TranslateError::Upstream { message } => UpstreamError::Broken(message.clone()),
         _ => UpstreamError::Status {
@@ -143,14 +143,14 @@ pub fn translate_error(e: &TranslateError) -> UpstreamError {
 }
 
 /// The id for a response whose provider sent none, and its timestamp.
-pub fn fallback_identity() -> (String, u64) {
+pub(crate) fn fallback_identity() -> (String, u64) {
     (
         format!("chatcmpl-llmo{:016x}", fastrand::u64(..)),
         (crate::time::now_ms() / 1000).max(0) as u64,
     )
 }
 
-pub fn usage_of(u: Option<crate::translate::openai::Usage>) -> Usage {
+pub(crate) fn usage_of(u: Option<crate::translate::openai::Usage>) -> Usage {
     u.map(|u| Usage {
         prompt_tokens: Some(u.prompt_tokens),
         completion_tokens: Some(u.completion_tokens),
@@ -159,7 +159,7 @@ pub fn usage_of(u: Option<crate::translate::openai::Usage>) -> Usage {
 }
 
 /// Serialises a translated answer.
-pub fn completion<T: serde::Serialize>(
+pub(crate) fn completion<T: serde::Serialize>(
     value: &T,
     usage: Usage,
 ) -> Result<Completion, UpstreamError> {

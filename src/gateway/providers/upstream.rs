@@ -15,7 +15,7 @@ use crate::secret::Secret;
 
 /// How the key is sent.
 #[derive(Debug, Clone, Copy)]
-pub enum Auth {
+pub(crate) enum Auth {
     /// `Authorization: Bearer <key>` (OpenAI and compatibles).
     Bearer,
     /// The bare key in a vendor header (`x-api-key`, `x-goog-api-key`).
@@ -23,7 +23,7 @@ pub enum Auth {
 }
 
 /// Base URL, auth header and key of one upstream.
-pub struct UpstreamEndpoint {
+pub(crate) struct UpstreamEndpoint {
     /// The base URL without a trailing `/`.
     pub base: String,
     /// The auth header, its value marked sensitive so it never shows in
@@ -35,7 +35,7 @@ pub struct UpstreamEndpoint {
 }
 
 impl UpstreamEndpoint {
-    pub fn new(
+    pub(crate) fn new(
         base_url: &str,
         key: Option<Secret>,
         auth: Auth,
@@ -70,7 +70,7 @@ impl UpstreamEndpoint {
     }
 
     /// The key, to scrub from error messages.
-    pub fn secret(&self) -> Option<&str> {
+    pub(crate) fn secret(&self) -> Option<&str> {
         self.key.as_ref().map(Secret::expose)
     }
 
@@ -105,7 +105,7 @@ impl UpstreamEndpoint {
     /// A non-stream call: sends `body` to `url` and returns the success
     /// body, or `on_error(status, headers, body)` for any other status.
     /// Bounded as a whole by `timeout`.
-    pub async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         http: &reqwest::Client,
         url: impl IntoUrl,
@@ -141,7 +141,7 @@ impl UpstreamEndpoint {
     /// Opens a stream: the response body once the upstream answered with
     /// success headers, or `on_error(status, headers, body)`. The caller
     /// bounds the wait.
-    pub async fn open_stream(
+    pub(crate) async fn open_stream(
         &self,
         http: &reqwest::Client,
         url: impl IntoUrl,
