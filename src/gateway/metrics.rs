@@ -530,8 +530,9 @@ impl Metrics {
     /// The per-provider families (and the gateway overhead between them).
     fn render_providers(&self, out: &mut String) {
         let providers = read(&self.providers);
-        let mut names: Vec<&Box<str>> = providers.keys().collect();
-        names.sort();
+        let mut series: Vec<(&str, &ProviderSeries)> =
+            providers.iter().map(|(n, s)| (&**n, &**s)).collect();
+        series.sort_by_key(|(n, _)| *n);
 
         header(
             out,
@@ -539,12 +540,10 @@ impl Metrics {
             "histogram",
             "Time spent waiting on upstream providers per request, by provider.",
         );
-        for name in &names {
-            if let Some(s) = providers.get(&***name) {
-                let labels = format!("provider=\"{}\"", escape(name));
-                s.upstream
-                    .render(out, "llmo_upstream_latency_seconds", &labels);
-            }
+        for (name, s) in &series {
+            let labels = format!("provider=\"{}\"", escape(name));
+            s.upstream
+                .render(out, "llmo_upstream_latency_seconds", &labels);
         }
 
         header(
@@ -562,34 +561,18 @@ impl Metrics {
             "counter",
             "Upstream attempts beyond the first, by the provider retried on.",
         );
-        for name in &names {
-            if let Some(s) = providers.get(&***name) {
-                let _ = writeln!(
-                    out,
-                    "llmo_retries_total{{provider=\"{}\"}} {}",
-                    escape(name),
-                    s.retries.load(Ordering::Relaxed)
-                );
-            }
-        }
-
+        per_provider(out, "llmo_retries_total", &series, |s| {
+            s.retries.load(Ordering::Relaxed)
+        });
         header(
             out,
             "llmo_circuit_state",
             "gauge",
             "Circuit-breaker state by provider: 0 closed, 1 half-open, 2 open.",
         );
-        for name in &names {
-            if let Some(s) = providers.get(&***name) {
-                let _ = writeln!(
-                    out,
-                    "llmo_circuit_state{{provider=\"{}\"}} {}",
-                    escape(name),
-                    s.circuit.load(Ordering::Relaxed)
-                );
-            }
-        }
-        drop(providers);
+        per_provider(out, "llmo_circuit_state", &series, |s| {
+            u64::from(s.circuit.load(Ordering::Relaxed))
+        });
     }
 
     /// `llmo_failovers_total`.
@@ -645,6 +628,23 @@ impl Metrics {
                 );
             }
         }
+    }
+}
+
+/// One `metric{provider="…"} value` line per provider, in name order.
+fn per_provider(
+    out: &mut String,
+    metric: &str,
+    series: &[(&str, &ProviderSeries)],
+    value: impl Fn(&ProviderSeries) -> u64,
+) {
+    for (name, s) in series {
+        let _ = writeln!(
+            out,
+            "{metric}{{provider=\"{}\"}} {}",
+            escape(name),
+            value(s)
+        );
     }
 }
 

@@ -101,7 +101,7 @@ async fn api(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Respons
         (&Method::GET, "/v1/models") => proxy::authenticate(shared, &snap, &req)
             .map(|_| json(StatusCode::OK, snap.models_json.clone())),
         (&Method::GET, p) if p.starts_with("/v1/models/") => {
-            let id = percent_decode(&p["/v1/models/".len()..]);
+            let id = crate::http_util::decode_path_segment(&p["/v1/models/".len()..]);
             proxy::authenticate(shared, &snap, &req).and_then(|_| {
                 match snap.models.get(id.as_str()) {
                     Some(m) if m.enabled => Ok(json(StatusCode::OK, m.json.clone())),
@@ -156,25 +156,6 @@ async fn admin(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
         }
     }
     res
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn json(status: StatusCode, body: Bytes) -> Response<Body> {
@@ -287,17 +268,4 @@ fn metrics(shared: &Shared) -> Response<Body> {
         HeaderValue::from_static(super::metrics::CONTENT_TYPE),
     );
     res
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn model_ids_are_percent_decoded() {
-        assert_eq!(percent_decode("meta%2Fllama"), "meta/llama");
-        assert_eq!(percent_decode("plain"), "plain");
-        assert_eq!(percent_decode("bad%zz"), "bad%zz");
-        assert_eq!(percent_decode("end%2"), "end%2");
-    }
 }
