@@ -4,10 +4,17 @@
 //! the catalog, and graceful shutdown (drain requests and streams, flush the
 //! request-log queue).
 //!
-//! Request path: `router` → `proxy` (auth, body, routing, retries) →
-//! `providers` (upstream wire format) → `stream` (SSE relay). Shared state
-//! is one [`Shared`] behind an `Arc`; the routing catalog is an immutable
+//! Request path: `router` → `proxy` (auth, body, routing; the `retry`
+//! policy; `breaker` and `rate` admit each attempt) → `providers` (upstream
+//! wire format) → `stream` (SSE relay); `request_log` gathers the request's
+//! log row on the way and `recorder` writes it. Shared state is one
+//! [`Shared`] behind an `Arc`; the routing catalog is an immutable
 //! [`snapshot::Snapshot`] swapped whole on reload.
+//!
+//! Who may import whom: `providers/` is a leaf (the adapters, the client's
+//! parsed request, the upstream HTTP exchange); it never imports the server
+//! side (this file, `proxy`, `stream`, `body`, `error`, `router`), which a
+//! test in `providers` checks.
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
