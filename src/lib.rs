@@ -10,6 +10,7 @@ pub mod db;
 pub mod doctor;
 pub mod error;
 pub mod gateway;
+mod http_util;
 pub mod output;
 pub mod secret;
 pub mod time;

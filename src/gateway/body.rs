@@ -10,7 +10,7 @@ use hyper::body::{Frame, SizeHint};
 
 use super::stream::Relay;
 
-pub enum Body {
+pub(crate) enum Body {
     /// A whole body; `None` once sent.
     Full(Option<Bytes>),
     /// A streamed chat completion.
@@ -18,7 +18,7 @@ pub enum Body {
 }
 
 impl Body {
-    pub fn full(b: impl Into<Bytes>) -> Body {
+    pub(crate) fn full(b: impl Into<Bytes>) -> Body {
         let b = b.into();
         if b.is_empty() {
             Body::Full(None)

@@ -9,10 +9,11 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 
 use super::body::Body;
+use super::providers::request::RequestError;
 use super::providers::UpstreamError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// Malformed JSON, a missing or mistyped field.
     #[error("{message}")]
     InvalidRequest {
@@ -58,6 +59,15 @@ pub enum ApiError {
     UpstreamClient { status: u16, body: Bytes },
 }
 
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        ApiError::InvalidRequest {
+            message: e.message,
+            param: e.param,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Wire<'a> {
     error: WireInner<'a>,
@@ -73,7 +83,12 @@ struct WireInner<'a> {
 }
 
 /// The OpenAI error body for a message, type and code.
-pub fn error_json(message: &str, kind: &str, code: Option<&str>, param: Option<&str>) -> Vec<u8> {
+pub(crate) fn error_json(
+    message: &str,
+    kind: &str,
+    code: Option<&str>,
+    param: Option<&str>,
+) -> Vec<u8> {
     serde_json::to_vec(&Wire {
         error: WireInner {
             message,
@@ -89,14 +104,14 @@ pub fn error_json(message: &str, kind: &str, code: Option<&str>, param: Option<&
 }
 
 impl ApiError {
-    pub fn invalid(message: impl Into<String>, param: Option<&'static str>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>, param: Option<&'static str>) -> Self {
         ApiError::InvalidRequest {
             message: message.into(),
             param,
         }
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -122,7 +137,7 @@ impl ApiError {
     }
 
     /// OpenAI's `type` field.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             ApiError::InvalidRequest { .. }
             | ApiError::UnknownModel(_)
@@ -145,7 +160,7 @@ impl ApiError {
     }
 
     /// OpenAI's `code` field.
-    pub fn code(&self) -> Option<&'static str> {
+    pub(crate) fn code(&self) -> Option<&'static str> {
         Some(match self {
             ApiError::InvalidRequest { .. } => return None,
             ApiError::Unauthorized(_) => "invalid_api_key",
@@ -163,7 +178,7 @@ impl ApiError {
     }
 
     /// The short label stored in the request log's `error_type`.
-    pub fn log_type(&self) -> &'static str {
+    pub(crate) fn log_type(&self) -> &'static str {
         match self {
             ApiError::InvalidRequest { .. } => "invalid_request",
             ApiError::Unauthorized(_) => "unauthorized",
@@ -197,7 +212,7 @@ impl ApiError {
         }
     }
 
-    pub fn into_response(self) -> Response<Body> {
+    pub(crate) fn into_response(self) -> Response<Body> {
         let status = self.status();
         let body = match &self {
             // OpenAI-shaped upstream errors go back as sent.
@@ -231,7 +246,7 @@ impl ApiError {
 }
 
 /// True for a body shaped `{"error":{"message":...}}`.
-pub fn is_openai_error(body: &[u8]) -> bool {
+pub(crate) fn is_openai_error(body: &[u8]) -> bool {
     // Only the shape is checked; the fields are never read.
     #[derive(serde::Deserialize)]
     #[allow(dead_code)]

@@ -4,10 +4,17 @@
 //! the catalog, and graceful shutdown (drain requests and streams, flush the
 //! request-log queue).
 //!
-//! Request path: `router` → `proxy` (auth, body, routing, retries) →
-//! `providers` (upstream wire format) → `stream` (SSE relay). Shared state
-//! is one [`Shared`] behind an `Arc`; the routing catalog is an immutable
+//! Request path: `router` → `proxy` (auth, body, routing; the `retry`
+//! policy; `breaker` and `rate` admit each attempt) → `providers` (upstream
+//! wire format) → `stream` (SSE relay); `request_log` gathers the request's
+//! log row on the way and `recorder` writes it. Shared state is one
+//! [`Shared`] behind an `Arc`; the routing catalog is an immutable
 //! [`snapshot::Snapshot`] swapped whole on reload.
+//!
+//! Who may import whom: `providers/` is a leaf (the adapters, the client's
+//! parsed request, the upstream HTTP exchange); it never imports the server
+//! side (this file, `proxy`, `stream`, `body`, `error`, `router`), which a
+//! test in `providers` checks.
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,20 +31,22 @@ use tokio::net::TcpListener;
 use crate::config::Settings;
 use crate::db::{OpenReport, Store, StoreError};
 
-pub mod body;
-pub mod error;
-pub mod health;
-pub mod metrics;
-pub mod providers;
-pub mod proxy;
+pub(crate) mod body;
+pub(crate) mod breaker;
+pub(crate) mod error;
+pub(crate) mod metrics;
+pub(crate) mod providers;
+pub(crate) mod proxy;
+pub(crate) mod rate;
 pub mod recorder;
-pub mod request;
+pub(crate) mod request_log;
+mod retry;
 mod router;
-pub mod snapshot;
-pub mod stream;
+pub(crate) mod snapshot;
+pub(crate) mod stream;
 
+use breaker::{BreakerConfig, Change};
 use error::ApiError;
-use health::{BreakerConfig, Change};
 use metrics::Metrics;
 use recorder::{Recorder, RecorderHandle};
 use snapshot::{LiveStates, Snapshot};
@@ -93,7 +102,7 @@ impl Options {
 
 /// Why the gateway is not ready, and what to run about it.
 #[derive(Debug, Clone)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub problem: String,
     pub fix: String,
 }
@@ -110,7 +119,7 @@ impl Problem {
 }
 
 /// State shared by every connection and request.
-pub struct Shared {
+pub(crate) struct Shared {
     pub http: reqwest::Client,
     pub metrics: Metrics,
     pub recorder: OnceLock<Recorder>,
@@ -155,7 +164,7 @@ impl Shared {
     }
 
     /// The current routing snapshot (an `Arc` clone; no lock is kept).
-    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+    pub(crate) fn snapshot(&self) -> Option<Arc<Snapshot>> {
         self.snapshot
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -166,7 +175,7 @@ impl Shared {
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Some(s);
     }
 
-    pub fn problem(&self) -> Option<Arc<Problem>> {
+    pub(crate) fn problem(&self) -> Option<Arc<Problem>> {
         self.problem
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -177,7 +186,7 @@ impl Shared {
         *self.problem.write().unwrap_or_else(|p| p.into_inner()) = p.map(Arc::new);
     }
 
-    pub fn not_ready_error(&self) -> ApiError {
+    pub(crate) fn not_ready_error(&self) -> ApiError {
         match self.problem() {
             Some(p) => ApiError::NotReady {
                 problem: p.problem.clone(),
@@ -191,10 +200,10 @@ impl Shared {
     }
 
     /// A process-unique request id: a random per-process prefix and a counter.
-    pub fn next_request_id(&self) -> String {
+    pub(crate) fn next_request_id(&self) -> String {
         let n = self.ids.fetch_add(1, Ordering::Relaxed);
         // `req_` + 8 + 12 lowercase hex digits, without `format!`'s machinery
-        // (it was ~1.5% of a request's instructions).
+        // (this runs on every request).
         let mut id = String::with_capacity(24);
         id.push_str("req_");
         push_hex(&mut id, u64::from(self.id_prefix), 8);
@@ -203,21 +212,21 @@ impl Shared {
     }
 
     /// Reports a circuit change: request log DB, metrics and one log line.
-    pub fn report_change(&self, provider: &str, ch: Change) {
+    pub(crate) fn report_change(&self, provider: &str, ch: Change) {
         match ch.state {
-            health::State::Open => tracing::warn!(
+            recorder::CircuitState::Open => tracing::warn!(
                 provider,
                 "circuit opened after {} consecutive failure(s); last error: {}",
                 ch.consecutive_failures,
                 ch.last_error.as_deref().unwrap_or("-")
             ),
-            health::State::HalfOpen => {
+            recorder::CircuitState::HalfOpen => {
                 tracing::info!(
                     provider,
                     "circuit half-open: letting one trial request through"
                 )
             }
-            health::State::Closed => {
+            recorder::CircuitState::Closed => {
                 tracing::info!(provider, "circuit closed: the provider answered again")
             }
         }
@@ -442,6 +451,7 @@ pub async fn serve(
     serve_with(Options::new(settings), listener, shutdown).await
 }
 
+/// Like [`serve`], with the options tests and `llmo serve` set.
 pub async fn serve_with(
     opts: Options,
     listener: TcpListener,
@@ -451,64 +461,10 @@ pub async fn serve_with(
     let shared = Arc::new(Shared::new(settings)?);
     let path = settings.db.value.clone();
     let worker_channel = mpsc::channel::<WorkerMsg>();
-    let live = AdminLive {
-        shared: Arc::downgrade(&shared),
-        reload: std::sync::Mutex::new(worker_channel.0.clone()),
-    };
-    let _ = shared.admin.set(Arc::new(crate::admin::Admin::new(
-        path.clone(),
-        settings.admin_key.value.clone(),
-        Arc::new(live),
-    )));
-    if settings.admin_key.value.is_some() {
-        tracing::info!(
-            "admin API at /admin and web UI at /admin-ui/ (admin key from {})",
-            settings.admin_key.source
-        );
-    } else {
-        tracing::info!("admin API and UI are off: no admin key (see `llmo admin-key generate`)");
-    }
+    install_admin(&shared, settings, worker_channel.0.clone());
     let retention = settings.log_retention_days.value;
     tracing::info!("database: {}", path.display());
-    let p2 = path.clone();
-    let opened = tokio::task::spawn_blocking(move || open_db(&p2, retention)).await?;
-    let (store, handle) = match opened {
-        Ok(mut o) => {
-            log_open_report(&o.report);
-            let _ = shared.recorder.set(o.recorder);
-            let sh = shared.clone();
-            let (store, res) = tokio::task::spawn_blocking(move || {
-                let r = load(&sh, &mut o.store, true);
-                (o.store, r)
-            })
-            .await?;
-            if let Err(e) = res {
-                if opts.exit_on_error {
-                    return Err(anyhow::Error::new(e).context("loading the configuration"));
-                }
-                shared.set_problem(Some(Problem::from_store(&e)));
-            }
-            (Some(store), Some(o.handle))
-        }
-        Err(e) => {
-            if opts.exit_on_error {
-                let hint = e.hint();
-                let mut u = crate::error::user(format!("cannot serve: {e}"));
-                if let Some(h) = hint {
-                    u = u.hint(h);
-                }
-                return Err(u.into());
-            }
-            let p = Problem::from_store(&e);
-            tracing::error!(
-                "database unusable: {}; fix: {}; serving not-ready (/ready answers 503) and retrying in the background",
-                p.problem,
-                p.fix
-            );
-            shared.set_problem(Some(p));
-            (None, None)
-        }
-    };
+    let (store, handle) = open_at_start(&shared, &path, retention, opts.exit_on_error).await?;
     let worker = DbWorker::spawn(
         shared.clone(),
         store,
@@ -525,10 +481,120 @@ pub async fn serve_with(
     tracing::info!("listening on http://{addr}");
 
     let graceful = GracefulShutdown::new();
-    let header_timeout = opts.header_timeout;
     // Tells connections that have not sent a byte yet to close at shutdown
     // (they hold a graceful-shutdown watcher the drain would wait for).
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    accept_until(
+        &listener,
+        &shared,
+        &graceful,
+        &stopping,
+        opts.header_timeout,
+        shutdown,
+    )
+    .await;
+    drop(listener);
+    let _ = stopping_tx.send(true);
+    let timeout = settings.shutdown_timeout.value;
+    tracing::info!(
+        "shutting down: finishing in-flight requests (up to {})",
+        crate::time::format_ms(timeout.as_millis() as i64)
+    );
+    if tokio::time::timeout(timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown timeout reached; cutting the remaining connections");
+    }
+    let handle = tokio::task::spawn_blocking(move || worker.stop()).await?;
+    if let Some(h) = handle {
+        tokio::task::spawn_blocking(move || h.shutdown(RECORDER_FLUSH_TIMEOUT)).await?;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Sets up the admin API (off without an admin key).
+fn install_admin(shared: &Arc<Shared>, settings: &Settings, reload: mpsc::Sender<WorkerMsg>) {
+    let live = AdminLive {
+        shared: Arc::downgrade(shared),
+        reload: std::sync::Mutex::new(reload),
+    };
+    let _ = shared.admin.set(Arc::new(crate::admin::Admin::new(
+        settings.db.value.clone(),
+        settings.admin_key.value.clone(),
+        Arc::new(live),
+    )));
+    if settings.admin_key.value.is_some() {
+        tracing::info!(
+            "admin API at /admin and web UI at /admin-ui/ (admin key from {})",
+            settings.admin_key.source
+        );
+    } else {
+        tracing::info!("admin API and UI are off: no admin key (see `llmo admin-key generate`)");
+    }
+}
+
+/// Opens the database and loads the catalog at start-up. A database that
+/// cannot be used is an error with `exit_on_error`; otherwise the gateway
+/// serves not-ready (and the database thread keeps retrying).
+async fn open_at_start(
+    shared: &Arc<Shared>,
+    path: &Path,
+    retention: u32,
+    exit_on_error: bool,
+) -> anyhow::Result<(Option<Store>, Option<RecorderHandle>)> {
+    let p2 = path.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || open_db(&p2, retention)).await?;
+    Ok(match opened {
+        Ok(mut o) => {
+            log_open_report(&o.report);
+            let _ = shared.recorder.set(o.recorder);
+            let sh = shared.clone();
+            let (store, res) = tokio::task::spawn_blocking(move || {
+                let r = load(&sh, &mut o.store, true);
+                (o.store, r)
+            })
+            .await?;
+            if let Err(e) = res {
+                if exit_on_error {
+                    return Err(anyhow::Error::new(e).context("loading the configuration"));
+                }
+                shared.set_problem(Some(Problem::from_store(&e)));
+            }
+            (Some(store), Some(o.handle))
+        }
+        Err(e) => {
+            if exit_on_error {
+                let hint = e.hint();
+                let mut u = crate::error::user(format!("cannot serve: {e}"));
+                if let Some(h) = hint {
+                    u = u.hint(h);
+                }
+                return Err(u.into());
+            }
+            let p = Problem::from_store(&e);
+            tracing::error!(
+                "database unusable: {}; fix: {}; serving not-ready (/ready answers 503) and retrying in the background",
+                p.problem,
+                p.fix
+            );
+            shared.set_problem(Some(p));
+            (None, None)
+        }
+    })
+}
+
+/// Accepts connections until `shutdown` resolves; each is served by its own
+/// task, watched by `graceful`.
+async fn accept_until(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    graceful: &GracefulShutdown,
+    stopping: &tokio::sync::watch::Receiver<bool>,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -578,25 +644,6 @@ pub async fn serve_with(
             () = &mut shutdown => break,
         }
     }
-    drop(listener);
-    let _ = stopping_tx.send(true);
-    let timeout = settings.shutdown_timeout.value;
-    tracing::info!(
-        "shutting down: finishing in-flight requests (up to {})",
-        crate::time::format_ms(timeout.as_millis() as i64)
-    );
-    if tokio::time::timeout(timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown timeout reached; cutting the remaining connections");
-    }
-    let handle = tokio::task::spawn_blocking(move || worker.stop()).await?;
-    if let Some(h) = handle {
-        tokio::task::spawn_blocking(move || h.shutdown(RECORDER_FLUSH_TIMEOUT)).await?;
-    }
-    tracing::info!("stopped");
-    Ok(())
 }
 
 #[cfg(test)]

@@ -13,132 +13,18 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, C
 use hyper::{Request, Response};
 
 use super::body::Body;
+use super::breaker::Refusal;
 use super::error::ApiError;
-use super::health::Refusal;
-use super::providers::{Completion, UpstreamError, Usage};
-use super::recorder::LogRow;
-use super::request::{ClientRequest, Endpoint};
+use super::providers::request::{Api, ClientRequest};
+use super::providers::{Completion, UpstreamError};
+use super::request_log::LogCtx;
+use super::retry::{random_draw, Next, RetryPolicy};
 use super::snapshot::{key_digest, Candidate, KeyRt, ModelRoute, ProviderRt, Snapshot};
 use super::stream::Relay;
 use super::Shared;
 
-/// Longest upstream `Retry-After` the gateway waits out; longer ones fail
-/// over to the next candidate instead.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
-const BACKOFF_BASE_MS: u64 = 50;
-const BACKOFF_CAP_MS: u64 = 2_000;
-
-/// Everything the request's log row needs, gathered on the way. Recorded
-/// exactly once: by `finish`, or on drop (client gone) as status 499.
-pub struct LogCtx {
-    pub shared: Arc<Shared>,
-    pub started: Instant,
-    pub ts_ms: i64,
-    pub request_id: String,
-    pub key_name: Option<Arc<str>>,
-    pub model: Option<Arc<str>>,
-    pub provider: Option<Arc<str>>,
-    pub upstream_model: Option<Arc<str>>,
-    pub attempts: u32,
-    pub stream: bool,
-    pub ttfb: Option<Duration>,
-    /// Time spent waiting on upstreams (all attempts).
-    pub upstream: Duration,
-    /// Time spent in backoff sleeps.
-    pub waited: Duration,
-    pub usage: Usage,
-    /// The request's tracing span (disabled unless debug logging is on).
-    span: tracing::Span,
-    done: bool,
-}
-
-impl LogCtx {
-    pub fn new(shared: Arc<Shared>, request_id: String) -> Self {
-        LogCtx {
-            shared,
-            started: Instant::now(),
-            ts_ms: crate::time::now_ms(),
-            request_id,
-            key_name: None,
-            model: None,
-            provider: None,
-            upstream_model: None,
-            attempts: 0,
-            stream: false,
-            ttfb: None,
-            upstream: Duration::ZERO,
-            waited: Duration::ZERO,
-            usage: Usage::default(),
-            span: tracing::Span::current(),
-            done: false,
-        }
-    }
-
-    pub fn finish(&mut self, status: u16, error_type: Option<&'static str>) {
-        if self.done {
-            return;
-        }
-        self.done = true;
-        let total = self.started.elapsed();
-        let overhead = total.saturating_sub(self.upstream + self.waited);
-        self.shared.metrics.request(
-            self.model.as_deref().unwrap_or(""),
-            self.provider.as_deref().unwrap_or(""),
-            status,
-            self.upstream.as_secs_f64(),
-            overhead.as_secs_f64(),
-        );
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        if !self.span.is_disabled() {
-            // Streams end in the response body, outside the request's
-            // future: enter its span so the event carries the request id.
-            let _in = self.span.enter();
-            tracing::debug!(
-                model = self.model.as_deref().unwrap_or(""),
-                provider = self.provider.as_deref().unwrap_or(""),
-                status,
-                error_type = error_type.unwrap_or(""),
-                attempts = self.attempts,
-                latency_ms = ms(total),
-                ttfb_ms = self.ttfb.map_or(0.0, ms),
-                tokens_in = self.usage.prompt_tokens.unwrap_or(0),
-                tokens_out = self.usage.completion_tokens.unwrap_or(0),
-                stream = self.stream,
-                "request finished"
-            );
-        }
-        if let Some(rec) = self.shared.recorder.get() {
-            rec.record(LogRow {
-                ts_ms: self.ts_ms,
-                request_id: std::mem::take(&mut self.request_id),
-                key_name: self.key_name.take(),
-                model: self.model.take(),
-                provider: self.provider.take(),
-                upstream_model: self.upstream_model.take(),
-                attempts: self.attempts,
-                status,
-                error_type,
-                latency_ms: ms(total),
-                ttfb_ms: self.ttfb.map(ms),
-                upstream_ms: (self.attempts > 0).then(|| ms(self.upstream)),
-                prompt_tokens: self.usage.prompt_tokens,
-                completion_tokens: self.usage.completion_tokens,
-                stream: self.stream,
-            });
-        }
-    }
-}
-
-impl Drop for LogCtx {
-    fn drop(&mut self) {
-        if !self.done {
-            self.finish(499, Some("client_closed"));
-        }
-    }
-}
-
 /// Authenticates a request against the snapshot's keys.
-pub fn authenticate(
+pub(crate) fn authenticate(
     shared: &Shared,
     snap: &Snapshot,
     req: &Request<Incoming>,
@@ -220,11 +106,11 @@ enum Outcome {
 }
 
 /// `POST /v1/chat/completions` and `POST /v1/embeddings`.
-pub async fn handle(
+pub(crate) async fn handle(
     shared: &Arc<Shared>,
     snap: Arc<Snapshot>,
     req: Request<Incoming>,
-    endpoint: Endpoint,
+    api: Api,
     log: &mut LogCtx,
 ) -> Result<Response<Body>, ApiError> {
     let key = authenticate(shared, &snap, &req)?;
@@ -239,7 +125,7 @@ pub async fn handle(
         }
     }
     let body = read_body(req, shared.max_body).await?;
-    let creq = ClientRequest::parse(&body, endpoint)?;
+    let creq = ClientRequest::parse(&body, api)?;
     log.stream = creq.stream;
     let model = match snap.models.get(creq.model.as_ref()) {
         Some(m) if m.enabled => m,
@@ -251,7 +137,7 @@ pub async fn handle(
             return Err(ApiError::ModelNotAllowed(model.name.to_string()));
         }
     }
-    match route(shared, model, &creq, endpoint, log).await? {
+    match route(shared, model, &creq, api, log).await? {
         Outcome::Full(c) => {
             log.usage = c.usage;
             log.ttfb = Some(log.started.elapsed());
@@ -264,10 +150,7 @@ pub async fn handle(
         Outcome::Stream(mut relay) => {
             log.ttfb = Some(log.started.elapsed());
             // The relay writes the row when the stream ends.
-            let mut moved = LogCtx::new(shared.clone(), String::new());
-            std::mem::swap(&mut moved, log);
-            log.done = true;
-            relay.attach(moved);
+            relay.attach(log.hand_over());
             let mut res = Response::new(Body::Relay(relay));
             let h = res.headers_mut();
             h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -275,15 +158,6 @@ pub async fn handle(
             Ok(res)
         }
     }
-}
-
-/// `50 ms * 2^n`, ±50 % jitter, capped.
-fn backoff(n: u32) -> Duration {
-    let base = BACKOFF_BASE_MS
-        .saturating_mul(1u64 << n.min(16))
-        .min(BACKOFF_CAP_MS);
-    let jitter = fastrand::u64(0..=base);
-    Duration::from_millis(base / 2 + jitter)
 }
 
 /// Which candidates of a tier were tried: a bit set, no allocation for
@@ -318,17 +192,12 @@ impl Tried {
 }
 
 /// Picks a weighted-random candidate among those not yet tried, not
-/// circuit-open and (when `endpoint` is given) able to serve that endpoint;
+/// circuit-open and (when `api` is given) able to serve that api;
 /// weight 0 candidates never make it into a tier.
-fn pick(
-    tier: &[Candidate],
-    tried: &Tried,
-    now: Instant,
-    endpoint: Option<Endpoint>,
-) -> Option<usize> {
+fn pick(tier: &[Candidate], tried: &Tried, now: Instant, api: Option<Api>) -> Option<usize> {
     let ok = |i: usize| {
         !tried.get(i)
-            && endpoint.is_none_or(|e| supports(&tier[i], e))
+            && api.is_none_or(|e| supports(&tier[i], e))
             && tier[i].provider.live.may_try(now)
     };
     let total: u64 = (0..tier.len())
@@ -352,11 +221,8 @@ fn pick(
     None
 }
 
-fn supports(c: &Candidate, endpoint: Endpoint) -> bool {
-    c.provider
-        .adapter
-        .as_ref()
-        .is_some_and(|a| a.supports(endpoint))
+fn supports(c: &Candidate, api: Api) -> bool {
+    c.provider.adapter.as_ref().is_some_and(|a| a.supports(api))
 }
 
 /// Releases a half-open trial if the attempt is abandoned (client gone).
@@ -377,22 +243,22 @@ async fn attempt(
     shared: &Shared,
     c: &Candidate,
     creq: &ClientRequest<'_>,
-    endpoint: Endpoint,
+    api: Api,
 ) -> Result<Outcome, UpstreamError> {
     let Some(adapter) = &c.provider.adapter else {
         return Err(UpstreamError::Connect("provider is not usable".into()));
     };
     let timeout = c.provider.timeout;
-    match (endpoint, creq.stream) {
-        (Endpoint::Embeddings, _) => adapter
+    match (api, creq.stream) {
+        (Api::Embeddings, _) => adapter
             .embeddings(&shared.http, creq, &c.upstream_model, timeout)
             .await
             .map(Outcome::Full),
-        (Endpoint::Chat, false) => adapter
+        (Api::Chat, false) => adapter
             .chat(&shared.http, creq, &c.upstream_model, timeout)
             .await
             .map(Outcome::Full),
-        (Endpoint::Chat, true) => {
+        (Api::Chat, true) => {
             // `timeout` bounds the wait for the first event; the relay then
             // bounds each gap between chunks with it.
             let started = Instant::now();
@@ -417,166 +283,230 @@ async fn attempt(
     }
 }
 
+/// The candidates of a model in the order they are tried: tier by tier,
+/// weighted-random inside a tier, each at most once.
+struct Candidates<'a> {
+    tiers: &'a [Vec<Candidate>],
+    tier: usize,
+    tried: Tried,
+    /// Only candidates able to serve this API, when any can.
+    only: Option<Api>,
+}
+
+impl<'a> Candidates<'a> {
+    fn new(model: &'a ModelRoute, api: Api) -> Self {
+        // Skip candidates that cannot serve this API (Anthropic has no
+        // embeddings) as long as some candidate can; when none can, the
+        // first one answers with its own clear 400.
+        let only = model
+            .tiers
+            .iter()
+            .flatten()
+            .any(|c| supports(c, api))
+            .then_some(api);
+        Candidates {
+            tiers: &model.tiers,
+            tier: 0,
+            tried: Tried::new(model.tiers.first().map_or(0, Vec::len)),
+            only,
+        }
+    }
+
+    fn next(&mut self, now: Instant) -> Option<&'a Candidate> {
+        while let Some(tier) = self.tiers.get(self.tier) {
+            if let Some(i) = pick(tier, &self.tried, now, self.only) {
+                self.tried.set(i);
+                return Some(&tier[i]);
+            }
+            self.tier += 1;
+            if let Some(next) = self.tiers.get(self.tier) {
+                self.tried = Tried::new(next.len());
+            }
+        }
+        None
+    }
+}
+
+/// What the candidates that could not answer leave for the final error.
+#[derive(Default)]
+struct Failed {
+    /// The last upstream failure, and the provider it came from.
+    last: Option<(Arc<str>, UpstreamError)>,
+    /// The shortest wait for a rate-limited provider.
+    rate_wait: Option<Duration>,
+    /// The shortest wait for an open circuit.
+    circuit_wait: Option<Duration>,
+}
+
+fn shortest(slot: &mut Option<Duration>, w: Duration) {
+    *slot = Some(slot.map_or(w, |a| a.min(w)));
+}
+
+impl Failed {
+    /// The answer when no candidate answered.
+    fn into_error(mut self, model: &ModelRoute, attempts: u32) -> ApiError {
+        if let Some((provider, error)) = self.last {
+            if let UpstreamError::Unservable { status, body, .. } = error {
+                // The translator's answer for the client (e.g. 502
+                // `upstream_auth_failed`, 429 `insufficient_quota`).
+                return ApiError::UpstreamClient { status, body };
+            }
+            return ApiError::Upstream {
+                provider,
+                attempts,
+                error,
+            };
+        }
+        if let Some(w) = self.rate_wait {
+            return ApiError::RateLimited {
+                message: format!(
+                    "every provider of model `{}` is at its rate limit; retry later",
+                    model.name
+                ),
+                retry_after: w,
+            };
+        }
+        if model.tiers.is_empty() {
+            let why = if model.skipped.is_empty() {
+                "it is mapped to no provider".to_string()
+            } else {
+                model.skipped.join("; ")
+            };
+            return ApiError::NoProvider {
+                message: format!("model `{}` has no usable provider: {why}", model.name),
+                retry_after: None,
+            };
+        }
+        let now = Instant::now();
+        for c in model.tiers.iter().flatten() {
+            if let Some(w) = c.provider.live.open_remaining(now) {
+                shortest(&mut self.circuit_wait, w);
+            }
+        }
+        ApiError::NoProvider {
+            message: format!(
+                "every provider of model `{}` is unavailable: their circuits are open after repeated failures",
+                model.name
+            ),
+            retry_after: self.circuit_wait,
+        }
+    }
+}
+
+/// Tries the candidates in turn until one answers (or refuses the request
+/// itself); each with its own retries.
 async fn route(
     shared: &Arc<Shared>,
     model: &ModelRoute,
     creq: &ClientRequest<'_>,
-    endpoint: Endpoint,
+    api: Api,
     log: &mut LogCtx,
 ) -> Result<Outcome, ApiError> {
-    let mut last: Option<(Arc<str>, UpstreamError)> = None;
-    let mut rate_wait: Option<Duration> = None;
-    let mut circuit_wait: Option<Duration> = None;
-    let min = |a: Option<Duration>, b: Duration| Some(a.map_or(b, |a| a.min(b)));
-    // Skip candidates that cannot serve this endpoint (Anthropic has no
-    // embeddings) as long as some candidate can; when none can, the first
-    // one answers with its own clear 400.
-    let only = model
-        .tiers
-        .iter()
-        .flatten()
-        .any(|c| supports(c, endpoint))
-        .then_some(endpoint);
-    for tier in &model.tiers {
-        let mut tried = Tried::new(tier.len());
-        while let Some(i) = pick(tier, &tried, Instant::now(), only) {
-            tried.set(i);
-            let c = &tier[i];
-            let p = &c.provider;
-            let mut admit = p.live.acquire(Instant::now());
-            let mut n: u32 = 0;
-            loop {
-                if let Some(ch) = admit.1.take() {
-                    shared.report_change(&p.name, ch);
-                }
-                match admit.0 {
-                    Ok(()) => {}
-                    Err(Refusal::RateLimited(w)) => {
-                        shared.metrics.rate_limited("provider", &p.name);
-                        rate_wait = min(rate_wait, w);
-                        break;
-                    }
-                    Err(Refusal::CircuitOpen(w)) => {
-                        circuit_wait = min(circuit_wait, w);
-                        break;
-                    }
-                }
-                log.attempts += 1;
-                let t = Instant::now();
-                let mut guard = TrialGuard {
-                    provider: p,
-                    armed: true,
-                };
-                let res = attempt(shared, c, creq, endpoint).await;
-                guard.armed = false;
-                log.upstream += t.elapsed();
-                match res {
-                    Ok(out) => {
-                        if let Some(ch) = p.live.on_success(crate::time::now_ms()) {
-                            shared.report_change(&p.name, ch);
-                        }
-                        log.provider = Some(p.name.clone());
-                        log.upstream_model = Some(c.upstream_model.clone());
-                        if let Outcome::Stream(_) = &out {
-                            // The relay adds the streaming time itself.
-                            log.upstream = log.upstream.saturating_sub(t.elapsed());
-                        }
-                        return Ok(out);
-                    }
-                    Err(UpstreamError::Status { status, body, .. })
-                        if !(matches!(status, 408 | 409 | 425 | 429) || status >= 500) =>
-                    {
-                        // The upstream is up and refused this request: no
-                        // other provider will think differently.
-                        if let Some(ch) = p.live.on_success(crate::time::now_ms()) {
-                            shared.report_change(&p.name, ch);
-                        }
-                        log.provider = Some(p.name.clone());
-                        log.upstream_model = Some(c.upstream_model.clone());
-                        return Err(ApiError::UpstreamClient { status, body });
-                    }
-                    Err(e) => {
-                        tracing::debug!(provider = %p.name, attempt = n + 1, "upstream attempt failed: {e}");
-                        let ch = p.live.on_failure(
-                            Instant::now(),
-                            crate::time::now_ms(),
-                            &e.to_string(),
-                            shared.breaker,
-                        );
-                        if let Some(ch) = ch {
-                            shared.report_change(&p.name, ch);
-                        }
-                        let ra = e.retry_after();
-                        let retryable = e.is_retryable();
-                        last = Some((p.name.clone(), e));
-                        if n >= p.max_retries || !retryable {
-                            // `!retryable`: llmo's own account problem at
-                            // this provider (Unservable): next candidate.
-                            break;
-                        }
-                        let wait = match ra {
-                            Some(ra) if ra <= MAX_RETRY_AFTER => ra,
-                            Some(_) => break,
-                            None => backoff(n),
-                        };
-                        n += 1;
-                        tokio::time::sleep(wait).await;
-                        log.waited += wait;
-                        shared.metrics.retry(&p.name);
-                        admit = p.live.acquire(Instant::now());
-                    }
-                }
-            }
-            if last.is_some() {
-                shared.metrics.failover(&model.name);
-            }
+    let mut failed = Failed::default();
+    let mut candidates = Candidates::new(model, api);
+    while let Some(c) = candidates.next(Instant::now()) {
+        if let Some(answer) = try_candidate(shared, c, creq, api, log, &mut failed).await {
+            return answer;
+        }
+        if failed.last.is_some() {
+            shared.metrics.failover(&model.name);
         }
     }
-    if let Some((provider, error)) = last {
-        if let UpstreamError::Unservable { status, body, .. } = error {
-            // The translator's answer for the client (e.g. 502
-            // `upstream_auth_failed`, 429 `insufficient_quota`).
-            return Err(ApiError::UpstreamClient { status, body });
+    Err(failed.into_error(model, log.attempts))
+}
+
+/// Admits an attempt at `p`; a refusal (rate limit, open circuit) notes its
+/// wait in `failed`.
+fn admit(shared: &Shared, p: &ProviderRt, failed: &mut Failed) -> bool {
+    let (admitted, change) = p.live.acquire(Instant::now());
+    if let Some(ch) = change {
+        shared.report_change(&p.name, ch);
+    }
+    match admitted {
+        Ok(()) => true,
+        Err(Refusal::RateLimited(w)) => {
+            shared.metrics.rate_limited("provider", &p.name);
+            shortest(&mut failed.rate_wait, w);
+            false
         }
-        return Err(ApiError::Upstream {
-            provider,
-            attempts: log.attempts,
-            error,
-        });
+        Err(Refusal::CircuitOpen(w)) => {
+            shortest(&mut failed.circuit_wait, w);
+            false
+        }
     }
-    if let Some(w) = rate_wait {
-        return Err(ApiError::RateLimited {
-            message: format!(
-                "every provider of model `{}` is at its rate limit; retry later",
-                model.name
-            ),
-            retry_after: w,
-        });
-    }
-    if model.tiers.is_empty() {
-        let why = if model.skipped.is_empty() {
-            "it is mapped to no provider".to_string()
-        } else {
-            model.skipped.join("; ")
+}
+
+/// Tries one candidate, retrying it as the [`RetryPolicy`] says: `Some`
+/// with the client's answer, or `None` to move on to the next candidate.
+async fn try_candidate(
+    shared: &Shared,
+    c: &Candidate,
+    creq: &ClientRequest<'_>,
+    api: Api,
+    log: &mut LogCtx,
+    failed: &mut Failed,
+) -> Option<Result<Outcome, ApiError>> {
+    let p = &c.provider;
+    let mut policy = RetryPolicy::new(p.max_retries);
+    while admit(shared, p, failed) {
+        log.attempts += 1;
+        let t = Instant::now();
+        let mut guard = TrialGuard {
+            provider: p,
+            armed: true,
         };
-        return Err(ApiError::NoProvider {
-            message: format!("model `{}` has no usable provider: {why}", model.name),
-            retry_after: None,
-        });
-    }
-    let now = Instant::now();
-    for c in model.tiers.iter().flatten() {
-        if let Some(w) = c.provider.live.open_remaining(now) {
-            circuit_wait = min(circuit_wait, w);
+        let res = attempt(shared, c, creq, api).await;
+        guard.armed = false;
+        log.upstream += t.elapsed();
+        let e = match res {
+            Ok(out) => {
+                answered(shared, c, log);
+                if let Outcome::Stream(_) = &out {
+                    // The relay adds the streaming time itself.
+                    log.upstream = log.upstream.saturating_sub(t.elapsed());
+                }
+                return Some(Ok(out));
+            }
+            Err(e) => e,
+        };
+        let retries = policy.retries();
+        let next = policy.after(&e, random_draw);
+        let e = match (next, e) {
+            (Next::GiveUp, UpstreamError::Status { status, body, .. }) => {
+                // The upstream is up and refused this request.
+                answered(shared, c, log);
+                return Some(Err(ApiError::UpstreamClient { status, body }));
+            }
+            (_, e) => e,
+        };
+        tracing::debug!(provider = %p.name, attempt = retries + 1, "upstream attempt failed: {e}");
+        let ch = p.live.on_failure(
+            Instant::now(),
+            crate::time::now_ms(),
+            &e.to_string(),
+            shared.breaker,
+        );
+        if let Some(ch) = ch {
+            shared.report_change(&p.name, ch);
         }
+        failed.last = Some((p.name.clone(), e));
+        let Next::Retry(wait) = next else {
+            return None;
+        };
+        tokio::time::sleep(wait).await;
+        log.waited += wait;
+        shared.metrics.retry(&p.name);
     }
-    Err(ApiError::NoProvider {
-        message: format!(
-            "every provider of model `{}` is unavailable: their circuits are open after repeated failures",
-            model.name
-        ),
-        retry_after: circuit_wait,
-    })
+    None
+}
+
+/// The provider answered (a success, or a refusal that proves it is up).
+fn answered(shared: &Shared, c: &Candidate, log: &mut LogCtx) {
+    if let Some(ch) = c.provider.live.on_success(crate::time::now_ms()) {
+        shared.report_change(&c.provider.name, ch);
+    }
+    log.provider = Some(c.provider.name.clone());
+    log.upstream_model = Some(c.upstream_model.clone());
 }
 
 #[cfg(test)]
@@ -591,17 +521,6 @@ mod tests {
             t.set(0);
             t.set(n - 1);
             assert!(t.get(0) && t.get(n - 1) && (n < 3 || !t.get(1)));
-        }
-    }
-
-    #[test]
-    fn backoff_grows_jittered_and_capped() {
-        for _ in 0..100 {
-            let b0 = backoff(0).as_millis();
-            assert!((25..=75).contains(&b0), "{b0}");
-            let b3 = backoff(3).as_millis();
-            assert!((200..=600).contains(&b3), "{b3}");
-            assert!(backoff(30).as_millis() <= 3000);
         }
     }
 }

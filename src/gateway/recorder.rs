@@ -139,9 +139,9 @@ const WRITER_NICE: i32 = 10;
 /// Lowers this thread's CPU priority so that a batch being written (a few
 /// ms of SQLite work every `batch_wait` under load) yields the CPU to request
 /// handling at once instead of delaying the requests that wake meanwhile
-/// (it was the p99 tail at c=1 on one CPU). Nice 10 still guarantees the
-/// writer ~10% of a CPU saturated by one runtime worker, more than it needs
-/// at the benchmark's peak (~8%). Linux only: there `setpriority` with a
+/// (the p99 tail on one CPU). Nice 10 still leaves the writer a share of a
+/// CPU saturated by request handling that is more than it needs at peak
+/// load. Linux only: there `setpriority` with a
 /// thread id applies to that thread alone.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
@@ -160,11 +160,10 @@ fn lower_priority() {
 
 /// Longest single sleep of the writer while a batch fills (it then drains
 /// the queue and checks the batch size and deadline again). As long as the
-/// default `batch_wait`: one wake-up per batch. It was 10 ms; each wake-up is
-/// a context switch that a request may wait behind when the writer shares
-/// the request CPU (c=1 p99 on one CPU: +0.58/+1.08 ms -> +0.50/+0.45 ms in
-/// back-to-back runs). The queue (65,536 rows) holds 50 ms of far more than
-/// the benchmark's peak.
+/// default `batch_wait`: one wake-up per batch, because each wake-up is a
+/// context switch that a request may wait behind when the writer shares
+/// the request CPU. The queue (65,536 rows) holds 50 ms of far more than
+/// peak load.
 const GATHER_SLICE: Duration = Duration::from_millis(50);
 
 struct Inner {
@@ -411,7 +410,7 @@ impl Writer {
     ///
     /// Once the first row is in, the writer does NOT block on the channel
     /// (a blocked receiver makes every sender's `try_send` a futex wake-up,
-    /// ~20% of a request's CPU): it sleeps in slices of at most
+    /// a large share of a request's CPU): it sleeps in slices of at most
     /// [`GATHER_SLICE`] and drains what arrived with `try_recv`, so senders
     /// almost always find it asleep-by-timer rather than parked on the queue.
     fn gather(&mut self, first: Msg) -> bool {

@@ -12,17 +12,18 @@ use serde::Serialize;
 
 use super::body::Body;
 use super::error::ApiError;
-use super::proxy::{self, LogCtx};
-use super::request::Endpoint;
+use super::providers::request::Api;
+use super::proxy;
+use super::request_log::LogCtx;
 use super::Shared;
 
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(super) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The client's address, put in each request's extensions by the accept loop.
 #[derive(Debug, Clone, Copy)]
-pub struct Peer(pub std::net::IpAddr);
+pub(super) struct Peer(pub std::net::IpAddr);
 
-pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     use tracing::Instrument;
     let rid = request_id(&shared, &req);
     // One span per request (debug level: free when not logged); retries,
@@ -92,15 +93,15 @@ async fn api(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Respons
     let path = req.uri().path().to_string();
     let result = match (&method, path.as_str()) {
         (&Method::POST, "/v1/chat/completions") => {
-            proxy::handle(shared, snap, req, Endpoint::Chat, &mut log).await
+            proxy::handle(shared, snap, req, Api::Chat, &mut log).await
         }
         (&Method::POST, "/v1/embeddings") => {
-            proxy::handle(shared, snap, req, Endpoint::Embeddings, &mut log).await
+            proxy::handle(shared, snap, req, Api::Embeddings, &mut log).await
         }
         (&Method::GET, "/v1/models") => proxy::authenticate(shared, &snap, &req)
             .map(|_| json(StatusCode::OK, snap.models_json.clone())),
         (&Method::GET, p) if p.starts_with("/v1/models/") => {
-            let id = percent_decode(&p["/v1/models/".len()..]);
+            let id = crate::http_util::decode_path_segment(&p["/v1/models/".len()..]);
             proxy::authenticate(shared, &snap, &req).and_then(|_| {
                 match snap.models.get(id.as_str()) {
                     Some(m) if m.enabled => Ok(json(StatusCode::OK, m.json.clone())),
@@ -157,25 +158,6 @@ async fn admin(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
     res
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn json(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut res = Response::new(Body::full(body));
     *res.status_mut() = status;
@@ -214,7 +196,7 @@ struct ProviderHealth<'a> {
 }
 
 /// The `providers` array of `/ready`, for the admin API's health page.
-pub fn provider_states(shared: &Shared) -> serde_json::Value {
+pub(super) fn provider_states(shared: &Shared) -> serde_json::Value {
     let snap = shared.snapshot();
     serde_json::to_value(provider_health(snap.as_deref())).unwrap_or_default()
 }
@@ -283,20 +265,7 @@ fn metrics(shared: &Shared) -> Response<Body> {
     let mut res = Response::new(Body::full(shared.metrics.render(depth, dropped)));
     res.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(super::metrics::CONTENT_TYPE),
     );
     res
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn model_ids_are_percent_decoded() {
-        assert_eq!(percent_decode("meta%2Fllama"), "meta/llama");
-        assert_eq!(percent_decode("plain"), "plain");
-        assert_eq!(percent_decode("bad%zz"), "bad%zz");
-        assert_eq!(percent_decode("end%2"), "end%2");
-    }
 }

@@ -18,7 +18,7 @@ use tokio::time::Sleep;
 use super::error::error_json;
 use super::providers::translated::{from_mapped, usage_of};
 use super::providers::{StreamMapper, UpstreamError, UpstreamStream, Usage};
-use super::proxy::LogCtx;
+use super::request_log::LogCtx;
 use super::snapshot::ProviderRt;
 
 enum Phase {
@@ -28,7 +28,7 @@ enum Phase {
     Finished,
 }
 
-pub struct Relay {
+pub(crate) struct Relay {
     upstream: reqwest::Body,
     mapper: StreamMapper,
     buf: BytesMut,
@@ -49,7 +49,7 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(
+    pub(crate) fn new(
         up: UpstreamStream,
         provider: Arc<ProviderRt>,
         client_wants_usage: bool,
@@ -77,7 +77,7 @@ impl Relay {
     /// Reads until the first whole event; an upstream that closes before it
     /// sent one fails the attempt (nothing has reached the client yet, so
     /// the caller may retry).
-    pub async fn prime(&mut self) -> Result<(), UpstreamError> {
+    pub(crate) async fn prime(&mut self) -> Result<(), UpstreamError> {
         let first = poll_fn(|cx| self.poll_upstream(cx)).await?;
         if let Some(e) = self.vendor_error() {
             // The vendor reported an error (Anthropic `overloaded_error`
@@ -97,7 +97,7 @@ impl Relay {
     }
 
     /// Hands over the request's log context; the relay records it at the end.
-    pub fn attach(&mut self, log: LogCtx) {
+    pub(crate) fn attach(&mut self, log: LogCtx) {
         self.log = Some(log);
     }
 
@@ -271,7 +271,7 @@ impl Relay {
     /// they reach `COALESCE_MAX`, or when the stream ends (the `[DONE]` event
     /// hands over at once). An upstream that trickles tokens costs two extra
     /// polls per event, no added wait.
-    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    pub(crate) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if let Some(p) = self.pending.take() {
             return Poll::Ready(Some(p));
         }
@@ -374,10 +374,9 @@ impl Relay {
 const COALESCE_MAX: usize = 32 * 1024;
 
 /// Scheduler turns the relay waits for more before it hands over what it
-/// has. Measured with the bench mock (20 events in one TCP segment, llmo on
-/// one worker): one turn merged none, since hyper's connection task needs two
-/// to hand over its next chunk; two merged a whole answer into one `writev`
-/// (CPU per stream 0.31 -> 0.17 ms; streams at c=256 70% -> 95% of direct).
+/// has. One turn merges nothing, since hyper's connection task needs two to
+/// hand over its next chunk; two merge a whole answer that arrived in one
+/// TCP segment into one `writev`.
 const COALESCE_TURNS: u8 = 2;
 
 /// Events gathered for one write: the first chunk is kept as is (no copy when

@@ -6,32 +6,31 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::translated::{fallback_identity, Endpoint};
-use super::{Completion, Provider, StreamMapper, UpstreamError, UpstreamStream};
-use crate::catalog::Provider as ProviderRow;
-use crate::gateway::request::ClientRequest;
+use super::request::ClientRequest;
+use super::translated::fallback_identity;
+use super::upstream::{Auth, UpstreamEndpoint};
+use super::{Adapter, Completion, StreamMapper, UpstreamError, UpstreamStream};
+use crate::catalog::Provider;
 use crate::translate::anthropic;
 
-pub const KIND: &str = "anthropic";
-
-pub struct Anthropic {
-    endpoint: Endpoint,
+pub(crate) struct Anthropic {
+    endpoint: UpstreamEndpoint,
 }
 
 impl Anthropic {
-    pub fn new(p: &ProviderRow) -> Result<Self, String> {
+    pub(crate) fn new(p: &Provider) -> Result<Self, String> {
         Ok(Anthropic {
-            endpoint: Endpoint::new(
+            endpoint: UpstreamEndpoint::new(
                 &p.base_url,
                 p.resolve_key(),
-                "x-api-key",
+                Auth::Header("x-api-key"),
                 Some(("anthropic-version", anthropic::API_VERSION)),
             )?,
         })
     }
 }
 
-impl Provider for Anthropic {
+impl Adapter for Anthropic {
     fn chat(
         &self,
         http: &reqwest::Client,

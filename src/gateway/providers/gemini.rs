@@ -4,27 +4,31 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::translated::{completion, fallback_identity, translate_error, Endpoint};
-use super::{parse_usage, Completion, Provider, StreamMapper, UpstreamError, UpstreamStream};
-use crate::catalog::Provider as ProviderRow;
-use crate::gateway::request::ClientRequest;
+use super::request::ClientRequest;
+use super::translated::{completion, fallback_identity, translate_error};
+use super::upstream::{Auth, UpstreamEndpoint};
+use super::{parse_usage, Adapter, Completion, StreamMapper, UpstreamError, UpstreamStream};
+use crate::catalog::Provider;
 use crate::translate::gemini;
 
-pub const KIND: &str = "gemini";
-
-pub struct Gemini {
-    endpoint: Endpoint,
+pub(crate) struct Gemini {
+    endpoint: UpstreamEndpoint,
 }
 
 impl Gemini {
-    pub fn new(p: &ProviderRow) -> Result<Self, String> {
+    pub(crate) fn new(p: &Provider) -> Result<Self, String> {
         Ok(Gemini {
-            endpoint: Endpoint::new(&p.base_url, p.resolve_key(), "x-goog-api-key", None)?,
+            endpoint: UpstreamEndpoint::new(
+                &p.base_url,
+                p.resolve_key(),
+                Auth::Header("x-goog-api-key"),
+                None,
+            )?,
         })
     }
 }
 
-impl Provider for Gemini {
+impl Adapter for Gemini {
     fn chat(
         &self,
         http: &reqwest::Client,

@@ -1,24 +1,31 @@
-//! Upstream adapters: one [`Provider`] trait, one [`AnyProvider`] enum with
+//! Upstream adapters: one [`Adapter`] trait, one [`AnyAdapter`] enum with
 //! `match` dispatch (no `dyn`, no async-trait), and the error every adapter
 //! maps upstream failures to. Adapters never touch SQLite; they get a
 //! ready-made [`ClientRequest`] and a shared `reqwest::Client`.
+//!
+//! This layer is a leaf of the gateway: it imports nothing from the server
+//! side (`gateway/mod.rs`, `proxy`, `stream`, `body`, `error`, `router`,
+//! `Shared`), so it can be read and tested without the HTTP server (the
+//! test `adapters_do_not_import_the_server` keeps it so).
 use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::request::ClientRequest;
-use crate::catalog::{Provider as ProviderRow, ProviderKind};
+use crate::catalog::{Provider, ProviderKind};
+use request::{Api, ClientRequest};
 
-pub mod anthropic;
-pub mod gemini;
-pub mod openai;
-pub mod translated;
+pub(crate) mod anthropic;
+pub(crate) mod gemini;
+pub(crate) mod openai;
+pub(crate) mod request;
+pub(crate) mod translated;
+pub(crate) mod upstream;
 
 /// What an adapter does for the gateway. Bodies in and out are OpenAI's
 /// wire format; an adapter for another vendor translates both ways.
-pub trait Provider: Send + Sync {
+pub(crate) trait Adapter: Send + Sync {
     /// A non-stream chat completion, bounded as a whole by `timeout`.
     fn chat(
         &self,
@@ -50,7 +57,7 @@ pub trait Provider: Send + Sync {
 /// Every adapter. The translating ones (Anthropic, Gemini) convert with the
 /// pure functions of `crate::translate`, and their streams carry a
 /// [`StreamMapper`] variant.
-pub enum AnyProvider {
+pub(crate) enum AnyAdapter {
     /// `openai` and `openai-compatible`: the body goes through with only
     /// `model` rewritten; responses come back byte for byte.
     OpenAi(openai::OpenAi),
@@ -58,32 +65,26 @@ pub enum AnyProvider {
     Gemini(gemini::Gemini),
 }
 
-impl AnyProvider {
-    /// Whether this adapter can serve `endpoint` at all (Anthropic has no
+impl AnyAdapter {
+    /// Whether this adapter can serve `api` at all (Anthropic has no
     /// embeddings API); routing skips those that cannot.
-    pub fn supports(&self, endpoint: crate::gateway::request::Endpoint) -> bool {
-        !matches!(
-            (self, endpoint),
-            (
-                AnyProvider::Anthropic(_),
-                crate::gateway::request::Endpoint::Embeddings
-            )
-        )
+    pub(crate) fn supports(&self, api: Api) -> bool {
+        !matches!((self, api), (AnyAdapter::Anthropic(_), Api::Embeddings))
     }
 
     /// Builds the adapter for a stored provider (the key resolved now, once
     /// per catalog snapshot). `Err` says why the provider cannot be used.
-    pub fn for_provider(p: &ProviderRow) -> Result<AnyProvider, String> {
+    pub(crate) fn for_provider(p: &Provider) -> Result<AnyAdapter, String> {
         match p.kind {
             ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
-                openai::OpenAi::new(p).map(AnyProvider::OpenAi)
+                openai::OpenAi::new(p).map(AnyAdapter::OpenAi)
             }
-            ProviderKind::Anthropic => anthropic::Anthropic::new(p).map(AnyProvider::Anthropic),
-            ProviderKind::Gemini => gemini::Gemini::new(p).map(AnyProvider::Gemini),
+            ProviderKind::Anthropic => anthropic::Anthropic::new(p).map(AnyAdapter::Anthropic),
+            ProviderKind::Gemini => gemini::Gemini::new(p).map(AnyAdapter::Gemini),
         }
     }
 
-    pub async fn chat(
+    pub(crate) async fn chat(
         &self,
         http: &reqwest::Client,
         req: &ClientRequest<'_>,
@@ -91,26 +92,26 @@ impl AnyProvider {
         timeout: Duration,
     ) -> Result<Completion, UpstreamError> {
         match self {
-            AnyProvider::OpenAi(p) => p.chat(http, req, upstream_model, timeout).await,
-            AnyProvider::Anthropic(p) => p.chat(http, req, upstream_model, timeout).await,
-            AnyProvider::Gemini(p) => p.chat(http, req, upstream_model, timeout).await,
+            AnyAdapter::OpenAi(p) => p.chat(http, req, upstream_model, timeout).await,
+            AnyAdapter::Anthropic(p) => p.chat(http, req, upstream_model, timeout).await,
+            AnyAdapter::Gemini(p) => p.chat(http, req, upstream_model, timeout).await,
         }
     }
 
-    pub async fn chat_stream(
+    pub(crate) async fn chat_stream(
         &self,
         http: &reqwest::Client,
         req: &ClientRequest<'_>,
         upstream_model: &str,
     ) -> Result<UpstreamStream, UpstreamError> {
         match self {
-            AnyProvider::OpenAi(p) => p.chat_stream(http, req, upstream_model).await,
-            AnyProvider::Anthropic(p) => p.chat_stream(http, req, upstream_model).await,
-            AnyProvider::Gemini(p) => p.chat_stream(http, req, upstream_model).await,
+            AnyAdapter::OpenAi(p) => p.chat_stream(http, req, upstream_model).await,
+            AnyAdapter::Anthropic(p) => p.chat_stream(http, req, upstream_model).await,
+            AnyAdapter::Gemini(p) => p.chat_stream(http, req, upstream_model).await,
         }
     }
 
-    pub async fn embeddings(
+    pub(crate) async fn embeddings(
         &self,
         http: &reqwest::Client,
         req: &ClientRequest<'_>,
@@ -118,21 +119,21 @@ impl AnyProvider {
         timeout: Duration,
     ) -> Result<Completion, UpstreamError> {
         match self {
-            AnyProvider::OpenAi(p) => p.embeddings(http, req, upstream_model, timeout).await,
-            AnyProvider::Anthropic(p) => p.embeddings(http, req, upstream_model, timeout).await,
-            AnyProvider::Gemini(p) => p.embeddings(http, req, upstream_model, timeout).await,
+            AnyAdapter::OpenAi(p) => p.embeddings(http, req, upstream_model, timeout).await,
+            AnyAdapter::Anthropic(p) => p.embeddings(http, req, upstream_model, timeout).await,
+            AnyAdapter::Gemini(p) => p.embeddings(http, req, upstream_model, timeout).await,
         }
     }
 }
 
 /// A finished non-stream answer, already in OpenAI's format.
-pub struct Completion {
+pub(crate) struct Completion {
     pub body: Bytes,
     pub usage: Usage,
 }
 
 /// An open upstream stream and how to turn its events into OpenAI's.
-pub struct UpstreamStream {
+pub(crate) struct UpstreamStream {
     pub body: reqwest::Body,
     pub mapper: StreamMapper,
 }
@@ -147,7 +148,7 @@ pub enum StreamMapper {
 
 /// Token counts as the upstream reported them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub prompt_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
 }
@@ -157,10 +158,10 @@ pub struct Usage {
 /// Fast path: OpenAI-format servers put `usage` after `choices`, so the last
 /// `"usage":` key in the body (a real quote, not an escaped one inside a
 /// string) is read where it stands, without scanning the answer before it
-/// (serde walking the whole body was ~6% of a request's instructions for a
-/// short answer, more for long ones). Anything unexpected falls back to
+/// (serde walking the whole body costs in proportion to the answer's
+/// length, on every request). Anything unexpected falls back to
 /// reading the body's top-level `usage` field the slow way.
-pub fn parse_usage(body: &[u8]) -> Usage {
+pub(crate) fn parse_usage(body: &[u8]) -> Usage {
     if let Some(u) = usage_near_end(body) {
         return u;
     }
@@ -206,7 +207,7 @@ fn usage_near_end(body: &[u8]) -> Option<Usage> {
 
 /// How an upstream attempt failed.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     #[error("cannot connect: {0}")]
     Connect(String),
     #[error("no answer within {0} ms")]
@@ -238,7 +239,7 @@ pub enum UpstreamError {
 
 impl UpstreamError {
     /// Worth another attempt (here or at another provider)?
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         match self {
             UpstreamError::Connect(_) | UpstreamError::Timeout(_) | UpstreamError::Broken(_) => {
                 true
@@ -250,18 +251,18 @@ impl UpstreamError {
         }
     }
 
-    pub fn is_timeout(&self) -> bool {
+    pub(crate) fn is_timeout(&self) -> bool {
         matches!(self, UpstreamError::Timeout(_))
     }
 
-    pub fn retry_after(&self) -> Option<Duration> {
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
         match self {
             UpstreamError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             UpstreamError::Timeout(_) => "upstream_timeout",
             UpstreamError::Connect(_) => "upstream_unreachable",
@@ -271,7 +272,7 @@ impl UpstreamError {
         }
     }
 
-    pub fn log_type(&self) -> &'static str {
+    pub(crate) fn log_type(&self) -> &'static str {
         match self {
             UpstreamError::Timeout(_) => "timeout",
             UpstreamError::Connect(_) => "connect_error",
@@ -284,7 +285,7 @@ impl UpstreamError {
     }
 
     /// A transport error from reqwest, without URL query or headers.
-    pub fn from_reqwest(e: &reqwest::Error, timeout_ms: u64) -> UpstreamError {
+    pub(crate) fn from_reqwest(e: &reqwest::Error, timeout_ms: u64) -> UpstreamError {
         if e.is_timeout() {
             return UpstreamError::Timeout(timeout_ms);
         }
@@ -307,7 +308,7 @@ impl UpstreamError {
 
 /// Maps a non-success upstream answer. `secret` is removed from the message
 /// in case the upstream echoes the key it was sent.
-pub fn map_error(
+pub(crate) fn map_error(
     status: u16,
     headers: &reqwest::header::HeaderMap,
     body: Bytes,
@@ -439,5 +440,54 @@ mod tests {
         assert_eq!(u.prompt_tokens, Some(19));
         assert_eq!(u.completion_tokens, Some(10));
         assert_eq!(parse_usage(b"{}"), Usage::default());
+    }
+
+    /// Every `.rs` file below `dir`.
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                rust_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// The adapters are a leaf of the gateway (issue 9): nothing below
+    /// `providers/` reaches the server side (`gateway/mod.rs`, `proxy`,
+    /// `stream`, `body`, `error`, `router`, `Shared`, ...), whatever the path
+    /// spelling.
+    #[test]
+    fn adapters_do_not_import_the_server() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gateway/providers");
+        let mut files = Vec::new();
+        rust_files(&root, &mut files);
+        assert!(files.len() >= 5, "{files:?}");
+        let mut bad = Vec::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            let is_mod = f.file_name().is_some_and(|n| n == "mod.rs") && f.parent() == Some(&*root);
+            for (n, line) in text.lines().enumerate() {
+                // The code outside string literals and comments.
+                let code: String = line.split('"').step_by(2).collect();
+                let code = code.split("//").next().unwrap_or("");
+                let outside = code.contains("super::super")
+                    || code
+                        .match_indices("gateway::")
+                        .any(|(i, _)| !code[i + "gateway::".len()..].starts_with("providers"))
+                    // In `providers/mod.rs` a top-level `super::` is the gateway.
+                    || (is_mod && code.starts_with("use super::"))
+                    || (is_mod && code.starts_with("pub use super::"));
+                if outside {
+                    bad.push(format!("{}:{}: {line}", f.display(), n + 1));
+                }
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "adapters import the server side:\n{}",
+            bad.join("\n")
+        );
     }
 }

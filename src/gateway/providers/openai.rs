@@ -10,78 +10,44 @@
 use std::future::Future;
 use std::time::Duration;
 
-use bytes::Bytes;
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Url;
 
+use super::request::ClientRequest;
+use super::upstream::{Auth, UpstreamEndpoint};
 use super::{
-    map_error, parse_usage, Completion, Provider, StreamMapper, UpstreamError, UpstreamStream,
+    map_error, parse_usage, Adapter, Completion, StreamMapper, UpstreamError, UpstreamStream,
 };
-use crate::catalog::Provider as ProviderRow;
-use crate::gateway::request::ClientRequest;
-use crate::secret::Secret;
+use crate::catalog::Provider;
 
-pub const KIND: &str = "openai";
-
-pub struct OpenAi {
+pub(crate) struct OpenAi {
+    /// Parsed once here, so a request only clones them.
     chat_url: Url,
     embeddings_url: Url,
-    /// `Bearer <key>`, marked sensitive so it never shows in debug output.
-    auth: Option<HeaderValue>,
-    /// Kept to scrub the key from upstream error messages.
-    key: Option<Secret>,
+    endpoint: UpstreamEndpoint,
 }
 
 impl OpenAi {
-    pub fn new(p: &ProviderRow) -> Result<Self, String> {
-        let base = p.base_url.trim_end_matches('/');
+    pub(crate) fn new(p: &Provider) -> Result<Self, String> {
+        let endpoint = UpstreamEndpoint::new(&p.base_url, p.resolve_key(), Auth::Bearer, None)?;
+        let base = &endpoint.base;
         let url = |path: &str| {
             Url::parse(&format!("{base}/{path}"))
                 .map_err(|e| format!("base URL `{base}` is invalid: {e}"))
         };
-        let key = p.resolve_key();
-        let auth = match &key {
-            Some(k) => {
-                let mut v =
-                    HeaderValue::from_str(&format!("Bearer {}", k.expose())).map_err(|_| {
-                        "the API key contains characters not allowed in a header".to_string()
-                    })?;
-                v.set_sensitive(true);
-                Some(v)
-            }
-            None => None,
-        };
         Ok(OpenAi {
             chat_url: url("chat/completions")?,
             embeddings_url: url("embeddings")?,
-            auth,
-            key,
+            endpoint,
         })
     }
 
-    fn post(
+    fn error(
         &self,
-        http: &reqwest::Client,
-        url: &Url,
-        body: Vec<u8>,
-        sse: bool,
-    ) -> reqwest::RequestBuilder {
-        let mut b = http
-            .post(url.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(
-                ACCEPT,
-                HeaderValue::from_static(if sse {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                }),
-            )
-            .body(body);
-        if let Some(a) = &self.auth {
-            b = b.header(AUTHORIZATION, a.clone());
-        }
-        b
+        status: u16,
+        headers: &reqwest::header::HeaderMap,
+        body: bytes::Bytes,
+    ) -> UpstreamError {
+        map_error(status, headers, body, self.endpoint.secret())
     }
 
     async fn call(
@@ -91,45 +57,20 @@ impl OpenAi {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<Completion, UpstreamError> {
-        let ms = timeout.as_millis() as u64;
-        let work = async {
-            let res = self
-                .post(http, url, body, false)
-                .send()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
-            let status = res.status();
-            // The headers are only read for errors (Retry-After): no clone
-            // of the header map on the success path.
-            let headers = (!status.is_success()).then(|| res.headers().clone());
-            let bytes: Bytes = res
-                .bytes()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
-            if let Some(headers) = headers {
-                return Err(self.error(status.as_u16(), &headers, bytes));
-            }
-            Ok(Completion {
-                usage: parse_usage(&bytes),
-                body: bytes,
+        let bytes = self
+            .endpoint
+            .fetch(http, url.clone(), body, timeout, |s, h, b| {
+                self.error(s, h, b)
             })
-        };
-        tokio::time::timeout(timeout, work)
-            .await
-            .map_err(|_| UpstreamError::Timeout(ms))?
-    }
-
-    fn error(
-        &self,
-        status: u16,
-        headers: &reqwest::header::HeaderMap,
-        body: Bytes,
-    ) -> UpstreamError {
-        map_error(status, headers, body, self.key.as_ref().map(Secret::expose))
+            .await?;
+        Ok(Completion {
+            usage: parse_usage(&bytes),
+            body: bytes,
+        })
     }
 }
 
-impl Provider for OpenAi {
+impl Adapter for OpenAi {
     fn chat(
         &self,
         http: &reqwest::Client,
@@ -151,22 +92,14 @@ impl Provider for OpenAi {
         // relay drops it again when the client did not ask for it.
         let body = req.encode_openai(upstream_model, true);
         async move {
-            let res = self
-                .post(http, &self.chat_url, body, true)
-                .send()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e, 0))?;
-            let status = res.status();
-            if !status.is_success() {
-                let headers = res.headers().clone();
-                let bytes = res
-                    .bytes()
-                    .await
-                    .map_err(|e| UpstreamError::from_reqwest(&e, 0))?;
-                return Err(self.error(status.as_u16(), &headers, bytes));
-            }
+            let body = self
+                .endpoint
+                .open_stream(http, self.chat_url.clone(), body, |s, h, b| {
+                    self.error(s, h, b)
+                })
+                .await?;
             Ok(UpstreamStream {
-                body: reqwest::Body::from(res),
+                body,
                 mapper: StreamMapper::Passthrough,
             })
         }
@@ -188,9 +121,10 @@ impl Provider for OpenAi {
 mod tests {
     use super::*;
     use crate::catalog::ProviderKind;
+    use crate::secret::Secret;
 
-    fn row(base: &str, key: Option<&str>) -> ProviderRow {
-        ProviderRow {
+    fn row(base: &str, key: Option<&str>) -> Provider {
+        Provider {
             id: 1,
             name: "p".into(),
             kind: ProviderKind::OpenAiCompatible,
@@ -219,11 +153,12 @@ mod tests {
             p.embeddings_url.as_str(),
             "http://127.0.0.1:9/v1/embeddings"
         );
-        let a = p.auth.unwrap();
+        let (name, a) = p.endpoint.auth.unwrap();
+        assert_eq!(name, reqwest::header::AUTHORIZATION);
         assert!(a.is_sensitive());
         assert_eq!(a.to_str().unwrap(), "Bearer sk-test-123456789");
         let p = OpenAi::new(&row("http://127.0.0.1:9/v1", None)).unwrap();
-        assert!(p.auth.is_none());
+        assert!(p.endpoint.auth.is_none());
         assert!(OpenAi::new(&row("http://127.0.0.1:9/v1", Some("bad\nkey"))).is_err());
     }
 }

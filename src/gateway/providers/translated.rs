@@ -4,91 +4,32 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 
+use super::upstream::UpstreamEndpoint;
 use super::{map_error, Completion, UpstreamError, Usage};
-use crate::secret::Secret;
 use crate::translate::openai::ChatCompletion;
 use crate::translate::{MappedError, ResponseMeta, TranslateError, UpstreamCall};
 
-/// Base URL, vendor auth header and key of a translated provider.
-pub struct Endpoint {
-    pub base: String,
-    pub auth: Option<(HeaderName, HeaderValue)>,
-    pub key: Option<Secret>,
-    pub extra: Option<(HeaderName, HeaderValue)>,
-}
-
-impl Endpoint {
-    pub fn new(
-        base_url: &str,
-        key: Option<Secret>,
-        header: &'static str,
-        extra: Option<(&'static str, &'static str)>,
-    ) -> Result<Endpoint, String> {
-        let auth = match &key {
-            Some(k) => {
-                let mut v = HeaderValue::from_str(k.expose()).map_err(|_| {
-                    "the API key contains characters not allowed in a header".to_string()
-                })?;
-                v.set_sensitive(true);
-                Some((HeaderName::from_static(header), v))
-            }
-            None => None,
-        };
-        Ok(Endpoint {
-            base: base_url.trim_end_matches('/').to_string(),
-            auth,
-            key,
-            extra: extra.map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v))),
-        })
-    }
-
-    fn post(
-        &self,
-        http: &reqwest::Client,
-        path: &str,
-        body: Vec<u8>,
-        sse: bool,
-    ) -> reqwest::RequestBuilder {
-        let mut b = http
-            .post(format!("{}{path}", self.base))
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(
-                ACCEPT,
-                HeaderValue::from_static(if sse {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                }),
-            )
-            .body(body);
-        if let Some((k, v)) = &self.auth {
-            b = b.header(k.clone(), v.clone());
-        }
-        if let Some((k, v)) = &self.extra {
-            b = b.header(k.clone(), v.clone());
-        }
-        b
-    }
-
+/// The translating adapters' side of the shared [`UpstreamEndpoint`]:
+/// errors mapped by the vendor's translator, paths below the base URL.
+impl UpstreamEndpoint {
     /// A vendor error, mapped by the translator, as an [`UpstreamError`]
     /// (status as the client should see it, OpenAI-shaped body). An error
     /// the translator marks `failover` but not `retryable` (llmo's key,
     /// account or quota at this provider) becomes
     /// [`UpstreamError::Unservable`]: the gateway tries the next provider
     /// instead of answering the client or retrying here.
-    pub fn error(
+    pub(crate) fn error(
         &self,
         headers: &reqwest::header::HeaderMap,
         mapped: MappedError,
     ) -> UpstreamError {
-        from_mapped(headers, &mapped, self.key.as_ref().map(Secret::expose))
+        from_mapped(headers, &mapped, self.secret())
     }
 
     /// A non-stream call: sends `body` to `path`, returns the success body
     /// or the mapped error. Bounded as a whole by `timeout`.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         http: &reqwest::Client,
         path: &str,
@@ -96,34 +37,17 @@ impl Endpoint {
         timeout: Duration,
         map: impl Fn(u16, &[u8]) -> MappedError,
     ) -> Result<Bytes, UpstreamError> {
-        let ms = timeout.as_millis() as u64;
-        let work = async {
-            let res = self
-                .post(http, path, body, false)
-                .send()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
-            let status = res.status();
-            let headers = res.headers().clone();
-            let bytes = res
-                .bytes()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
-            if !status.is_success() {
-                return Err(self.error(&headers, map(status.as_u16(), &bytes)));
-            }
-            Ok(bytes)
-        };
-        tokio::time::timeout(timeout, work)
-            .await
-            .map_err(|_| UpstreamError::Timeout(ms))?
+        let url = format!("{}{path}", self.base);
+        self.fetch(http, url, body, timeout, |status, headers, bytes| {
+            self.error(headers, map(status, &bytes))
+        })
+        .await
     }
 
-    /// Opens a stream: the response once it answered with success headers.
     /// The non-stream exchange both translating adapters share: send the
     /// translated call, map an error answer with `map`, and turn the success
     /// body into an OpenAI completion with `respond`.
-    pub async fn complete(
+    pub(crate) async fn complete(
         &self,
         http: &reqwest::Client,
         call: Result<UpstreamCall, TranslateError>,
@@ -145,38 +69,18 @@ impl Endpoint {
     }
 
     /// Opens a translated stream: the body to feed to the stream translator.
-    pub async fn open_call(
+    pub(crate) async fn open_call(
         &self,
         http: &reqwest::Client,
         call: Result<UpstreamCall, TranslateError>,
         map: impl Fn(u16, &[u8]) -> MappedError,
     ) -> Result<reqwest::Body, UpstreamError> {
         let call = call.map_err(|e| translate_error(&e))?;
-        self.open(http, &call.path, call.body, map).await
-    }
-
-    pub async fn open(
-        &self,
-        http: &reqwest::Client,
-        path: &str,
-        body: Vec<u8>,
-        map: impl Fn(u16, &[u8]) -> MappedError,
-    ) -> Result<reqwest::Body, UpstreamError> {
-        let res = self
-            .post(http, path, body, true)
-            .send()
-            .await
-            .map_err(|e| UpstreamError::from_reqwest(&e, 0))?;
-        let status = res.status();
-        if !status.is_success() {
-            let headers = res.headers().clone();
-            let bytes = res
-                .bytes()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e, 0))?;
-            return Err(self.error(&headers, map(status.as_u16(), &bytes)));
-        }
-        Ok(reqwest::Body::from(res))
+        let url = format!("{}{}", self.base, call.path);
+        self.open_stream(http, url, call.body, |status, headers, bytes| {
+            self.error(headers, map(status, &bytes))
+        })
+        .await
     }
 }
 
@@ -186,7 +90,7 @@ impl Endpoint {
 /// becomes [`UpstreamError::Unservable`], so the next provider is tried
 /// instead of answering the client or retrying here. `secret` is scrubbed
 /// from the message.
-pub fn from_mapped(
+pub(crate) fn from_mapped(
     headers: &reqwest::header::HeaderMap,
     mapped: &MappedError,
     secret: Option<&str>,
@@ -226,7 +130,7 @@ pub fn from_mapped(
 
 /// A request the translator refused (the client's fault: 400 naming the
 /// field), or an upstream success body it could not read (502, retryable).
-pub fn translate_error(e: &TranslateError) -> UpstreamError {
+pub(crate) fn translate_error(e: &TranslateError) -> UpstreamError {
     match e {
         TranslateError::Upstream { message } => UpstreamError::Broken(message.clone()),
         _ => UpstreamError::Status {
@@ -239,14 +143,14 @@ pub fn translate_error(e: &TranslateError) -> UpstreamError {
 }
 
 /// The id for a response whose provider sent none, and its timestamp.
-pub fn fallback_identity() -> (String, u64) {
+pub(crate) fn fallback_identity() -> (String, u64) {
     (
         format!("chatcmpl-llmo{:016x}", fastrand::u64(..)),
         (crate::time::now_ms() / 1000).max(0) as u64,
     )
 }
 
-pub fn usage_of(u: Option<crate::translate::openai::Usage>) -> Usage {
+pub(crate) fn usage_of(u: Option<crate::translate::openai::Usage>) -> Usage {
     u.map(|u| Usage {
         prompt_tokens: Some(u.prompt_tokens),
         completion_tokens: Some(u.completion_tokens),
@@ -255,7 +159,7 @@ pub fn usage_of(u: Option<crate::translate::openai::Usage>) -> Usage {
 }
 
 /// Serialises a translated answer.
-pub fn completion<T: serde::Serialize>(
+pub(crate) fn completion<T: serde::Serialize>(
     value: &T,
     usage: Usage,
 ) -> Result<Completion, UpstreamError> {
@@ -270,13 +174,15 @@ pub fn completion<T: serde::Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::providers::upstream::Auth;
+    use crate::secret::Secret;
     use crate::translate::{anthropic, gemini};
 
-    fn endpoint() -> Endpoint {
-        Endpoint::new(
+    fn endpoint() -> UpstreamEndpoint {
+        UpstreamEndpoint::new(
             "http://127.0.0.1:1",
             Some(Secret::new("sk-ant-unit-0123456789")),
-            "x-api-key",
+            Auth::Header("x-api-key"),
             None,
         )
         .unwrap()

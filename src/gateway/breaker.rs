@@ -1,53 +1,13 @@
-//! Per-provider live state that outlives catalog reloads: the circuit
-//! breaker, the request-rate window, and success counts for the last five
-//! minutes; plus the per-key rate window. Each sits behind a short `std`
-//! mutex that is never held across an `.await`.
-use std::collections::VecDeque;
+//! The circuit breaker: per-provider live state that outlives catalog
+//! reloads (circuit, the provider's request-rate window, success counts for
+//! the last five minutes), behind one short `std` mutex that is never held
+//! across an `.await`. The admission of an attempt checks the circuit and
+//! the rate window under that one lock.
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub use super::recorder::CircuitState as State;
-
-const WINDOW: Duration = Duration::from_secs(60);
-
-/// At most `rpm` requests in any 60-second window (a sliding log of the
-/// last `rpm` admissions): exact, so a limit of 60 never lets 120 through at
-/// a minute's edge, and `Retry-After` is the true wait for a free slot.
-#[derive(Debug, Default)]
-pub struct RateWindow {
-    rpm: u32,
-    admitted: VecDeque<Instant>,
-}
-
-impl RateWindow {
-    pub fn set_rpm(&mut self, rpm: u32) {
-        self.rpm = rpm;
-        while self.admitted.len() > rpm as usize {
-            self.admitted.pop_front();
-        }
-    }
-
-    /// Takes a slot, or says how long until one frees.
-    pub fn try_acquire(&mut self, now: Instant) -> Result<(), Duration> {
-        if self.rpm == 0 {
-            return Ok(());
-        }
-        while let Some(t) = self.admitted.front() {
-            if now.duration_since(*t) >= WINDOW {
-                self.admitted.pop_front();
-            } else {
-                break;
-            }
-        }
-        if self.admitted.len() < self.rpm as usize {
-            self.admitted.push_back(now);
-            Ok(())
-        } else {
-            let oldest = self.admitted.front().copied().unwrap_or(now);
-            Err((oldest + WINDOW).saturating_duration_since(now))
-        }
-    }
-}
+use super::rate::{lock, RateWindow};
+use super::recorder::CircuitState as State;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Circuit {
@@ -58,7 +18,7 @@ enum Circuit {
 
 /// A circuit state change to report (outside the lock).
 #[derive(Debug, Clone)]
-pub struct Change {
+pub(crate) struct Change {
     pub state: State,
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
@@ -67,7 +27,7 @@ pub struct Change {
 
 /// Why a provider cannot take a request right now.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     RateLimited(Duration),
     CircuitOpen(Duration),
 }
@@ -91,20 +51,20 @@ struct Inner {
 
 /// Live state of one provider.
 #[derive(Debug)]
-pub struct ProviderLive {
+pub(crate) struct ProviderLive {
     inner: Mutex<Inner>,
 }
 
 /// The thresholds, from settings.
 #[derive(Debug, Clone, Copy)]
-pub struct BreakerConfig {
+pub(crate) struct BreakerConfig {
     pub failures: u32,
     pub cooldown: Duration,
 }
 
 /// What `/ready` shows for a provider.
 #[derive(Debug, Clone)]
-pub struct HealthView {
+pub(crate) struct HealthView {
     pub state: State,
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
@@ -125,11 +85,6 @@ impl Default for ProviderLive {
             }),
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding this lock cannot leave the counters unusable.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Inner {
@@ -160,13 +115,13 @@ impl Inner {
 }
 
 impl ProviderLive {
-    pub fn set_rpm(&self, rpm: u32) {
+    pub(crate) fn set_rpm(&self, rpm: u32) {
         lock(&self.inner).rate.set_rpm(rpm);
     }
 
     /// Cheap check used while picking: false while the circuit is open (and
     /// its cooldown not over) or a half-open trial is already running.
-    pub fn may_try(&self, now: Instant) -> bool {
+    pub(crate) fn may_try(&self, now: Instant) -> bool {
         match lock(&self.inner).circuit {
             Circuit::Closed => true,
             Circuit::Open { until } => now >= until,
@@ -177,7 +132,7 @@ impl ProviderLive {
     /// Admits one attempt: circuit first, then the rate window. An open
     /// circuit whose cooldown is over turns half-open and this attempt is
     /// its one trial.
-    pub fn acquire(&self, now: Instant) -> (Result<(), Refusal>, Option<Change>) {
+    pub(crate) fn acquire(&self, now: Instant) -> (Result<(), Refusal>, Option<Change>) {
         let mut g = lock(&self.inner);
         let mut change = None;
         match g.circuit {
@@ -209,7 +164,7 @@ impl ProviderLive {
 
     /// The provider answered (success, or a client error that proves it
     /// is up): closes a half-open circuit.
-    pub fn on_success(&self, now_ms: i64) -> Option<Change> {
+    pub(crate) fn on_success(&self, now_ms: i64) -> Option<Change> {
         let mut g = lock(&self.inner);
         g.consecutive_failures = 0;
         g.last_success_ms = Some(now_ms);
@@ -223,7 +178,7 @@ impl ProviderLive {
 
     /// A failed attempt: opens the circuit after `cfg.failures` in a row, or
     /// at once when a half-open trial fails.
-    pub fn on_failure(
+    pub(crate) fn on_failure(
         &self,
         now: Instant,
         now_ms: i64,
@@ -250,7 +205,7 @@ impl ProviderLive {
 
     /// How long until an open circuit lets a trial through (`None` when
     /// closed).
-    pub fn open_remaining(&self, now: Instant) -> Option<Duration> {
+    pub(crate) fn open_remaining(&self, now: Instant) -> Option<Duration> {
         match lock(&self.inner).circuit {
             Circuit::Closed => None,
             Circuit::Open { until } => Some(until.saturating_duration_since(now)),
@@ -260,7 +215,7 @@ impl ProviderLive {
 
     /// An admitted attempt that never finished (the client went away):
     /// frees the half-open trial slot without judging the provider.
-    pub fn abandon(&self) {
+    pub(crate) fn abandon(&self) {
         let mut g = lock(&self.inner);
         if let Circuit::HalfOpen { .. } = g.circuit {
             g.circuit = Circuit::HalfOpen {
@@ -269,7 +224,7 @@ impl ProviderLive {
         }
     }
 
-    pub fn view(&self, now: Instant, now_ms: i64) -> HealthView {
+    pub(crate) fn view(&self, now: Instant, now_ms: i64) -> HealthView {
         let g = lock(&self.inner);
         let state = match g.circuit {
             Circuit::Closed => State::Closed,
@@ -294,41 +249,9 @@ impl ProviderLive {
     }
 }
 
-/// Live state of one client key (its request-rate window).
-#[derive(Debug, Default)]
-pub struct KeyLive {
-    rate: Mutex<RateWindow>,
-}
-
-impl KeyLive {
-    pub fn set_rpm(&self, rpm: u32) {
-        lock(&self.rate).set_rpm(rpm);
-    }
-
-    pub fn try_acquire(&self, now: Instant) -> Result<(), Duration> {
-        lock(&self.rate).try_acquire(now)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn window_admits_rpm_then_says_when() {
-        let mut w = RateWindow::default();
-        w.set_rpm(2);
-        let t0 = Instant::now();
-        assert!(w.try_acquire(t0).is_ok());
-        assert!(w.try_acquire(t0 + Duration::from_secs(10)).is_ok());
-        let wait = w.try_acquire(t0 + Duration::from_secs(20)).unwrap_err();
-        assert_eq!(wait, Duration::from_secs(40));
-        assert!(w.try_acquire(t0 + Duration::from_secs(60)).is_ok());
-        w.set_rpm(0);
-        for _ in 0..1000 {
-            assert!(w.try_acquire(t0).is_ok());
-        }
-    }
 
     #[test]
     fn breaker_opens_half_opens_and_closes() {

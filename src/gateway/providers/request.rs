@@ -1,5 +1,7 @@
-//! Parsing what routing needs from a client's JSON body, and rewriting it for
-//! an upstream, without building a `serde_json::Value` tree.
+//! The client's request as the adapters get it: parsing what routing needs
+//! from a client's JSON body, and rewriting it for an upstream, without
+//! building a `serde_json::Value` tree. Lives on the provider side (the
+//! adapters read it); the server maps [`RequestError`] to its HTTP error.
 //!
 //! The body is read once as an ordered list of `(key, raw value)` pairs:
 //! values are only scanned, not parsed (`RawValue`), so a 100 KiB prompt costs
@@ -13,10 +15,8 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::error::ApiError;
-
 /// A JSON object's top-level fields, in order, values unparsed.
-pub struct RawObject<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
+pub(crate) struct RawObject<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -39,15 +39,33 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
     }
 }
 
-/// Which endpoint a body is for: decides the required fields.
+/// Which client API a body is for: decides the required fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Api {
     Chat,
     Embeddings,
 }
 
+/// A body the gateway cannot route: the client's mistake (a 400 naming
+/// `param`, the offending field, when there is one).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct RequestError {
+    pub message: String,
+    pub param: Option<&'static str>,
+}
+
+impl RequestError {
+    fn new(message: impl Into<String>, param: Option<&'static str>) -> Self {
+        RequestError {
+            message: message.into(),
+            param,
+        }
+    }
+}
+
 /// A parsed client request: what routing needs plus the raw fields.
-pub struct ClientRequest<'a> {
+pub(crate) struct ClientRequest<'a> {
     /// The body as received (translating adapters parse it whole).
     pub raw: &'a [u8],
     pub fields: RawObject<'a>,
@@ -58,14 +76,14 @@ pub struct ClientRequest<'a> {
 }
 
 impl<'a> ClientRequest<'a> {
-    pub fn parse(body: &'a [u8], endpoint: Endpoint) -> Result<Self, ApiError> {
+    pub(crate) fn parse(body: &'a [u8], api: Api) -> Result<Self, RequestError> {
         let fields: RawObject<'a> = serde_json::from_slice(body).map_err(|e| {
-            ApiError::invalid(
+            RequestError::new(
                 format!(
                     "the request body is not valid JSON ({e}); send a JSON object with `model` and {}",
-                    match endpoint {
-                        Endpoint::Chat => "`messages`",
-                        Endpoint::Embeddings => "`input`",
+                    match api {
+                        Api::Chat => "`messages`",
+                        Api::Embeddings => "`input`",
                     }
                 ),
                 None,
@@ -74,7 +92,7 @@ impl<'a> ClientRequest<'a> {
         let get = |k: &str| fields.0.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
         let model: Cow<'a, str> = match get("model") {
             None => {
-                return Err(ApiError::invalid(
+                return Err(RequestError::new(
                     "missing required field `model`",
                     Some("model"),
                 ))
@@ -82,43 +100,43 @@ impl<'a> ClientRequest<'a> {
             Some(raw) => match serde_json::from_str::<Cow<'a, str>>(raw.get()) {
                 Ok(m) if !m.is_empty() => m,
                 _ => {
-                    return Err(ApiError::invalid(
+                    return Err(RequestError::new(
                         "`model` must be a non-empty string",
                         Some("model"),
                     ))
                 }
             },
         };
-        let (required, what) = match endpoint {
-            Endpoint::Chat => ("messages", "an array of messages"),
-            Endpoint::Embeddings => ("input", "a string or an array"),
+        let (required, what) = match api {
+            Api::Chat => ("messages", "an array of messages"),
+            Api::Embeddings => ("input", "a string or an array"),
         };
         match get(required) {
             None => {
-                return Err(ApiError::invalid(
+                return Err(RequestError::new(
                     format!("missing required field `{required}`"),
                     Some(required),
                 ))
             }
             Some(raw) => {
                 let t = raw.get().trim_start();
-                let ok = match endpoint {
-                    Endpoint::Chat => t.starts_with('['),
-                    Endpoint::Embeddings => t.starts_with('[') || t.starts_with('"'),
+                let ok = match api {
+                    Api::Chat => t.starts_with('['),
+                    Api::Embeddings => t.starts_with('[') || t.starts_with('"'),
                 };
                 if !ok {
-                    return Err(ApiError::invalid(
+                    return Err(RequestError::new(
                         format!("`{required}` must be {what}"),
                         Some(required),
                     ));
                 }
             }
         }
-        let stream = match (endpoint, get("stream")) {
-            (Endpoint::Chat, Some(raw)) => match serde_json::from_str::<Option<bool>>(raw.get()) {
+        let stream = match (api, get("stream")) {
+            (Api::Chat, Some(raw)) => match serde_json::from_str::<Option<bool>>(raw.get()) {
                 Ok(b) => b.unwrap_or(false),
                 Err(_) => {
-                    return Err(ApiError::invalid(
+                    return Err(RequestError::new(
                         "`stream` must be true or false",
                         Some("stream"),
                     ))
@@ -135,7 +153,7 @@ impl<'a> ClientRequest<'a> {
                 match serde_json::from_str::<Option<Opts>>(raw.get()) {
                     Ok(o) => o.and_then(|o| o.include_usage).unwrap_or(false),
                     Err(_) => {
-                        return Err(ApiError::invalid(
+                        return Err(RequestError::new(
                             "`stream_options` must be an object",
                             Some("stream_options"),
                         ))
@@ -154,14 +172,14 @@ impl<'a> ClientRequest<'a> {
     }
 
     /// The whole body as a JSON value, for the translating adapters.
-    pub fn to_value(&self) -> serde_json::Value {
+    pub(crate) fn to_value(&self) -> serde_json::Value {
         serde_json::from_slice(self.raw).unwrap_or_default()
     }
 
     /// The body for an OpenAI-compatible upstream: `model` replaced by the
     /// upstream name; with `force_usage`, `stream_options.include_usage` set
     /// so the gateway can count a stream's tokens.
-    pub fn encode_openai(&self, upstream_model: &str, force_usage: bool) -> Vec<u8> {
+    pub(crate) fn encode_openai(&self, upstream_model: &str, force_usage: bool) -> Vec<u8> {
         let raw_len: usize = self
             .fields
             .0
@@ -219,7 +237,7 @@ mod tests {
     #[test]
     fn rewrites_only_model_and_keeps_the_rest() {
         let body = br#"{"model":"fast","messages":[{"role":"user","content":"hi \"there\""}],"temperature":0.2,"tools":[{"type":"function"}],"x_custom":{"a":[1,2]}}"#;
-        let r = ClientRequest::parse(body, Endpoint::Chat).unwrap();
+        let r = ClientRequest::parse(body, Api::Chat).unwrap();
         assert_eq!(r.model, "fast");
         assert!(!r.stream);
         let out = r.encode_openai("gpt-4o-mini", false);
@@ -238,63 +256,56 @@ mod tests {
     #[test]
     fn stream_usage_is_added_or_merged() {
         let body = br#"{"model":"m","messages":[],"stream":true}"#;
-        let r = ClientRequest::parse(body, Endpoint::Chat).unwrap();
+        let r = ClientRequest::parse(body, Api::Chat).unwrap();
         assert!(r.stream && !r.client_wants_usage);
         let v: serde_json::Value = serde_json::from_slice(&r.encode_openai("u", true)).unwrap();
         assert_eq!(v["stream_options"]["include_usage"], true);
 
         let body = br#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_obfuscation":false}}"#;
-        let r = ClientRequest::parse(body, Endpoint::Chat).unwrap();
+        let r = ClientRequest::parse(body, Api::Chat).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&r.encode_openai("u", true)).unwrap();
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["stream_options"]["include_obfuscation"], false);
 
         let body =
             br#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#;
-        let r = ClientRequest::parse(body, Endpoint::Chat).unwrap();
+        let r = ClientRequest::parse(body, Api::Chat).unwrap();
         assert!(r.client_wants_usage);
     }
 
     #[test]
     fn bad_bodies_name_the_field() {
         let param = |b: &[u8], e| match ClientRequest::parse(b, e) {
-            Err(ApiError::InvalidRequest { param, .. }) => param,
+            Err(RequestError { param, .. }) => param,
             _ => panic!("expected invalid request"),
         };
-        assert_eq!(param(b"{not json", Endpoint::Chat), None);
-        assert_eq!(param(b"[1,2]", Endpoint::Chat), None);
-        assert_eq!(param(br#"{"messages":[]}"#, Endpoint::Chat), Some("model"));
+        assert_eq!(param(b"{not json", Api::Chat), None);
+        assert_eq!(param(b"[1,2]", Api::Chat), None);
+        assert_eq!(param(br#"{"messages":[]}"#, Api::Chat), Some("model"));
         assert_eq!(
-            param(br#"{"model":3,"messages":[]}"#, Endpoint::Chat),
+            param(br#"{"model":3,"messages":[]}"#, Api::Chat),
             Some("model")
         );
-        assert_eq!(param(br#"{"model":"m"}"#, Endpoint::Chat), Some("messages"));
+        assert_eq!(param(br#"{"model":"m"}"#, Api::Chat), Some("messages"));
         assert_eq!(
-            param(
-                br#"{"model":"m","messages":[],"stream":"yes"}"#,
-                Endpoint::Chat
-            ),
+            param(br#"{"model":"m","messages":[],"stream":"yes"}"#, Api::Chat),
             Some("stream")
         );
-        assert_eq!(
-            param(br#"{"model":"m"}"#, Endpoint::Embeddings),
-            Some("input")
-        );
-        assert!(
-            ClientRequest::parse(br#"{"model":"m","input":"hi"}"#, Endpoint::Embeddings).is_ok()
-        );
+        assert_eq!(param(br#"{"model":"m"}"#, Api::Embeddings), Some("input"));
+        assert!(ClientRequest::parse(br#"{"model":"m","input":"hi"}"#, Api::Embeddings).is_ok());
     }
 
     #[test]
     fn escaped_model_names_are_decoded() {
-        let r = ClientRequest::parse(br#"{"model":"a\/b","messages":[]}"#, Endpoint::Chat).unwrap();
+        let r = ClientRequest::parse(br#"{"model":"a\/b","messages":[]}"#, Api::Chat).unwrap();
         assert_eq!(r.model, "a/b");
     }
 
-    /// The measurement behind this module's design (run with
-    /// `cargo test --release --lib rewrite_cost -- --ignored --nocapture`).
+    /// The measurement behind this module's design. A benchmark, so ignored
+    /// by default: CI runs the ignored benchmarks once in release mode
+    /// (`cargo test --release -- --ignored`).
     #[test]
-    #[ignore = "timing, not a check"]
+    #[ignore = "benchmark: CI runs it with `cargo test --release -- --ignored`"]
     fn rewrite_cost() {
         let msgs: Vec<serde_json::Value> = (0..40)
             .map(|i| serde_json::json!({"role": "user", "content": format!("message {i} {}", "lorem ipsum dolor sit amet ".repeat(10))}))
@@ -303,7 +314,7 @@ mod tests {
         let n = 2000;
         let t = std::time::Instant::now();
         for _ in 0..n {
-            let r = ClientRequest::parse(&body, Endpoint::Chat).unwrap();
+            let r = ClientRequest::parse(&body, Api::Chat).unwrap();
             std::hint::black_box(r.encode_openai("gpt-4o-mini", false));
         }
         let raw = t.elapsed() / n;

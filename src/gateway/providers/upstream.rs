@@ -1,0 +1,167 @@
+//! The HTTP exchange every adapter shares: one upstream's base URL, its auth
+//! header (plus one fixed vendor header), and the key to scrub from its
+//! error messages; a POST whose whole answer is read within a timeout, or
+//! one whose body is handed over as a stream. How an error answer becomes an
+//! [`UpstreamError`] is the adapter's (OpenAI's body as is, or a
+//! translator's mapping), passed in as `on_error`.
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::IntoUrl;
+
+use super::UpstreamError;
+use crate::secret::Secret;
+
+/// How the key is sent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Auth {
+    /// `Authorization: Bearer <key>` (OpenAI and compatibles).
+    Bearer,
+    /// The bare key in a vendor header (`x-api-key`, `x-goog-api-key`).
+    Header(&'static str),
+}
+
+/// Base URL, auth header and key of one upstream.
+pub(crate) struct UpstreamEndpoint {
+    /// The base URL without a trailing `/`.
+    pub base: String,
+    /// The auth header, its value marked sensitive so it never shows in
+    /// debug output.
+    pub(super) auth: Option<(HeaderName, HeaderValue)>,
+    extra: Option<(HeaderName, HeaderValue)>,
+    /// Kept to scrub the key from upstream error messages.
+    key: Option<Secret>,
+}
+
+impl UpstreamEndpoint {
+    pub(crate) fn new(
+        base_url: &str,
+        key: Option<Secret>,
+        auth: Auth,
+        extra: Option<(&'static str, &'static str)>,
+    ) -> Result<UpstreamEndpoint, String> {
+        let auth = match &key {
+            Some(k) => {
+                let (name, value) = match auth {
+                    Auth::Bearer => (
+                        AUTHORIZATION,
+                        HeaderValue::from_str(&format!("Bearer {}", k.expose())),
+                    ),
+                    Auth::Header(h) => (
+                        HeaderName::from_static(h),
+                        HeaderValue::from_str(k.expose()),
+                    ),
+                };
+                let mut v = value.map_err(|_| {
+                    "the API key contains characters not allowed in a header".to_string()
+                })?;
+                v.set_sensitive(true);
+                Some((name, v))
+            }
+            None => None,
+        };
+        Ok(UpstreamEndpoint {
+            base: base_url.trim_end_matches('/').to_string(),
+            auth,
+            key,
+            extra: extra.map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v))),
+        })
+    }
+
+    /// The key, to scrub from error messages.
+    pub(crate) fn secret(&self) -> Option<&str> {
+        self.key.as_ref().map(Secret::expose)
+    }
+
+    fn post(
+        &self,
+        http: &reqwest::Client,
+        url: impl IntoUrl,
+        body: Vec<u8>,
+        sse: bool,
+    ) -> reqwest::RequestBuilder {
+        let mut b = http
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(
+                ACCEPT,
+                HeaderValue::from_static(if sse {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                }),
+            )
+            .body(body);
+        if let Some((k, v)) = &self.auth {
+            b = b.header(k.clone(), v.clone());
+        }
+        if let Some((k, v)) = &self.extra {
+            b = b.header(k.clone(), v.clone());
+        }
+        b
+    }
+
+    /// A non-stream call: sends `body` to `url` and returns the success
+    /// body, or `on_error(status, headers, body)` for any other status.
+    /// Bounded as a whole by `timeout`.
+    pub(crate) async fn fetch(
+        &self,
+        http: &reqwest::Client,
+        url: impl IntoUrl,
+        body: Vec<u8>,
+        timeout: Duration,
+        on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
+    ) -> Result<Bytes, UpstreamError> {
+        let ms = timeout.as_millis() as u64;
+        let work = async {
+            let res = self
+                .post(http, url, body, false)
+                .send()
+                .await
+                .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
+            let status = res.status();
+            // The headers are only read for errors (Retry-After): no clone
+            // of the header map on the success path.
+            let headers = (!status.is_success()).then(|| res.headers().clone());
+            let bytes = res
+                .bytes()
+                .await
+                .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
+            match headers {
+                Some(headers) => Err(on_error(status.as_u16(), &headers, bytes)),
+                None => Ok(bytes),
+            }
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| UpstreamError::Timeout(ms))?
+    }
+
+    /// Opens a stream: the response body once the upstream answered with
+    /// success headers, or `on_error(status, headers, body)`. The caller
+    /// bounds the wait.
+    pub(crate) async fn open_stream(
+        &self,
+        http: &reqwest::Client,
+        url: impl IntoUrl,
+        body: Vec<u8>,
+        on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
+    ) -> Result<reqwest::Body, UpstreamError> {
+        let res = self
+            .post(http, url, body, true)
+            .send()
+            .await
+            .map_err(|e| UpstreamError::from_reqwest(&e, 0))?;
+        let status = res.status();
+        if !status.is_success() {
+            let headers = res.headers().clone();
+            let bytes = res
+                .bytes()
+                .await
+                .map_err(|e| UpstreamError::from_reqwest(&e, 0))?;
+            return Err(on_error(status.as_u16(), &headers, bytes));
+        }
+        Ok(reqwest::Body::from(res))
+    }
+}

@@ -1,0 +1,90 @@
+//! Request-rate windows: the sliding 60-second window behind each
+//! provider's and each client key's requests-per-minute limit, and the
+//! per-key live state that holds one. Behind a short `std` mutex that is
+//! never held across an `.await`.
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// At most `rpm` requests in any 60-second window (a sliding log of the
+/// last `rpm` admissions): exact, so a limit of 60 never lets 120 through at
+/// a minute's edge, and `Retry-After` is the true wait for a free slot.
+#[derive(Debug, Default)]
+pub(crate) struct RateWindow {
+    rpm: u32,
+    admitted: VecDeque<Instant>,
+}
+
+impl RateWindow {
+    pub(crate) fn set_rpm(&mut self, rpm: u32) {
+        self.rpm = rpm;
+        while self.admitted.len() > rpm as usize {
+            self.admitted.pop_front();
+        }
+    }
+
+    /// Takes a slot, or says how long until one frees.
+    pub(crate) fn try_acquire(&mut self, now: Instant) -> Result<(), Duration> {
+        if self.rpm == 0 {
+            return Ok(());
+        }
+        while let Some(t) = self.admitted.front() {
+            if now.duration_since(*t) >= WINDOW {
+                self.admitted.pop_front();
+            } else {
+                break;
+            }
+        }
+        if self.admitted.len() < self.rpm as usize {
+            self.admitted.push_back(now);
+            Ok(())
+        } else {
+            let oldest = self.admitted.front().copied().unwrap_or(now);
+            Err((oldest + WINDOW).saturating_duration_since(now))
+        }
+    }
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding this lock cannot leave the counters unusable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Live state of one client key (its request-rate window).
+#[derive(Debug, Default)]
+pub(crate) struct KeyLive {
+    rate: Mutex<RateWindow>,
+}
+
+impl KeyLive {
+    pub(crate) fn set_rpm(&self, rpm: u32) {
+        lock(&self.rate).set_rpm(rpm);
+    }
+
+    pub(crate) fn try_acquire(&self, now: Instant) -> Result<(), Duration> {
+        lock(&self.rate).try_acquire(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_admits_rpm_then_says_when() {
+        let mut w = RateWindow::default();
+        w.set_rpm(2);
+        let t0 = Instant::now();
+        assert!(w.try_acquire(t0).is_ok());
+        assert!(w.try_acquire(t0 + Duration::from_secs(10)).is_ok());
+        let wait = w.try_acquire(t0 + Duration::from_secs(20)).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(40));
+        assert!(w.try_acquire(t0 + Duration::from_secs(60)).is_ok());
+        w.set_rpm(0);
+        for _ in 0..1000 {
+            assert!(w.try_acquire(t0).is_ok());
+        }
+    }
+}
