@@ -280,6 +280,13 @@ fn a_full_queue_drops_rows_without_blocking() {
     assert_eq!(rec.dropped(), dropped);
 }
 
+/// Returns once the millisecond clock has moved on, so the next change gets
+/// a later `changed_at` than the last.
+fn next_ms() {
+    let t = now_ms();
+    eventually_blocking(PATIENCE, "the clock moves on", || now_ms() > t);
+}
+
 #[test]
 fn health_changes_become_provider_health_rows() {
     let (_dir, path) = db();
@@ -292,9 +299,9 @@ fn health_changes_become_provider_health_rows() {
         Some(1_700_000_000_000),
     );
     rec.health_change("anthropic", CircuitState::Open, 5, None, None);
-    std::thread::sleep(Duration::from_millis(5));
+    next_ms();
     rec.health_change("openai", CircuitState::HalfOpen, 5, None, None);
-    std::thread::sleep(Duration::from_millis(5));
+    next_ms();
     rec.health_change("openai", CircuitState::Closed, 0, None, Some(now_ms()));
     handle.shutdown(Duration::from_secs(10));
 
