@@ -325,15 +325,10 @@ async fn health_ready_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_leaving_mid_stream_is_logged_and_the_upstream_dropped() {
     let (mock, dir) = one_provider(|_| {}).await;
-    let ev = sse_events(mock_upstream::CHAT_SSE);
-    let chunks = ev
-        .iter()
-        .map(|e| (Duration::from_millis(100), e.clone()))
-        .collect();
-    mock.set_default(Reply::Sse {
-        chunks,
-        broken: false,
-    });
+    mock.set_default(Reply::sse_paced(
+        mock_upstream::CHAT_SSE,
+        Duration::from_millis(100),
+    ));
     let mut gw = Gw::start(dir, |_| {}).await;
     let mut body = chat_body();
     body["stream"] = json!(true);

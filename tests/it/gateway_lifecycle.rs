@@ -270,14 +270,10 @@ async fn slow_or_silent_clients_are_cut_off_at_the_header_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_outlasting_the_header_timeout_is_not_cut() {
     let (mock, dir) = one_provider(|_| {}).await;
-    let events = sse_events(mock_upstream::CHAT_SSE);
-    mock.set_default(Reply::Sse {
-        chunks: events
-            .iter()
-            .map(|e| (Duration::from_millis(60), e.clone()))
-            .collect(),
-        broken: false,
-    });
+    mock.set_default(Reply::sse_paced(
+        mock_upstream::CHAT_SSE,
+        Duration::from_millis(60),
+    ));
     let mut gw = Gw::start(dir, |o| o.header_timeout = Duration::from_millis(200)).await;
     let mut body = chat_body();
     body["stream"] = json!(true);

@@ -45,8 +45,6 @@ pub enum Reply {
     },
     /// SSE driven step by step (see [`Step`]); the body ends after the last.
     Stream(Vec<Step>),
-    /// Waits, then answers.
-    Delay(Duration, Box<Reply>),
     /// Closes the connection without an answer.
     Reset,
     /// Reads the request and never answers (the connection stays open), so
@@ -114,10 +112,6 @@ impl Reply {
             }
             other => other,
         }
-    }
-
-    pub fn delayed(self, d: Duration) -> Reply {
-        Reply::Delay(d, Box::new(self))
     }
 
     /// `sse`'s events, one per chunk, no pauses.
@@ -351,35 +345,27 @@ fn pick(st: &State, path: &str) -> Reply {
     }
 }
 
-async fn answer(mut reply: Reply) -> Result<Response<Body>, std::io::Error> {
-    loop {
-        match reply {
-            Reply::Delay(d, r) => {
-                tokio::time::sleep(d).await;
-                reply = *r;
+async fn answer(reply: Reply) -> Result<Response<Body>, std::io::Error> {
+    match reply {
+        // An error from the service makes hyper drop the connection.
+        Reply::Reset => Err(std::io::Error::other("reset")),
+        Reply::Stall => std::future::pending().await,
+        Reply::Json {
+            status,
+            body,
+            headers,
+        } => {
+            let mut b = Response::builder()
+                .status(status)
+                .header("content-type", "application/json");
+            for (k, v) in headers {
+                b = b.header(k, v);
             }
-            Reply::Reset => {
-                // An error from the service makes hyper drop the connection.
-                return Err(std::io::Error::other("reset"));
-            }
-            Reply::Stall => std::future::pending::<()>().await,
-            Reply::Json {
-                status,
-                body,
-                headers,
-            } => {
-                let mut b = Response::builder()
-                    .status(status)
-                    .header("content-type", "application/json");
-                for (k, v) in headers {
-                    b = b.header(k, v);
-                }
-                let full = Full::new(Bytes::from(body)).map_err(|e: Infallible| match e {});
-                return Ok(b.body(BodyExt::boxed(full)).unwrap());
-            }
-            Reply::Sse { chunks, broken } => return Ok(sse_response(chunks, vec![], broken)),
-            Reply::Stream(steps) => return Ok(sse_response(vec![], steps, false)),
+            let full = Full::new(Bytes::from(body)).map_err(|e: Infallible| match e {});
+            Ok(b.body(BodyExt::boxed(full)).unwrap())
         }
+        Reply::Sse { chunks, broken } => Ok(sse_response(chunks, vec![], broken)),
+        Reply::Stream(steps) => Ok(sse_response(vec![], steps, false)),
     }
 }
 
