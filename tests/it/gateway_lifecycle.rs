@@ -10,6 +10,8 @@ use crate::common::gw::{
 use crate::common::mock_upstream::{self, sse_events, Gate, MockUpstream, Reply, Step};
 use crate::common::{eventually, PATIENCE};
 
+/// The gateway polls the database every 500 ms (`RELOAD_INTERVAL`); the
+/// test waits up to [`PATIENCE`] so a loaded machine does not fail it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_changes_from_another_connection_apply_within_2s() {
     let (mock, dir) = one_provider(|_| {}).await;
@@ -37,6 +39,8 @@ async fn catalog_changes_from_another_connection_apply_within_2s() {
     .await;
 }
 
+/// The gateway polls the database every 500 ms (`RELOAD_INTERVAL`); the
+/// test waits up to [`PATIENCE`] so a loaded machine does not fail it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_keys_stop_working_within_2s() {
     let (_mock, dir) = one_provider(|_| {}).await;
