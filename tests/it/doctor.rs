@@ -1,11 +1,10 @@
 //! `llmo doctor` end to end: the real binary on temporary directories, mock
 //! upstreams on 127.0.0.1:0 for `--probe`.
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::net::TcpListener;
 use std::time::Duration;
 
-use crate::common::TestEnv;
+use crate::common::mock_upstream::{MockUpstream, Reply};
+use crate::common::{closed_addr, TestEnv};
 
 /// The outcome of one doctor run.
 struct Run {
@@ -40,17 +39,13 @@ impl Run {
     }
 }
 
-/// A port nothing listens on (bound, then released).
-fn free_addr() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
 /// Runs `llmo doctor ARGS` with the listen address on a free port (so a
 /// gateway on the default port elsewhere on this machine does not matter).
 fn doctor(env: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> Run {
     let mut cmd = env.cmd();
-    cmd.env("LLMO_LISTEN", free_addr()).arg("doctor").args(args);
+    cmd.env("LLMO_LISTEN", closed_addr())
+        .arg("doctor")
+        .args(args);
     for (k, v) in vars {
         cmd.env(k, v);
     }
@@ -390,87 +385,35 @@ fn secrets_are_masked_everywhere() {
 const GEMINI_BAD_KEY: &str =
     include_str!("../fixtures/gemini/errors/400_invalid_argument_api_key.json");
 
-/// A tiny HTTP server: answers by path prefix, records each request head.
-struct Mock {
-    addr: String,
-    requests: Arc<Mutex<Vec<String>>>,
-}
-
-impl Mock {
-    /// `/ok/...` -> 200, `/denied/...` -> 401, `/gemini-badkey/...` -> 400
-    /// `API_KEY_INVALID`, `/slow/...` -> no answer for 5s, `/health` ->
-    /// llmo's health JSON.
-    fn start() -> Mock {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let seen = seen.clone();
-                std::thread::spawn(move || serve(stream, &seen));
-            }
-        });
-        Mock { addr, requests }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-fn serve(mut stream: TcpStream, seen: &Mutex<Vec<String>>) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&head).to_string();
-    let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
-    seen.lock().unwrap().push(head);
-    let (status, body) = if path.starts_with("/ok/") {
-        ("200 OK", r#"{"object":"list","data":[]}"#)
-    } else if path.starts_with("/denied/") {
-        (
-            "401 Unauthorized",
-            r#"{"error":{"message":"invalid x-api-key"}}"#,
-        )
-    } else if path.starts_with("/gemini-badkey/") {
-        // Gemini refuses a bad key with a 400, its reason in the body.
-        ("400 Bad Request", GEMINI_BAD_KEY)
-    } else if path.starts_with("/slow/") {
-        std::thread::sleep(Duration::from_secs(5));
-        return;
-    } else if path == "/health" {
-        ("200 OK", r#"{"status":"ok","service":"llmo"}"#)
-    } else if path == "/metrics" {
-        // A gateway whose request-log writer fell behind.
-        (
-            "200 OK",
-            "# TYPE llmo_log_queue_depth gauge\nllmo_log_queue_depth 0\n# TYPE llmo_log_rows_dropped_total counter\nllmo_log_rows_dropped_total 4\n",
-        )
-    } else {
-        ("404 Not Found", "{}")
-    };
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
+/// The mock upstream for `--probe`: `/ok/...` -> 200, `/denied/...` -> 401,
+/// `/gemini-badkey/...` -> 400 `API_KEY_INVALID`, `/slow/...` -> never
+/// answers, `/health` and `/metrics` -> a running llmo whose request-log
+/// writer fell behind; anything else 404.
+fn probe_mock() -> MockUpstream {
+    let mock = MockUpstream::start_blocking();
+    mock.route("/ok/", Reply::ok(r#"{"object":"list","data":[]}"#));
+    mock.route(
+        "/denied/",
+        Reply::status(401, r#"{"error":{"message":"invalid x-api-key"}}"#),
     );
+    // Gemini refuses a bad key with a 400, its reason in the body.
+    mock.route("/gemini-badkey/", Reply::status(400, GEMINI_BAD_KEY));
+    mock.route("/slow/", Reply::Stall);
+    mock.route("/health", Reply::ok(r#"{"status":"ok","service":"llmo"}"#));
+    mock.route(
+        "/metrics",
+        Reply::ok(
+            "# TYPE llmo_log_queue_depth gauge\nllmo_log_queue_depth 0\n# TYPE llmo_log_rows_dropped_total counter\nllmo_log_rows_dropped_total 4\n",
+        ),
+    );
+    mock.set_default(Reply::status(404, "{}"));
+    mock
 }
 
 #[test]
 fn probe_reports_status_and_latency_and_rejected_keys() {
     let env = TestEnv::new();
-    let mock = Mock::start();
+    let mock = probe_mock();
     env.ok(&[
         "provider",
         "add",
@@ -478,7 +421,7 @@ fn probe_reports_status_and_latency_and_rejected_keys() {
         "--kind",
         "openai-compatible",
         "--base-url",
-        &mock.url("/ok/v1"),
+        &mock.url_of("/ok/v1"),
         "--api-key",
         "sk-local-0123456789-abcd",
         "--models",
@@ -491,7 +434,7 @@ fn probe_reports_status_and_latency_and_rejected_keys() {
         "--kind",
         "anthropic",
         "--base-url",
-        &mock.url("/denied"),
+        &mock.url_of("/denied"),
         "--api-key-env",
         "DOCTOR_IT_CLAUDE_KEY",
         "--models",
@@ -509,13 +452,16 @@ fn probe_reports_status_and_latency_and_rejected_keys() {
     assert_eq!(r.code, 1, "{}", r.stdout);
     let ok = r.line("ok", "probe", "local");
     assert!(
-        ok.contains(&format!("GET {}: 200 in ", mock.url("/ok/v1/models"))) && ok.ends_with(" ms"),
+        ok.contains(&format!("GET {}: 200 in ", mock.url_of("/ok/v1/models")))
+            && ok.ends_with(" ms"),
         "{ok}"
     );
     let denied = r.line("fail", "probe", "claude");
     assert!(
-        denied.contains(&format!("GET {}: 401 in ", mock.url("/denied/v1/models")))
-            && denied.contains("key rejected"),
+        denied.contains(&format!(
+            "GET {}: 401 in ",
+            mock.url_of("/denied/v1/models")
+        )) && denied.contains("key rejected"),
         "{denied}"
     );
     assert!(r
@@ -525,23 +471,15 @@ fn probe_reports_status_and_latency_and_rejected_keys() {
     // Each vendor's auth headers, one cheap GET each.
     let reqs = mock.requests();
     assert_eq!(reqs.len(), 2, "{reqs:?}");
-    let local = reqs
-        .iter()
-        .find(|h| h.starts_with("GET /ok/v1/models "))
-        .unwrap();
-    assert!(local
-        .to_ascii_lowercase()
-        .contains("authorization: bearer sk-local-0123456789-abcd"));
-    let claude = reqs
-        .iter()
-        .find(|h| h.starts_with("GET /denied/v1/models "))
-        .unwrap()
-        .to_ascii_lowercase();
-    assert!(
-        claude.contains("x-api-key: sk-ant-revoked-0123456789"),
-        "{claude}"
+    assert!(reqs.iter().all(|r| r.method == "GET"), "{reqs:?}");
+    let local = mock.request_to("/ok/v1/models");
+    assert_eq!(
+        local.header("authorization"),
+        "Bearer sk-local-0123456789-abcd"
     );
-    assert!(claude.contains("anthropic-version: 2023-06-01"), "{claude}");
+    let claude = mock.request_to("/denied/v1/models");
+    assert_eq!(claude.header("x-api-key"), "sk-ant-revoked-0123456789");
+    assert_eq!(claude.header("anthropic-version"), "2023-06-01");
     // The key went upstream, never to the output.
     assert!(!r.stdout.contains("revoked-0123456789"));
 }
@@ -549,7 +487,7 @@ fn probe_reports_status_and_latency_and_rejected_keys() {
 #[test]
 fn probe_covers_anthropic_and_gemini_with_their_headers() {
     let env = TestEnv::new();
-    let mock = Mock::start();
+    let mock = probe_mock();
     let add = |name: &str, kind: &str, base: &str, key: &str| {
         env.ok(&[
             "provider",
@@ -558,7 +496,7 @@ fn probe_covers_anthropic_and_gemini_with_their_headers() {
             "--kind",
             kind,
             "--base-url",
-            &mock.url(base),
+            &mock.url_of(base),
             "--api-key",
             key,
         ]);
@@ -576,12 +514,15 @@ fn probe_covers_anthropic_and_gemini_with_their_headers() {
     assert_eq!(r.code, 1, "{}", r.stdout);
     let claude = r.line("ok", "probe", "claude");
     assert!(
-        claude.contains(&format!("GET {}: 200 in ", mock.url("/ok/v1/models"))),
+        claude.contains(&format!("GET {}: 200 in ", mock.url_of("/ok/v1/models"))),
         "{claude}"
     );
     let gem = r.line("ok", "probe", "gem");
     assert!(
-        gem.contains(&format!("GET {}: 200 in ", mock.url("/ok/v1beta/models"))),
+        gem.contains(&format!(
+            "GET {}: 200 in ",
+            mock.url_of("/ok/v1beta/models")
+        )),
         "{gem}"
     );
     // Gemini's 400 API_KEY_INVALID is a rejected key, with the fix for it.
@@ -589,7 +530,7 @@ fn probe_covers_anthropic_and_gemini_with_their_headers() {
     assert!(
         bad.contains(&format!(
             "GET {}: 400 in ",
-            mock.url("/gemini-badkey/v1beta/models")
+            mock.url_of("/gemini-badkey/v1beta/models")
         )) && bad.contains("key rejected"),
         "{bad}"
     );
@@ -599,27 +540,17 @@ fn probe_covers_anthropic_and_gemini_with_their_headers() {
 
     let reqs = mock.requests();
     assert_eq!(reqs.len(), 3, "{reqs:?}");
-    let head = |prefix: &str| {
-        reqs.iter()
-            .find(|h| h.starts_with(prefix))
-            .unwrap_or_else(|| panic!("no `{prefix}` in {reqs:?}"))
-            .to_ascii_lowercase()
-    };
-    let claude = head("GET /ok/v1/models ");
+    assert!(reqs.iter().all(|r| r.method == "GET"), "{reqs:?}");
+    let claude = mock.request_to("/ok/v1/models");
+    assert_eq!(claude.header("x-api-key"), "sk-ant-probe-0123456789abcd");
+    assert_eq!(claude.header("anthropic-version"), "2023-06-01");
+    assert!(claude.headers.get("authorization").is_none(), "{claude:?}");
+    let gem = mock.request_to("/ok/v1beta/models");
+    assert_eq!(gem.header("x-goog-api-key"), "AIza-probe-good-0123456789");
+    assert!(gem.headers.get("authorization").is_none(), "{gem:?}");
     assert!(
-        claude.contains("x-api-key: sk-ant-probe-0123456789abcd"),
-        "{claude}"
-    );
-    assert!(claude.contains("anthropic-version: 2023-06-01"), "{claude}");
-    assert!(!claude.contains("authorization:"), "{claude}");
-    let gem = head("GET /ok/v1beta/models ");
-    assert!(
-        gem.contains("x-goog-api-key: aiza-probe-good-0123456789"),
-        "{gem}"
-    );
-    assert!(
-        !gem.contains("authorization:") && !gem.contains("?key="),
-        "{gem}"
+        !gem.query.as_deref().unwrap_or_default().contains("key="),
+        "{gem:?}"
     );
     // Neither the keys nor the upstream body reach the output.
     for secret in [
@@ -635,7 +566,7 @@ fn probe_covers_anthropic_and_gemini_with_their_headers() {
 #[test]
 fn probe_timeout_and_connection_errors_fail_with_their_kind() {
     let env = TestEnv::new();
-    let mock = Mock::start();
+    let mock = probe_mock();
     env.ok(&[
         "provider",
         "add",
@@ -643,7 +574,7 @@ fn probe_timeout_and_connection_errors_fail_with_their_kind() {
         "--kind",
         "openai-compatible",
         "--base-url",
-        &mock.url("/slow/v1"),
+        &mock.url_of("/slow/v1"),
         "--models",
         "m1",
     ]);
@@ -654,22 +585,16 @@ fn probe_timeout_and_connection_errors_fail_with_their_kind() {
         "--kind",
         "openai-compatible",
         "--base-url",
-        &format!("http://{}/v1", free_addr()),
+        &format!("http://{}/v1", closed_addr()),
         "--models",
         "m2",
     ]);
-    let start = std::time::Instant::now();
+    // The mock never answers `slow`: only the probe timeout ends the run.
     let r = doctor(&env, &["--probe", "--probe-timeout", "300ms"], &[]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(r.line("fail", "probe", "slow").contains("timeout"));
     assert!(r.fix("fail", "probe", "slow").contains("--probe-timeout"));
     assert!(r.line("fail", "probe", "gone").contains("connect error"));
-    // Concurrent and bounded: well under the mock's 5 s stall.
-    assert!(
-        start.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        start.elapsed()
-    );
 }
 
 // ----- the listen address -----
@@ -704,7 +629,7 @@ fn listen_address_held_by_another_program_fails() {
 #[test]
 fn listen_address_free_or_held_by_llmo_is_ok() {
     let env = TestEnv::new();
-    let free = free_addr();
+    let free = closed_addr();
     let out = env
         .cmd()
         .env("LLMO_LISTEN", &free)
@@ -720,10 +645,10 @@ fn listen_address_free_or_held_by_llmo_is_ok() {
     );
 
     // A running gateway answers GET /health with {"service":"llmo",...}.
-    let mock = Mock::start();
+    let mock = probe_mock();
     let out = env
         .cmd()
-        .env("LLMO_LISTEN", &mock.addr)
+        .env("LLMO_LISTEN", mock.addr.to_string())
         .arg("doctor")
         .output()
         .unwrap();

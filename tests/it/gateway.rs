@@ -1,249 +1,14 @@
 //! The gateway in-process against mock upstreams: the OpenAI API surface,
-//! pass-through, streams, auth, every error shape. Shared harness here too.
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+//! pass-through, streams, auth, every error shape.
+use std::time::Duration;
 
-use llmo::catalog::{KeySource, MappingInput, ProviderInput};
-use llmo::config::{Overrides, Settings};
-use llmo::db::Store;
-use llmo::gateway::{serve_with, Options};
-use llmo::secret::Secret;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::common::mock_upstream::{self, sse_events, MockUpstream, Reply};
-
-pub const UPSTREAM_KEY: &str = "sk-upstream-secret-key-0042";
-
-/// Settings for a gateway whose files live in `dir` (an empty config file,
-/// so the machine's own config never leaks in).
-pub fn settings(dir: &Path) -> Settings {
-    let cfg = dir.join("llmo.toml");
-    if !cfg.exists() {
-        std::fs::write(&cfg, "").unwrap();
-    }
-    let o = Overrides {
-        db: Some(dir.join("llmo.db")),
-        config: Some(cfg),
-        ..Default::default()
-    };
-    Settings::resolve_with(&o, &BTreeMap::new()).unwrap()
-}
-
-pub fn store(dir: &Path) -> Store {
-    Store::open(&dir.join("llmo.db")).unwrap().0
-}
-
-/// An openai-compatible provider at `url`, no retries, 2 s timeout, then `f`.
-pub fn add_provider(s: &mut Store, name: &str, url: &str, f: impl FnOnce(&mut ProviderInput)) {
-    let mut input = ProviderInput {
-        kind: Some("openai-compatible".into()),
-        base_url: Some(url.into()),
-        key: Some(KeySource::Inline(Secret::new(UPSTREAM_KEY))),
-        max_retries: Some(0),
-        timeout_ms: Some(2000),
-        ..Default::default()
-    };
-    f(&mut input);
-    s.add_provider(name, &input).unwrap();
-}
-
-pub fn map(s: &mut Store, model: &str, provider: &str, upstream: &str) {
-    map_with(s, model, provider, upstream, None, None);
-}
-
-pub fn map_with(
-    s: &mut Store,
-    model: &str,
-    provider: &str,
-    upstream: &str,
-    priority: Option<i64>,
-    weight: Option<i64>,
-) {
-    s.add_model(
-        model,
-        None,
-        None,
-        &[MappingInput {
-            provider: provider.into(),
-            upstream_model: Some(upstream.into()),
-            priority,
-            weight,
-        }],
-        true,
-    )
-    .unwrap();
-}
-
-pub struct Gw {
-    pub url: String,
-    pub dir: tempfile::TempDir,
-    pub http: reqwest::Client,
-    pub key: Option<String>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Gw {
-    /// Starts the gateway on 127.0.0.1:0 over `dir` (anonymous access on
-    /// unless `tweak` turns it off).
-    pub async fn start(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Options)) -> Gw {
-        let mut opts = Options::new(settings(dir.path()));
-        opts.settings.allow_anonymous.value = true;
-        tweak(&mut opts);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve_with(opts, listener, async move {
-            let _ = rx.await;
-        }));
-        Gw {
-            url,
-            dir,
-            http: reqwest::Client::new(),
-            key: None,
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    pub fn db(&self) -> PathBuf {
-        self.dir.path().join("llmo.db")
-    }
-
-    pub fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
-        self.post_raw(path, serde_json::to_vec(body).unwrap())
-    }
-
-    pub fn post_raw(&self, path: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
-        let mut b = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .header("content-type", "application/json")
-            .body(body);
-        if let Some(k) = &self.key {
-            b = b.bearer_auth(k);
-        }
-        b
-    }
-
-    pub async fn chat(&self, body: &Value) -> reqwest::Response {
-        self.post("/v1/chat/completions", body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        let mut b = self.http.get(format!("{}{path}", self.url));
-        if let Some(k) = &self.key {
-            b = b.bearer_auth(k);
-        }
-        b.send().await.unwrap()
-    }
-
-    /// Signals shutdown and waits for `serve` to return.
-    pub async fn stop(&mut self) -> anyhow::Result<()> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        match self.task.take() {
-            Some(t) => t.await.unwrap(),
-            None => Ok(()),
-        }
-    }
-
-    /// Stops the gateway (flushing its log queue) and reads the request log.
-    pub async fn stop_and_logs(&mut self) -> Vec<LogLine> {
-        self.stop().await.unwrap();
-        logs(&self.db())
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct LogLine {
-    pub request_id: String,
-    pub key_name: Option<String>,
-    pub model: Option<String>,
-    pub provider: Option<String>,
-    pub upstream_model: Option<String>,
-    pub attempts: i64,
-    pub status: i64,
-    pub error_type: Option<String>,
-    pub ttfb_ms: Option<f64>,
-    pub prompt_tokens: Option<i64>,
-    pub completion_tokens: Option<i64>,
-    pub stream: bool,
-}
-
-pub fn logs(db: &Path) -> Vec<LogLine> {
-    let c = rusqlite::Connection::open(db).unwrap();
-    let mut st = c
-        .prepare(
-            "SELECT request_id, key_name, model, provider, upstream_model, attempts, status,
-                    error_type, ttfb_ms, prompt_tokens, completion_tokens, stream
-             FROM request_logs ORDER BY id",
-        )
-        .unwrap();
-    st.query_map([], |r| {
-        Ok(LogLine {
-            request_id: r.get(0)?,
-            key_name: r.get(1)?,
-            model: r.get(2)?,
-            provider: r.get(3)?,
-            upstream_model: r.get(4)?,
-            attempts: r.get(5)?,
-            status: r.get(6)?,
-            error_type: r.get(7)?,
-            ttfb_ms: r.get(8)?,
-            prompt_tokens: r.get(9)?,
-            completion_tokens: r.get(10)?,
-            stream: r.get(11)?,
-        })
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
-}
-
-/// One mock provider `p1` serving public model `m` as `up-model`.
-pub async fn one_provider(f: impl FnOnce(&mut ProviderInput)) -> (MockUpstream, tempfile::TempDir) {
-    let mock = MockUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(dir.path());
-    add_provider(&mut s, "p1", &mock.url(), f);
-    map(&mut s, "m", "p1", "up-model");
-    (mock, dir)
-}
-
-pub fn chat_body() -> Value {
-    json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.5, "user": "u-1"})
-}
-
-pub async fn error_of(res: reqwest::Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    assert!(
-        res.headers().contains_key("x-request-id"),
-        "every answer has x-request-id"
-    );
-    let v: Value = res.json_value().await;
-    let e = &v["error"];
-    assert!(e["message"].is_string(), "{v}");
-    assert!(e["type"].is_string(), "{v}");
-    assert!(e.get("param").is_some() && e.get("code").is_some(), "{v}");
-    (status, v)
-}
-
-pub trait JsonValue {
-    async fn json_value(self) -> Value;
-}
-
-impl JsonValue for reqwest::Response {
-    async fn json_value(self) -> Value {
-        let b = self.bytes().await.unwrap();
-        serde_json::from_slice(&b).unwrap_or_else(|e| panic!("not JSON ({e}): {b:?}"))
-    }
-}
+use crate::common::gw::{
+    chat_body, error_of, logs, one_provider, store, Gw, JsonValue, UPSTREAM_KEY,
+};
+use crate::common::mock_upstream::{self, sse_events, Gate, Reply, Step};
+use crate::common::{eventually, PATIENCE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_stream_body_goes_through_with_only_model_rewritten() {
@@ -299,32 +64,31 @@ async fn stream_chunks_reach_the_client_before_the_upstream_finishes() {
     let events = sse_events(mock_upstream::CHAT_SSE);
     let first = events[0].clone();
     let rest: String = events[1..].concat();
-    mock.set_default(Reply::Sse {
-        chunks: vec![
-            (Duration::ZERO, first.clone()),
-            (Duration::from_millis(800), rest),
-        ],
-        broken: false,
-    });
+    // The upstream holds the rest back until the client has the first
+    // chunk: a gateway that buffered would never deliver it.
+    let gate = Gate::new();
+    mock.set_default(Reply::Stream(vec![
+        Step::Send(first.clone()),
+        Step::Wait(gate.clone()),
+        Step::Send(rest),
+    ]));
     let mut gw = Gw::start(dir, |_| {}).await;
     let mut body = chat_body();
     body["stream"] = json!(true);
-    let t0 = Instant::now();
     let mut res = gw.chat(&body).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
-    let c1 = res.chunk().await.unwrap().unwrap();
-    let t_first = t0.elapsed();
-    assert!(
-        t_first < Duration::from_millis(250),
-        "first chunk after {t_first:?}"
-    );
+    let c1 = tokio::time::timeout(PATIENCE, res.chunk())
+        .await
+        .expect("the first chunk never came while the upstream held back the rest")
+        .unwrap()
+        .unwrap();
     assert_eq!(&c1[..], first.as_bytes());
+    gate.open();
     let mut all = c1.to_vec();
     while let Some(c) = res.chunk().await.unwrap() {
         all.extend_from_slice(&c);
     }
-    assert!(t0.elapsed() >= Duration::from_millis(800));
     let text = String::from_utf8(all).unwrap();
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
     assert!(
@@ -561,22 +325,23 @@ async fn health_ready_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_leaving_mid_stream_is_logged_and_the_upstream_dropped() {
     let (mock, dir) = one_provider(|_| {}).await;
-    let ev = sse_events(mock_upstream::CHAT_SSE);
-    let chunks = ev
-        .iter()
-        .map(|e| (Duration::from_millis(100), e.clone()))
-        .collect();
-    mock.set_default(Reply::Sse {
-        chunks,
-        broken: false,
-    });
+    mock.set_default(Reply::sse_paced(
+        mock_upstream::CHAT_SSE,
+        Duration::from_millis(100),
+    ));
     let mut gw = Gw::start(dir, |_| {}).await;
     let mut body = chat_body();
     body["stream"] = json!(true);
     let mut res = gw.chat(&body).await;
     assert!(res.chunk().await.unwrap().is_some());
     drop(res);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The row is written once the gateway noticed the client left; stopping
+    // earlier would end the stream as a shutdown instead.
+    let db = gw.db();
+    eventually(PATIENCE, "the aborted stream is logged", || async {
+        logs(&db).len() == 1
+    })
+    .await;
     let logs = gw.stop_and_logs().await;
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].status, 499);

@@ -4,10 +4,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::mock_upstream::{self, sse_events, MockUpstream, Reply};
-use crate::gateway::{
+use crate::common::gw::{
     add_provider, chat_body, error_of, map_with, one_provider, store, Gw, JsonValue, UPSTREAM_KEY,
 };
+use crate::common::mock_upstream::{self, sse_events, MockUpstream, Reply, Step};
+use crate::common::{eventually, PATIENCE};
 
 /// Two mock providers `a` and `b` for model `m` with the given
 /// (priority, weight) per mapping.
@@ -147,42 +148,29 @@ async fn a_stream_that_breaks_before_its_first_event_is_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_whole_call_first_byte_and_gaps() {
+    // The upstream never answers: only the provider's timeout can end each
+    // call (the test client gives up after a minute).
     let (mock, dir) = one_provider(|p| p.timeout_ms = Some(300)).await;
-    mock.set_default(Reply::ok(mock_upstream::CHAT).delayed(Duration::from_millis(2000)));
+    mock.set_default(Reply::Stall);
     let gw = Gw::start(dir, |_| {}).await;
-    let t0 = Instant::now();
     let (st, v) = error_of(gw.chat(&chat_body()).await).await;
     assert_eq!(st, 504, "{v}");
     assert_eq!(v["error"]["type"], "timeout_error");
-    assert!(
-        t0.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        t0.elapsed()
-    );
 
     // stream: nothing within the timeout
     let mut body = chat_body();
     body["stream"] = json!(true);
-    mock.set_default(Reply::sse_fixture().delayed(Duration::from_millis(2000)));
     let (st, _) = error_of(gw.chat(&body).await).await;
     assert_eq!(st, 504);
 
-    // stream: a gap longer than the timeout after the first event
+    // stream: silence after the first event
     let ev = sse_events(mock_upstream::CHAT_SSE);
-    mock.set_default(Reply::Sse {
-        chunks: vec![
-            (Duration::ZERO, ev[0].clone()),
-            (Duration::from_millis(2000), ev[1].clone()),
-        ],
-        broken: false,
-    });
-    let t0 = Instant::now();
+    mock.set_default(Reply::Stream(vec![Step::Send(ev[0].clone()), Step::Stall]));
     let res = gw.chat(&body).await;
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
     assert!(text.contains("stream_timeout"), "{text}");
     assert!(text.ends_with("data: [DONE]\n\n"));
-    assert!(t0.elapsed() < Duration::from_millis(1500));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +193,7 @@ async fn retry_after_is_honoured_when_short_and_fails_over_when_long() {
     let t0 = Instant::now();
     assert_eq!(gw.chat(&chat_body()).await.status(), 200);
     assert!(
-        t0.elapsed() < Duration::from_millis(900),
+        t0.elapsed() < Duration::from_secs(20),
         "no 60 s wait: failed over at once"
     );
     assert_eq!((ma.calls(), mb.calls()), (1, 1));
@@ -287,10 +275,12 @@ async fn circuit_opens_half_opens_and_closes() {
     }
     assert_eq!(ma.calls(), 2);
     // after the cooldown one trial goes to `a`; it succeeds and closes it
-    tokio::time::sleep(Duration::from_millis(2100)).await;
     ma.set_default(Reply::ok(mock_upstream::CHAT));
-    assert_eq!(gw.chat(&chat_body()).await.status(), 200);
-    assert_eq!(ma.calls(), 3);
+    eventually(PATIENCE, "a trial request reaches `a`", || async {
+        assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+        ma.calls() == 3
+    })
+    .await;
     let v = gw.get("/ready").await.json_value().await;
     let a = v["providers"]
         .as_array()
@@ -330,10 +320,14 @@ async fn half_open_trial_failure_reopens() {
     assert_eq!(st, 503, "circuit open: {v}");
     assert_eq!(v["error"]["code"], "no_available_provider");
     assert_eq!(mock.calls(), 1);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (st, _) = error_of(gw.chat(&chat_body()).await).await;
-    assert_eq!(st, 502, "the trial went upstream and failed");
-    assert_eq!(mock.calls(), 2);
+    // open (503, no upstream call) until the cooldown lets one trial through
+    eventually(PATIENCE, "a trial request goes upstream", || async {
+        let (st, _) = error_of(gw.chat(&chat_body()).await).await;
+        assert!(st == 503 || st == 502, "{st}");
+        st == 502
+    })
+    .await;
+    assert_eq!(mock.calls(), 2, "the trial went upstream and failed");
     let (st, _) = error_of(gw.chat(&chat_body()).await).await;
     assert_eq!(st, 503, "reopened");
     assert_eq!(mock.calls(), 2);

@@ -1,15 +1,13 @@
 //! Anthropic and Gemini providers behind the OpenAI API: the gateway sends
 //! the translated request with the vendor's auth headers and answers in
 //! OpenAI's format, for plain calls and streams.
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
-use crate::common::mock_upstream;
-use crate::common::mock_upstream::{sse_events, MockUpstream, Reply};
-use crate::gateway::{
+use crate::common::gw::{
     add_provider, chat_body, error_of, map, map_with, store, Gw, JsonValue, UPSTREAM_KEY,
 };
+use crate::common::mock_upstream;
+use crate::common::mock_upstream::{MockUpstream, Reply};
 
 const ANTHROPIC_JSON: &str = include_str!("../fixtures/anthropic/messages_response.json");
 const ANTHROPIC_SSE: &str = include_str!("../fixtures/anthropic/messages_stream.sse");
@@ -29,16 +27,6 @@ async fn vendor(kind: &str) -> (MockUpstream, Gw) {
     add_provider(&mut s, "v", &base, |p| p.kind = Some(kind.into()));
     map(&mut s, "m", "v", "up-model");
     (mock, Gw::start(dir, |_| {}).await)
-}
-
-fn sse(text: &str) -> Reply {
-    Reply::Sse {
-        chunks: sse_events(text)
-            .into_iter()
-            .map(|e| (Duration::ZERO, e))
-            .collect(),
-        broken: false,
-    }
 }
 
 /// The `data:` payloads of an OpenAI stream, `[DONE]` last.
@@ -86,7 +74,7 @@ async fn anthropic_chat_and_stream() {
     assert_eq!(b["model"], "up-model");
     assert!(b["max_tokens"].is_u64(), "{b}");
 
-    mock.set_default(sse(ANTHROPIC_SSE));
+    mock.set_default(Reply::sse(ANTHROPIC_SSE));
     let mut body = chat_body();
     body["stream"] = json!(true);
     let res = gw.chat(&body).await;
@@ -161,7 +149,7 @@ async fn gemini_chat_and_stream() {
     assert_eq!(up.headers["x-goog-api-key"], UPSTREAM_KEY);
     assert!(up.json()["contents"].is_array());
 
-    mock.set_default(sse(GEMINI_SSE));
+    mock.set_default(Reply::sse(GEMINI_SSE));
     let mut body = chat_body();
     body["stream"] = json!(true);
     let res = gw.chat(&body).await;
@@ -239,7 +227,7 @@ async fn openai_503_fails_over_to_anthropic_plain_and_stream() {
     assert_eq!(up.json()["model"], "up-two");
     assert_eq!(up.headers["x-api-key"], UPSTREAM_KEY);
 
-    anthropic.set_default(sse(ANTHROPIC_SSE));
+    anthropic.set_default(Reply::sse(ANTHROPIC_SSE));
     let res = gw.chat(&stream_body()).await;
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
@@ -508,7 +496,7 @@ const STREAM_ERROR_EVENT: &str =
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_anthropic_stream_that_opens_with_an_error_event_fails_over() {
     let (anthropic, openai, gw) = two_kinds("anthropic", 1, "openai-compatible").await;
-    anthropic.set_default(sse(STREAM_ERROR_EVENT));
+    anthropic.set_default(Reply::sse(STREAM_ERROR_EVENT));
     openai.set_default(Reply::sse_fixture());
     let res = gw.chat(&stream_body()).await;
     assert_eq!(res.status(), 200);
@@ -528,14 +516,14 @@ async fn an_anthropic_stream_that_opens_with_an_error_event_fails_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_event_before_any_content_becomes_an_http_error() {
     let (mock, gw) = vendor("anthropic").await;
-    mock.set_default(sse(STREAM_ERROR_EVENT));
+    mock.set_default(Reply::sse(STREAM_ERROR_EVENT));
     let (status, v) = error_of(gw.chat(&stream_body()).await).await;
     assert_eq!(status, 502, "{v}");
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(msg.contains("Overloaded"), "{msg}");
 
     // A request error is not retried and keeps its status.
-    mock.set_default(sse(
+    mock.set_default(Reply::sse(
         "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"max_tokens: too large\"}}\n\n",
     ));
     let calls = mock.calls();

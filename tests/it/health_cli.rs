@@ -1,37 +1,26 @@
-//! `llmo health` against a tiny HTTP server on 127.0.0.1:0 that answers
-//! `/ready` like `llmo serve`, and against a closed port.
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::mpsc;
-
+//! `llmo health` against the mock upstream answering `/ready` like
+//! `llmo serve`, and against a closed port.
 use assert_cmd::Command;
 
-/// Serves one request with `status` and `body`; sends back the request line.
-fn serve_once(status: &'static str, body: &'static str) -> (String, mpsc::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut first = String::new();
-        reader.read_line(&mut first).unwrap();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
-                break;
-            }
-        }
-        let _ = tx.send(first.trim_end().to_string());
-        let mut s = stream;
-        write!(
-            s,
-            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-    });
-    (url, rx)
+use crate::common::closed_addr;
+use crate::common::mock_upstream::{MockUpstream, Reply};
+
+/// A server answering every request with `status` and `body`, as
+/// `llmo serve` answers `/ready`.
+fn serve(status: u16, body: &str) -> MockUpstream {
+    let mock = MockUpstream::start_blocking();
+    mock.set_default(Reply::status(status, body));
+    mock
+}
+
+/// Asserts the one request `mock` got was `GET /ready`.
+fn asked_ready(mock: &MockUpstream) {
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(
+        (reqs[0].method.as_str(), reqs[0].path.as_str()),
+        ("GET", "/ready")
+    );
 }
 
 /// The table row whose first column is `name`.
@@ -61,11 +50,12 @@ const NOT_READY: &str = r#"{"ready":false,"problem":"every provider of model `gp
 
 #[test]
 fn ready_server_exits_0_with_a_table() {
-    let (url, req) = serve_once("200 OK", READY);
+    let mock = serve(200, READY);
+    let url = mock.url_of("");
     let out = llmo().args(["health", "--url", &url]).output().unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(req.recv().unwrap().starts_with("GET /ready HTTP/1.1"));
+    asked_ready(&mock);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines[0], "ready");
     for h in [
@@ -89,7 +79,8 @@ fn ready_server_exits_0_with_a_table() {
 
 #[test]
 fn not_ready_server_exits_1_with_problem_and_hint() {
-    let (url, _req) = serve_once("503 Service Unavailable", NOT_READY);
+    let mock = serve(503, NOT_READY);
+    let url = mock.url_of("");
     let out = llmo()
         .args(["health", "--url", &format!("{url}/")])
         .output()
@@ -113,7 +104,8 @@ fn not_ready_server_exits_1_with_problem_and_hint() {
 
 #[test]
 fn json_prints_the_servers_answer_as_is() {
-    let (url, _req) = serve_once("503 Service Unavailable", NOT_READY);
+    let mock = serve(503, NOT_READY);
+    let url = mock.url_of("");
     let out = llmo()
         .args(["health", "--json", "--url", &url])
         .output()
@@ -124,7 +116,8 @@ fn json_prints_the_servers_answer_as_is() {
 
 #[test]
 fn default_url_comes_from_the_listen_setting() {
-    let (url, req) = serve_once("200 OK", READY);
+    let mock = serve(200, READY);
+    let url = mock.url_of("");
     let addr = url.trim_start_matches("http://").to_string();
     let dir = tempfile::tempdir().unwrap();
     let out = llmo()
@@ -136,16 +129,12 @@ fn default_url_comes_from_the_listen_setting() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{:?}", out);
-    assert!(req.recv().unwrap().starts_with("GET /ready "));
+    asked_ready(&mock);
 }
 
 #[test]
 fn unreachable_server_exits_1_with_a_hint() {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let url = format!("http://127.0.0.1:{port}");
+    let url = format!("http://{}", closed_addr());
     let out = llmo().args(["health", "--url", &url]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
@@ -163,7 +152,8 @@ fn unreachable_server_exits_1_with_a_hint() {
 
 #[test]
 fn a_server_that_is_not_llmo_is_an_error() {
-    let (url, _req) = serve_once("404 Not Found", r#"{"error":"nope"}"#);
+    let mock = serve(404, r#"{"error":"nope"}"#);
+    let url = mock.url_of("");
     let out = llmo().args(["health", "--url", &url]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
@@ -172,15 +162,15 @@ fn a_server_that_is_not_llmo_is_an_error() {
 
 #[test]
 fn a_silent_server_times_out() {
-    // Accepts the connection, never answers.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    // Reads the request, never answers.
+    let mock = MockUpstream::start_blocking();
+    mock.set_default(Reply::Stall);
+    let url = mock.url_of("");
     let out = llmo()
         .args(["health", "--timeout", "300ms", "--url", &url])
         .timeout(std::time::Duration::from_secs(10))
         .output()
         .unwrap();
-    drop(listener);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("did not answer within 300ms"), "{stderr}");

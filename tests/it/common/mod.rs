@@ -1,13 +1,16 @@
 //! Helpers shared by the integration tests: a temporary "machine" per test
 //! (HOME, XDG dirs and the database inside a tempdir) and the real `llmo`
 //! binary run inside it with nothing leaking in from the real environment.
-//! [`Env`] is used by cli/migrate tests, [`TestEnv`] by the doctor tests.
+//! [`Env`] is used by cli/migrate tests, [`TestEnv`] by the doctor tests;
+//! [`eventually`] waits for a condition instead of sleeping; [`gw`] runs the
+//! gateway in-process and [`mock_upstream`] plays its upstreams.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+pub mod gw;
 pub mod mock_upstream;
 
 use assert_cmd::Command;
@@ -201,4 +204,45 @@ impl TestEnv {
         );
         String::from_utf8(out.stdout).unwrap()
     }
+}
+
+// ----- waiting without sleeping blind -----
+
+/// How long [`eventually`] waits by default: far above what any condition
+/// needs on an idle machine, so a loaded one does not fail the suite.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// How often a condition is polled.
+const POLL: Duration = Duration::from_millis(15);
+
+/// Polls `f` until it returns true; panics naming `what` after `within`.
+/// Returns how long it took.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t0 = Instant::now();
+    loop {
+        if f().await {
+            return t0.elapsed();
+        }
+        assert!(t0.elapsed() < within, "not within {within:?}: {what}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// [`eventually`] for synchronous tests.
+pub fn eventually_blocking(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < within, "not within {within:?}: {what}");
+        std::thread::sleep(POLL);
+    }
+}
+
+/// An address nothing listens on (bound, then released).
+pub fn closed_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
 }
