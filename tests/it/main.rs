@@ -14,3 +14,4 @@ mod generated;
 mod health_cli;
 mod migrate;
 mod recorder;
+mod tree;

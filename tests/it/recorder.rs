@@ -328,8 +328,11 @@ fn retention_prunes_old_rows_in_chunks_and_keeps_current_state() {
     let now = now_ms();
     // 1,050 rows 40 days old and 50 from today, kept forever at first.
     let (rec, handle) = Recorder::start_with(&path, opts(0)).unwrap();
+    // The old rows start on a minute boundary so that their 1,050 ms stay in
+    // one `provider_stats` minute (the count below is exact).
+    let old = (now - 40 * DAY_MS) / 60_000 * 60_000;
     for i in 0..1050 {
-        rec.record(row(now - 40 * DAY_MS + i as i64, i, &p, 200));
+        rec.record(row(old + i as i64, i, &p, 200));
     }
     for i in 0..50 {
         rec.record(row(now - 1000, 2000 + i, &p, 200));
