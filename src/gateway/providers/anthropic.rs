@@ -10,7 +10,7 @@ use super::translated::{fallback_identity, Endpoint};
 use super::{Completion, Provider, StreamMapper, UpstreamError, UpstreamStream};
 use crate::catalog::Provider as ProviderRow;
 use crate::gateway::request::ClientRequest;
-use crate::translate::anthropic;
+use crate::translate::{anthropic, StreamTranslator};
 
 pub const KIND: &str = "anthropic";
 
@@ -65,7 +65,7 @@ impl Provider for Anthropic {
         let call = anthropic::request(&value, upstream_model, true);
         let (id, created) = fallback_identity();
         let translator =
-            anthropic::StreamTranslator::new(&req.model, req.client_wants_usage, &id, created);
+            StreamTranslator::anthropic(&req.model, req.client_wants_usage, &id, created);
         async move {
             let body = self
                 .endpoint
@@ -73,7 +73,7 @@ impl Provider for Anthropic {
                 .await?;
             Ok(UpstreamStream {
                 body,
-                mapper: StreamMapper::Anthropic(Box::new(translator)),
+                mapper: StreamMapper::Translated(Box::new(translator)),
             })
         }
     }

@@ -8,7 +8,7 @@ use super::translated::{completion, fallback_identity, translate_error, Endpoint
 use super::{parse_usage, Completion, Provider, StreamMapper, UpstreamError, UpstreamStream};
 use crate::catalog::Provider as ProviderRow;
 use crate::gateway::request::ClientRequest;
-use crate::translate::gemini;
+use crate::translate::{gemini, StreamTranslator};
 
 pub const KIND: &str = "gemini";
 
@@ -57,13 +57,12 @@ impl Provider for Gemini {
         let value = req.to_value();
         let call = gemini::request(&value, upstream_model, true);
         let (id, created) = fallback_identity();
-        let translator =
-            gemini::StreamTranslator::new(&req.model, req.client_wants_usage, &id, created);
+        let translator = StreamTranslator::gemini(&req.model, req.client_wants_usage, &id, created);
         async move {
             let body = self.endpoint.open_call(http, call, gemini::error).await?;
             Ok(UpstreamStream {
                 body,
-                mapper: StreamMapper::Gemini(Box::new(translator)),
+                mapper: StreamMapper::Translated(Box::new(translator)),
             })
         }
     }
