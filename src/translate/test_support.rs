@@ -3,6 +3,43 @@
 
 use serde_json::Value;
 
+/// Compares a translated JSON body with its insta snapshot (pretty JSON, in
+/// the `snapshots/` folder next to the calling test). `$name` is the golden's
+/// name, `vendor/what.json`; the snapshot is named `what`.
+macro_rules! golden_json {
+    ($name:expr, $got:expr $(,)?) => {{
+        let got: &serde_json::Value = $got;
+        insta::assert_snapshot!(
+            $crate::translate::test_support::snapshot_name($name),
+            serde_json::to_string_pretty(got).unwrap()
+        );
+    }};
+}
+pub(crate) use golden_json;
+
+/// Compares translated SSE output with its insta snapshot. insta ignores
+/// trailing newlines, so the event framing at the end is checked here.
+macro_rules! golden_sse {
+    ($name:expr, $got:expr $(,)?) => {{
+        let got: &[u8] = $got;
+        assert!(
+            got.ends_with(b"\n\n"),
+            "SSE output must end with a whole event"
+        );
+        insta::assert_snapshot!(
+            $crate::translate::test_support::snapshot_name($name),
+            std::str::from_utf8(got).unwrap()
+        );
+    }};
+}
+pub(crate) use golden_sse;
+
+/// `anthropic/request_system.json` -> `request_system`.
+pub fn snapshot_name(golden: &str) -> &str {
+    let file = golden.rsplit('/').next().unwrap_or(golden);
+    file.split('.').next().unwrap_or(file)
+}
+
 pub fn fixture_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
 }
@@ -12,52 +49,15 @@ pub fn fixture_body(text: &str) -> Vec<u8> {
     serde_json::to_vec(&fixture_json(text)["body"]).unwrap()
 }
 
-fn expected_path(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/translate/expected")
-        .join(name)
-}
-
-fn bless() -> bool {
-    std::env::var_os("LLMO_BLESS").is_some()
-}
-
-/// Compares with a pretty JSON golden file. `LLMO_BLESS=1` (re)writes it.
-pub fn check_golden(name: &str, got: &Value) {
-    let path = expected_path(name);
-    if bless() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let mut text = serde_json::to_string_pretty(got).unwrap();
-        text.push('\n');
-        std::fs::write(&path, text).unwrap();
-        return;
+/// Feeds `chunks` to `t` one by one, then ends the stream: everything the
+/// client would receive.
+pub fn run_stream(mut t: crate::translate::StreamTranslator, chunks: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in chunks {
+        out.extend(t.feed(c));
     }
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with LLMO_BLESS=1 to create)", path.display()));
-    let want: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(
-        got,
-        &want,
-        "golden {name} differs; got:\n{}",
-        serde_json::to_string_pretty(got).unwrap()
-    );
-}
-
-/// Compares SSE output bytes with a golden `.sse` file.
-pub fn check_golden_sse(name: &str, got: &[u8]) {
-    let path = expected_path(name);
-    if bless() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, got).unwrap();
-        return;
-    }
-    let want = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with LLMO_BLESS=1 to create)", path.display()));
-    assert_eq!(
-        String::from_utf8_lossy(got),
-        String::from_utf8_lossy(&want),
-        "golden {name} differs"
-    );
+    out.extend(t.finish());
+    out
 }
 
 /// What a client gets by concatenating the deltas of an OpenAI stream.

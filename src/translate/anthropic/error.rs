@@ -54,7 +54,6 @@ mod tests {
     use super::*;
     use crate::translate::anthropic::test_util::*;
 
-    // ----- errors -----
     #[test]
     fn error_mapping_table() {
         type Case<'a> = (u16, &'a [u8], u16, bool, &'a str, Option<&'a str>);
@@ -110,7 +109,7 @@ mod tests {
             m.body["error"]["message"],
             "prompt is too long: 219898 tokens > 200000 maximum"
         );
-        check_golden(
+        golden_json!(
             "anthropic/error_529.json",
             &error(
                 529,
@@ -121,6 +120,7 @@ mod tests {
             .body,
         );
     }
+
     #[test]
     fn unreadable_error_bodies_keep_a_sensible_status() {
         let m = error(502, b"<html>Bad gateway</html>");

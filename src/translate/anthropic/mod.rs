@@ -53,17 +53,12 @@ mod test_util {
     }
 
     pub(super) fn translate_stream(chunks: &[&[u8]], include_usage: bool) -> Vec<u8> {
-        let mut t = StreamTranslator::anthropic(
+        let t = StreamTranslator::anthropic(
             "claude-public",
             include_usage,
             "chatcmpl-llmo-fallback",
             1_700_000_000,
         );
-        let mut out = Vec::new();
-        for c in chunks {
-            out.extend(t.feed(c));
-        }
-        out.extend(t.finish());
-        out
+        run_stream(t, chunks)
     }
 }

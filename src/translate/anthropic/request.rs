@@ -517,32 +517,33 @@ mod tests {
     use super::*;
     use crate::translate::anthropic::test_util::*;
 
-    // ----- requests: golden -----
     #[test]
     fn golden_request_system_stop_temperature() {
         let openai = fixture_json(include_str!(
             "../../../tests/fixtures/openai/chat_completion_request_system.json"
         ));
         let got = req_json(&openai, "claude-haiku-4-5", false);
-        check_golden("anthropic/request_system.json", &got);
+        golden_json!("anthropic/request_system.json", &got);
     }
+
     #[test]
     fn golden_request_developer_role_and_default_max_tokens() {
         let openai = fixture_json(include_str!(
             "../../../tests/fixtures/openai/chat_completion_request_simple.json"
         ));
         let got = req_json(&openai, "claude-sonnet-4-5", true);
-        check_golden("anthropic/request_simple_stream.json", &got);
+        golden_json!("anthropic/request_simple_stream.json", &got);
         assert_eq!(got["max_tokens"], 64000);
         assert_eq!(got["system"], "You are a helpful assistant.");
     }
+
     #[test]
     fn golden_request_tools_and_tool_result_round_trip() {
         let openai = fixture_json(include_str!(
             "../../../tests/fixtures/openai/chat_completion_request_tool_result.json"
         ));
         let got = req_json(&openai, "claude-haiku-4-5", false);
-        check_golden("anthropic/request_tool_result.json", &got);
+        golden_json!("anthropic/request_tool_result.json", &got);
         // The tool_use id the client got back is the tool_result's tool_use_id.
         assert_eq!(
             got["messages"][1]["content"][0]["id"],
@@ -553,20 +554,22 @@ mod tests {
             "call_CUdUoJpsWWVdxXntucvnol1M"
         );
     }
+
     #[test]
     fn golden_request_tools_auto() {
         let openai = fixture_json(include_str!(
             "../../../tests/fixtures/openai/chat_completion_request_tools.json"
         ));
         let got = req_json(&openai, "claude-sonnet-4-5", false);
-        check_golden("anthropic/request_tools.json", &got);
+        golden_json!("anthropic/request_tools.json", &got);
     }
+
     #[test]
     fn golden_request_images_data_and_url() {
         let b64 = fixture_json(include_str!(
             "../../../tests/fixtures/openai/chat_completion_request_image_base64.json"
         ));
-        check_golden(
+        golden_json!(
             "anthropic/request_image_base64.json",
             &req_json(&b64, "claude-sonnet-4-5", false),
         );
@@ -577,13 +580,14 @@ mod tests {
         assert_eq!(got["messages"][0]["content"][1]["source"]["type"], "url");
         assert_eq!(got["max_tokens"], 300);
     }
+
     #[test]
     fn golden_request_json_schema_uses_native_structured_outputs() {
         let openai = fixture_json(include_str!(
             "../../../tests/fixtures/openai/chat_completion_request_json_schema.json"
         ));
         let got = req_json(&openai, "claude-sonnet-4-5", false);
-        check_golden("anthropic/request_json_schema.json", &got);
+        golden_json!("anthropic/request_json_schema.json", &got);
         // Same shape as the recorded native request.
         let recorded = fixture_json(include_str!(
             "../../../tests/fixtures/anthropic/structured_output_request.json"
@@ -593,6 +597,7 @@ mod tests {
             recorded["output_config"]["format"]["type"]
         );
     }
+
     #[test]
     fn request_matches_recorded_anthropic_request_for_the_same_conversation() {
         // The recorded tool_result request, written as an OpenAI client would send it.
@@ -717,6 +722,7 @@ mod tests {
             .remove("caller");
         assert_eq!(req_json(&openai, "claude-haiku-4-5", true), recorded);
     }
+
     #[test]
     fn cache_control_breakpoints_are_kept() {
         // The reference request with a cached system prompt, as an OpenAI client
@@ -760,6 +766,7 @@ mod tests {
             json!({"text": "long document"})
         );
     }
+
     #[test]
     fn structured_output_response_is_json_content() {
         let got = response(
@@ -775,6 +782,7 @@ mod tests {
         );
         assert_eq!(got.choices[0].finish_reason, Some(FinishReason::Stop));
     }
+
     #[test]
     fn consecutive_roles_merge_and_tool_results_lead_the_user_turn() {
         let openai = json!({"messages": [
@@ -792,7 +800,7 @@ mod tests {
             {"role": "user", "content": "again"}
         ]});
         let got = req_json(&openai, "claude-3-5-haiku-latest", false);
-        check_golden("anthropic/request_merged_turns.json", &got);
+        golden_json!("anthropic/request_merged_turns.json", &got);
         assert_eq!(got["max_tokens"], 8192);
         assert_eq!(got["messages"].as_array().unwrap().len(), 3);
         assert_eq!(got["messages"][1]["content"][1]["input"], json!({}));
@@ -802,6 +810,7 @@ mod tests {
         assert_eq!(last[2]["text"], "next");
         assert_eq!(last[3]["text"], "again");
     }
+
     #[test]
     fn foreign_tool_call_ids_are_made_valid_and_stay_paired() {
         let gemini_id = "call_r1_0__thought__CiIB+vaaq/6rA==";
@@ -818,6 +827,7 @@ mod tests {
         assert_eq!(got["messages"][1]["content"][1]["id"], "weird_id_");
         assert_eq!(got["messages"][2]["content"][1]["tool_use_id"], "weird_id_");
     }
+
     #[test]
     fn small_field_mappings() {
         let req = json!({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Once upon"}],
@@ -848,6 +858,7 @@ mod tests {
             "messages"
         );
     }
+
     #[test]
     fn tool_choice_variants_and_parallel_flag() {
         let base = json!({"messages": [{"role": "user", "content": "hi"}],
@@ -898,6 +909,7 @@ mod tests {
             assert_eq!(got["tools"][0]["input_schema"], want);
         }
     }
+
     #[test]
     fn unsupported_parameters_are_named() {
         let base = json!({"messages": [{"role": "user", "content": "hi"}]});
@@ -931,6 +943,7 @@ mod tests {
         );
         assert_eq!(embeddings_unsupported().status(), 400);
     }
+
     #[test]
     fn seed_is_dropped_temperature_clamped_user_mapped_whitespace_stops_dropped() {
         let req = json!({"messages": [{"role": "user", "content": "hi"}], "seed": 7, "temperature": 1.7,
@@ -941,6 +954,7 @@ mod tests {
         assert_eq!(got["metadata"], json!({"user_id": "u-42"}));
         assert_eq!(got["stop_sequences"], json!(["END"]));
     }
+
     #[test]
     fn reasoning_effort_maps_to_thinking_with_checks() {
         let req = json!({"messages": [{"role": "user", "content": "What is 27 * 453?"}], "reasoning_effort": "high"});
@@ -977,6 +991,7 @@ mod tests {
             .get("thinking")
             .is_none());
     }
+
     #[test]
     fn thinking_blocks_round_trip_through_an_openai_client() {
         // Turn 1: Anthropic answers with thinking + tool_use.
@@ -1023,6 +1038,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("\"thinking_blocks\":[{\"signature\":\"EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds...\",\"thinking\":\"Let me solve this step by step:"));
     }
+
     #[test]
     fn json_object_uses_a_forced_tool_and_comes_back_as_content() {
         let req = json!({"messages": [{"role": "user", "content": "give me JSON"}], "response_format": {"type": "json_object"}});
@@ -1063,6 +1079,7 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
         assert!(acc.tool_calls.is_empty());
         assert_eq!(acc.finish_reason.as_deref(), Some("stop"));
     }
+
     #[test]
     fn default_max_tokens_table() {
         for (model, want) in [

@@ -144,7 +144,6 @@ mod tests {
     use super::*;
     use crate::translate::anthropic::test_util::*;
 
-    // ----- responses: golden -----
     #[test]
     fn golden_response_text() {
         let got = response(
@@ -152,7 +151,7 @@ mod tests {
             &META,
         )
         .unwrap();
-        check_golden(
+        golden_json!(
             "anthropic/response_text.json",
             &serde_json::to_value(&got).unwrap(),
         );
@@ -165,6 +164,7 @@ mod tests {
         );
         assert!(u.prompt_tokens_details.is_none());
     }
+
     #[test]
     fn golden_response_tool_use() {
         let got = response(
@@ -172,7 +172,7 @@ mod tests {
             &META,
         )
         .unwrap();
-        check_golden(
+        golden_json!(
             "anthropic/response_tool_use.json",
             &serde_json::to_value(&got).unwrap(),
         );
@@ -191,6 +191,7 @@ mod tests {
             0
         );
     }
+
     #[test]
     fn golden_response_text_then_tool_use() {
         let got = response(
@@ -198,11 +199,12 @@ mod tests {
             &META,
         )
         .unwrap();
-        check_golden(
+        golden_json!(
             "anthropic/response_text_and_tool_use.json",
             &serde_json::to_value(&got).unwrap(),
         );
     }
+
     #[test]
     fn golden_response_thinking() {
         let got = response(
@@ -210,7 +212,7 @@ mod tests {
             &META,
         )
         .unwrap();
-        check_golden(
+        golden_json!(
             "anthropic/response_thinking.json",
             &serde_json::to_value(&got).unwrap(),
         );
@@ -223,6 +225,7 @@ mod tests {
             Some("Based on my analysis...")
         );
     }
+
     #[test]
     fn cache_tokens_count_as_prompt_tokens() {
         let body = json!({"id": "m", "content": [], "stop_reason": "max_tokens",
@@ -237,6 +240,7 @@ mod tests {
         assert_eq!(got.choices[0].finish_reason, Some(FinishReason::Length));
         assert_eq!(got.choices[0].message.content, None);
     }
+
     #[test]
     fn finish_reasons() {
         for (a, o) in [
@@ -252,6 +256,7 @@ mod tests {
             assert_eq!(finish_reason(a), o, "{a}");
         }
     }
+
     #[test]
     fn unreadable_success_body_is_a_502() {
         let err = response(b"<html>", &META).unwrap_err();

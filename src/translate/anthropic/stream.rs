@@ -230,6 +230,7 @@ mod tests {
         let acc = accumulate(&out);
         assert_eq!(acc.error.unwrap()["code"], "upstream_stream_truncated");
     }
+
     #[test]
     fn golden_stream_text_with_usage() {
         let out = translate_stream(
@@ -238,8 +239,9 @@ mod tests {
             )],
             true,
         );
-        check_golden_sse("anthropic/stream_text_include_usage.sse", &out);
+        golden_sse!("anthropic/stream_text_include_usage.sse", &out);
     }
+
     #[test]
     fn golden_stream_text_without_usage() {
         let out = translate_stream(
@@ -248,9 +250,10 @@ mod tests {
             )],
             false,
         );
-        check_golden_sse("anthropic/stream_text_docs.sse", &out);
+        golden_sse!("anthropic/stream_text_docs.sse", &out);
         assert!(!String::from_utf8_lossy(&out).contains("usage"));
     }
+
     #[test]
     fn golden_stream_tool_use() {
         let out = translate_stream(
@@ -259,8 +262,9 @@ mod tests {
             )],
             true,
         );
-        check_golden_sse("anthropic/stream_tool_use.sse", &out);
+        golden_sse!("anthropic/stream_tool_use.sse", &out);
     }
+
     #[test]
     fn golden_stream_text_then_tool_use() {
         let out = translate_stream(
@@ -269,7 +273,7 @@ mod tests {
             )],
             false,
         );
-        check_golden_sse("anthropic/stream_text_then_tool_use.sse", &out);
+        golden_sse!("anthropic/stream_text_then_tool_use.sse", &out);
         let acc = accumulate(&out);
         assert_eq!(
             acc.content.as_deref(),
@@ -284,6 +288,7 @@ mod tests {
         );
         assert_eq!(acc.finish_reason.as_deref(), Some("tool_calls"));
     }
+
     #[test]
     fn golden_stream_thinking() {
         let out = translate_stream(
@@ -292,7 +297,7 @@ mod tests {
             )],
             true,
         );
-        check_golden_sse("anthropic/stream_thinking.sse", &out);
+        golden_sse!("anthropic/stream_thinking.sse", &out);
         let acc = accumulate(&out);
         assert!(acc
             .reasoning
@@ -302,12 +307,13 @@ mod tests {
         // No usage anywhere in the docs stream: no usage chunk rather than zeros.
         assert!(acc.usage.is_none());
     }
+
     #[test]
     fn golden_stream_several_tool_calls_and_max_tokens() {
         let sse =
             include_bytes!("../../../tests/fixtures/translate/anthropic_two_tools_max_tokens.sse");
         let out = translate_stream(&[sse], true);
-        check_golden_sse("anthropic/stream_two_tools_max_tokens.sse", &out);
+        golden_sse!("anthropic/stream_two_tools_max_tokens.sse", &out);
         let acc = accumulate(&out);
         assert_eq!(acc.tool_calls.len(), 2);
         assert_eq!(acc.tool_calls[0].0, "toolu_A");
@@ -320,6 +326,7 @@ mod tests {
             (Some(130), Some(60))
         );
     }
+
     #[test]
     fn golden_stream_error_mid_stream() {
         let mut sse = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_x\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n\
@@ -331,7 +338,7 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
         ));
         sse.extend_from_slice(b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"lo\"}}\n\n");
         let out = translate_stream(&[&sse], true);
-        check_golden_sse("anthropic/stream_error_mid_stream.sse", &out);
+        golden_sse!("anthropic/stream_error_mid_stream.sse", &out);
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.ends_with("data: {\"error\":{\"message\":\"Overloaded\",\"type\":\"server_error\",\"param\":null,\"code\":\"overloaded\"}}\n\ndata: [DONE]\n\n"),
@@ -339,6 +346,7 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
         );
         assert!(!text.contains("\"lo\""), "nothing after the error");
     }
+
     #[test]
     fn truncated_stream_ends_with_an_error() {
         let body = include_bytes!("../../../tests/fixtures/anthropic/messages_stream.sse");
@@ -359,6 +367,7 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
         let out = String::from_utf8(translate_stream(&[&body[..cut - 20]], false)).unwrap();
         assert!(accumulate(out.as_bytes()).error.is_some());
     }
+
     #[test]
     fn awkward_splits_give_identical_output() {
         for body in [
@@ -385,6 +394,7 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
             assert_eq!(translate_stream(&[crlf.as_bytes()], true), whole);
         }
     }
+
     #[test]
     fn random_chunkings_give_identical_output() {
         let bodies: [&[u8]; 4] = [
@@ -402,6 +412,7 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
             }
         }
     }
+
     #[test]
     fn stream_deltas_equal_the_non_stream_response_for_the_same_message() {
         // Recorded pairs with the same content: tool_use stream vs. response
@@ -443,6 +454,7 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
             assert_eq!(su["prompt_tokens"].as_u64(), Some(u.prompt_tokens as u64));
         }
     }
+
     #[test]
     fn a_wild_block_index_does_not_grow_state() {
         let sse = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}\n\n\
@@ -559,6 +571,7 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
             assert!(acc.done && acc.first_is_role);
         }
     }
+
     #[test]
     fn usage_is_available_for_logs() {
         let mut t = StreamTranslator::anthropic("m", false, "id", 0);

@@ -225,7 +225,6 @@ mod tests {
     use super::*;
     use crate::translate::gemini::test_util::*;
 
-    // ----- embeddings -----
     #[test]
     fn embeddings_single_and_batch() {
         let single = fixture_json(include_str!(
@@ -244,7 +243,7 @@ mod tests {
             "embed-public",
         )
         .unwrap();
-        check_golden(
+        golden_json!(
             "gemini/embeddings_single.json",
             &serde_json::to_value(&out).unwrap(),
         );
@@ -255,7 +254,7 @@ mod tests {
         let call = embeddings_request(&batch, "models/gemini-embedding-001").unwrap();
         assert_eq!(call.path, "/models/gemini-embedding-001:batchEmbedContents");
         let body: Value = serde_json::from_slice(&call.body).unwrap();
-        check_golden("gemini/embeddings_batch_request.json", &body);
+        golden_json!("gemini/embeddings_batch_request.json", &body);
         let out = embeddings_response(
             include_bytes!(
                 "../../../tests/fixtures/translate/gemini_batch_embed_contents_response.json"
@@ -270,6 +269,7 @@ mod tests {
         want["usage"] = json!({"prompt_tokens": 0, "total_tokens": 0});
         assert_eq!(serde_json::to_value(&out).unwrap(), want);
     }
+
     #[test]
     fn embeddings_base64_matches_openai_encoding() {
         let req = fixture_json(include_str!(
@@ -290,6 +290,7 @@ mod tests {
         want["usage"] = json!({"prompt_tokens": 0, "total_tokens": 0});
         assert_eq!(serde_json::to_value(&out).unwrap(), want);
     }
+
     #[test]
     fn embeddings_bad_input() {
         let m = "gemini-embedding-001";

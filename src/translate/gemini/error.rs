@@ -90,7 +90,6 @@ mod tests {
     use super::*;
     use crate::translate::gemini::test_util::*;
 
-    // ----- errors -----
     #[test]
     fn error_mapping_table() {
         type Case = (
@@ -197,7 +196,7 @@ mod tests {
             include_bytes!("../../../tests/fixtures/gemini/errors/429_resource_exhausted.json"),
         );
         assert_eq!(m.retry_after, Some(49));
-        check_golden("gemini/error_429.json", &m.body);
+        golden_json!("gemini/error_429.json", &m.body);
         // The API-key error's details contain the key; they are never copied.
         let m = error(
             400,
@@ -206,7 +205,7 @@ mod tests {
             ),
         );
         assert!(!m.body.to_string().contains("key1234"));
-        check_golden("gemini/error_api_key.json", &m.body);
+        golden_json!("gemini/error_api_key.json", &m.body);
         // Array-wrapped (non-SSE stream) error and unreadable bodies.
         let m = error(
             503,

@@ -318,7 +318,6 @@ mod tests {
     use super::*;
     use crate::translate::gemini::test_util::*;
 
-    // ----- requests -----
     #[test]
     fn paths_for_stream_and_non_stream() {
         let req = json!({"messages": [{"role": "user", "content": "hi"}]});
@@ -359,26 +358,28 @@ mod tests {
             ))
         );
     }
+
     #[test]
     fn golden_request_system_generation_config() {
         let openai = fixture_json(include_str!(
             "../../../tests/fixtures/openai/chat_completion_request_system.json"
         ));
         let (_, got) = req_json(&openai, "gemini-2.0-flash", false);
-        check_golden("gemini/request_system.json", &got);
+        golden_json!("gemini/request_system.json", &got);
         assert_eq!(
             got["systemInstruction"]["parts"][0]["text"],
             "You are a helpful assistant that answers in one short sentence."
         );
         assert_eq!(got["generationConfig"]["maxOutputTokens"], 64);
     }
+
     #[test]
     fn golden_request_tools_matches_the_reference_request() {
         let openai = fixture_json(include_str!(
             "../../../tests/fixtures/openai/chat_completion_request_tools.json"
         ));
         let (_, got) = req_json(&openai, "gemini-2.5-flash", false);
-        check_golden("gemini/request_tools.json", &got);
+        golden_json!("gemini/request_tools.json", &got);
         let mut reference = fixture_json(include_str!(
             "../../../tests/fixtures/gemini/function_call_request.json"
         ));
@@ -391,6 +392,7 @@ mod tests {
         reference["tools"][0]["functionDeclarations"][0]["parametersJsonSchema"] = params;
         assert_eq!(got, reference);
     }
+
     #[test]
     fn named_tool_choice_matches_the_forced_reference_request() {
         let mut openai = fixture_json(include_str!(
@@ -419,13 +421,14 @@ mod tests {
             );
         }
     }
+
     #[test]
     fn golden_request_tool_result_round_trip() {
         let openai = fixture_json(include_str!(
             "../../../tests/fixtures/openai/chat_completion_request_tool_result.json"
         ));
         let (_, got) = req_json(&openai, "gemini-2.5-flash", false);
-        check_golden("gemini/request_tool_result.json", &got);
+        golden_json!("gemini/request_tool_result.json", &got);
         assert_eq!(
             got["contents"][2]["parts"][0]["functionResponse"]["name"],
             "get_weather"
@@ -435,6 +438,7 @@ mod tests {
             64
         );
     }
+
     #[test]
     fn tool_call_ids_from_a_gemini_response_map_back_with_their_signature() {
         // Round trip: Gemini response -> OpenAI client -> next Gemini request.
@@ -480,6 +484,7 @@ mod tests {
             assert_eq!(got["contents"][i]["role"], reference["contents"][i]["role"]);
         }
     }
+
     #[test]
     fn gemini3_gets_the_skip_signature_for_foreign_tool_calls() {
         let openai = json!({"messages": [
@@ -512,6 +517,7 @@ mod tests {
             .get("thoughtSignature")
             .is_none());
     }
+
     #[test]
     fn unknown_tool_call_id_is_a_400() {
         let openai = json!({"messages": [
@@ -525,6 +531,7 @@ mod tests {
             "messages[1].tool_call_id"
         );
     }
+
     #[test]
     fn consecutive_roles_merge_and_system_is_hoisted() {
         let openai = json!({"messages": [
@@ -538,7 +545,7 @@ mod tests {
         ], "n": 2, "seed": 3, "presence_penalty": 0.5, "frequency_penalty": -0.5, "top_k": 40,
            "user": "dropped", "parallel_tool_calls": false});
         let (_, got) = req_json(&openai, "gemini-2.0-flash", false);
-        check_golden("gemini/request_merged_turns.json", &got);
+        golden_json!("gemini/request_merged_turns.json", &got);
         assert_eq!(got["contents"].as_array().unwrap().len(), 3);
         assert_eq!(
             got["systemInstruction"]["parts"].as_array().unwrap().len(),
@@ -546,13 +553,14 @@ mod tests {
         );
         assert_eq!(got["generationConfig"]["candidateCount"], 2);
     }
+
     #[test]
     fn images_inline_file_uris_and_rejected_web_urls() {
         let b64 = fixture_json(include_str!(
             "../../../tests/fixtures/openai/chat_completion_request_image_base64.json"
         ));
         let (_, got) = req_json(&b64, "gemini-2.0-flash", false);
-        check_golden("gemini/request_image_base64.json", &got);
+        golden_json!("gemini/request_image_base64.json", &got);
         let reference = fixture_json(include_str!(
             "../../../tests/fixtures/gemini/image_request.json"
         ));
@@ -579,13 +587,14 @@ mod tests {
             "image/jpeg"
         );
     }
+
     #[test]
     fn response_formats() {
         let openai = fixture_json(include_str!(
             "../../../tests/fixtures/openai/chat_completion_request_json_schema.json"
         ));
         let (_, got) = req_json(&openai, "gemini-2.5-flash", false);
-        check_golden("gemini/request_json_schema.json", &got);
+        golden_json!("gemini/request_json_schema.json", &got);
         assert_eq!(
             got["generationConfig"]["responseMimeType"],
             "application/json"
@@ -601,6 +610,7 @@ mod tests {
             json!({"responseMimeType": "application/json"})
         );
     }
+
     #[test]
     fn reasoning_effort_maps_to_thinking_config() {
         let mut req =
@@ -619,6 +629,7 @@ mod tests {
             json!({"thinkingBudget": 0})
         );
     }
+
     #[test]
     fn unsupported_fields_are_named() {
         let req = json!({"messages": [{"role": "user", "content": "hi"}], "logprobs": true});

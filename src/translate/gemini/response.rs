@@ -176,7 +176,6 @@ mod tests {
     use super::*;
     use crate::translate::gemini::test_util::*;
 
-    // ----- responses -----
     #[test]
     fn golden_response_text() {
         let got = response(
@@ -184,13 +183,14 @@ mod tests {
             &META,
         )
         .unwrap();
-        check_golden(
+        golden_json!(
             "gemini/response_text.json",
             &serde_json::to_value(&got).unwrap(),
         );
         assert_eq!(got.id, "chatcmpl-llmo-fallback");
         assert_eq!(got.model, "gemini-public");
     }
+
     #[test]
     fn golden_response_thinking_and_usage() {
         let got = response(
@@ -200,7 +200,7 @@ mod tests {
             &META,
         )
         .unwrap();
-        check_golden(
+        golden_json!(
             "gemini/response_thinking.json",
             &serde_json::to_value(&got).unwrap(),
         );
@@ -221,6 +221,7 @@ mod tests {
             .unwrap()
             .starts_with("**Thinking About"));
     }
+
     #[test]
     fn cached_tokens_are_reported() {
         let got = response(
@@ -237,6 +238,7 @@ mod tests {
         );
         assert_eq!(u.prompt_tokens_details.unwrap().cached_tokens, 11243);
     }
+
     #[test]
     fn golden_response_function_call() {
         let got = response(
@@ -244,7 +246,7 @@ mod tests {
             &META,
         )
         .unwrap();
-        check_golden(
+        golden_json!(
             "gemini/response_function_call.json",
             &serde_json::to_value(&got).unwrap(),
         );
@@ -261,6 +263,7 @@ mod tests {
         );
         assert!(got.usage.is_none());
     }
+
     #[test]
     fn golden_response_safety_and_blocked_prompt() {
         let got = response(
@@ -268,7 +271,7 @@ mod tests {
             &META,
         )
         .unwrap();
-        check_golden(
+        golden_json!(
             "gemini/response_safety.json",
             &serde_json::to_value(&got).unwrap(),
         );
@@ -286,6 +289,7 @@ mod tests {
         );
         assert!(response(br#"{"candidates": []}"#, &META).is_err());
     }
+
     #[test]
     fn finish_reasons() {
         for (g, o) in [
@@ -307,6 +311,7 @@ mod tests {
         }
         assert_eq!(with_calls(FinishReason::Length, true), FinishReason::Length);
     }
+
     #[test]
     fn several_candidates_become_several_choices() {
         let body = br#"{"candidates": [

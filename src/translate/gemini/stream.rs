@@ -217,7 +217,6 @@ mod tests {
     use super::*;
     use crate::translate::gemini::test_util::*;
 
-    // ----- streams -----
     #[test]
     fn golden_stream_text_crlf() {
         let out = translate_stream(
@@ -226,8 +225,9 @@ mod tests {
             )],
             true,
         );
-        check_golden_sse("gemini/stream_text_include_usage.sse", &out);
+        golden_sse!("gemini/stream_text_include_usage.sse", &out);
     }
+
     #[test]
     fn golden_stream_thinking() {
         let out = translate_stream(
@@ -236,7 +236,7 @@ mod tests {
             )],
             false,
         );
-        check_golden_sse("gemini/stream_thinking.sse", &out);
+        golden_sse!("gemini/stream_thinking.sse", &out);
         let acc = accumulate(&out);
         assert_eq!(
             acc.ids.iter().next().unwrap(),
@@ -247,6 +247,7 @@ mod tests {
             .unwrap()
             .starts_with("**Exploring Sky Color**"));
     }
+
     #[test]
     fn golden_stream_function_call_with_signature() {
         let out = translate_stream(
@@ -255,7 +256,7 @@ mod tests {
             )],
             true,
         );
-        check_golden_sse("gemini/stream_function_call.sse", &out);
+        golden_sse!("gemini/stream_function_call.sse", &out);
         let acc = accumulate(&out);
         assert_eq!(acc.finish_reason.as_deref(), Some("tool_calls"));
         assert_eq!(acc.tool_calls[0].1, "now");
@@ -264,6 +265,7 @@ mod tests {
         assert_eq!(u["completion_tokens"], 6 + 168);
         assert_eq!(u["completion_tokens_details"]["reasoning_tokens"], 168);
     }
+
     #[test]
     fn golden_stream_text_then_two_calls() {
         let out = translate_stream(
@@ -272,7 +274,7 @@ mod tests {
             )],
             false,
         );
-        check_golden_sse("gemini/stream_text_then_two_calls.sse", &out);
+        golden_sse!("gemini/stream_text_then_two_calls.sse", &out);
         let acc = accumulate(&out);
         assert_eq!(acc.tool_calls.len(), 2);
         assert_eq!(
@@ -281,6 +283,7 @@ mod tests {
         );
         assert_eq!(acc.tool_calls[1].0, "call_twoCallsResp01_1");
     }
+
     #[test]
     fn golden_stream_max_tokens() {
         let out = translate_stream(
@@ -289,9 +292,10 @@ mod tests {
             )],
             true,
         );
-        check_golden_sse("gemini/stream_max_tokens.sse", &out);
+        golden_sse!("gemini/stream_max_tokens.sse", &out);
         assert_eq!(accumulate(&out).finish_reason.as_deref(), Some("length"));
     }
+
     #[test]
     fn golden_stream_safety_stop_and_blocked_prompt() {
         let out = translate_stream(
@@ -300,7 +304,7 @@ mod tests {
             )],
             false,
         );
-        check_golden_sse("gemini/stream_safety_stop.sse", &out);
+        golden_sse!("gemini/stream_safety_stop.sse", &out);
         assert_eq!(
             accumulate(&out).finish_reason.as_deref(),
             Some("content_filter")
@@ -311,12 +315,13 @@ mod tests {
             )],
             true,
         );
-        check_golden_sse("gemini/stream_prompt_blocked.sse", &out);
+        golden_sse!("gemini/stream_prompt_blocked.sse", &out);
         let acc = accumulate(&out);
         assert_eq!(acc.finish_reason.as_deref(), Some("content_filter"));
         assert_eq!(acc.content, None);
         assert!(acc.done);
     }
+
     #[test]
     fn golden_stream_errors_mid_stream() {
         let out = translate_stream(
@@ -325,7 +330,7 @@ mod tests {
             )],
             true,
         );
-        check_golden_sse("gemini/stream_error_event.sse", &out);
+        golden_sse!("gemini/stream_error_event.sse", &out);
         let acc = accumulate(&out);
         assert_eq!(acc.content.as_deref(), Some("Hello"));
         assert_eq!(acc.error.unwrap()["code"], "overloaded");
@@ -338,7 +343,7 @@ mod tests {
             )],
             false,
         );
-        check_golden_sse("gemini/stream_error_bare_json.sse", &out);
+        golden_sse!("gemini/stream_error_bare_json.sse", &out);
         let acc = accumulate(&out);
         assert_eq!(acc.content.as_deref(), Some("First Second "));
         assert_eq!(
@@ -347,6 +352,7 @@ mod tests {
         );
         assert!(acc.finish_reason.is_none());
     }
+
     #[test]
     fn the_bare_error_is_sent_as_soon_as_it_is_complete() {
         let body =
@@ -360,6 +366,7 @@ mod tests {
             "The operation was cancelled."
         );
     }
+
     #[test]
     fn a_non_sse_body_is_an_error_not_an_empty_answer() {
         let mut t = StreamTranslator::gemini("m", false, "id", 0);
@@ -375,6 +382,7 @@ mod tests {
         assert!(t.feed(b"{\n  \"error\": {\n").is_empty());
         assert!(accumulate(&t.finish()).error.is_some());
     }
+
     #[test]
     fn truncated_stream_ends_with_an_error() {
         let body = include_bytes!("../../../tests/fixtures/gemini/stream_generate_content.sse");
@@ -386,6 +394,7 @@ mod tests {
         let acc = accumulate(&translate_stream(&[b""], false));
         assert!(acc.error.is_some());
     }
+
     #[test]
     fn a_wild_candidate_index_is_ignored() {
         let body = b"data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"x\"}]}, \"index\": 4000000000, \"finishReason\": \"STOP\"}, {\"content\": {\"parts\": [{\"text\": \"ok\"}]}, \"index\": 0, \"finishReason\": \"STOP\"}]}\n\n";
@@ -475,6 +484,7 @@ mod tests {
             assert!(acc.done && acc.first_is_role);
         }
     }
+
     #[test]
     fn two_candidates_stream_as_two_choices() {
         let out = translate_stream(
@@ -483,7 +493,7 @@ mod tests {
             )],
             false,
         );
-        check_golden_sse("gemini/stream_two_candidates.sse", &out);
+        golden_sse!("gemini/stream_two_candidates.sse", &out);
         let a = accumulate_choice(&out, 0);
         let b = accumulate_choice(&out, 1);
         assert_eq!(a.content.as_deref(), Some("Red apple"));
@@ -503,6 +513,7 @@ mod tests {
             include_bytes!("../../../tests/fixtures/translate/gemini_two_candidates.sse"),
         ]
     }
+
     #[test]
     fn awkward_splits_give_identical_output() {
         for body in stream_bodies() {
@@ -535,6 +546,7 @@ mod tests {
             assert_eq!(translate_stream(&[lf.as_bytes()], true), whole);
         }
     }
+
     #[test]
     fn random_chunkings_give_identical_output() {
         let mut rng = fastrand::Rng::with_seed(0x6e_31_1a);
@@ -546,6 +558,7 @@ mod tests {
             }
         }
     }
+
     #[test]
     fn stream_deltas_equal_the_non_stream_response_for_the_same_content() {
         let pairs: [(&[u8], &[u8]); 2] = [

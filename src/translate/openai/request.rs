@@ -178,11 +178,9 @@ fn as_f64_in(v: &Value, field: &str, lo: f64, hi: f64) -> Result<f64, TranslateE
     }
 }
 
-/// Reads and checks an OpenAI Chat Completions request.
-pub(crate) fn parse_chat(req: &Value) -> Result<ChatRequest<'_>, TranslateError> {
-    let obj = req
-        .as_object()
-        .ok_or_else(|| invalid("body", "the request body must be a JSON object"))?;
+/// Every field is mapped, dropped or the gateway's own; anything else is
+/// named in a 400 (never silently ignored).
+fn check_field_names(obj: &Map<String, Value>) -> Result<(), TranslateError> {
     for (key, value) in obj {
         let k = key.as_str();
         if value.is_null()
@@ -204,9 +202,11 @@ pub(crate) fn parse_chat(req: &Value) -> Result<ChatRequest<'_>, TranslateError>
         };
         return Err(unsupported(k, msg));
     }
+    Ok(())
+}
 
-    let mut out = ChatRequest::default();
-
+/// Fields llmo cannot honour, accepted only with their neutral value.
+fn check_neutral_values(obj: &Map<String, Value>) -> Result<(), TranslateError> {
     if let Some(v) = get(obj, "logprobs") {
         if v.as_bool() != Some(false) {
             return Err(unsupported(
@@ -242,6 +242,19 @@ pub(crate) fn parse_chat(req: &Value) -> Result<ChatRequest<'_>, TranslateError>
             ));
         }
     }
+    Ok(())
+}
+
+/// Reads and checks an OpenAI Chat Completions request.
+pub(crate) fn parse_chat(req: &Value) -> Result<ChatRequest<'_>, TranslateError> {
+    let obj = req
+        .as_object()
+        .ok_or_else(|| invalid("body", "the request body must be a JSON object"))?;
+    check_field_names(obj)?;
+
+    let mut out = ChatRequest::default();
+
+    check_neutral_values(obj)?;
 
     let mct = get(obj, "max_completion_tokens")
         .map(|v| as_u64(v, "max_completion_tokens", 1))
@@ -518,6 +531,95 @@ fn text_parts<'a>(
     }
 }
 
+/// The parts of a user message: text and `image_url` parts.
+fn user_parts<'a>(
+    content: &'a Value,
+    message_cache: Option<&'a Value>,
+    cfield: &str,
+) -> Result<Vec<Part<'a>>, TranslateError> {
+    let mut parts = Vec::new();
+    match content {
+        Value::String(s) => {
+            if !s.is_empty() {
+                parts.push(Part::Text(Text {
+                    text: s,
+                    cache_control: message_cache,
+                }));
+            }
+        }
+        Value::Array(items) => {
+            for (j, p) in items.iter().enumerate() {
+                let ty = p.get("type").and_then(Value::as_str).unwrap_or("");
+                match ty {
+                    "text" => {
+                        let t = p.get("text").and_then(Value::as_str).ok_or_else(|| {
+                            invalid(
+                                format!("{cfield}[{j}].text"),
+                                "a text part needs a string `text`",
+                            )
+                        })?;
+                        if !t.is_empty() {
+                            parts.push(Part::Text(Text {
+                                text: t,
+                                cache_control: get_obj(p, "cache_control"),
+                            }));
+                        }
+                    }
+                    "image_url" => {
+                        let param = format!("{cfield}[{j}].image_url.url");
+                        let url = p
+                            .get("image_url")
+                            .and_then(|u| u.get("url"))
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| {
+                                invalid(param.clone(), "an image part needs `image_url.url`")
+                            })?;
+                        parts.push(Part::Image { url, param });
+                    }
+                    other => {
+                        return Err(unsupported(
+                            format!("{cfield}[{j}].type"),
+                            format!("content part type `{other}` is not supported for this model"),
+                        ))
+                    }
+                }
+            }
+        }
+        _ => {
+            return Err(invalid(
+                cfield,
+                "`content` must be a string or an array of content parts",
+            ))
+        }
+    }
+    Ok(parts)
+}
+
+/// An assistant message's `thinking_blocks` (signed Anthropic blocks the
+/// client sends back), checked for their type and kept verbatim.
+fn thinking_blocks(i: usize, obj: &Map<String, Value>) -> Result<Vec<&Value>, TranslateError> {
+    let mut thinking_blocks = Vec::new();
+    if let Some(tb) = get(obj, "thinking_blocks") {
+        let arr = tb.as_array().ok_or_else(|| {
+            invalid(
+                format!("messages[{i}].thinking_blocks"),
+                "`thinking_blocks` must be an array",
+            )
+        })?;
+        for (j, b) in arr.iter().enumerate() {
+            let ty = b.get("type").and_then(Value::as_str).unwrap_or("");
+            if !matches!(ty, "thinking" | "redacted_thinking") {
+                return Err(invalid(
+                    format!("messages[{i}].thinking_blocks[{j}].type"),
+                    "a thinking block has type `thinking` or `redacted_thinking`",
+                ));
+            }
+            thinking_blocks.push(b);
+        }
+    }
+    Ok(thinking_blocks)
+}
+
 fn parse_message<'a>(
     i: usize,
     m: &'a Value,
@@ -540,66 +642,7 @@ fn parse_message<'a>(
                 .extend(texts.into_iter().filter(|t| !t.text.is_empty()));
         }
         "user" => {
-            let mut parts = Vec::new();
-            match content {
-                Value::String(s) => {
-                    if !s.is_empty() {
-                        parts.push(Part::Text(Text {
-                            text: s,
-                            cache_control: message_cache,
-                        }));
-                    }
-                }
-                Value::Array(items) => {
-                    for (j, p) in items.iter().enumerate() {
-                        let ty = p.get("type").and_then(Value::as_str).unwrap_or("");
-                        match ty {
-                            "text" => {
-                                let t = p.get("text").and_then(Value::as_str).ok_or_else(|| {
-                                    invalid(
-                                        format!("{cfield}[{j}].text"),
-                                        "a text part needs a string `text`",
-                                    )
-                                })?;
-                                if !t.is_empty() {
-                                    parts.push(Part::Text(Text {
-                                        text: t,
-                                        cache_control: get_obj(p, "cache_control"),
-                                    }));
-                                }
-                            }
-                            "image_url" => {
-                                let param = format!("{cfield}[{j}].image_url.url");
-                                let url = p
-                                    .get("image_url")
-                                    .and_then(|u| u.get("url"))
-                                    .and_then(Value::as_str)
-                                    .ok_or_else(|| {
-                                        invalid(
-                                            param.clone(),
-                                            "an image part needs `image_url.url`",
-                                        )
-                                    })?;
-                                parts.push(Part::Image { url, param });
-                            }
-                            other => {
-                                return Err(unsupported(
-                                    format!("{cfield}[{j}].type"),
-                                    format!(
-                                    "content part type `{other}` is not supported for this model"
-                                ),
-                                ))
-                            }
-                        }
-                    }
-                }
-                _ => {
-                    return Err(invalid(
-                        cfield,
-                        "`content` must be a string or an array of content parts",
-                    ))
-                }
-            }
+            let parts = user_parts(content, message_cache, &cfield)?;
             if parts.is_empty() {
                 return Err(invalid(cfield, "a user message must not be empty"));
             }
@@ -638,25 +681,7 @@ fn parse_message<'a>(
                     tool_calls.push(parse_tool_call(i, j, c)?);
                 }
             }
-            let mut thinking_blocks = Vec::new();
-            if let Some(tb) = get(obj, "thinking_blocks") {
-                let arr = tb.as_array().ok_or_else(|| {
-                    invalid(
-                        format!("messages[{i}].thinking_blocks"),
-                        "`thinking_blocks` must be an array",
-                    )
-                })?;
-                for (j, b) in arr.iter().enumerate() {
-                    let ty = b.get("type").and_then(Value::as_str).unwrap_or("");
-                    if !matches!(ty, "thinking" | "redacted_thinking") {
-                        return Err(invalid(
-                            format!("messages[{i}].thinking_blocks[{j}].type"),
-                            "a thinking block has type `thinking` or `redacted_thinking`",
-                        ));
-                    }
-                    thinking_blocks.push(b);
-                }
-            }
+            let thinking_blocks = thinking_blocks(i, obj)?;
             out.messages.push(Msg {
                 role: Role::Assistant,
                 index: i,
