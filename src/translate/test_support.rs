@@ -75,6 +75,35 @@ pub struct Accumulated {
     pub ids: std::collections::BTreeSet<String>,
 }
 
+/// The accumulated stream carries what the non-stream response carries
+/// (choice 0): content, tool calls, finish reason and usage.
+pub fn assert_same_answer(acc: &Accumulated, resp: &crate::translate::ChatCompletion, ctx: &str) {
+    let m = &resp.choices[0].message;
+    assert_eq!(acc.content, m.content, "{ctx}");
+    let calls: Vec<(String, String, String)> = m
+        .tool_calls
+        .iter()
+        .map(|c| {
+            (
+                c.id.clone(),
+                c.function.name.clone(),
+                c.function.arguments.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(acc.tool_calls, calls, "{ctx}");
+    assert_eq!(
+        acc.finish_reason.as_deref(),
+        resp.choices[0].finish_reason.map(|f| f.as_str()),
+        "{ctx}"
+    );
+    assert_eq!(
+        acc.usage.clone().unwrap(),
+        serde_json::to_value(resp.usage.unwrap()).unwrap(),
+        "{ctx}"
+    );
+}
+
 /// Parses OpenAI SSE output (choice 0) and checks its framing.
 pub fn accumulate(out: &[u8]) -> Accumulated {
     accumulate_choice(out, 0)

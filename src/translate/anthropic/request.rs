@@ -14,7 +14,7 @@ use crate::translate::{invalid, unsupported, TranslateError, UpstreamCall};
 
 /// `max_tokens` sent when the client gives none: the model's maximum output
 /// (see the table in the module docs), 4096 for unknown models.
-pub(crate) fn default_max_tokens(model: &str) -> u64 {
+fn default_max_tokens(model: &str) -> u64 {
     let m = model.strip_prefix("anthropic/").unwrap_or(model);
     if m.starts_with("claude-3-5-") {
         8192

@@ -459,28 +459,7 @@ mod tests {
             );
             let acc = accumulate(&out);
             let resp = response(non_stream.to_string().as_bytes(), &META).unwrap();
-            let m = &resp.choices[0].message;
-            assert_eq!(acc.content, m.content, "round {round}");
-            let calls: Vec<(String, String, String)> = m
-                .tool_calls
-                .iter()
-                .map(|c| {
-                    (
-                        c.id.clone(),
-                        c.function.name.clone(),
-                        c.function.arguments.clone(),
-                    )
-                })
-                .collect();
-            assert_eq!(acc.tool_calls, calls);
-            assert_eq!(
-                acc.finish_reason.as_deref(),
-                resp.choices[0].finish_reason.map(FinishReason::as_str)
-            );
-            assert_eq!(
-                acc.usage.unwrap(),
-                serde_json::to_value(resp.usage.unwrap()).unwrap()
-            );
+            assert_same_answer(&acc, &resp, &format!("round {round}"));
             assert!(acc.done && acc.first_is_role);
         }
     }
@@ -578,28 +557,7 @@ mod tests {
         for (sse, json_body) in pairs {
             let acc = accumulate(&translate_stream(&[sse], true));
             let resp = response(json_body, &META).unwrap();
-            let m = &resp.choices[0].message;
-            assert_eq!(acc.content, m.content);
-            let calls: Vec<(String, String, String)> = m
-                .tool_calls
-                .iter()
-                .map(|c| {
-                    (
-                        c.id.clone(),
-                        c.function.name.clone(),
-                        c.function.arguments.clone(),
-                    )
-                })
-                .collect();
-            assert_eq!(acc.tool_calls, calls);
-            assert_eq!(
-                acc.finish_reason.as_deref(),
-                resp.choices[0].finish_reason.map(FinishReason::as_str)
-            );
-            assert_eq!(
-                acc.usage.unwrap(),
-                serde_json::to_value(resp.usage.unwrap()).unwrap()
-            );
+            assert_same_answer(&acc, &resp, "");
             assert_eq!(acc.ids.iter().next().unwrap(), &resp.id);
         }
     }
