@@ -224,6 +224,14 @@ mod tests {
     use super::*;
     use crate::translate::anthropic::test_util::*;
 
+    /// Translates a recorded stream in one read and compares the output
+    /// with its snapshot.
+    fn golden(body: &[u8], include_usage: bool, name: &str) -> Vec<u8> {
+        let out = translate_stream(&[body], include_usage);
+        golden_sse!(name, &out);
+        out
+    }
+
     #[test]
     fn non_sse_junk_is_dropped_and_reported_as_truncated() {
         let out = translate_stream(&[b"<html>502 Bad Gateway</html>\n"], false);
@@ -233,47 +241,39 @@ mod tests {
 
     #[test]
     fn golden_stream_text_with_usage() {
-        let out = translate_stream(
-            &[include_bytes!(
-                "../../../tests/fixtures/anthropic/messages_stream.sse"
-            )],
+        golden(
+            include_bytes!("../../../tests/fixtures/anthropic/messages_stream.sse"),
             true,
+            "anthropic/stream_text_include_usage.sse",
         );
-        golden_sse!("anthropic/stream_text_include_usage.sse", &out);
     }
 
     #[test]
     fn golden_stream_text_without_usage() {
-        let out = translate_stream(
-            &[include_bytes!(
-                "../../../tests/fixtures/anthropic/messages_stream_docs.sse"
-            )],
+        let out = golden(
+            include_bytes!("../../../tests/fixtures/anthropic/messages_stream_docs.sse"),
             false,
+            "anthropic/stream_text_docs.sse",
         );
-        golden_sse!("anthropic/stream_text_docs.sse", &out);
         assert!(!String::from_utf8_lossy(&out).contains("usage"));
     }
 
     #[test]
     fn golden_stream_tool_use() {
-        let out = translate_stream(
-            &[include_bytes!(
-                "../../../tests/fixtures/anthropic/tool_use_stream.sse"
-            )],
+        golden(
+            include_bytes!("../../../tests/fixtures/anthropic/tool_use_stream.sse"),
             true,
+            "anthropic/stream_tool_use.sse",
         );
-        golden_sse!("anthropic/stream_tool_use.sse", &out);
     }
 
     #[test]
     fn golden_stream_text_then_tool_use() {
-        let out = translate_stream(
-            &[include_bytes!(
-                "../../../tests/fixtures/anthropic/tool_use_stream_docs.sse"
-            )],
+        let out = golden(
+            include_bytes!("../../../tests/fixtures/anthropic/tool_use_stream_docs.sse"),
             false,
+            "anthropic/stream_text_then_tool_use.sse",
         );
-        golden_sse!("anthropic/stream_text_then_tool_use.sse", &out);
         let acc = accumulate(&out);
         assert_eq!(
             acc.content.as_deref(),
@@ -291,13 +291,11 @@ mod tests {
 
     #[test]
     fn golden_stream_thinking() {
-        let out = translate_stream(
-            &[include_bytes!(
-                "../../../tests/fixtures/anthropic/thinking_stream_docs.sse"
-            )],
+        let out = golden(
+            include_bytes!("../../../tests/fixtures/anthropic/thinking_stream_docs.sse"),
             true,
+            "anthropic/stream_thinking.sse",
         );
-        golden_sse!("anthropic/stream_thinking.sse", &out);
         let acc = accumulate(&out);
         assert!(acc
             .reasoning

@@ -217,26 +217,30 @@ mod tests {
     use super::*;
     use crate::translate::gemini::test_util::*;
 
+    /// Translates a recorded stream in one read and compares the output
+    /// with its snapshot.
+    fn golden(body: &[u8], include_usage: bool, name: &str) -> Vec<u8> {
+        let out = translate_stream(&[body], include_usage);
+        golden_sse!(name, &out);
+        out
+    }
+
     #[test]
     fn golden_stream_text_crlf() {
-        let out = translate_stream(
-            &[include_bytes!(
-                "../../../tests/fixtures/gemini/stream_generate_content.sse"
-            )],
+        golden(
+            include_bytes!("../../../tests/fixtures/gemini/stream_generate_content.sse"),
             true,
+            "gemini/stream_text_include_usage.sse",
         );
-        golden_sse!("gemini/stream_text_include_usage.sse", &out);
     }
 
     #[test]
     fn golden_stream_thinking() {
-        let out = translate_stream(
-            &[include_bytes!(
-                "../../../tests/fixtures/gemini/stream_generate_content_thinking.sse"
-            )],
+        let out = golden(
+            include_bytes!("../../../tests/fixtures/gemini/stream_generate_content_thinking.sse"),
             false,
+            "gemini/stream_thinking.sse",
         );
-        golden_sse!("gemini/stream_thinking.sse", &out);
         let acc = accumulate(&out);
         assert_eq!(
             acc.ids.iter().next().unwrap(),
@@ -250,13 +254,11 @@ mod tests {
 
     #[test]
     fn golden_stream_function_call_with_signature() {
-        let out = translate_stream(
-            &[include_bytes!(
-                "../../../tests/fixtures/gemini/function_call_stream.sse"
-            )],
+        let out = golden(
+            include_bytes!("../../../tests/fixtures/gemini/function_call_stream.sse"),
             true,
+            "gemini/stream_function_call.sse",
         );
-        golden_sse!("gemini/stream_function_call.sse", &out);
         let acc = accumulate(&out);
         assert_eq!(acc.finish_reason.as_deref(), Some("tool_calls"));
         assert_eq!(acc.tool_calls[0].1, "now");
@@ -268,13 +270,11 @@ mod tests {
 
     #[test]
     fn golden_stream_text_then_two_calls() {
-        let out = translate_stream(
-            &[include_bytes!(
-                "../../../tests/fixtures/translate/gemini_text_then_two_calls.sse"
-            )],
+        let out = golden(
+            include_bytes!("../../../tests/fixtures/translate/gemini_text_then_two_calls.sse"),
             false,
+            "gemini/stream_text_then_two_calls.sse",
         );
-        golden_sse!("gemini/stream_text_then_two_calls.sse", &out);
         let acc = accumulate(&out);
         assert_eq!(acc.tool_calls.len(), 2);
         assert_eq!(
@@ -286,36 +286,30 @@ mod tests {
 
     #[test]
     fn golden_stream_max_tokens() {
-        let out = translate_stream(
-            &[include_bytes!(
-                "../../../tests/fixtures/translate/gemini_max_tokens.sse"
-            )],
+        let out = golden(
+            include_bytes!("../../../tests/fixtures/translate/gemini_max_tokens.sse"),
             true,
+            "gemini/stream_max_tokens.sse",
         );
-        golden_sse!("gemini/stream_max_tokens.sse", &out);
         assert_eq!(accumulate(&out).finish_reason.as_deref(), Some("length"));
     }
 
     #[test]
     fn golden_stream_safety_stop_and_blocked_prompt() {
-        let out = translate_stream(
-            &[include_bytes!(
-                "../../../tests/fixtures/translate/gemini_safety_stop.sse"
-            )],
+        let out = golden(
+            include_bytes!("../../../tests/fixtures/translate/gemini_safety_stop.sse"),
             false,
+            "gemini/stream_safety_stop.sse",
         );
-        golden_sse!("gemini/stream_safety_stop.sse", &out);
         assert_eq!(
             accumulate(&out).finish_reason.as_deref(),
             Some("content_filter")
         );
-        let out = translate_stream(
-            &[include_bytes!(
-                "../../../tests/fixtures/gemini/stream_prompt_blocked_safety.sse"
-            )],
+        let out = golden(
+            include_bytes!("../../../tests/fixtures/gemini/stream_prompt_blocked_safety.sse"),
             true,
+            "gemini/stream_prompt_blocked.sse",
         );
-        golden_sse!("gemini/stream_prompt_blocked.sse", &out);
         let acc = accumulate(&out);
         assert_eq!(acc.finish_reason.as_deref(), Some("content_filter"));
         assert_eq!(acc.content, None);
@@ -324,26 +318,22 @@ mod tests {
 
     #[test]
     fn golden_stream_errors_mid_stream() {
-        let out = translate_stream(
-            &[include_bytes!(
-                "../../../tests/fixtures/translate/gemini_error_event.sse"
-            )],
+        let out = golden(
+            include_bytes!("../../../tests/fixtures/translate/gemini_error_event.sse"),
             true,
+            "gemini/stream_error_event.sse",
         );
-        golden_sse!("gemini/stream_error_event.sse", &out);
         let acc = accumulate(&out);
         assert_eq!(acc.content.as_deref(), Some("Hello"));
         assert_eq!(acc.error.unwrap()["code"], "overloaded");
         assert!(acc.done, "[DONE] follows the error event");
 
         // Vertex: two events, then a bare pretty-printed JSON error (CANCELLED).
-        let out = translate_stream(
-            &[include_bytes!(
-                "../../../tests/fixtures/gemini/stream_error_mid_stream_vertex.txt"
-            )],
+        let out = golden(
+            include_bytes!("../../../tests/fixtures/gemini/stream_error_mid_stream_vertex.txt"),
             false,
+            "gemini/stream_error_bare_json.sse",
         );
-        golden_sse!("gemini/stream_error_bare_json.sse", &out);
         let acc = accumulate(&out);
         assert_eq!(acc.content.as_deref(), Some("First Second "));
         assert_eq!(
@@ -466,13 +456,11 @@ mod tests {
 
     #[test]
     fn two_candidates_stream_as_two_choices() {
-        let out = translate_stream(
-            &[include_bytes!(
-                "../../../tests/fixtures/translate/gemini_two_candidates.sse"
-            )],
+        let out = golden(
+            include_bytes!("../../../tests/fixtures/translate/gemini_two_candidates.sse"),
             false,
+            "gemini/stream_two_candidates.sse",
         );
-        golden_sse!("gemini/stream_two_candidates.sse", &out);
         let a = accumulate_choice(&out, 0);
         let b = accumulate_choice(&out, 1);
         assert_eq!(a.content.as_deref(), Some("Red apple"));
