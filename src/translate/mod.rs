@@ -49,8 +49,8 @@
 //! # Mapping decisions
 //!
 //! The tables below are the contract; every row has a unit test in
-//! `openai/`, `anthropic/` or `gemini/` (golden files under
-//! `tests/fixtures/translate/expected/`).
+//! `openai/`, `anthropic/` or `gemini/` (golden outputs are insta snapshots
+//! in their `snapshots/` folders).
 //!
 //! ## Request fields (OpenAI -> provider)
 //!

@@ -282,3 +282,41 @@ pub(crate) struct WireError<'a> {
     #[serde(borrow)]
     pub(crate) message: Option<Cow<'a, str>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::anthropic::test_util::*;
+
+    /// The request types read back what llmo writes (the ingress direction
+    /// reuses them), and write it again byte for byte.
+    #[test]
+    fn requests_round_trip_through_the_wire_types() {
+        for (openai, stream) in [
+            (
+                fixture_json(include_str!(
+                    "../../../tests/fixtures/openai/chat_completion_request_system.json"
+                )),
+                false,
+            ),
+            (
+                fixture_json(include_str!(
+                    "../../../tests/fixtures/openai/chat_completion_request_json_schema.json"
+                )),
+                true,
+            ),
+            (
+                serde_json::json!({"messages": [
+                    {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]},
+                    {"role": "assistant", "content": "ok", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
+                    {"role": "tool", "tool_call_id": "c1", "content": "done"}
+                ], "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "required", "parallel_tool_calls": false}),
+                false,
+            ),
+        ] {
+            let body = request(&openai, "claude-sonnet-4-5", stream).unwrap().body;
+            let parsed: MessagesRequest<'_> = serde_json::from_slice(&body).unwrap();
+            assert_eq!(serde_json::to_vec(&parsed).unwrap(), body);
+        }
+    }
+}
