@@ -4,7 +4,7 @@
 //! rules, the error / `[DONE]` bookkeeping); a vendor supplies only its
 //! [`Dialect`] hooks (`anthropic::stream`, `gemini::stream`).
 //!
-//! Dispatch is an enum with one `match` (in [`dispatch!`]), so the gateway
+//! Dispatch is an enum with one `match` (in `dispatch!`), so the gateway
 //! holds one concrete type and calls one method per operation; no trait
 //! objects and no allocation beyond the output buffer per read.
 use serde_json::Value;
