@@ -143,8 +143,7 @@ impl Relay {
     fn process(&mut self, chunk: Bytes) -> Option<Bytes> {
         let translated = match &mut self.mapper {
             StreamMapper::Passthrough => None,
-            StreamMapper::Anthropic(t) => Some((t.feed(&chunk), t.is_done(), t.usage())),
-            StreamMapper::Gemini(t) => Some((t.feed(&chunk), t.is_done(), t.usage())),
+            StreamMapper::Translated(t) => Some((t.feed(&chunk), t.is_done(), t.usage())),
         };
         if let Some((out, done, usage)) = translated {
             // Translators hand back whole OpenAI events, `[DONE]` included.
@@ -236,8 +235,7 @@ impl Relay {
     fn vendor_error(&self) -> Option<UpstreamError> {
         let m = match &self.mapper {
             StreamMapper::Passthrough => None,
-            StreamMapper::Anthropic(t) => t.vendor_error(),
-            StreamMapper::Gemini(t) => t.vendor_error(),
+            StreamMapper::Translated(t) => t.vendor_error(),
         }?;
         Some(from_mapped(&Default::default(), m, None))
     }
@@ -246,8 +244,7 @@ impl Relay {
     fn translated_error(&self) -> Option<String> {
         let v = match &self.mapper {
             StreamMapper::Passthrough => None,
-            StreamMapper::Anthropic(t) => t.error(),
-            StreamMapper::Gemini(t) => t.error(),
+            StreamMapper::Translated(t) => t.error(),
         }?;
         Some(
             v.pointer("/error/message")
@@ -346,8 +343,7 @@ impl Relay {
         }
         let tail = match &mut self.mapper {
             StreamMapper::Passthrough => None,
-            StreamMapper::Anthropic(t) => Some((t.finish(), t.usage())),
-            StreamMapper::Gemini(t) => Some((t.finish(), t.usage())),
+            StreamMapper::Translated(t) => Some((t.finish(), t.usage())),
         };
         if let Some((tail, usage)) = tail {
             // A translator ends every stream itself (an error event

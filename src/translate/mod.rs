@@ -3,20 +3,29 @@
 //!
 //! Everything here is pure and synchronous: bytes and JSON in, bytes and JSON
 //! out, no HTTP, no clock, no randomness (ids and timestamps come from the
-//! caller). The gateway calls it like this:
+//! caller). Each vendor is a directory split by concern: `wire` (the vendor's
+//! own JSON shapes, typed), `request` (OpenAI request -> vendor body),
+//! `response` (vendor answer -> [`ChatCompletion`]), `stream` (vendor SSE ->
+//! OpenAI chunks, one hook set behind the shared [`StreamTranslator`]),
+//! `error` (vendor error -> [`MappedError`]); Gemini adds `embeddings`.
+//! `openai` holds the client side (the parsed request, the completion types
+//! and the chunk writer); this module holds what every vendor shares.
+//!
+//! The gateway calls it like this:
 //!
 //! ```text
 //! non-stream:  let call = anthropic::request(&req_json, upstream_model, false)?;   // 400 on TranslateError
-//!              POST base_url + call.path, headers anthropic::headers(key), body call.body
+//!              POST base_url + call.path (x-api-key, anthropic-version headers), body call.body
 //!              2xx  -> anthropic::response(&body, &ResponseMeta { public_model, fallback_id, created })?
 //!              else -> anthropic::error(status, &body)   // MappedError: status, retryable, OpenAI body
 //! stream:      let call = anthropic::request(&req_json, upstream_model, true)?;
-//!              let mut t = anthropic::StreamTranslator::new(public_model, openai::include_usage(&req_json), fallback_id, created);
+//!              let mut t = StreamTranslator::anthropic(public_model, include_usage, fallback_id, created);
 //!              for each upstream read: send t.feed(&bytes) (may be empty); at EOF: send t.finish()
 //!              t.usage() -> tokens for the request log
 //! ```
-//! Gemini is the same with `gemini::` (its `request` path carries the model and
-//! `:generateContent` / `:streamGenerateContent?alt=sse`; base URL is
+//! Gemini is the same with `gemini::` and [`StreamTranslator::gemini`] (its
+//! `request` path carries the model and `:generateContent` /
+//! `:streamGenerateContent?alt=sse`; base URL is
 //! `https://generativelanguage.googleapis.com/v1beta`), plus
 //! `gemini::embeddings_request` / `gemini::embeddings_response`. Anthropic has
 //! no embeddings: `anthropic::embeddings_unsupported()` is the 400 to return.
@@ -40,8 +49,8 @@
 //! # Mapping decisions
 //!
 //! The tables below are the contract; every row has a unit test in
-//! `openai.rs`, `anthropic.rs` or `gemini.rs` (golden files under
-//! `tests/fixtures/translate/expected/`).
+//! `openai/`, `anthropic/` or `gemini/` (golden outputs are insta snapshots
+//! in their `snapshots/` folders).
 //!
 //! ## Request fields (OpenAI -> provider)
 //!
@@ -173,68 +182,20 @@
 //! | — | 499 `CANCELLED` | 502 `server_error` (retryable) |
 //! | 408 | 408 | 504 `server_error` / `timeout` (retryable) |
 //! | anything else / unreadable body | same | 4xx passed through as `invalid_request_error`, 5xx -> 502 `server_error` (retryable) |
-use serde_json::Value;
 
 pub mod anthropic;
+mod error;
 pub mod gemini;
 pub mod openai;
-pub mod sse;
+mod sse;
+mod stream;
+#[cfg(test)]
+mod test_support;
 
+pub(crate) use error::{invalid, unsupported, ErrorClass};
+pub use error::{MappedError, TranslateError};
 pub use openai::{ChatCompletion, EmbeddingList, FinishReason, Usage};
-
-/// A request llmo cannot translate faithfully. `Unsupported` and `Invalid`
-/// are the client's fault (HTTP 400 `invalid_request_error` naming `param`);
-/// `Upstream` means the provider sent a success body llmo cannot read (502).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TranslateError {
-    #[error("{message}")]
-    Unsupported { field: String, message: String },
-    #[error("{message}")]
-    Invalid { field: String, message: String },
-    #[error("{message}")]
-    Upstream { message: String },
-}
-
-impl TranslateError {
-    /// HTTP status for the client.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::Unsupported { .. } | Self::Invalid { .. } => 400,
-            Self::Upstream { .. } => 502,
-        }
-    }
-
-    /// The request field at fault (`""` for upstream errors).
-    pub fn param(&self) -> &str {
-        match self {
-            Self::Unsupported { field, .. } | Self::Invalid { field, .. } => field,
-            Self::Upstream { .. } => "",
-        }
-    }
-
-    /// The OpenAI error body as bytes, keys in OpenAI's order.
-    pub fn to_openai_bytes(&self) -> Vec<u8> {
-        openai::error_bytes(&self.to_openai())
-    }
-
-    /// The OpenAI error body.
-    pub fn to_openai(&self) -> Value {
-        match self {
-            Self::Unsupported { field, message } => openai::error_body(
-                message,
-                "invalid_request_error",
-                Some(field),
-                Some("unsupported_parameter"),
-            ),
-            Self::Invalid { field, message } => {
-                openai::error_body(message, "invalid_request_error", Some(field), None)
-            }
-            Self::Upstream { message } => {
-                openai::error_body(message, "server_error", None, Some("bad_upstream_response"))
-            }
-        }
-    }
-}
+pub use stream::StreamTranslator;
 
 /// What to send upstream: `path` is appended to the provider's base URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,419 +211,4 @@ pub struct ResponseMeta<'a> {
     pub public_model: &'a str,
     pub fallback_id: &'a str,
     pub created: u64,
-}
-
-/// An upstream error mapped for the client.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MappedError {
-    /// Status to send to the client.
-    pub status: u16,
-    /// The same provider may succeed later (upstream 408, 429, 5xx, 529).
-    pub retryable: bool,
-    /// Another provider may succeed now: retryable errors plus problems of
-    /// llmo's own provider account (credentials, permissions, quota, region).
-    pub failover: bool,
-    /// Seconds to wait, when the provider said so in the body (Gemini
-    /// `RetryInfo`); Anthropic's `retry-after` is a header the gateway reads.
-    pub retry_after: Option<u64>,
-    /// OpenAI error body.
-    pub body: Value,
-}
-
-impl MappedError {
-    /// The body as bytes, keys in OpenAI's order.
-    pub fn body_bytes(&self) -> Vec<u8> {
-        openai::error_bytes(&self.body)
-    }
-}
-
-/// Provider-neutral error classes; see the error table in the module docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ErrorClass {
-    BadRequest,
-    ContextLength,
-    UpstreamAuth,
-    ProviderAccount,
-    NotFound,
-    TooLarge,
-    RateLimited,
-    Quota,
-    Server,
-    Timeout,
-    Overloaded,
-    Cancelled,
-    Other(u16),
-}
-
-impl ErrorClass {
-    /// Client status, OpenAI type, code, param, retryable.
-    fn shape(
-        self,
-    ) -> (
-        u16,
-        &'static str,
-        Option<&'static str>,
-        Option<&'static str>,
-        bool,
-    ) {
-        match self {
-            Self::BadRequest => (400, "invalid_request_error", None, None, false),
-            Self::ContextLength => (
-                400,
-                "invalid_request_error",
-                Some("context_length_exceeded"),
-                Some("messages"),
-                false,
-            ),
-            Self::UpstreamAuth => (
-                502,
-                "upstream_error",
-                Some("upstream_auth_failed"),
-                None,
-                false,
-            ),
-            Self::ProviderAccount => (
-                502,
-                "upstream_error",
-                Some("upstream_account_error"),
-                None,
-                false,
-            ),
-            Self::NotFound => (
-                404,
-                "invalid_request_error",
-                Some("model_not_found"),
-                None,
-                false,
-            ),
-            Self::TooLarge => (
-                413,
-                "invalid_request_error",
-                Some("request_too_large"),
-                None,
-                false,
-            ),
-            Self::RateLimited => (
-                429,
-                "rate_limit_exceeded",
-                Some("rate_limit_exceeded"),
-                None,
-                true,
-            ),
-            Self::Quota => (
-                429,
-                "insufficient_quota",
-                Some("insufficient_quota"),
-                None,
-                false,
-            ),
-            Self::Server => (500, "server_error", None, None, true),
-            Self::Timeout => (504, "server_error", Some("timeout"), None, true),
-            Self::Overloaded => (503, "server_error", Some("overloaded"), None, true),
-            Self::Cancelled => (502, "server_error", None, None, true),
-            Self::Other(s) if (400..500).contains(&s) => {
-                (s, "invalid_request_error", None, None, false)
-            }
-            Self::Other(_) => (502, "server_error", None, None, true),
-        }
-    }
-
-    pub(crate) fn map(
-        self,
-        message: &str,
-        upstream_status: u16,
-        retry_after: Option<u64>,
-    ) -> MappedError {
-        let (status, kind, code, param, retryable) = self.shape();
-        let mut message = redact_keys(message);
-        if message.trim().is_empty() {
-            message = format!("upstream returned HTTP {upstream_status}");
-        }
-        if self == Self::UpstreamAuth {
-            message = format!("the provider rejected llmo's credentials for this model: {message}");
-        } else if self == Self::ProviderAccount {
-            message = format!("the provider cannot serve llmo's account for this model: {message}");
-        }
-        let failover = retryable
-            || matches!(
-                self,
-                Self::UpstreamAuth | Self::ProviderAccount | Self::Quota
-            );
-        MappedError {
-            status,
-            retryable,
-            failover,
-            retry_after,
-            body: openai::error_body(&message, kind, param, code),
-        }
-    }
-}
-
-/// Replaces API-key-looking tokens (`sk-…`, `sk-ant-…`, `AIza…`) with
-/// `[redacted]`. Upstream messages are copied to clients; a provider that
-/// echoes the key must not leak it.
-pub(crate) fn redact_keys(message: &str) -> String {
-    let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while !rest.is_empty() {
-        let next = ["sk-", "AIza"].iter().filter_map(|p| rest.find(p)).min();
-        let Some(pos) = next else {
-            out.push_str(rest);
-            break;
-        };
-        // Only at a token boundary.
-        let boundary = rest[..pos].chars().last().is_none_or(|c| !is_key_char(c));
-        let tail = &rest[pos..];
-        let len = tail.find(|c: char| !is_key_char(c)).unwrap_or(tail.len());
-        out.push_str(&rest[..pos]);
-        if boundary && len >= 20 {
-            out.push_str("[redacted]");
-        } else {
-            out.push_str(&tail[..len.max(1)]);
-        }
-        rest = &tail[len.max(1)..];
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_key_like_tokens_only() {
-        assert_eq!(
-            redact_keys("bad key sk-ant-api03-abcdefghijklmnopqrstuvwxyz, retry"),
-            "bad key [redacted], retry"
-        );
-        assert_eq!(
-            redact_keys("Invalid: AIzaSyA1234567890abcdefghijklmnopqrstu"),
-            "Invalid: [redacted]"
-        );
-        assert_eq!(
-            redact_keys("task-sk-thing and sk-short"),
-            "task-sk-thing and sk-short"
-        );
-        assert_eq!(redact_keys("68°F über"), "68°F über");
-    }
-
-    #[test]
-    fn translate_error_is_an_openai_400_naming_the_param() {
-        let e = TranslateError::Unsupported {
-            field: "n".into(),
-            message: "`n` > 1 is not supported".into(),
-        };
-        assert_eq!(e.status(), 400);
-        assert_eq!(e.to_openai()["error"]["param"], "n");
-        assert_eq!(e.to_openai()["error"]["type"], "invalid_request_error");
-        assert_eq!(
-            String::from_utf8(e.to_openai_bytes()).unwrap(),
-            r#"{"error":{"message":"`n` > 1 is not supported","type":"invalid_request_error","param":"n","code":"unsupported_parameter"}}"#
-        );
-    }
-}
-
-/// Helpers shared by the unit tests of the provider modules.
-#[cfg(test)]
-pub(crate) mod test_support {
-    use serde_json::Value;
-
-    pub fn fixture_json(text: &str) -> Value {
-        serde_json::from_str(text).unwrap()
-    }
-
-    /// The `body` of a recorded `{status, headers, body}` fixture, as bytes.
-    pub fn fixture_body(text: &str) -> Vec<u8> {
-        serde_json::to_vec(&fixture_json(text)["body"]).unwrap()
-    }
-
-    fn expected_path(name: &str) -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/translate/expected")
-            .join(name)
-    }
-
-    fn bless() -> bool {
-        std::env::var_os("LLMO_BLESS").is_some()
-    }
-
-    /// Compares with a pretty JSON golden file. `LLMO_BLESS=1` (re)writes it.
-    pub fn check_golden(name: &str, got: &Value) {
-        let path = expected_path(name);
-        if bless() {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            let mut text = serde_json::to_string_pretty(got).unwrap();
-            text.push('\n');
-            std::fs::write(&path, text).unwrap();
-            return;
-        }
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!("{}: {e} (run with LLMO_BLESS=1 to create)", path.display())
-        });
-        let want: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(
-            got,
-            &want,
-            "golden {name} differs; got:\n{}",
-            serde_json::to_string_pretty(got).unwrap()
-        );
-    }
-
-    /// Compares SSE output bytes with a golden `.sse` file.
-    pub fn check_golden_sse(name: &str, got: &[u8]) {
-        let path = expected_path(name);
-        if bless() {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, got).unwrap();
-            return;
-        }
-        let want = std::fs::read(&path).unwrap_or_else(|e| {
-            panic!("{}: {e} (run with LLMO_BLESS=1 to create)", path.display())
-        });
-        assert_eq!(
-            String::from_utf8_lossy(got),
-            String::from_utf8_lossy(&want),
-            "golden {name} differs"
-        );
-    }
-
-    /// What a client gets by concatenating the deltas of an OpenAI stream.
-    #[derive(Debug, Default)]
-    pub struct Accumulated {
-        pub first_is_role: bool,
-        pub content: Option<String>,
-        pub reasoning: Option<String>,
-        /// (id, name, arguments) by tool-call index.
-        pub tool_calls: Vec<(String, String, String)>,
-        pub finish_reason: Option<String>,
-        pub usage: Option<Value>,
-        pub done: bool,
-        pub error: Option<Value>,
-        pub ids: std::collections::BTreeSet<String>,
-    }
-
-    /// Parses OpenAI SSE output (choice 0) and checks its framing.
-    pub fn accumulate(out: &[u8]) -> Accumulated {
-        accumulate_choice(out, 0)
-    }
-
-    pub fn accumulate_choice(out: &[u8], choice: u64) -> Accumulated {
-        let text = std::str::from_utf8(out).unwrap();
-        let mut acc = Accumulated::default();
-        let mut first = true;
-        for event in text.split_terminator("\n\n") {
-            let data = event
-                .strip_prefix("data: ")
-                .unwrap_or_else(|| panic!("bad event {event:?}"));
-            assert!(!acc.done, "event after [DONE]");
-            if data == "[DONE]" {
-                acc.done = true;
-                continue;
-            }
-            let v: Value = serde_json::from_str(data).unwrap();
-            assert!(acc.error.is_none(), "event after an error");
-            if let Some(e) = v.get("error") {
-                acc.error = Some(e.clone());
-                continue;
-            }
-            assert_eq!(v["object"], "chat.completion.chunk");
-            acc.ids.insert(v["id"].as_str().unwrap().to_string());
-            if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
-                assert!(v["choices"].as_array().unwrap().is_empty());
-                acc.usage = Some(u.clone());
-            }
-            for c in v["choices"].as_array().unwrap() {
-                if c["index"].as_u64() != Some(choice) {
-                    continue;
-                }
-                let d = &c["delta"];
-                if first {
-                    acc.first_is_role = d["role"] == "assistant";
-                    first = false;
-                }
-                if let Some(t) = d["content"].as_str() {
-                    if !t.is_empty() || acc.content.is_some() {
-                        acc.content.get_or_insert_with(String::new).push_str(t);
-                    }
-                }
-                if let Some(t) = d["reasoning_content"].as_str() {
-                    acc.reasoning.get_or_insert_with(String::new).push_str(t);
-                }
-                if let Some(calls) = d["tool_calls"].as_array() {
-                    for tc in calls {
-                        let i = tc["index"].as_u64().unwrap() as usize;
-                        if let Some(id) = tc["id"].as_str() {
-                            assert_eq!(i, acc.tool_calls.len(), "tool index must count up");
-                            let name = tc["function"]["name"].as_str().unwrap().to_string();
-                            acc.tool_calls.push((id.to_string(), name, String::new()));
-                        }
-                        acc.tool_calls[i]
-                            .2
-                            .push_str(tc["function"]["arguments"].as_str().unwrap());
-                    }
-                }
-                if let Some(f) = c["finish_reason"].as_str() {
-                    assert!(acc.finish_reason.is_none(), "two finish chunks");
-                    acc.finish_reason = Some(f.to_string());
-                }
-            }
-        }
-        assert!(
-            acc.first_is_role || first,
-            "first chunk must carry the role"
-        );
-        assert!(acc.ids.len() <= 1, "one id per stream");
-        acc
-    }
-
-    /// Splits `body` at random points (including inside UTF-8 characters).
-    pub fn random_split<'a>(rng: &mut fastrand::Rng, body: &'a [u8]) -> Vec<&'a [u8]> {
-        let mut pieces = Vec::new();
-        let mut rest = body;
-        while !rest.is_empty() {
-            let max = if rng.bool() { 8 } else { 200 };
-            let n = rng.usize(1..=max.min(rest.len()));
-            pieces.push(&rest[..n]);
-            rest = &rest[n..];
-        }
-        pieces
-    }
-}
-
-/// Random message generators for the property tests of both providers.
-#[cfg(test)]
-pub(crate) mod test_gen {
-    /// A random string mixing ASCII, JSON-escaped and multi-byte characters.
-    pub fn text(rng: &mut fastrand::Rng, max_len: usize) -> String {
-        const ALPHABET: &[&str] = &[
-            "a", "b", "z", " ", "The ", "\n", "\"", "\\", "é", "ü", "東", "京", "😀", "°", "\t",
-            "{", "}",
-        ];
-        let n = rng.usize(1..=max_len);
-        (0..n)
-            .map(|_| ALPHABET[rng.usize(..ALPHABET.len())])
-            .collect()
-    }
-
-    /// Splits `s` into 1..=max pieces at random char boundaries.
-    pub fn fragments(rng: &mut fastrand::Rng, s: &str, max: usize) -> Vec<String> {
-        let bounds: Vec<usize> = s.char_indices().map(|(i, _)| i).skip(1).collect();
-        let n = if bounds.is_empty() {
-            0
-        } else {
-            rng.usize(0..max)
-        };
-        let mut cuts: Vec<usize> = (0..n).map(|_| bounds[rng.usize(..bounds.len())]).collect();
-        cuts.sort_unstable();
-        cuts.dedup();
-        let mut out = Vec::new();
-        let mut last = 0;
-        for c in cuts {
-            out.push(s[last..c].to_string());
-            last = c;
-        }
-        out.push(s[last..].to_string());
-        out
-    }
 }

@@ -18,17 +18,17 @@
 
 /// One dispatched event. `event` is empty when the stream had no `event:` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SseEvent {
+pub(crate) struct SseEvent {
     pub event: String,
     pub data: String,
 }
 
 /// Longest line the parser buffers (8 MiB). A longer line means a broken or
 /// hostile upstream; the parser drops it and reports [`SseParser::overflowed`].
-pub const MAX_LINE: usize = 8 << 20;
+pub(crate) const MAX_LINE: usize = 8 << 20;
 
 #[derive(Debug, Default)]
-pub struct SseParser {
+pub(crate) struct SseParser {
     line: Vec<u8>,
     data: String,
     has_data: bool,
@@ -43,7 +43,7 @@ pub struct SseParser {
 }
 
 impl SseParser {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             at_start: true,
             ..Self::default()
@@ -51,7 +51,7 @@ impl SseParser {
     }
 
     /// Feeds the next piece of the body; complete events are appended to `out`.
-    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
+    pub(crate) fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
         let mut start = 0;
         let mut i = 0;
         while i < bytes.len() {
@@ -79,7 +79,7 @@ impl SseParser {
 
     /// The body ended: processes a last unterminated line and dispatches a last
     /// unterminated event.
-    pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
+    pub(crate) fn finish(&mut self, out: &mut Vec<SseEvent>) {
         if !self.line.is_empty() {
             self.end_line(out);
         }
@@ -88,17 +88,17 @@ impl SseParser {
     }
 
     /// Lines seen so far that were not SSE fields, each followed by `\n`.
-    pub fn take_other(&mut self) -> Vec<u8> {
+    pub(crate) fn take_other(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.other)
     }
 
     /// True if any non-SSE line was seen and not yet taken.
-    pub fn has_other(&self) -> bool {
+    pub(crate) fn has_other(&self) -> bool {
         !self.other.is_empty()
     }
 
     /// True once a line longer than [`MAX_LINE`] was dropped.
-    pub fn overflowed(&self) -> bool {
+    pub(crate) fn overflowed(&self) -> bool {
         self.overflowed
     }
 

@@ -82,7 +82,9 @@ fn strip(code: &str) -> String {
                     i += 1;
                     continue;
                 }
-                let close: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat_n(b'#', hashes)).collect();
+                let close: Vec<u8> = std::iter::once(b'"')
+                    .chain(std::iter::repeat_n(b'#', hashes))
+                    .collect();
                 let end = b[j + 1..]
                     .windows(close.len())
                     .position(|w| w == close.as_slice())
@@ -111,7 +113,10 @@ fn strip(code: &str) -> String {
             b'\'' => {
                 // A char literal ('x', '\n', '\''), else a lifetime ('a).
                 if b.get(i + 1) == Some(&b'\\') {
-                    let end = b[i + 2..].iter().position(|&c| c == b'\'').map_or(b.len(), |p| i + 3 + p);
+                    let end = b[i + 2..]
+                        .iter()
+                        .position(|&c| c == b'\'')
+                        .map_or(b.len(), |p| i + 3 + p);
                     out.extend(std::iter::repeat_n(b' ', end - i));
                     i = end;
                 } else if b.get(i + 2) == Some(&b'\'') {
@@ -139,14 +144,19 @@ fn functions(code: &str) -> Vec<(String, usize, usize)> {
         let Some(at) = line.find("fn ") else { continue };
         let head = line[..at].trim();
         let words_ok = head.split_whitespace().all(|w| {
-            matches!(w, "pub" | "async" | "const" | "unsafe" | "extern" | "default")
-                || w.starts_with("pub(")
+            matches!(
+                w,
+                "pub" | "async" | "const" | "unsafe" | "extern" | "default"
+            ) || w.starts_with("pub(")
                 || w == "\"C\""
         });
         if !words_ok {
             continue;
         }
-        let name: String = line[at + 3..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        let name: String = line[at + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
         if name.is_empty() {
             continue;
         }
@@ -181,11 +191,15 @@ fn no_file_or_function_is_too_long() {
         let code = code_part(&text);
         let n = code.lines().count();
         if n > MAX_FILE_LINES {
-            problems.push(format!("{path}: {n} lines before its tests (limit {MAX_FILE_LINES})"));
+            problems.push(format!(
+                "{path}: {n} lines before its tests (limit {MAX_FILE_LINES})"
+            ));
         }
         for (name, line, len) in functions(&strip(code)) {
             if len > MAX_FN_LINES {
-                problems.push(format!("{path}:{line}: fn {name} is {len} lines (limit {MAX_FN_LINES})"));
+                problems.push(format!(
+                    "{path}:{line}: fn {name} is {len} lines (limit {MAX_FN_LINES})"
+                ));
             }
         }
     }
@@ -204,22 +218,48 @@ fn the_length_checker_sees_through_literals() {
 const LAYERS: &[(&str, &[&str], &str)] = &[
     (
         "src/db/",
-        &["crate::gateway", "crate::admin", "crate::cli", "crate::doctor", "hyper::", "reqwest::"],
+        &[
+            "crate::gateway",
+            "crate::admin",
+            "crate::cli",
+            "crate::doctor",
+            "hyper::",
+            "reqwest::",
+        ],
         "the store knows nothing of HTTP or its callers",
     ),
     (
         "src/translate/",
-        &["crate::gateway", "crate::admin", "crate::cli", "crate::db", "crate::doctor", "hyper::", "reqwest::"],
+        &[
+            "crate::gateway",
+            "crate::admin",
+            "crate::cli",
+            "crate::db",
+            "crate::doctor",
+            "hyper::",
+            "reqwest::",
+        ],
         "translation is pure: bytes and JSON in, bytes and JSON out",
     ),
     (
         "src/catalog.rs",
-        &["crate::gateway", "crate::admin", "crate::cli", "crate::db", "crate::doctor"],
+        &[
+            "crate::gateway",
+            "crate::admin",
+            "crate::cli",
+            "crate::db",
+            "crate::doctor",
+        ],
         "the catalog's types are a leaf",
     ),
     (
         "src/config/",
-        &["crate::gateway", "crate::admin", "crate::db", "crate::doctor"],
+        &[
+            "crate::gateway",
+            "crate::admin",
+            "crate::db",
+            "crate::doctor",
+        ],
         "settings are a leaf (the CLI reads them, not the other way round)",
     ),
     (
@@ -227,7 +267,11 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
         &["crate::cli", "crate::doctor"],
         "the server does not reach up into the CLI",
     ),
-    ("src/admin/", &["crate::cli", "crate::doctor"], "the admin API does not reach up into the CLI"),
+    (
+        "src/admin/",
+        &["crate::cli", "crate::doctor"],
+        "the admin API does not reach up into the CLI",
+    ),
 ];
 
 #[test]
@@ -246,5 +290,9 @@ fn modules_import_only_downwards() {
             }
         }
     }
-    assert!(problems.is_empty(), "layering broken:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "layering broken:\n{}",
+        problems.join("\n")
+    );
 }

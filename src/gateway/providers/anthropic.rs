@@ -11,7 +11,7 @@ use super::translated::fallback_identity;
 use super::upstream::{Auth, UpstreamEndpoint};
 use super::{Adapter, Completion, StreamMapper, UpstreamError, UpstreamStream};
 use crate::catalog::Provider;
-use crate::translate::anthropic;
+use crate::translate::{anthropic, StreamTranslator};
 
 pub(crate) struct Anthropic {
     endpoint: UpstreamEndpoint,
@@ -64,7 +64,7 @@ impl Adapter for Anthropic {
         let call = anthropic::request(&value, upstream_model, true);
         let (id, created) = fallback_identity();
         let translator =
-            anthropic::StreamTranslator::new(&req.model, req.client_wants_usage, &id, created);
+            StreamTranslator::anthropic(&req.model, req.client_wants_usage, &id, created);
         async move {
             let body = self
                 .endpoint
@@ -72,7 +72,7 @@ impl Adapter for Anthropic {
                 .await?;
             Ok(UpstreamStream {
                 body,
-                mapper: StreamMapper::Anthropic(Box::new(translator)),
+                mapper: StreamMapper::Translated(Box::new(translator)),
             })
         }
     }

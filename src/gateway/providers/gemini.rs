@@ -9,7 +9,7 @@ use super::translated::{completion, fallback_identity, translate_error};
 use super::upstream::{Auth, UpstreamEndpoint};
 use super::{parse_usage, Adapter, Completion, StreamMapper, UpstreamError, UpstreamStream};
 use crate::catalog::Provider;
-use crate::translate::gemini;
+use crate::translate::{gemini, StreamTranslator};
 
 pub(crate) struct Gemini {
     endpoint: UpstreamEndpoint,
@@ -61,13 +61,12 @@ impl Adapter for Gemini {
         let value = req.to_value();
         let call = gemini::request(&value, upstream_model, true);
         let (id, created) = fallback_identity();
-        let translator =
-            gemini::StreamTranslator::new(&req.model, req.client_wants_usage, &id, created);
+        let translator = StreamTranslator::gemini(&req.model, req.client_wants_usage, &id, created);
         async move {
             let body = self.endpoint.open_call(http, call, gemini::error).await?;
             Ok(UpstreamStream {
                 body,
-                mapper: StreamMapper::Gemini(Box::new(translator)),
+                mapper: StreamMapper::Translated(Box::new(translator)),
             })
         }
     }

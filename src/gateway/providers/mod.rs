@@ -55,8 +55,8 @@ pub(crate) trait Adapter: Send + Sync {
 }
 
 /// Every adapter. The translating ones (Anthropic, Gemini) convert with the
-/// pure functions of `crate::translate`, and their streams carry a
-/// [`StreamMapper`] variant.
+/// pure functions of `crate::translate`, and their streams carry
+/// [`StreamMapper::Translated`].
 pub(crate) enum AnyAdapter {
     /// `openai` and `openai-compatible`: the body goes through with only
     /// `model` rewritten; responses come back byte for byte.
@@ -138,12 +138,12 @@ pub(crate) struct UpstreamStream {
     pub mapper: StreamMapper,
 }
 
-/// Per-vendor stream translation. OpenAI-format events pass through as is;
-/// translated vendors carry their per-stream translator.
+/// Stream translation. OpenAI-format events pass through as is; translated
+/// vendors carry their per-stream translator (boxed, so the passthrough
+/// case stays one word).
 pub enum StreamMapper {
     Passthrough,
-    Anthropic(Box<crate::translate::anthropic::StreamTranslator>),
-    Gemini(Box<crate::translate::gemini::StreamTranslator>),
+    Translated(Box<crate::translate::StreamTranslator>),
 }
 
 /// Token counts as the upstream reported them.
