@@ -20,7 +20,6 @@ use serde::Serialize;
 use crate::config::Overrides;
 
 mod checks;
-pub(crate) mod probe;
 
 /// How a check came out. Ordered: `Ok < Warn < Fail`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

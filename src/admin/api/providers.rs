@@ -8,7 +8,7 @@ use super::body::{self, ProviderCreate, ProviderUpdate};
 use super::decode::Query;
 use super::reply::{created, ok, with_store, with_store_renamed, Reply};
 use crate::admin::{Admin, AdminResponse};
-use crate::doctor::probe::{probe, ProbeOutcome};
+use crate::gateway::providers::probe::{probe, ProbeOutcome};
 
 /// The catalog's field names that differ from this endpoint's JSON names.
 const RENAME: &[(&str, &str)] = &[("timeout", "timeout_ms"), ("model", "models")];

@@ -3,8 +3,8 @@ use std::time::Duration;
 
 use super::providers::redact_url;
 use crate::catalog::Provider;
-use crate::doctor::probe::{self, ProbeOutcome, ProbeResult};
 use crate::doctor::{Check, Group};
+use crate::gateway::providers::probe::{self, ProbeOutcome, ProbeResult};
 
 /// One probe per provider, concurrently (see [`probe::probe`]).
 pub(crate) async fn probes(providers: &[Provider], timeout: Duration) -> Vec<Check> {

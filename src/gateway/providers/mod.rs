@@ -19,6 +19,7 @@ use request::{Api, ClientRequest};
 pub(crate) mod anthropic;
 pub(crate) mod gemini;
 pub(crate) mod openai;
+pub(crate) mod probe;
 pub(crate) mod request;
 pub(crate) mod translated;
 pub(crate) mod upstream;

@@ -1,7 +1,7 @@
 //! One cheap reachability request to a provider: its models list, never a
 //! paid completion (users' complaint: "health checks that cost money").
-//! Used by `llmo doctor --probe`; written so the gateway's admin API can
-//! call the same function.
+//! Used by `llmo doctor --probe` and the admin API's provider test; it lives
+//! with the adapters because it speaks each vendor's upstream API.
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -9,8 +9,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use crate::catalog::{Provider, ProviderKind};
 use crate::secret::Secret;
 
-/// Anthropic's API version header value for the models list.
-const ANTHROPIC_VERSION: &str = "2023-06-01";
+use crate::translate::anthropic::API_VERSION as ANTHROPIC_VERSION;
 
 /// How a probe ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
