@@ -1,5 +1,9 @@
 //! The command line: the [`Cli`] definition and dispatch. One file per
 //! command; each has an `Args` struct and a `run(args, &Ctx)`.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the CLI runs one command and exits: blocking file I/O is its job"
+)]
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -4,6 +4,10 @@
 //! how it parses and what it defaults to is one row of the table in
 //! `table.rs`; the parsers are in `parse.rs`; this file holds the types, the
 //! config file and the admin-key checks.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "settings are read once at start-up, before the server runs"
+)]
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -36,6 +36,10 @@
 //! the choice of engine to the open functions (today every location is an
 //! SQLite file), its embedded list to [`migrate::known`], and one line to
 //! `store_suite!` in `db/tests/mod.rs` so every store test runs on it too.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the store is blocking by design; async callers reach it through spawn_blocking or its own thread"
+)]
 use std::path::{Path, PathBuf};
 
 mod admin;

@@ -438,6 +438,10 @@ impl Writer {
             if left.is_zero() {
                 return false;
             }
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "the log writer runs on its own OS thread, never a runtime worker"
+            )]
             std::thread::sleep(left.min(GATHER_SLICE));
         }
     }
@@ -451,6 +455,10 @@ impl Writer {
             // Most likely another process held the write lock past the
             // busy timeout: try once more before giving the batch up.
             tracing::debug!(error = %e, "request-log batch failed; retrying once");
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "the log writer runs on its own OS thread, never a runtime worker"
+            )]
             std::thread::sleep(Duration::from_millis(100));
             result = self.db.write_batch(&self.logs, &self.health);
         }

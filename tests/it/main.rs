@@ -1,4 +1,10 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods,
+    reason = "test code: a failed step should stop the test loudly, and blocking file I/O is fine here"
+)]
 //! The one integration-test binary: each module drives the real `llmo`
 //! binary (or the library in-process) against temporary directories.
 

@@ -369,6 +369,7 @@ fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods, reason = "a test reading the source tree")]
 mod tests {
     use super::*;
 
