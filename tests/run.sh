@@ -12,6 +12,12 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 step "cargo test --all-targets"
 cargo test --all-targets
 
+# Benchmarks and large-data tests (a million log rows paged through the
+# indexes, the log writer's throughput, per-call costs) are #[ignore]d in the
+# debug run above and run once here, optimised.
+step "cargo test --release --all-targets -- --ignored"
+cargo test --release --all-targets -- --ignored
+
 # The binary the end-to-end tests drive (already built by cargo test).
 export LLMO_BIN="$PWD/target/debug/llmo"
 cargo build --quiet --bin llmo
