@@ -1,14 +1,114 @@
-//! What the Anthropic and Gemini adapters share: the HTTP exchange around the
-//! pure translation functions of `crate::translate` (request body in,
-//! OpenAI-format answer out), with their errors mapped to [`UpstreamError`].
+//! What the Anthropic and Gemini adapters share: the one generic adapter
+//! [`Translated`] (the HTTP exchange around the pure translation functions of
+//! `crate::translate`: OpenAI request in, OpenAI-format answer out), with
+//! their errors mapped to [`UpstreamError`]. A vendor supplies only its
+//! [`Vendor`] hooks (`anthropic.rs`, `gemini.rs`).
+use std::future::Future;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use bytes::Bytes;
+use serde_json::Value;
 
-use super::upstream::UpstreamEndpoint;
-use super::{map_error, Completion, UpstreamError, Usage};
+use super::upstream::{Auth, UpstreamEndpoint};
+use super::{
+    map_error, Adapter, Attempt, Completion, StreamMapper, UpstreamError, UpstreamStream, Usage,
+};
+use crate::catalog::Provider;
 use crate::translate::openai::ChatCompletion;
-use crate::translate::{MappedError, ResponseMeta, TranslateError, UpstreamCall};
+use crate::translate::{MappedError, ResponseMeta, StreamTranslator, TranslateError, UpstreamCall};
+
+/// `request(openai, upstream_model, stream)`: the vendor's call.
+pub(crate) type RequestFn = fn(&Value, &str, bool) -> Result<UpstreamCall, TranslateError>;
+/// `response(body, meta)`: the vendor's success body as an OpenAI completion.
+pub(crate) type ResponseFn = fn(&[u8], &ResponseMeta<'_>) -> Result<ChatCompletion, TranslateError>;
+
+/// A vendor's side of a translating adapter: its headers and the pure
+/// translation functions of `crate::translate::<vendor>`. Constants and
+/// static functions only, so [`Translated`] is resolved at compile time (no
+/// `dyn`: each constant function is known per monomorphised adapter).
+pub(crate) trait Vendor: Send + Sync + 'static {
+    /// The header that carries the bare key.
+    const KEY_HEADER: &'static str;
+    /// One fixed header every call carries (e.g. the API version).
+    const EXTRA_HEADER: Option<(&'static str, &'static str)> = None;
+    /// The OpenAI request as the vendor's call.
+    const REQUEST: RequestFn;
+    /// The vendor's success body, translated.
+    const RESPONSE: ResponseFn;
+    /// The vendor's error answer (status, body), mapped.
+    const ERROR: fn(u16, &[u8]) -> MappedError;
+    /// The stream translator for one streamed answer (public model,
+    /// include usage, fallback id, created).
+    const STREAM: fn(&str, bool, &str, u64) -> StreamTranslator;
+
+    /// Embeddings (a vendor without them answers with the client's error).
+    fn embeddings(
+        endpoint: &UpstreamEndpoint,
+        a: &Attempt<'_>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send;
+}
+
+/// A translating adapter: one upstream endpoint and the vendor `V`'s hooks.
+pub(crate) struct Translated<V> {
+    endpoint: UpstreamEndpoint,
+    vendor: PhantomData<V>,
+}
+
+impl<V: Vendor> Translated<V> {
+    pub(crate) fn new(p: &Provider) -> Result<Self, String> {
+        Ok(Translated {
+            endpoint: UpstreamEndpoint::new(
+                &p.base_url,
+                p.resolve_key(),
+                Auth::Header(V::KEY_HEADER),
+                V::EXTRA_HEADER,
+            )?,
+            vendor: PhantomData,
+        })
+    }
+}
+
+impl<V: Vendor> Adapter for Translated<V> {
+    fn chat(
+        &self,
+        a: &Attempt<'_>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
+        let call = V::REQUEST(&a.req.to_value(), a.upstream_model, false);
+        let public = a.req.model.to_string();
+        async move {
+            self.endpoint
+                .complete(a.http, call, &public, timeout, V::ERROR, V::RESPONSE)
+                .await
+        }
+    }
+
+    fn chat_stream(
+        &self,
+        a: &Attempt<'_>,
+    ) -> impl Future<Output = Result<UpstreamStream, UpstreamError>> + Send {
+        let call = V::REQUEST(&a.req.to_value(), a.upstream_model, true);
+        let (id, created) = fallback_identity();
+        let translator = V::STREAM(&a.req.model, a.req.client_wants_usage, &id, created);
+        async move {
+            let body = self.endpoint.open_call(a.http, call, V::ERROR).await?;
+            Ok(UpstreamStream {
+                body,
+                mapper: StreamMapper::Translated(Box::new(translator)),
+            })
+        }
+    }
+
+    fn embeddings(
+        &self,
+        a: &Attempt<'_>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
+        V::embeddings(&self.endpoint, a, timeout)
+    }
+}
 
 /// The translating adapters' side of the shared [`UpstreamEndpoint`]:
 /// errors mapped by the vendor's translator, paths below the base URL.
