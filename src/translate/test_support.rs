@@ -34,6 +34,19 @@ macro_rules! golden_sse {
 }
 pub(crate) use golden_sse;
 
+/// Translates a recorded stream in one read with the calling directory's
+/// `translate_stream` (from its `test_util`), compares the output with its
+/// snapshot and returns it. A macro, like [`golden_sse!`], so the snapshot
+/// is named after the calling test module.
+macro_rules! golden_stream {
+    ($body:expr, $include_usage:expr, $name:expr $(,)?) => {{
+        let out = translate_stream(&[$body], $include_usage);
+        $crate::translate::test_support::golden_sse!($name, &out);
+        out
+    }};
+}
+pub(crate) use golden_stream;
+
 /// `anthropic/request_system.json` -> `request_system`.
 pub fn snapshot_name(golden: &str) -> &str {
     let file = golden.rsplit('/').next().unwrap_or(golden);
@@ -58,6 +71,20 @@ pub fn run_stream(mut t: crate::translate::StreamTranslator, chunks: &[&[u8]]) -
     }
     out.extend(t.finish());
     out
+}
+
+/// `translate` gives the same output for `body` in one read and in 200
+/// random chunkings of it.
+pub fn assert_chunkings_agree(
+    rng: &mut fastrand::Rng,
+    body: &[u8],
+    translate: impl Fn(&[&[u8]]) -> Vec<u8>,
+) {
+    let whole = translate(&[body]);
+    for _ in 0..200 {
+        let pieces = random_split(rng, body);
+        assert_eq!(translate(&pieces), whole);
+    }
 }
 
 /// What a client gets by concatenating the deltas of an OpenAI stream.
