@@ -119,11 +119,7 @@ impl UpstreamEndpoint {
     /// account or quota at this provider) becomes
     /// [`UpstreamError::Unservable`]: the gateway tries the next provider
     /// instead of answering the client or retrying here.
-    pub(crate) fn error(
-        &self,
-        headers: &reqwest::header::HeaderMap,
-        mapped: MappedError,
-    ) -> UpstreamError {
+    fn error(&self, headers: &reqwest::header::HeaderMap, mapped: MappedError) -> UpstreamError {
         from_mapped(headers, &mapped, self.secret())
     }
 
@@ -147,7 +143,7 @@ impl UpstreamEndpoint {
     /// The non-stream exchange both translating adapters share: send the
     /// translated call, map an error answer with `map`, and turn the success
     /// body into an OpenAI completion with `respond`.
-    pub(crate) async fn complete(
+    async fn complete(
         &self,
         http: &reqwest::Client,
         call: Result<UpstreamCall, TranslateError>,
@@ -169,7 +165,7 @@ impl UpstreamEndpoint {
     }
 
     /// Opens a translated stream: the body to feed to the stream translator.
-    pub(crate) async fn open_call(
+    async fn open_call(
         &self,
         http: &reqwest::Client,
         call: Result<UpstreamCall, TranslateError>,
@@ -243,7 +239,7 @@ pub(crate) fn translate_error(e: &TranslateError) -> UpstreamError {
 }
 
 /// The id for a response whose provider sent none, and its timestamp.
-pub(crate) fn fallback_identity() -> (String, u64) {
+fn fallback_identity() -> (String, u64) {
     (
         format!("chatcmpl-llmo{:016x}", fastrand::u64(..)),
         (crate::time::now_ms() / 1000).max(0) as u64,
