@@ -78,9 +78,14 @@ impl<V: Vendor> Adapter for Translated<V> {
     ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
         let call = V::REQUEST(&a.req.to_value(), a.upstream_model, false);
         let public = a.req.model.to_string();
+        // Closures, not the constants themselves: each is its own type per
+        // vendor, so the hooks are called directly (no call through a
+        // function pointer shared by both vendors).
+        let map = |status, body: &[u8]| V::ERROR(status, body);
+        let respond = |body: &[u8], meta: &ResponseMeta<'_>| V::RESPONSE(body, meta);
         async move {
             self.endpoint
-                .complete(a.http, call, &public, timeout, V::ERROR, V::RESPONSE)
+                .complete(a.http, call, &public, timeout, map, respond)
                 .await
         }
     }
@@ -93,7 +98,8 @@ impl<V: Vendor> Adapter for Translated<V> {
         let (id, created) = fallback_identity();
         let translator = V::STREAM(&a.req.model, a.req.client_wants_usage, &id, created);
         async move {
-            let body = self.endpoint.open_call(a.http, call, V::ERROR).await?;
+            let map = |status, body: &[u8]| V::ERROR(status, body);
+            let body = self.endpoint.open_call(a.http, call, map).await?;
             Ok(UpstreamStream {
                 body,
                 mapper: StreamMapper::Translated(Box::new(translator)),
