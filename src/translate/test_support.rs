@@ -87,6 +87,19 @@ pub fn assert_chunkings_agree(
     }
 }
 
+/// An error mapping gives the client status, retry class and OpenAI error
+/// `type` / `code` its table row expects (`ctx` names the row).
+pub fn assert_mapped(
+    m: &crate::translate::MappedError,
+    (status, retryable, ty, code): (u16, bool, &str, Option<&str>),
+    ctx: &str,
+) {
+    assert_eq!(m.status, status, "{ctx}");
+    assert_eq!(m.retryable, retryable, "{ctx}");
+    assert_eq!(m.body["error"]["type"], ty, "{ctx}");
+    assert_eq!(m.body["error"]["code"].as_str(), code, "{ctx}");
+}
+
 /// What a client gets by concatenating the deltas of an OpenAI stream.
 #[derive(Debug, Default)]
 pub struct Accumulated {
