@@ -87,6 +87,19 @@ pub fn assert_chunkings_agree(
     }
 }
 
+/// Feeds `sse` to `translate` in random pieces, checks the output is the
+/// same as in one read, and returns what the client accumulates from it.
+pub fn accumulate_random_chunks(
+    rng: &mut fastrand::Rng,
+    sse: &[u8],
+    translate: impl Fn(&[&[u8]]) -> Vec<u8>,
+) -> Accumulated {
+    let pieces = random_split(rng, sse);
+    let out = translate(&pieces);
+    assert_eq!(out, translate(&[sse]), "chunking changed the output");
+    accumulate(&out)
+}
+
 /// An error mapping gives the client status, retry class and OpenAI error
 /// `type` / `code` its table row expects (`ctx` names the row).
 pub fn assert_mapped(

@@ -527,14 +527,8 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
             let non_stream = json!({"id": format!("msg_{round}"), "type": "message", "role": "assistant", "content": blocks,
                 "stop_reason": stop, "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}});
 
-            let pieces = random_split(&mut rng, sse.as_bytes());
-            let out = translate_stream(&pieces, true);
-            assert_eq!(
-                out,
-                translate_stream(&[sse.as_bytes()], true),
-                "chunking changed the output"
-            );
-            let acc = accumulate(&out);
+            let acc =
+                accumulate_random_chunks(&mut rng, sse.as_bytes(), |c| translate_stream(c, true));
             let resp = response(non_stream.to_string().as_bytes(), &META).unwrap();
             let m = &resp.choices[0].message;
             assert_eq!(acc.content, m.content, "round {round}");

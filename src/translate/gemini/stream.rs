@@ -432,14 +432,8 @@ mod tests {
             let non_stream = json!({"candidates": [{"content": {"parts": parts, "role": "model"}, "finishReason": finish, "index": 0}],
                 "usageMetadata": usage, "modelVersion": "gemini-2.5-flash", "responseId": rid});
 
-            let pieces = random_split(&mut rng, sse.as_bytes());
-            let out = translate_stream(&pieces, true);
-            assert_eq!(
-                out,
-                translate_stream(&[sse.as_bytes()], true),
-                "chunking changed the output"
-            );
-            let acc = accumulate(&out);
+            let acc =
+                accumulate_random_chunks(&mut rng, sse.as_bytes(), |c| translate_stream(c, true));
             let resp = response(non_stream.to_string().as_bytes(), &META).unwrap();
             assert_same_answer(&acc, &resp, &format!("round {round}"));
             assert!(acc.done && acc.first_is_role);
