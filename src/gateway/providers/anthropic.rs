@@ -5,10 +5,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::translated::{translate_error, RequestFn, ResponseFn, Translated, Vendor};
+use super::translated::{
+    translate_error, ErrorFn, RequestFn, ResponseFn, StreamFn, Translated, Vendor,
+};
 use super::upstream::UpstreamEndpoint;
 use super::{Attempt, Completion, UpstreamError};
-use crate::translate::{anthropic, MappedError, StreamTranslator};
+use crate::translate::{anthropic, StreamTranslator};
 
 pub(crate) type Anthropic = Translated<Messages>;
 
@@ -21,8 +23,8 @@ impl Vendor for Messages {
         Some(("anthropic-version", anthropic::API_VERSION));
     const REQUEST: RequestFn = anthropic::request;
     const RESPONSE: ResponseFn = anthropic::response;
-    const ERROR: fn(u16, &[u8]) -> MappedError = anthropic::error;
-    const STREAM: fn(&str, bool, &str, u64) -> StreamTranslator = StreamTranslator::anthropic;
+    const ERROR: ErrorFn = anthropic::error;
+    const STREAM: StreamFn = StreamTranslator::anthropic;
 
     fn embeddings(
         _endpoint: &UpstreamEndpoint,

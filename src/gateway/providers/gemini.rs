@@ -4,10 +4,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::translated::{completion, translate_error, RequestFn, ResponseFn, Translated, Vendor};
+use super::translated::{
+    completion, translate_error, ErrorFn, RequestFn, ResponseFn, StreamFn, Translated, Vendor,
+};
 use super::upstream::UpstreamEndpoint;
 use super::{parse_usage, Attempt, Completion, UpstreamError};
-use crate::translate::{gemini, MappedError, StreamTranslator};
+use crate::translate::{gemini, StreamTranslator};
 
 pub(crate) type Gemini = Translated<GenerateContent>;
 
@@ -18,8 +20,8 @@ impl Vendor for GenerateContent {
     const KEY_HEADER: &'static str = "x-goog-api-key";
     const REQUEST: RequestFn = gemini::request;
     const RESPONSE: ResponseFn = gemini::response;
-    const ERROR: fn(u16, &[u8]) -> MappedError = gemini::error;
-    const STREAM: fn(&str, bool, &str, u64) -> StreamTranslator = StreamTranslator::gemini;
+    const ERROR: ErrorFn = gemini::error;
+    const STREAM: StreamFn = StreamTranslator::gemini;
 
     fn embeddings(
         endpoint: &UpstreamEndpoint,

@@ -22,6 +22,11 @@ use crate::translate::{MappedError, ResponseMeta, StreamTranslator, TranslateErr
 pub(crate) type RequestFn = fn(&Value, &str, bool) -> Result<UpstreamCall, TranslateError>;
 /// `response(body, meta)`: the vendor's success body as an OpenAI completion.
 pub(crate) type ResponseFn = fn(&[u8], &ResponseMeta<'_>) -> Result<ChatCompletion, TranslateError>;
+/// `error(status, body)`: the vendor's error answer, mapped.
+pub(crate) type ErrorFn = fn(u16, &[u8]) -> MappedError;
+/// `stream(public_model, include_usage, fallback_id, created)`: the stream
+/// translator for one streamed answer.
+pub(crate) type StreamFn = fn(&str, bool, &str, u64) -> StreamTranslator;
 
 /// A vendor's side of a translating adapter: its headers and the pure
 /// translation functions of `crate::translate::<vendor>`. Constants and
@@ -36,11 +41,10 @@ pub(crate) trait Vendor: Send + Sync + 'static {
     const REQUEST: RequestFn;
     /// The vendor's success body, translated.
     const RESPONSE: ResponseFn;
-    /// The vendor's error answer (status, body), mapped.
-    const ERROR: fn(u16, &[u8]) -> MappedError;
-    /// The stream translator for one streamed answer (public model,
-    /// include usage, fallback id, created).
-    const STREAM: fn(&str, bool, &str, u64) -> StreamTranslator;
+    /// The vendor's error answer, mapped.
+    const ERROR: ErrorFn;
+    /// The stream translator for one streamed answer.
+    const STREAM: StreamFn;
 
     /// Embeddings (a vendor without them answers with the client's error).
     fn embeddings(
