@@ -16,7 +16,7 @@ use super::body::Body;
 use super::breaker::Refusal;
 use super::error::ApiError;
 use super::providers::request::{Api, ClientRequest};
-use super::providers::{Completion, UpstreamError};
+use super::providers::{Attempt, Completion, UpstreamError};
 use super::request_log::LogCtx;
 use super::retry::{random_draw, Next, RetryPolicy};
 use super::snapshot::{key_digest, Candidate, KeyRt, ModelRoute, ProviderRt, Snapshot};
@@ -249,23 +249,20 @@ async fn attempt(
         return Err(UpstreamError::Connect("provider is not usable".into()));
     };
     let timeout = c.provider.timeout;
+    let a = Attempt {
+        http: &shared.http,
+        req: creq,
+        upstream_model: &c.upstream_model,
+    };
     match (api, creq.stream) {
-        (Api::Embeddings, _) => adapter
-            .embeddings(&shared.http, creq, &c.upstream_model, timeout)
-            .await
-            .map(Outcome::Full),
-        (Api::Chat, false) => adapter
-            .chat(&shared.http, creq, &c.upstream_model, timeout)
-            .await
-            .map(Outcome::Full),
+        (Api::Embeddings, _) => adapter.embeddings(&a, timeout).await.map(Outcome::Full),
+        (Api::Chat, false) => adapter.chat(&a, timeout).await.map(Outcome::Full),
         (Api::Chat, true) => {
             // `timeout` bounds the wait for the first event; the relay then
             // bounds each gap between chunks with it.
             let started = Instant::now();
             let open = async {
-                let up = adapter
-                    .chat_stream(&shared.http, creq, &c.upstream_model)
-                    .await?;
+                let up = adapter.chat_stream(&a).await?;
                 let mut relay = Box::new(Relay::new(
                     up,
                     c.provider.clone(),

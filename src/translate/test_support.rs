@@ -34,6 +34,19 @@ macro_rules! golden_sse {
 }
 pub(crate) use golden_sse;
 
+/// Translates a recorded stream in one read with the calling directory's
+/// `translate_stream` (from its `test_util`), compares the output with its
+/// snapshot and returns it. A macro, like [`golden_sse!`], so the snapshot
+/// is named after the calling test module.
+macro_rules! golden_stream {
+    ($body:expr, $include_usage:expr, $name:expr $(,)?) => {{
+        let out = translate_stream(&[$body], $include_usage);
+        $crate::translate::test_support::golden_sse!($name, &out);
+        out
+    }};
+}
+pub(crate) use golden_stream;
+
 /// `anthropic/request_system.json` -> `request_system`.
 pub fn snapshot_name(golden: &str) -> &str {
     let file = golden.rsplit('/').next().unwrap_or(golden);
@@ -58,6 +71,46 @@ pub fn run_stream(mut t: crate::translate::StreamTranslator, chunks: &[&[u8]]) -
     }
     out.extend(t.finish());
     out
+}
+
+/// `translate` gives the same output for `body` in one read and in 200
+/// random chunkings of it.
+pub fn assert_chunkings_agree(
+    rng: &mut fastrand::Rng,
+    body: &[u8],
+    translate: impl Fn(&[&[u8]]) -> Vec<u8>,
+) {
+    let whole = translate(&[body]);
+    for _ in 0..200 {
+        let pieces = random_split(rng, body);
+        assert_eq!(translate(&pieces), whole);
+    }
+}
+
+/// Feeds `sse` to `translate` in random pieces, checks the output is the
+/// same as in one read, and returns what the client accumulates from it.
+pub fn accumulate_random_chunks(
+    rng: &mut fastrand::Rng,
+    sse: &[u8],
+    translate: impl Fn(&[&[u8]]) -> Vec<u8>,
+) -> Accumulated {
+    let pieces = random_split(rng, sse);
+    let out = translate(&pieces);
+    assert_eq!(out, translate(&[sse]), "chunking changed the output");
+    accumulate(&out)
+}
+
+/// An error mapping gives the client status, retry class and OpenAI error
+/// `type` / `code` its table row expects (`ctx` names the row).
+pub fn assert_mapped(
+    m: &crate::translate::MappedError,
+    (status, retryable, ty, code): (u16, bool, &str, Option<&str>),
+    ctx: &str,
+) {
+    assert_eq!(m.status, status, "{ctx}");
+    assert_eq!(m.retryable, retryable, "{ctx}");
+    assert_eq!(m.body["error"]["type"], ty, "{ctx}");
+    assert_eq!(m.body["error"]["code"].as_str(), code, "{ctx}");
 }
 
 /// What a client gets by concatenating the deltas of an OpenAI stream.

@@ -1,95 +1,36 @@
-//! The `anthropic` adapter: Messages API over HTTP around the pure
-//! translation in `crate::translate::anthropic` (OpenAI request in, OpenAI
-//! completion or chunk stream out). Anthropic has no embeddings API.
+//! The `anthropic` adapter: the Messages API through the shared
+//! [`Translated`] adapter, with the pure translation in
+//! `crate::translate::anthropic` (OpenAI request in, OpenAI completion or
+//! chunk stream out). Anthropic has no embeddings API.
 use std::future::Future;
 use std::time::Duration;
 
-use bytes::Bytes;
-
-use super::request::ClientRequest;
-use super::translated::fallback_identity;
-use super::upstream::{Auth, UpstreamEndpoint};
-use super::{Adapter, Completion, StreamMapper, UpstreamError, UpstreamStream};
-use crate::catalog::Provider;
+use super::translated::{
+    translate_error, ErrorFn, RequestFn, ResponseFn, StreamFn, Translated, Vendor,
+};
+use super::upstream::UpstreamEndpoint;
+use super::{Attempt, Completion, UpstreamError};
 use crate::translate::{anthropic, StreamTranslator};
 
-pub(crate) struct Anthropic {
-    endpoint: UpstreamEndpoint,
-}
+pub(crate) type Anthropic = Translated<Messages>;
 
-impl Anthropic {
-    pub(crate) fn new(p: &Provider) -> Result<Self, String> {
-        Ok(Anthropic {
-            endpoint: UpstreamEndpoint::new(
-                &p.base_url,
-                p.resolve_key(),
-                Auth::Header("x-api-key"),
-                Some(("anthropic-version", anthropic::API_VERSION)),
-            )?,
-        })
-    }
-}
+/// Anthropic's hooks for [`Translated`].
+pub(crate) struct Messages;
 
-impl Adapter for Anthropic {
-    fn chat(
-        &self,
-        http: &reqwest::Client,
-        req: &ClientRequest<'_>,
-        upstream_model: &str,
-        timeout: Duration,
-    ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
-        let call = anthropic::request(&req.to_value(), upstream_model, false);
-        let public = req.model.to_string();
-        async move {
-            self.endpoint
-                .complete(
-                    http,
-                    call,
-                    &public,
-                    timeout,
-                    anthropic::error,
-                    anthropic::response,
-                )
-                .await
-        }
-    }
-
-    fn chat_stream(
-        &self,
-        http: &reqwest::Client,
-        req: &ClientRequest<'_>,
-        upstream_model: &str,
-    ) -> impl Future<Output = Result<UpstreamStream, UpstreamError>> + Send {
-        let value = req.to_value();
-        let call = anthropic::request(&value, upstream_model, true);
-        let (id, created) = fallback_identity();
-        let translator =
-            StreamTranslator::anthropic(&req.model, req.client_wants_usage, &id, created);
-        async move {
-            let body = self
-                .endpoint
-                .open_call(http, call, anthropic::error)
-                .await?;
-            Ok(UpstreamStream {
-                body,
-                mapper: StreamMapper::Translated(Box::new(translator)),
-            })
-        }
-    }
+impl Vendor for Messages {
+    const KEY_HEADER: &'static str = "x-api-key";
+    const EXTRA_HEADER: Option<(&'static str, &'static str)> =
+        Some(("anthropic-version", anthropic::API_VERSION));
+    const REQUEST: RequestFn = anthropic::request;
+    const RESPONSE: ResponseFn = anthropic::response;
+    const ERROR: ErrorFn = anthropic::error;
+    const STREAM: StreamFn = StreamTranslator::anthropic;
 
     fn embeddings(
-        &self,
-        _http: &reqwest::Client,
-        _req: &ClientRequest<'_>,
-        _upstream_model: &str,
+        _endpoint: &UpstreamEndpoint,
+        _a: &Attempt<'_>,
         _timeout: Duration,
     ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
-        let e = anthropic::embeddings_unsupported();
-        std::future::ready(Err(UpstreamError::Status {
-            status: e.status(),
-            retry_after: None,
-            message: e.to_string(),
-            body: Bytes::from(e.to_openai_bytes()),
-        }))
+        std::future::ready(Err(translate_error(&anthropic::embeddings_unsupported())))
     }
 }

@@ -24,15 +24,21 @@ pub(crate) mod request;
 pub(crate) mod translated;
 pub(crate) mod upstream;
 
+/// One upstream attempt: the shared HTTP client, the client's request and
+/// the model name the upstream knows it by. Every adapter call takes it.
+pub(crate) struct Attempt<'a> {
+    pub http: &'a reqwest::Client,
+    pub req: &'a ClientRequest<'a>,
+    pub upstream_model: &'a str,
+}
+
 /// What an adapter does for the gateway. Bodies in and out are OpenAI's
 /// wire format; an adapter for another vendor translates both ways.
 pub(crate) trait Adapter: Send + Sync {
     /// A non-stream chat completion, bounded as a whole by `timeout`.
     fn chat(
         &self,
-        http: &reqwest::Client,
-        req: &ClientRequest<'_>,
-        upstream_model: &str,
+        a: &Attempt<'_>,
         timeout: Duration,
     ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send;
 
@@ -40,17 +46,13 @@ pub(crate) trait Adapter: Send + Sync {
     /// with success headers (the caller bounds the wait for the first event).
     fn chat_stream(
         &self,
-        http: &reqwest::Client,
-        req: &ClientRequest<'_>,
-        upstream_model: &str,
+        a: &Attempt<'_>,
     ) -> impl Future<Output = Result<UpstreamStream, UpstreamError>> + Send;
 
     /// Embeddings, bounded as a whole by `timeout`.
     fn embeddings(
         &self,
-        http: &reqwest::Client,
-        req: &ClientRequest<'_>,
-        upstream_model: &str,
+        a: &Attempt<'_>,
         timeout: Duration,
     ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send;
 }
@@ -64,6 +66,18 @@ pub(crate) enum AnyAdapter {
     OpenAi(openai::OpenAi),
     Anthropic(anthropic::Anthropic),
     Gemini(gemini::Gemini),
+}
+
+/// The single place that matches on the adapter (each arm is a different
+/// concrete type, so the call is static).
+macro_rules! dispatch {
+    ($adapter:expr, $p:ident => $call:expr) => {
+        match $adapter {
+            AnyAdapter::OpenAi($p) => $call,
+            AnyAdapter::Anthropic($p) => $call,
+            AnyAdapter::Gemini($p) => $call,
+        }
+    };
 }
 
 impl AnyAdapter {
@@ -87,43 +101,25 @@ impl AnyAdapter {
 
     pub(crate) async fn chat(
         &self,
-        http: &reqwest::Client,
-        req: &ClientRequest<'_>,
-        upstream_model: &str,
+        a: &Attempt<'_>,
         timeout: Duration,
     ) -> Result<Completion, UpstreamError> {
-        match self {
-            AnyAdapter::OpenAi(p) => p.chat(http, req, upstream_model, timeout).await,
-            AnyAdapter::Anthropic(p) => p.chat(http, req, upstream_model, timeout).await,
-            AnyAdapter::Gemini(p) => p.chat(http, req, upstream_model, timeout).await,
-        }
+        dispatch!(self, p => p.chat(a, timeout).await)
     }
 
     pub(crate) async fn chat_stream(
         &self,
-        http: &reqwest::Client,
-        req: &ClientRequest<'_>,
-        upstream_model: &str,
+        a: &Attempt<'_>,
     ) -> Result<UpstreamStream, UpstreamError> {
-        match self {
-            AnyAdapter::OpenAi(p) => p.chat_stream(http, req, upstream_model).await,
-            AnyAdapter::Anthropic(p) => p.chat_stream(http, req, upstream_model).await,
-            AnyAdapter::Gemini(p) => p.chat_stream(http, req, upstream_model).await,
-        }
+        dispatch!(self, p => p.chat_stream(a).await)
     }
 
     pub(crate) async fn embeddings(
         &self,
-        http: &reqwest::Client,
-        req: &ClientRequest<'_>,
-        upstream_model: &str,
+        a: &Attempt<'_>,
         timeout: Duration,
     ) -> Result<Completion, UpstreamError> {
-        match self {
-            AnyAdapter::OpenAi(p) => p.embeddings(http, req, upstream_model, timeout).await,
-            AnyAdapter::Anthropic(p) => p.embeddings(http, req, upstream_model, timeout).await,
-            AnyAdapter::Gemini(p) => p.embeddings(http, req, upstream_model, timeout).await,
-        }
+        dispatch!(self, p => p.embeddings(a, timeout).await)
     }
 }
 

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use super::request::ClientRequest;
 use super::upstream::{Auth, UpstreamEndpoint};
 use super::{
-    map_error, parse_usage, Adapter, Completion, StreamMapper, UpstreamError, UpstreamStream,
+    map_error, parse_usage, Adapter, Attempt, Completion, StreamMapper, UpstreamError,
+    UpstreamStream,
 };
 use crate::catalog::Provider;
 
@@ -73,28 +73,24 @@ impl OpenAi {
 impl Adapter for OpenAi {
     fn chat(
         &self,
-        http: &reqwest::Client,
-        req: &ClientRequest<'_>,
-        upstream_model: &str,
+        a: &Attempt<'_>,
         timeout: Duration,
     ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
-        let body = req.encode_openai(upstream_model, false);
-        self.call(http, &self.chat_url, body, timeout)
+        let body = a.req.encode_openai(a.upstream_model, false);
+        self.call(a.http, &self.chat_url, body, timeout)
     }
 
     fn chat_stream(
         &self,
-        http: &reqwest::Client,
-        req: &ClientRequest<'_>,
-        upstream_model: &str,
+        a: &Attempt<'_>,
     ) -> impl Future<Output = Result<UpstreamStream, UpstreamError>> + Send {
         // Always ask for the usage chunk so the log has token counts; the
         // relay drops it again when the client did not ask for it.
-        let body = req.encode_openai(upstream_model, true);
+        let body = a.req.encode_openai(a.upstream_model, true);
         async move {
             let body = self
                 .endpoint
-                .open_stream(http, self.chat_url.clone(), body, |s, h, b| {
+                .open_stream(a.http, self.chat_url.clone(), body, |s, h, b| {
                     self.error(s, h, b)
                 })
                 .await?;
@@ -107,13 +103,11 @@ impl Adapter for OpenAi {
 
     fn embeddings(
         &self,
-        http: &reqwest::Client,
-        req: &ClientRequest<'_>,
-        upstream_model: &str,
+        a: &Attempt<'_>,
         timeout: Duration,
     ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
-        let body = req.encode_openai(upstream_model, false);
-        self.call(http, &self.embeddings_url, body, timeout)
+        let body = a.req.encode_openai(a.upstream_model, false);
+        self.call(a.http, &self.embeddings_url, body, timeout)
     }
 }
 

@@ -1,14 +1,124 @@
-//! What the Anthropic and Gemini adapters share: the HTTP exchange around the
-//! pure translation functions of `crate::translate` (request body in,
-//! OpenAI-format answer out), with their errors mapped to [`UpstreamError`].
+//! What the Anthropic and Gemini adapters share: the one generic adapter
+//! [`Translated`] (the HTTP exchange around the pure translation functions of
+//! `crate::translate`: OpenAI request in, OpenAI-format answer out), with
+//! their errors mapped to [`UpstreamError`]. A vendor supplies only its
+//! [`Vendor`] hooks (`anthropic.rs`, `gemini.rs`).
+use std::future::Future;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use bytes::Bytes;
+use serde_json::Value;
 
-use super::upstream::UpstreamEndpoint;
-use super::{map_error, Completion, UpstreamError, Usage};
+use super::upstream::{Auth, UpstreamEndpoint};
+use super::{
+    map_error, Adapter, Attempt, Completion, StreamMapper, UpstreamError, UpstreamStream, Usage,
+};
+use crate::catalog::Provider;
 use crate::translate::openai::ChatCompletion;
-use crate::translate::{MappedError, ResponseMeta, TranslateError, UpstreamCall};
+use crate::translate::{MappedError, ResponseMeta, StreamTranslator, TranslateError, UpstreamCall};
+
+/// `request(openai, upstream_model, stream)`: the vendor's call.
+pub(crate) type RequestFn = fn(&Value, &str, bool) -> Result<UpstreamCall, TranslateError>;
+/// `response(body, meta)`: the vendor's success body as an OpenAI completion.
+pub(crate) type ResponseFn = fn(&[u8], &ResponseMeta<'_>) -> Result<ChatCompletion, TranslateError>;
+/// `error(status, body)`: the vendor's error answer, mapped.
+pub(crate) type ErrorFn = fn(u16, &[u8]) -> MappedError;
+/// `stream(public_model, include_usage, fallback_id, created)`: the stream
+/// translator for one streamed answer.
+pub(crate) type StreamFn = fn(&str, bool, &str, u64) -> StreamTranslator;
+
+/// A vendor's side of a translating adapter: its headers and the pure
+/// translation functions of `crate::translate::<vendor>`. Constants and
+/// static functions only, so [`Translated`] is resolved at compile time (no
+/// `dyn`: each constant function is known per monomorphised adapter).
+pub(crate) trait Vendor: Send + Sync + 'static {
+    /// The header that carries the bare key.
+    const KEY_HEADER: &'static str;
+    /// One fixed header every call carries (e.g. the API version).
+    const EXTRA_HEADER: Option<(&'static str, &'static str)> = None;
+    /// The OpenAI request as the vendor's call.
+    const REQUEST: RequestFn;
+    /// The vendor's success body, translated.
+    const RESPONSE: ResponseFn;
+    /// The vendor's error answer, mapped.
+    const ERROR: ErrorFn;
+    /// The stream translator for one streamed answer.
+    const STREAM: StreamFn;
+
+    /// Embeddings (a vendor without them answers with the client's error).
+    fn embeddings(
+        endpoint: &UpstreamEndpoint,
+        a: &Attempt<'_>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send;
+}
+
+/// A translating adapter: one upstream endpoint and the vendor `V`'s hooks.
+pub(crate) struct Translated<V> {
+    endpoint: UpstreamEndpoint,
+    vendor: PhantomData<V>,
+}
+
+impl<V: Vendor> Translated<V> {
+    pub(crate) fn new(p: &Provider) -> Result<Self, String> {
+        Ok(Translated {
+            endpoint: UpstreamEndpoint::new(
+                &p.base_url,
+                p.resolve_key(),
+                Auth::Header(V::KEY_HEADER),
+                V::EXTRA_HEADER,
+            )?,
+            vendor: PhantomData,
+        })
+    }
+}
+
+impl<V: Vendor> Adapter for Translated<V> {
+    fn chat(
+        &self,
+        a: &Attempt<'_>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
+        let call = V::REQUEST(&a.req.to_value(), a.upstream_model, false);
+        let public = a.req.model.to_string();
+        // Closures, not the constants themselves: each is its own type per
+        // vendor, so the hooks are called directly (no call through a
+        // function pointer shared by both vendors).
+        let map = |status, body: &[u8]| V::ERROR(status, body);
+        let respond = |body: &[u8], meta: &ResponseMeta<'_>| V::RESPONSE(body, meta);
+        async move {
+            self.endpoint
+                .complete(a.http, call, &public, timeout, map, respond)
+                .await
+        }
+    }
+
+    fn chat_stream(
+        &self,
+        a: &Attempt<'_>,
+    ) -> impl Future<Output = Result<UpstreamStream, UpstreamError>> + Send {
+        let call = V::REQUEST(&a.req.to_value(), a.upstream_model, true);
+        let (id, created) = fallback_identity();
+        let translator = V::STREAM(&a.req.model, a.req.client_wants_usage, &id, created);
+        async move {
+            let map = |status, body: &[u8]| V::ERROR(status, body);
+            let body = self.endpoint.open_call(a.http, call, map).await?;
+            Ok(UpstreamStream {
+                body,
+                mapper: StreamMapper::Translated(Box::new(translator)),
+            })
+        }
+    }
+
+    fn embeddings(
+        &self,
+        a: &Attempt<'_>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
+        V::embeddings(&self.endpoint, a, timeout)
+    }
+}
 
 /// The translating adapters' side of the shared [`UpstreamEndpoint`]:
 /// errors mapped by the vendor's translator, paths below the base URL.
@@ -19,11 +129,7 @@ impl UpstreamEndpoint {
     /// account or quota at this provider) becomes
     /// [`UpstreamError::Unservable`]: the gateway tries the next provider
     /// instead of answering the client or retrying here.
-    pub(crate) fn error(
-        &self,
-        headers: &reqwest::header::HeaderMap,
-        mapped: MappedError,
-    ) -> UpstreamError {
+    fn error(&self, headers: &reqwest::header::HeaderMap, mapped: MappedError) -> UpstreamError {
         from_mapped(headers, &mapped, self.secret())
     }
 
@@ -47,7 +153,7 @@ impl UpstreamEndpoint {
     /// The non-stream exchange both translating adapters share: send the
     /// translated call, map an error answer with `map`, and turn the success
     /// body into an OpenAI completion with `respond`.
-    pub(crate) async fn complete(
+    async fn complete(
         &self,
         http: &reqwest::Client,
         call: Result<UpstreamCall, TranslateError>,
@@ -69,7 +175,7 @@ impl UpstreamEndpoint {
     }
 
     /// Opens a translated stream: the body to feed to the stream translator.
-    pub(crate) async fn open_call(
+    async fn open_call(
         &self,
         http: &reqwest::Client,
         call: Result<UpstreamCall, TranslateError>,
@@ -143,7 +249,7 @@ pub(crate) fn translate_error(e: &TranslateError) -> UpstreamError {
 }
 
 /// The id for a response whose provider sent none, and its timestamp.
-pub(crate) fn fallback_identity() -> (String, u64) {
+fn fallback_identity() -> (String, u64) {
     (
         format!("chatcmpl-llmo{:016x}", fastrand::u64(..)),
         (crate::time::now_ms() / 1000).max(0) as u64,

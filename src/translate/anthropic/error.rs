@@ -72,10 +72,7 @@ mod tests {
         ];
         for (status, body, want_status, retryable, ty, code) in cases {
             let m = error(status, body);
-            assert_eq!(m.status, want_status, "{status}");
-            assert_eq!(m.retryable, retryable, "{status}");
-            assert_eq!(m.body["error"]["type"], ty, "{status}");
-            assert_eq!(m.body["error"]["code"].as_str(), code, "{status}");
+            assert_mapped(&m, (want_status, retryable, ty, code), &status.to_string());
             assert!(m.body["error"]["message"].as_str().unwrap().len() > 5);
         }
         let recorded = fixture_json(include_str!(

@@ -224,14 +224,6 @@ mod tests {
     use super::*;
     use crate::translate::anthropic::test_util::*;
 
-    /// Translates a recorded stream in one read and compares the output
-    /// with its snapshot.
-    fn golden(body: &[u8], include_usage: bool, name: &str) -> Vec<u8> {
-        let out = translate_stream(&[body], include_usage);
-        golden_sse!(name, &out);
-        out
-    }
-
     #[test]
     fn non_sse_junk_is_dropped_and_reported_as_truncated() {
         let out = translate_stream(&[b"<html>502 Bad Gateway</html>\n"], false);
@@ -241,7 +233,7 @@ mod tests {
 
     #[test]
     fn golden_stream_text_with_usage() {
-        golden(
+        golden_stream!(
             include_bytes!("../../../tests/fixtures/anthropic/messages_stream.sse"),
             true,
             "anthropic/stream_text_include_usage.sse",
@@ -250,7 +242,7 @@ mod tests {
 
     #[test]
     fn golden_stream_text_without_usage() {
-        let out = golden(
+        let out = golden_stream!(
             include_bytes!("../../../tests/fixtures/anthropic/messages_stream_docs.sse"),
             false,
             "anthropic/stream_text_docs.sse",
@@ -260,7 +252,7 @@ mod tests {
 
     #[test]
     fn golden_stream_tool_use() {
-        golden(
+        golden_stream!(
             include_bytes!("../../../tests/fixtures/anthropic/tool_use_stream.sse"),
             true,
             "anthropic/stream_tool_use.sse",
@@ -269,7 +261,7 @@ mod tests {
 
     #[test]
     fn golden_stream_text_then_tool_use() {
-        let out = golden(
+        let out = golden_stream!(
             include_bytes!("../../../tests/fixtures/anthropic/tool_use_stream_docs.sse"),
             false,
             "anthropic/stream_text_then_tool_use.sse",
@@ -291,7 +283,7 @@ mod tests {
 
     #[test]
     fn golden_stream_thinking() {
-        let out = golden(
+        let out = golden_stream!(
             include_bytes!("../../../tests/fixtures/anthropic/thinking_stream_docs.sse"),
             true,
             "anthropic/stream_thinking.sse",
@@ -403,11 +395,7 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
         ];
         let mut rng = fastrand::Rng::with_seed(0x11_0a_7e);
         for body in bodies {
-            let whole = translate_stream(&[body], true);
-            for _ in 0..200 {
-                let pieces = random_split(&mut rng, body);
-                assert_eq!(translate_stream(&pieces, true), whole);
-            }
+            assert_chunkings_agree(&mut rng, body, |c| translate_stream(c, true));
         }
     }
 
@@ -539,14 +527,8 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
             let non_stream = json!({"id": format!("msg_{round}"), "type": "message", "role": "assistant", "content": blocks,
                 "stop_reason": stop, "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}});
 
-            let pieces = random_split(&mut rng, sse.as_bytes());
-            let out = translate_stream(&pieces, true);
-            assert_eq!(
-                out,
-                translate_stream(&[sse.as_bytes()], true),
-                "chunking changed the output"
-            );
-            let acc = accumulate(&out);
+            let acc =
+                accumulate_random_chunks(&mut rng, sse.as_bytes(), |c| translate_stream(c, true));
             let resp = response(non_stream.to_string().as_bytes(), &META).unwrap();
             let m = &resp.choices[0].message;
             assert_eq!(acc.content, m.content, "round {round}");

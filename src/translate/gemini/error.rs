@@ -186,10 +186,7 @@ mod tests {
         ];
         for (status, body, want, retryable, ty, code) in cases {
             let m = error(status, body);
-            assert_eq!(m.status, want, "{status} {ty}");
-            assert_eq!(m.retryable, retryable, "{status}");
-            assert_eq!(m.body["error"]["type"], ty, "{status}");
-            assert_eq!(m.body["error"]["code"].as_str(), code, "{status}");
+            assert_mapped(&m, (want, retryable, ty, code), &format!("{status} {ty}"));
         }
         let m = error(
             429,

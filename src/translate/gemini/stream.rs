@@ -217,17 +217,9 @@ mod tests {
     use super::*;
     use crate::translate::gemini::test_util::*;
 
-    /// Translates a recorded stream in one read and compares the output
-    /// with its snapshot.
-    fn golden(body: &[u8], include_usage: bool, name: &str) -> Vec<u8> {
-        let out = translate_stream(&[body], include_usage);
-        golden_sse!(name, &out);
-        out
-    }
-
     #[test]
     fn golden_stream_text_crlf() {
-        golden(
+        golden_stream!(
             include_bytes!("../../../tests/fixtures/gemini/stream_generate_content.sse"),
             true,
             "gemini/stream_text_include_usage.sse",
@@ -236,7 +228,7 @@ mod tests {
 
     #[test]
     fn golden_stream_thinking() {
-        let out = golden(
+        let out = golden_stream!(
             include_bytes!("../../../tests/fixtures/gemini/stream_generate_content_thinking.sse"),
             false,
             "gemini/stream_thinking.sse",
@@ -254,7 +246,7 @@ mod tests {
 
     #[test]
     fn golden_stream_function_call_with_signature() {
-        let out = golden(
+        let out = golden_stream!(
             include_bytes!("../../../tests/fixtures/gemini/function_call_stream.sse"),
             true,
             "gemini/stream_function_call.sse",
@@ -270,7 +262,7 @@ mod tests {
 
     #[test]
     fn golden_stream_text_then_two_calls() {
-        let out = golden(
+        let out = golden_stream!(
             include_bytes!("../../../tests/fixtures/translate/gemini_text_then_two_calls.sse"),
             false,
             "gemini/stream_text_then_two_calls.sse",
@@ -286,7 +278,7 @@ mod tests {
 
     #[test]
     fn golden_stream_max_tokens() {
-        let out = golden(
+        let out = golden_stream!(
             include_bytes!("../../../tests/fixtures/translate/gemini_max_tokens.sse"),
             true,
             "gemini/stream_max_tokens.sse",
@@ -296,7 +288,7 @@ mod tests {
 
     #[test]
     fn golden_stream_safety_stop_and_blocked_prompt() {
-        let out = golden(
+        let out = golden_stream!(
             include_bytes!("../../../tests/fixtures/translate/gemini_safety_stop.sse"),
             false,
             "gemini/stream_safety_stop.sse",
@@ -305,7 +297,7 @@ mod tests {
             accumulate(&out).finish_reason.as_deref(),
             Some("content_filter")
         );
-        let out = golden(
+        let out = golden_stream!(
             include_bytes!("../../../tests/fixtures/gemini/stream_prompt_blocked_safety.sse"),
             true,
             "gemini/stream_prompt_blocked.sse",
@@ -318,7 +310,7 @@ mod tests {
 
     #[test]
     fn golden_stream_errors_mid_stream() {
-        let out = golden(
+        let out = golden_stream!(
             include_bytes!("../../../tests/fixtures/translate/gemini_error_event.sse"),
             true,
             "gemini/stream_error_event.sse",
@@ -329,7 +321,7 @@ mod tests {
         assert!(acc.done, "[DONE] follows the error event");
 
         // Vertex: two events, then a bare pretty-printed JSON error (CANCELLED).
-        let out = golden(
+        let out = golden_stream!(
             include_bytes!("../../../tests/fixtures/gemini/stream_error_mid_stream_vertex.txt"),
             false,
             "gemini/stream_error_bare_json.sse",
@@ -440,14 +432,8 @@ mod tests {
             let non_stream = json!({"candidates": [{"content": {"parts": parts, "role": "model"}, "finishReason": finish, "index": 0}],
                 "usageMetadata": usage, "modelVersion": "gemini-2.5-flash", "responseId": rid});
 
-            let pieces = random_split(&mut rng, sse.as_bytes());
-            let out = translate_stream(&pieces, true);
-            assert_eq!(
-                out,
-                translate_stream(&[sse.as_bytes()], true),
-                "chunking changed the output"
-            );
-            let acc = accumulate(&out);
+            let acc =
+                accumulate_random_chunks(&mut rng, sse.as_bytes(), |c| translate_stream(c, true));
             let resp = response(non_stream.to_string().as_bytes(), &META).unwrap();
             assert_same_answer(&acc, &resp, &format!("round {round}"));
             assert!(acc.done && acc.first_is_role);
@@ -456,7 +442,7 @@ mod tests {
 
     #[test]
     fn two_candidates_stream_as_two_choices() {
-        let out = golden(
+        let out = golden_stream!(
             include_bytes!("../../../tests/fixtures/translate/gemini_two_candidates.sse"),
             false,
             "gemini/stream_two_candidates.sse",
@@ -518,11 +504,7 @@ mod tests {
     fn random_chunkings_give_identical_output() {
         let mut rng = fastrand::Rng::with_seed(0x6e_31_1a);
         for body in stream_bodies() {
-            let whole = translate_stream(&[body], true);
-            for _ in 0..200 {
-                let pieces = random_split(&mut rng, body);
-                assert_eq!(translate_stream(&pieces, true), whole);
-            }
+            assert_chunkings_agree(&mut rng, body, |c| translate_stream(c, true));
         }
     }
 
