@@ -14,9 +14,10 @@ cargo test --all-targets
 
 # Benchmarks and large-data tests (a million log rows paged through the
 # indexes, the log writer's throughput, per-call costs) are #[ignore]d in the
-# debug run above and run once here, optimised.
-step "cargo test --release --all-targets -- --ignored"
-cargo test --release --all-targets -- --ignored
+# debug run above and run once here, optimised (Cargo.toml's bench-tests
+# profile: release without LTO).
+step "cargo test --profile bench-tests --lib --test it -- --ignored"
+cargo test --profile bench-tests --lib --test it -- --ignored
 
 # The binary the end-to-end tests drive (already built by cargo test).
 export LLMO_BIN="$PWD/target/debug/llmo"
