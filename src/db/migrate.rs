@@ -182,6 +182,22 @@ impl Store {
         if !st.problems.is_empty() {
             return Err(refuse(&st));
         }
+        // Pending work: take the engine's migration lock and read the
+        // history again under it, so that of two processes starting on one
+        // database, one migrates (and backs up) and the other finds nothing
+        // left to do, instead of both reporting the same migrations applied
+        // and the second backing up the first's half-made schema.
+        let _lock;
+        let st = if st.pending().next().is_some() {
+            _lock = engine!(&*self, s => s.migration_lock())?;
+            let st = self.migration_status()?;
+            if !st.problems.is_empty() {
+                return Err(refuse(&st));
+            }
+            st
+        } else {
+            st
+        };
         // Only now that the database is known to be ours may the engine
         // change it (SQLite: the persistent switch to WAL).
         engine!(&mut *self, s => s.prepare_writes())?;

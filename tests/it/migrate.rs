@@ -194,7 +194,13 @@ fn up_on_a_fresh_path_creates_the_db_and_applies_everything() {
     assert_eq!(v["version"], 2);
     assert_eq!(v["backup"], serde_json::Value::Null);
     assert_eq!(v["applied"], serde_json::json!([]));
-    assert_eq!(std::fs::read_dir(db.parent().unwrap()).unwrap().count(), 1);
+    // The database and its migration lock, nothing else (no backup).
+    let mut files: Vec<String> = std::fs::read_dir(db.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["llmo.db", "llmo.db-migrate.lock"]);
 
     let s = env.json(&["--db", db.to_str().unwrap(), "migrate", "status"]);
     assert_eq!(s["db_version"], 2);
@@ -218,6 +224,50 @@ fn up_json_reports_what_it_did() {
             {"version": 2, "name": "log_indexes_and_model_stats"}
         ])
     );
+}
+
+/// Several processes starting on one fresh database at once (a `serve` and
+/// a CLI command, replicas on a shared volume): the migration lock lets one
+/// of them migrate; the others find nothing left to do. Without it each
+/// reported the same migrations applied, and a late one backed up the
+/// first one's half-made schema.
+#[test]
+fn concurrent_ups_on_one_fresh_db_apply_each_migration_once() {
+    let env = Env::new();
+    let total = env.json(&["migrate", "status"])["migrations"]
+        .as_array()
+        .unwrap()
+        .len();
+    std::fs::remove_file(env.db()).ok();
+    for round in 0..3 {
+        let db = env.path().join(format!("race-{round}.db"));
+        let reports: Vec<serde_json::Value> = std::thread::scope(|s| {
+            let runs: Vec<_> = (0..6)
+                .map(|_| {
+                    s.spawn(|| {
+                        let out = env
+                            .cmd()
+                            .env("LLMO_DB", &db)
+                            .args(["--json", "migrate", "up"])
+                            .output()
+                            .unwrap();
+                        assert!(out.status.success(), "{}", describe(&out));
+                        json_of(&out)
+                    })
+                })
+                .collect();
+            runs.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let applied: usize = reports
+            .iter()
+            .map(|v| v["applied"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(applied, total, "round {round}: {reports:#?}");
+        assert!(
+            reports.iter().all(|v| v["backup"].is_null()),
+            "round {round}: a fresh database was backed up: {reports:#?}"
+        );
+    }
 }
 
 /// A database file with content but no llmo history (say, made by hand or

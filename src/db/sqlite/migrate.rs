@@ -1,8 +1,12 @@
 //! SQLite's side of the migrations: the SQL files embedded from
 //! `migrations/sqlite/` (refinery's `embed_migrations!`), its history table,
 //! the switch to WAL once the history is accepted, the `VACUUM INTO` backup
-//! and the run itself, one transaction per migration. The pre-check and the
-//! refusal sentences are engine-neutral (`db/migrate.rs`).
+//! and the run itself, one transaction per migration, under an exclusive
+//! `flock` on a `-migrate.lock` file beside the database, so that two
+//! processes starting on one file (a `serve` and a CLI command, two
+//! replicas on a shared volume) never migrate or back up at the same time.
+//! The pre-check and the refusal sentences are engine-neutral
+//! (`db/migrate.rs`).
 use std::path::{Path, PathBuf};
 
 use rusqlite::OptionalExtension;
@@ -114,6 +118,44 @@ impl SqliteStore {
         Ok(Some(target))
     }
 
+    /// Takes the migration lock: an exclusive `flock` on
+    /// `<database>-migrate.lock`, waiting while another process holds it;
+    /// the kernel drops a `flock` with its file, so a killed migrator frees
+    /// it. A file of its own, not the database: closing any descriptor of
+    /// the database would drop the `fcntl` locks SQLite holds on it. (WAL
+    /// needs a local filesystem anyway, where `flock` is sound.) The file
+    /// stays: removing a lock file races with a process waiting on it.
+    pub(crate) fn migration_lock(&self) -> Result<MigrationLock> {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push("-migrate.lock");
+        let path = PathBuf::from(name);
+        let io = |source| StoreError::Io {
+            context: format!("taking the migration lock `{}`", path.display()),
+            source,
+        };
+        let mut o = std::fs::OpenOptions::new();
+        o.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        let file = o.open(&path).map_err(io)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::io::AsRawFd;
+            loop {
+                // SAFETY: flock on a descriptor this function owns; no memory is shared.
+                let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+                if rc == 0 {
+                    break;
+                }
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(io(e));
+                }
+            }
+        }
+        Ok(MigrationLock { _file: file })
+    }
+
     /// Runs the embedded migrations that are `pending`, one transaction
     /// each; `backup` only goes into the error message.
     pub(crate) fn apply_migrations(
@@ -129,6 +171,12 @@ impl SqliteStore {
             .map_err(|e| migration_error(&e, pending, backup))?;
         Ok(())
     }
+}
+
+/// Held while migrating; dropping it closes the file, which releases the
+/// `flock`.
+pub(crate) struct MigrationLock {
+    _file: std::fs::File,
 }
 
 /// Which migration failed and SQLite's reason, without the migration's
