@@ -19,5 +19,6 @@ mod gateway_translated;
 mod generated;
 mod health_cli;
 mod migrate;
+mod readme;
 mod recorder;
 mod tree;
