@@ -147,7 +147,16 @@ llmo() {
             args+=(--base-url "$README_MOCK_URL")
         fi
     fi
+    # A database or config file under /etc or /var moves too.
+    if [ -n "${LLMO_DB:-}" ]; then export LLMO_DB="$(__readme_arg "$LLMO_DB")"; fi
+    if [ -n "${LLMO_CONFIG:-}" ]; then export LLMO_CONFIG="$(__readme_arg "$LLMO_CONFIG")"; fi
     command llmo "${args[@]}"
+}
+
+curl() {
+    local args=() a
+    for a in "$@"; do args+=("$(__readme_arg "$a")"); done
+    command curl "${args[@]}"
 }
 
 # `llmo serve ...` in the background (replacing the one before), waiting
