@@ -1,13 +1,61 @@
 #!/usr/bin/env bash
 # The whole test suite, with its set-up: the Rust unit and integration tests,
 # the official `openai` Python SDK against a real `llmo serve` (mock upstreams
-# on 127.0.0.1), and the admin web UI in headless Chromium. Installs what it
-# needs from the package registries (PyPI `openai`, Debian `chromium`, npm
-# `playwright-core`); never talks to a real provider.
+# on 127.0.0.1), the fault suite when present, and the admin web UI in
+# headless Chromium. Never talks to a real provider.
+#
+# It first checks what it needs (cargo with Rust >= 1.85, a C compiler,
+# python3 with venv, node and npm, chromium) and names what is missing with
+# the command that installs it. Python packages (PyPI `openai`) go into a
+# virtual environment under target/py-venv (created once, then reused);
+# nothing is installed into the system Python. npm's `playwright-core` goes to
+# tests/browser/node_modules; Debian's `chromium` is installed only when
+# running as root with apt-get, otherwise it is named as missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
+
+# ----- prerequisites: all checked up front, each missing one named -----
+missing=()   # one line each: what, and how to install it
+apt=()       # the Debian/Ubuntu packages that provide them
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo "
+need() { # need WHAT DEBIAN-PACKAGE...
+    local what=$1
+    shift
+    missing+=("$what: ${sudo}apt-get install $*")
+    apt+=("$@")
+}
+rustup_hint="install rustup (Debian's own rustc is too old): curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh"
+if ! command -v cargo >/dev/null; then
+    missing+=("cargo (Rust >= 1.85): $rustup_hint")
+elif ! rustc --version | awk '{ split($2, v, "."); exit !(v[1] > 1 || (v[1] == 1 && v[2] >= 85)) }'; then
+    missing+=("Rust >= 1.85 (found $(rustc --version)): rustup update stable, or $rustup_hint")
+fi
+command -v cc >/dev/null || need "a C compiler (cc, for the bundled SQLite and ring)" build-essential
+if ! command -v python3 >/dev/null; then
+    need "python3 with venv" python3 python3-venv
+elif [ ! -x target/py-venv/bin/python ] && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    need "python3's venv module" python3-venv
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    need "node and npm (for the browser test)" nodejs npm
+fi
+# tests/browser/run.sh installs Debian's chromium itself when it may (root, apt-get).
+if [ ! -x /usr/bin/chromium ] && ! { [ -z "$sudo" ] && command -v apt-get >/dev/null; }; then
+    need "chromium at /usr/bin/chromium (for the browser test)" chromium
+fi
+if ((${#missing[@]})); then
+    {
+        echo "tests/run.sh: missing prerequisites (README.md, section Install, lists them):"
+        printf '  - %s\n' "${missing[@]}"
+        if ((${#apt[@]} > 1)); then
+            echo "all at once: ${sudo}apt-get install ${apt[*]}"
+        fi
+    } >&2
+    exit 1
+fi
 
 step "cargo test --all-targets"
 cargo test --all-targets
@@ -23,10 +71,21 @@ cargo test --profile bench-tests --lib --test it -- --ignored
 export LLMO_BIN="$PWD/target/debug/llmo"
 cargo build --quiet --bin llmo
 
-step "Python SDK end-to-end tests"
-if ! python3 -c 'import openai' 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check openai
+# Python: a virtual environment under target/ (git-ignored), made once and
+# reused; nothing goes into the system Python (Debian refuses that anyway).
+venv="$PWD/target/py-venv"
+if ! "$venv/bin/python" -c '' 2>/dev/null; then
+    step "python3 -m venv target/py-venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
 fi
+py="$venv/bin/python"
+if ! "$py" -c 'import openai' 2>/dev/null; then
+    step "pip install openai (into target/py-venv)"
+    "$py" -m pip install --quiet --disable-pip-version-check openai
+fi
+
+step "Python SDK end-to-end tests"
 shopt -s nullglob
 scripts=(tests/sdk/*_e2e.py)
 if ((${#scripts[@]} == 0)); then
@@ -34,9 +93,16 @@ if ((${#scripts[@]} == 0)); then
     exit 1
 fi
 for s in "${scripts[@]}"; do
-    step "python3 $s"
-    python3 "$s"
+    step "python $s"
+    "$py" "$s"
 done
+
+# ----- the fault suite (tests/faults/, stdlib Python only) -----
+# Quick cases here and in CI; the long soak is behind its own flag.
+if [ -f tests/faults/run.py ]; then
+    step "python tests/faults/run.py --quick"
+    "$py" tests/faults/run.py --quick
+fi
 
 step "admin web UI in headless Chromium"
 tests/browser/run.sh

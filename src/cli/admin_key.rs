@@ -1,10 +1,8 @@
 //! `llmo admin-key generate`: a strong random admin key, printed or written
 //! to a file only this user can read. There is no default key, ever.
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-use anyhow::Context;
 
 use super::Ctx;
 use crate::error::user;
@@ -58,7 +56,7 @@ pub fn run(cmd: Cmd, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             match &args.out {
                 None => ctx.printer.data(key.expose()),
                 Some(path) => {
-                    write_key_file(path, &key, args.force)?;
+                    write_key_file(path, &key, args.force, ctx)?;
                     ctx.printer.status(&format!(
                         "wrote a new admin key to {} (mode 0600); start the gateway with `--admin-key-file {}`",
                         path.display(),
@@ -71,7 +69,7 @@ pub fn run(cmd: Cmd, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn write_key_file(path: &std::path::Path, key: &Secret, force: bool) -> anyhow::Result<()> {
+fn write_key_file(path: &Path, key: &Secret, force: bool, ctx: &Ctx) -> anyhow::Result<()> {
     if path.is_dir() {
         return Err(user(format!("`{}` is a directory", path.display()))
             .hint("give a file path, e.g. `/etc/llmo/admin.key`")
@@ -84,22 +82,61 @@ fn write_key_file(path: &std::path::Path, key: &Secret, force: bool) -> anyhow::
             )
             .into());
     }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            create_private_dir(dir)?;
+            ctx.printer
+                .status(&format!("created directory {} (mode 0700)", dir.display()));
+        }
+    }
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
     let mut f = o
         .open(path)
-        .with_context(|| format!("creating `{}`", path.display()))?;
+        .map_err(|e| io_user_error("create", path, &e))?;
     // An existing file keeps its mode on open: tighten it too.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("setting mode 0600 on `{}`", path.display()))?;
+            .map_err(|e| io_user_error("set mode 0600 on", path, &e))?;
     }
-    writeln!(f, "{}", key.expose()).with_context(|| format!("writing `{}`", path.display()))?;
+    writeln!(f, "{}", key.expose()).map_err(|e| io_user_error("write", path, &e))?;
     Ok(())
+}
+
+/// Creates `dir` and its missing parents, mode 0700: the key's directory is
+/// nobody else's business.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+        .map_err(|e| io_user_error("create directory", dir, &e).into())
+}
+
+/// A file-system failure on the user's path: the path or the system's state
+/// is wrong (exit 1), and the hint says which.
+fn io_user_error(action: &str, path: &Path, e: &std::io::Error) -> crate::error::UserError {
+    use std::io::ErrorKind as K;
+    let hint = match e.kind() {
+        K::NotADirectory => match path.ancestors().skip(1).find(|a| a.is_file()) {
+            Some(f) => format!("`{}` is a file, not a directory: choose another path", f.display()),
+            None => "a part of the path is not a directory: choose another path".into(),
+        },
+        K::PermissionDenied => {
+            "this user may not write there: run it as a user who may (e.g. with sudo), or choose another path".into()
+        }
+        K::ReadOnlyFilesystem => "that file system is read-only: choose another path".into(),
+        K::StorageFull => "the disk is full: free space or choose another path".into(),
+        _ => "choose a writable path, e.g. `/etc/llmo/admin.key`".into(),
+    };
+    let what = e.to_string();
+    let what = what.split(" (os error").next().unwrap_or(&what);
+    user(format!("cannot {action} `{}`: {what}", path.display())).hint(hint)
 }
 
 #[cfg(test)]

@@ -41,10 +41,10 @@ const MIN_ADMIN_KEY_LEN: usize = 16;
 pub enum ConfigError {
     #[error("config file `{0}` does not exist")]
     FileMissing(PathBuf),
-    #[error("cannot read config file `{path}`: {source}")]
+    #[error("cannot read config file `{path}`: {}", io_reason(.error))]
     FileUnreadable {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("config file `{path}` is invalid: {message}")]
     Parse { path: PathBuf, message: String },
@@ -73,12 +73,25 @@ impl ConfigError {
             ConfigError::FileMissing(_) => {
                 "create it, or drop `--config`/`LLMO_CONFIG` to use the default".into()
             }
-            ConfigError::FileUnreadable { .. } => "check the file's permissions".into(),
+            ConfigError::FileUnreadable { error, .. } => match error.kind() {
+                std::io::ErrorKind::IsADirectory => {
+                    "`--config`/`LLMO_CONFIG` names a file such as `llmo.toml`, not a directory"
+                        .into()
+                }
+                std::io::ErrorKind::NotADirectory => {
+                    "a part of the path is a file, not a directory: check `--config`/`LLMO_CONFIG`"
+                        .into()
+                }
+                _ => "check the file's permissions".into(),
+            },
             ConfigError::Parse { .. } | ConfigError::BadFileValue { .. } => {
                 "see the Configuration section of the README for the valid keys".into()
             }
             ConfigError::BadEnv { var, .. } => format!("fix or unset `{var}`"),
             ConfigError::NoHome => "pass `--db PATH` (or set `LLMO_DB`) and `--config PATH`".into(),
+            ConfigError::AdminKeyFile { path, .. } if path.is_dir() => {
+                "give the key file's path, not its directory, e.g. `/etc/llmo/admin.key`".into()
+            }
             ConfigError::AdminKeyFile { path, .. } => format!(
                 "create it with `llmo admin-key generate --out {}`, or drop `--admin-key-file`",
                 path.display()
@@ -313,7 +326,7 @@ fn load_config_file(
             }
             (FileConfig::default(), false)
         }
-        Err(source) => return Err(ConfigError::FileUnreadable { path, source }),
+        Err(error) => return Err(ConfigError::FileUnreadable { path, error }),
     };
     let config_file = ConfigFile {
         path,
@@ -341,8 +354,18 @@ pub(crate) fn check_admin_key(raw: &str) -> Result<Secret, String> {
     Ok(Secret::new(k))
 }
 
+/// An I/O error's sentence without the `(os error N)` tail.
+fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.split_once(" (os error") {
+        Some((reason, _)) => reason.to_string(),
+        None => s,
+    }
+}
+
 fn read_admin_key_file(path: &Path) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot be read: {}", io_reason(&e)))?;
     check_admin_key(&text).map_err(|e| format!("holds a key that {e}"))
 }
 

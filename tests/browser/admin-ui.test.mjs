@@ -61,7 +61,7 @@ await new Promise((ok) => upstream.listen(0, "127.0.0.1", ok));
 const upstreamUrl = `http://127.0.0.1:${upstream.address().port}/v1`;
 
 // ----- the gateway
-const server = spawn(bin, ["--admin-key-file", keyFile, "serve", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "pipe"] });
+const server = spawn(bin, ["serve", "--admin-key-file", keyFile, "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "pipe"] });
 let serverErr = "";
 const base = await new Promise((ok, fail) => {
   server.stderr.on("data", (d) => {
@@ -276,14 +276,55 @@ try {
     await shot("12-health");
   });
 
-  await check("narrow window: no sideways scrolling of the page", async () => {
+  await check("a quote in the URL hash is no error (unknown page → overview)", async () => {
+    const before = problems.length;
+    await page.goto(base + "/admin-ui/#/x'y");
+    await page.waitForSelector("#stat-requests");
+    await page.goto(base + "/admin-ui/#/logs?\"]'");
+    await page.waitForSelector("main h1 >> text=Request logs");
+    assert.deepEqual(problems.slice(before), []);
+    await page.goto(base + "/admin-ui/#/overview");
+  });
+
+  await check("tables fit their cards at 1280 and 1024 px; row actions fully visible", async () => {
+    // A provider as real ones look: a long internal URL, many models, disabled.
+    const res = await fetch(base + "/admin/providers", {
+      method: "POST",
+      headers: { Authorization: "Bearer " + adminKey, "Content-Type": "application/json" },
+      body: JSON.stringify({
+        name: "azure-openai-westeurope-production", kind: "openai-compatible", enabled: false,
+        base_url: "https://llm-gateway.internal.example.com:8443/openai/deployments/westeurope/v1",
+        api_key_env: "AZURE_OPENAI_API_KEY_WESTEUROPE_PRODUCTION", priority: 2, weight: 10,
+        models: ["gpt-4o", "gpt-4o-2024-11-20", "o3-mini", "text-embedding-3-large"],
+      }),
+    });
+    assert.equal(res.status, 201, await res.text());
+    for (const width of [1280, 1024]) {
+      await page.setViewportSize({ width, height: 860 });
+      for (const [nav, name] of [["Providers", "providers"], ["Models", "models"], ["Client keys", "keys"], ["Request logs", "logs"], ["Health", "health"], ["Overview", "overview"]]) {
+        await page.click("nav >> text=" + nav);
+        await page.waitForLoadState("networkidle");
+        if (name === "logs" && (await page.isVisible("text=Fix the filter above"))) {
+          await page.click("#log-filters >> text=Reset"); // the bad filter of an earlier step
+          await page.waitForSelector("main table");
+        }
+        await page.waitForTimeout(100);
+        await shot(`16-w${width}-${name}`);
+        await page.waitForSelector("main table", { timeout: 5000 });
+        assert.deepEqual(await layoutProblems(page), [], `${nav} at ${width} px`);
+      }
+    }
+  });
+
+  await check("narrow window: no sideways scrolling of the page; tables scroll in their cards", async () => {
     await page.setViewportSize({ width: 400, height: 800 });
-    for (const [nav, name] of [["Providers", "13-narrow-providers"], ["Overview", "14-narrow-overview"], ["Request logs", "15-narrow-logs"]]) {
+    for (const [nav, name] of [["Providers", "13-narrow-providers"], ["Overview", "14-narrow-overview"], ["Request logs", "15-narrow-logs"], ["Client keys", "15b-narrow-keys"]]) {
       await page.click("nav >> text=" + nav);
       await page.waitForLoadState("networkidle");
       await page.waitForTimeout(200);
       const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(over <= 1, `${nav} overflows by ${over}px`);
+      assert.deepEqual(await layoutProblems(page), [], `${nav} at 400 px`);
       await shot(name);
     }
   });
@@ -305,6 +346,35 @@ try {
   server.kill("SIGTERM");
   upstream.close();
   rmSync(tmp, { recursive: true, force: true });
+}
+
+/** What is wrong with the page's tables: a table wider than its card that
+ * does not scroll, a card past the window's edge, a cell that clips its text
+ * (unless its title holds it all), a row button outside the card's visible
+ * part or with a clipped label. */
+function layoutProblems(page) {
+  return page.evaluate(() => {
+    const out = [];
+    const vw = document.documentElement.clientWidth;
+    const px = (n) => Math.round(n) + "px";
+    for (const t of document.querySelectorAll("main table")) {
+      const wrap = t.parentElement;
+      const name = (document.querySelector("main h1")?.textContent || "?") + " table";
+      const wr = wrap.getBoundingClientRect();
+      const scrolls = ["auto", "scroll"].includes(getComputedStyle(wrap).overflowX);
+      if (t.scrollWidth > wrap.clientWidth + 1 && !scrolls) out.push(`${name}: ${px(t.scrollWidth)} wide in a ${px(wrap.clientWidth)} card that does not scroll`);
+      if (wr.right > vw + 1) out.push(`${name}: its card ends at ${px(wr.right)}, past the window (${px(vw)})`);
+      for (const cell of t.querySelectorAll("th, td")) {
+        if (cell.scrollWidth > cell.clientWidth + 1 && !cell.title) out.push(`${name}: cell "${cell.textContent.trim().slice(0, 40)}" clips its text`);
+      }
+      for (const b of t.querySelectorAll("td button, td .btn")) {
+        const r = b.getBoundingClientRect();
+        if (r.left < wr.left - 1 || r.right > wr.right + 1) out.push(`${name}: button "${b.textContent}" at ${px(r.left)}–${px(r.right)} is outside its card's visible ${px(wr.left)}–${px(wr.right)}`);
+        if (b.scrollWidth > b.clientWidth + 1) out.push(`${name}: button "${b.textContent}" clips its label`);
+      }
+    }
+    return out;
+  });
 }
 
 /** 120 requests over the last hour (every 10th a 502), their per-minute

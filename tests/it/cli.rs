@@ -137,6 +137,120 @@ fn default_db_path_follows_home_when_xdg_data_home_is_unset() {
     assert!(env.home().join(".local/share/llmo/llmo.db").is_file());
 }
 
+/// `--out`, `--db`, `--config` and `--admin-key-file` on paths that cannot
+/// work: each is a one-line error with a hint and exit 1 (never 2, "a bug").
+/// Tests run as root, so "unwritable" is forced with a path under a regular
+/// file (ENOTDIR), which no permission bit overrides.
+fn path_cases(env: &Env) -> (String, String, String) {
+    let file = env.path().join("a-file");
+    write(&file, "x");
+    let dir = env.path().join("a-dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let under_file = file.join("sub/x").display().to_string();
+    (
+        file.display().to_string(),
+        dir.display().to_string(),
+        under_file,
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn admin_key_out_creates_a_missing_parent_0700_or_fails_with_a_hint() {
+    let env = Env::new();
+    let key = env.path().join("etc/llmo/admin.key");
+    let out = env.ok(&["admin-key", "generate", "--out", key.to_str().unwrap()]);
+    assert!(out.stdout.is_empty(), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("created directory"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(crate::common::mode(key.parent().unwrap()), 0o700);
+    assert_eq!(crate::common::mode(&key), 0o600);
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert!(text.trim().starts_with("llmo-admin-"), "{text}");
+
+    let (file, dir, under_file) = path_cases(&env);
+    let out = env.fails(&["admin-key", "generate", "--out", &under_file]);
+    assert_user_error(&out, "Not a directory");
+    assert!(
+        stderr(&out).contains(&format!("`{file}` is a file")),
+        "{}",
+        describe(&out)
+    );
+    let out = env.fails(&["admin-key", "generate", "--out", &format!("{file}/x.key")]);
+    assert_user_error(&out, "Not a directory");
+    let out = env.fails(&["admin-key", "generate", "--out", &dir]);
+    assert_user_error(&out, "is a directory");
+    let out = env.fails(&["admin-key", "generate", "--out", &file]);
+    assert_user_error(&out, "already exists");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x", "left alone");
+}
+
+#[cfg(unix)]
+#[test]
+fn db_paths_that_cannot_hold_a_database_are_user_errors() {
+    let env = Env::new();
+    // A missing directory is created (0700).
+    let db = env.path().join("var/lib/llmo/llmo.db");
+    env.ok(&["--db", db.to_str().unwrap(), "key", "list"]);
+    assert!(db.is_file());
+    assert_eq!(crate::common::mode(db.parent().unwrap()), 0o700);
+
+    let (file, dir, under_file) = path_cases(&env);
+    let fifo = env.path().join("a-fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let fifo = fifo.display().to_string();
+    for (db, needle) in [
+        (under_file.as_str(), format!("`{file}` is not a directory")),
+        (&format!("{file}/x.db"), "is not a directory".into()),
+        (&dir, "it is a directory".into()),
+        (&fifo, "not a regular file".into()),
+    ] {
+        for cmd in [
+            &["key", "list"][..],
+            &["migrate", "status"],
+            &["migrate", "up"],
+        ] {
+            let mut args = vec!["--db", db];
+            args.extend_from_slice(cmd);
+            let out = env.fails(&args);
+            assert_user_error(&out, &needle);
+        }
+    }
+}
+
+#[test]
+fn config_and_admin_key_file_paths_that_are_no_files_are_user_errors() {
+    let env = Env::new();
+    let (file, dir, under_file) = path_cases(&env);
+    let out = env.fails(&["--config", &dir, "key", "list"]);
+    assert_user_error(&out, "Is a directory");
+    assert!(
+        stderr(&out).contains("not a directory"),
+        "{}",
+        describe(&out)
+    );
+    let out = env.fails(&["--config", &format!("{file}/llmo.toml"), "key", "list"]);
+    assert_user_error(&out, "Not a directory");
+    assert!(!stderr(&out).contains("os error"), "{}", describe(&out));
+
+    let out = env.fails(&["serve", "--admin-key-file", &dir]);
+    assert_user_error(&out, "cannot be read: Is a directory");
+    assert!(
+        stderr(&out).contains("not its directory"),
+        "{}",
+        describe(&out)
+    );
+    let out = env.fails(&["serve", "--admin-key-file", &under_file]);
+    assert_user_error(&out, "cannot be read");
+}
+
 #[test]
 fn quiet_silences_status_but_not_data_or_errors() {
     let env = Env::new();

@@ -19,5 +19,7 @@ mod gateway_translated;
 mod generated;
 mod health_cli;
 mod migrate;
+#[cfg(unix)]
+mod readme;
 mod recorder;
 mod tree;

@@ -118,6 +118,10 @@ function empty(title, text, action) {
   return h("div", { class: "empty" }, h("strong", {}, title), h("div", {}, text), action ? h("div", { class: "empty-action" }, action) : null);
 }
 
+/** The header of a row-actions column: pinned to the card's right edge. */
+const ACT = { label: "", cls: "act" };
+
+/** A table in a card that scrolls sideways when the table cannot fit. */
 function table(headers, rows) {
   return h("div", { class: "table-wrap" },
     h("table", {},
@@ -148,7 +152,7 @@ function showError(form, err) {
   if (slot) {
     slot.textContent = err.message;
     slot.hidden = false;
-    const input = form.querySelector("[name='" + err.param + "']");
+    const input = form.querySelector('[name="' + CSS.escape(err.param) + '"]');
     if (input) { input.classList.add("invalid"); input.focus(); }
   } else {
     const actions = form.querySelector(".form-actions");
@@ -274,11 +278,11 @@ async function pageOverview() {
     : empty("No providers yet", "Add one to start routing requests.", h("a", { class: "btn btn-primary", href: "#/providers" }, "Add a provider"));
 
   const provRows = stats.providers.map((p) => h("tr", {},
-    h("td", {}, p.provider), h("td", { class: "num" }, fmtInt(p.requests)), h("td", { class: "num" }, fmtPct(p.error_rate)),
+    h("td", { class: "name" }, p.provider), h("td", { class: "num" }, fmtInt(p.requests)), h("td", { class: "num" }, fmtPct(p.error_rate)),
     h("td", { class: "num" }, fmtMs(p.avg_latency_ms)), h("td", { class: "num" }, fmtMs(p.p50_ms)), h("td", { class: "num" }, fmtMs(p.p95_ms)),
     h("td", { class: "num" }, fmtCompact(p.tokens_in)), h("td", { class: "num" }, fmtCompact(p.tokens_out))));
   const modelRows = stats.models.map((m) => h("tr", {},
-    h("td", {}, m.model), h("td", { class: "num" }, fmtInt(m.requests)), h("td", { class: "num" }, fmtPct(m.error_rate)),
+    h("td", { class: "name" }, m.model), h("td", { class: "num" }, fmtInt(m.requests)), h("td", { class: "num" }, fmtPct(m.error_rate)),
     h("td", { class: "num" }, fmtMs(m.avg_latency_ms)), h("td", { class: "num" }, fmtMs(m.p50_ms)), h("td", { class: "num" }, fmtMs(m.p95_ms)),
     h("td", { class: "num" }, fmtCompact(m.tokens_in)), h("td", { class: "num" }, fmtCompact(m.tokens_out))));
   const numH = (l) => ({ label: l, cls: "num" });
@@ -397,15 +401,15 @@ async function pageProviders(state) {
       }
     };
     return h("tr", { class: p.enabled ? "" : "disabled", "data-name": p.name },
-      h("td", {},
+      h("td", { class: "name" },
         h("div", {}, h("strong", {}, p.name), " ", p.enabled ? null : h("span", { class: "badge" }, "disabled")),
         h("div", { class: "muted small" }, p.kind),
         h("div", { class: "test-out" }, testOut)),
-      h("td", { class: "mono url", title: p.base_url }, p.base_url),
-      h("td", { class: "mono" }, p.api_key || (p.api_key_env ? "$" + p.api_key_env : h("span", { class: "muted" }, "none"))),
+      h("td", { class: "mono url" }, p.base_url),
+      h("td", { class: "mono key" }, p.api_key || (p.api_key_env ? "$" + p.api_key_env : h("span", { class: "muted" }, "none"))),
       h("td", { class: "num" }, p.priority + " · " + p.weight),
       h("td", { class: "wrap" }, p.models.length ? p.models.join(", ") : h("span", { class: "muted" }, "no models")),
-      h("td", {}, h("div", { class: "actions" },
+      h("td", { class: "act" }, h("div", { class: "actions" },
         h("button", { type: "button", class: "btn btn-sm", onclick: (ev) => test(ev.currentTarget) }, "Test"),
         h("button", { type: "button", class: "btn btn-sm", onclick: () => openForm(p) }, "Edit"),
         h("button", { type: "button", class: "btn btn-sm", onclick: toggle }, p.enabled ? "Disable" : "Enable"),
@@ -415,7 +419,7 @@ async function pageProviders(state) {
     pageHead("Providers", "Upstream APIs the gateway routes to, by priority tier, then weight", addBtn),
     formSlot,
     providers.length
-      ? table(["Provider", "Base URL", "Key", { label: "Tier · weight", cls: "num" }, "Models", ""], rows)
+      ? table(["Provider", "Base URL", "Key", { label: "Tier · weight", cls: "num" }, "Models", ACT], rows)
       : h("div", { class: "table-wrap" }, empty("No providers yet — add one", "A provider is an upstream API (OpenAI, Anthropic, Gemini or any OpenAI-compatible server) with its key.", h("button", { type: "button", class: "btn btn-primary", onclick: () => openForm(null) }, "Add a provider"))));
   if (state && state.add) openForm(null);
 }
@@ -482,10 +486,10 @@ async function pageModels() {
         h("button", { type: "button", class: "btn btn-sm btn-ghost btn-danger", title: "Remove mapping", onclick: async () => { if (!confirm(`Unmap ${m.name} from ${x.provider}?`)) return; try { await api("DELETE", `/models/${enc(m.name)}/mappings/${enc(x.provider)}`); render(); } catch (e) { toast(e.message, "bad"); } } }, "remove"))))
       : h("span", { class: "badge warn" }, "no provider: requests fail");
     rows.push(h("tr", { class: m.enabled ? "" : "disabled" },
-      h("td", {}, h("strong", {}, m.name), m.description ? h("div", { class: "muted small" }, m.description) : null),
+      h("td", { class: "name" }, h("strong", {}, m.name), m.description ? h("div", { class: "muted small" }, m.description) : null),
       h("td", { class: "wrap" }, maps),
       h("td", {}, m.enabled ? h("span", { class: "badge ok" }, "enabled") : h("span", { class: "badge" }, "disabled")),
-      h("td", {}, h("div", { class: "actions" },
+      h("td", { class: "act" }, h("div", { class: "actions" },
         h("button", { type: "button", class: "btn btn-sm", onclick: () => mapForm(m) }, "Add mapping"),
         h("button", { type: "button", class: "btn btn-sm", onclick: toggle }, m.enabled ? "Disable" : "Enable"),
         h("button", { type: "button", class: "btn btn-sm btn-danger", onclick: del }, "Delete")))));
@@ -493,7 +497,7 @@ async function pageModels() {
   view().replaceChildren(
     pageHead("Models and mappings", "Public model names clients ask for, and the providers that serve them", h("button", { type: "button", class: "btn btn-primary", onclick: openAdd }, "Add model")),
     formSlot,
-    rows.length ? table(["Model", "Providers (mapping → upstream model)", "Status", ""], rows)
+    rows.length ? table(["Model", "Providers (mapping → upstream model)", "Status", ACT], rows)
       : h("div", { class: "table-wrap" }, empty("No models yet — add one", "A model is the name clients send; map it to one or more providers.", h("button", { type: "button", class: "btn btn-primary", onclick: openAdd }, "Add a model"))));
 }
 
@@ -518,12 +522,12 @@ async function pageKeys() {
     } catch (e) { showError(form, e); }
   });
   const rows = keys.map((k) => h("tr", { class: k.revoked_at ? "disabled" : "" },
-    h("td", {}, h("strong", {}, k.name)), h("td", { class: "mono" }, k.prefix + "…"),
+    h("td", { class: "name" }, h("strong", {}, k.name)), h("td", { class: "mono" }, k.prefix + "…"),
     h("td", { class: "num" }, k.rpm_limit ? fmtInt(k.rpm_limit) : "unlimited"),
     h("td", { class: "wrap" }, k.models ? k.models.join(", ") : h("span", { class: "muted" }, "all")),
     h("td", {}, fmtTime(k.created_at)), h("td", { title: k.last_used_at || "" }, ago(k.last_used_at)),
     h("td", {}, k.revoked_at ? h("span", { class: "badge bad" }, "revoked") : h("span", { class: "badge ok" }, "active")),
-    h("td", {}, k.revoked_at ? "" : h("div", { class: "actions" }, h("button", {
+    h("td", { class: "act" }, k.revoked_at ? "" : h("div", { class: "actions" }, h("button", {
       type: "button", class: "btn btn-sm btn-danger", onclick: async () => {
         if (!confirm(`Revoke key ${k.name}? Apps using it stop working within seconds.`)) return;
         try { await api("POST", `/keys/${enc(k.name)}/revoke`); toast("Revoked " + k.name, "ok"); render(); } catch (e) { toast(e.message, "bad"); }
@@ -533,7 +537,7 @@ async function pageKeys() {
     pageHead("Client keys", "Keys that applications present to the gateway. Only a hash is stored."),
     once,
     h("div", { class: "panel" }, h("h2", {}, "Create a key"), form),
-    rows.length ? table(["Name", "Prefix", { label: "Limit", cls: "num" }, "Models", "Created", "Last used", "Status", ""], rows)
+    rows.length ? table(["Name", "Prefix", { label: "Limit", cls: "num" }, "Models", "Created", "Last used", "Status", ACT], rows)
       : h("div", { class: "table-wrap" }, empty("No client keys yet", "Create one above and give it to an application.")));
 }
 
@@ -588,10 +592,10 @@ async function pageLogs() {
   if (error) setTimeout(() => showError(form, error));
 
   const rows = page.data.map((r) => h("tr", { class: "clickable", tabindex: 0, onclick: () => logDetails(r), onkeydown: (ev) => { if (ev.key === "Enter") logDetails(r); } },
-    h("td", {}, fmtTime(r.ts_ms)), h("td", {}, statusBadge(r.status)), h("td", {}, r.model || "–"), h("td", {}, r.provider || "–"),
-    h("td", {}, r.key_name || h("span", { class: "muted" }, "anonymous")), h("td", { class: "num" }, fmtMs(r.latency_ms)),
+    h("td", {}, fmtTime(r.ts_ms)), h("td", {}, statusBadge(r.status)), h("td", { class: "name" }, r.model || "–"), h("td", { class: "name" }, r.provider || "–"),
+    h("td", { class: "name" }, r.key_name || h("span", { class: "muted" }, "anonymous")), h("td", { class: "num" }, fmtMs(r.latency_ms)),
     h("td", { class: "num" }, r.prompt_tokens === null && r.completion_tokens === null ? "–" : fmtInt((r.prompt_tokens || 0) + (r.completion_tokens || 0))),
-    h("td", {}, r.stream ? h("span", { class: "badge info" }, "stream") : ""), h("td", { class: "muted small" }, r.error_type || "")));
+    h("td", {}, r.stream ? h("span", { class: "badge info" }, "stream") : ""), h("td", { class: "muted small err" }, r.error_type || "")));
   const pageNo = logState.cursors.length + 1;
   const pager = h("div", { class: "pager" },
     h("span", { class: "muted small" }, `Page ${pageNo} · ${page.data.length} request${page.data.length === 1 ? "" : "s"} · newest first`),
@@ -629,13 +633,13 @@ async function pageHealth() {
     const e = latest.get(p.name) || {};
     const state = p.enabled ? l.state || l.circuit || e.state || "closed" : null;
     return h("tr", {},
-      h("td", {}, h("strong", {}, p.name)), h("td", {}, p.enabled ? stateBadge(state) : h("span", { class: "badge" }, "disabled")),
+      h("td", { class: "name" }, h("strong", {}, p.name)), h("td", {}, p.enabled ? stateBadge(state) : h("span", { class: "badge" }, "disabled")),
       h("td", { class: "num" }, l.consecutive_failures ?? e.consecutive_failures ?? 0),
       h("td", { class: "wrap" }, l.last_error || e.last_error || h("span", { class: "muted" }, "none")),
       h("td", {}, e.changed_at_ms ? fmtTime(e.changed_at_ms) : h("span", { class: "muted" }, "no change recorded")));
   });
   const hist = (health.history || []).map((e) => h("tr", {},
-    h("td", {}, fmtTime(e.changed_at_ms)), h("td", {}, e.provider), h("td", {}, stateBadge(e.state)),
+    h("td", {}, fmtTime(e.changed_at_ms)), h("td", { class: "name" }, e.provider), h("td", {}, stateBadge(e.state)),
     h("td", { class: "num" }, e.consecutive_failures), h("td", { class: "wrap" }, e.last_error || "")));
   view().replaceChildren(
     pageHead("Health", "Circuit-breaker state per provider: closed = healthy, open = skipped after failures, half-open = probing", h("button", { type: "button", class: "btn", onclick: () => render() }, "Refresh")),
@@ -655,7 +659,9 @@ async function render() {
   const name = (location.hash.replace(/^#\/?/, "").split("?")[0]) || "overview";
   const page = PAGES[name] || pageOverview;
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === name));
-  document.title = (document.querySelector(`#nav a[data-page='${name}']`) || { textContent: "Overview" }).textContent + " · llmo admin";
+  // The hash is the user's text: compare it, never build a selector from it.
+  const link = [...document.querySelectorAll("#nav a")].find((a) => a.dataset.page === name);
+  document.title = (link || { textContent: "Overview" }).textContent + " · llmo admin";
   const ticket = ++rendering;
   try {
     await page();

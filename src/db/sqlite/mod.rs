@@ -66,7 +66,7 @@ impl SqliteStore {
     /// Opens an existing file without migrating it or changing its journal
     /// mode. `Ok(None)` when there is no file.
     pub(crate) fn open_existing(path: &Path) -> Result<Option<SqliteStore>> {
-        if !path.exists() {
+        if !existing_file(path)? {
             return Ok(None);
         }
         let conn = connect(path)?;
@@ -92,26 +92,68 @@ impl SqliteStore {
         )?)
     }
 }
-/// Creates the parent directory (0700) and an empty file (0600) if needed.
-/// Returns true when the file was created.
-fn prepare_path(path: &Path) -> Result<bool> {
-    let open_err = |message: String, hint: &str| StoreError::Open {
+fn open_err(path: &Path, message: String, hint: &str) -> StoreError {
+    StoreError::Open {
         path: path.to_path_buf(),
         message,
         hint: hint.to_string(),
-    };
+    }
+}
+
+/// Whether a database file is at `path`: `Ok(false)` when nothing is there,
+/// a user error (exit 1, with a hint) when the path cannot hold one: a
+/// directory, a device or pipe, a parent that is a file.
+fn existing_file(path: &Path) -> Result<bool> {
+    match fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(true),
+        Ok(m) if m.is_dir() => Err(open_err(
+            path,
+            "it is a directory".into(),
+            "point `--db`/`LLMO_DB` at a file path, e.g. `/var/lib/llmo/llmo.db`",
+        )),
+        Ok(_) => Err(open_err(
+            path,
+            "it is not a regular file (a device, pipe or socket)".into(),
+            "point `--db`/`LLMO_DB` at a regular file, e.g. `/var/lib/llmo/llmo.db`",
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            let file = path.ancestors().skip(1).find(|a| a.is_file());
+            Err(open_err(
+                path,
+                format!("`{}` is not a directory", file.unwrap_or(path).display()),
+                "point `--db`/`LLMO_DB` at a file inside a directory",
+            ))
+        }
+        Err(e) => Err(open_err(
+            path,
+            e.to_string(),
+            "the file and its directory must be readable and writable by this user",
+        )),
+    }
+}
+
+/// Creates the parent directory (0700) and an empty file (0600) if needed.
+/// Returns true when the file was created.
+fn prepare_path(path: &Path) -> Result<bool> {
+    let open_err = |message: String, hint: &str| open_err(path, message, hint);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
             let mut b = fs::DirBuilder::new();
             b.recursive(true);
             #[cfg(unix)]
             std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-            b.create(dir).map_err(|e| {
-                open_err(
-                    format!("cannot create directory `{}`: {e}", dir.display()),
-                    "create it yourself, or point `--db`/`LLMO_DB` at a writable path",
-                )
-            })?;
+            b.create(dir)
+                .map_err(|e| match dir.ancestors().skip(1).find(|a| a.is_file()) {
+                    Some(file) => open_err(
+                        format!("`{}` is not a directory", file.display()),
+                        "point `--db`/`LLMO_DB` at a file inside a directory",
+                    ),
+                    None => open_err(
+                        format!("cannot create directory `{}`: {e}", dir.display()),
+                        "create it yourself, or point `--db`/`LLMO_DB` at a writable path",
+                    ),
+                })?;
         } else if !dir.is_dir() {
             return Err(open_err(
                 format!("`{}` is not a directory", dir.display()),
@@ -119,13 +161,7 @@ fn prepare_path(path: &Path) -> Result<bool> {
             ));
         }
     }
-    if path.exists() {
-        if path.is_dir() {
-            return Err(open_err(
-                "it is a directory".into(),
-                "point `--db`/`LLMO_DB` at a file path, e.g. `/var/lib/llmo/llmo.db`",
-            ));
-        }
+    if existing_file(path)? {
         return Ok(false);
     }
     let mut o = fs::OpenOptions::new();
