@@ -188,7 +188,13 @@ struct ProviderHealth<'a> {
     name: &'a str,
     kind: &'static str,
     enabled: bool,
+    /// The circuit's state, or `key_missing` when the server's environment
+    /// lacks the provider's key variable (it is then never tried).
     state: &'static str,
+    /// Where the key comes from: `stored`, `env`, `missing` or `none`.
+    key: &'static str,
+    /// The key variable's name (never its value), when the key comes from one.
+    key_env: Option<&'a str>,
     consecutive_failures: u32,
     last_error: Option<String>,
     last_success_at: Option<String>,
@@ -213,7 +219,12 @@ fn provider_health(snap: Option<&super::snapshot::Snapshot>) -> Vec<ProviderHeal
                     name: &p.name,
                     kind: p.kind.as_str(),
                     enabled: p.enabled,
-                    state: v.state.as_str(),
+                    state: match p.key {
+                        super::snapshot::KeyState::Missing(_) => "key_missing",
+                        _ => v.state.as_str(),
+                    },
+                    key: p.key.as_str(),
+                    key_env: p.key.var(),
                     consecutive_failures: v.consecutive_failures,
                     last_error: v.last_error,
                     last_success_at: v.last_success_ms.map(crate::time::rfc3339),
