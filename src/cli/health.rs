@@ -275,6 +275,8 @@ mod tests {
             kind: "openai".into(),
             enabled: false,
             state: "open".into(),
+            key: "stored".into(),
+            key_env: None,
             consecutive_failures: 3,
             last_error: Some(format!("{}\nsecond line", "x".repeat(100))),
             success_rate_5m: Some(0.987),

@@ -181,6 +181,16 @@ struct ReadyBody<'a> {
     problem: Option<&'a str>,
     fix: Option<&'a str>,
     providers: Vec<ProviderHealth<'a>>,
+    server: ServerFacts,
+}
+
+/// What `llmo doctor` asks the running server instead of judging from its
+/// own environment: which process this is and whether it has an admin key
+/// (never the key). The providers' key state is in `providers`.
+#[derive(Serialize)]
+struct ServerFacts {
+    pid: u32,
+    admin_key: bool,
 }
 
 #[derive(Serialize)]
@@ -255,6 +265,10 @@ fn ready(shared: &Shared) -> Response<Body> {
         problem,
         fix,
         providers,
+        server: ServerFacts {
+            pid: std::process::id(),
+            admin_key: shared.admin.get().is_some_and(|a| a.enabled()),
+        },
     };
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     json(

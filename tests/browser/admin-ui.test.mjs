@@ -61,7 +61,7 @@ await new Promise((ok) => upstream.listen(0, "127.0.0.1", ok));
 const upstreamUrl = `http://127.0.0.1:${upstream.address().port}/v1`;
 
 // ----- the gateway
-const server = spawn(bin, ["--admin-key-file", keyFile, "serve", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "pipe"] });
+const server = spawn(bin, ["serve", "--admin-key-file", keyFile, "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "pipe"] });
 let serverErr = "";
 const base = await new Promise((ok, fail) => {
   server.stderr.on("data", (d) => {

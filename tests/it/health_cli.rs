@@ -281,3 +281,118 @@ async fn with_no_candidate_left_the_client_gets_502_naming_the_variable() {
         (502, Some("upstream_key_missing"))
     );
 }
+
+/// `llmo serve` as a child process over a [`TestEnv`], with its stderr
+/// collected; killed (by its own handle) when dropped.
+pub(crate) struct Served {
+    child: std::process::Child,
+    pub addr: String,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Served {
+    /// Starts `llmo serve ARGS` on a free port with only `vars` added to
+    /// the test environment, and waits until it accepts connections.
+    pub(crate) fn start(
+        env: &crate::common::TestEnv,
+        args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> Served {
+        use std::io::BufRead;
+        let addr = closed_addr();
+        let home = env.dir.path();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llmo"));
+        cmd.env_clear()
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env("LLMO_DB", env.db_path())
+            .env("LLMO_CONFIG", env.config_path())
+            .env("NO_COLOR", "1")
+            .args(["serve", "--listen", &addr])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let served = Served {
+            child,
+            addr,
+            stderr,
+        };
+        crate::common::eventually_blocking(crate::common::PATIENCE, "llmo serve listens", || {
+            std::net::TcpStream::connect(&served.addr).is_ok()
+        });
+        served
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_warns_at_start_and_on_each_reload_about_a_missing_key_variable() {
+    let env = crate::common::TestEnv::new();
+    let add = |name: &str, var: &str| {
+        env.ok(&[
+            "provider",
+            "add",
+            name,
+            "--kind",
+            "openai",
+            "--api-key-env",
+            var,
+            "--models",
+            "m",
+        ]);
+    };
+    add("a", UNSET_VAR);
+    let served = Served::start(&env, &[], &[]);
+    let line_a = format!(
+        "provider `a` is skipped as a candidate: its key variable `{UNSET_VAR}` is not set in the environment of `llmo serve`"
+    );
+    crate::common::eventually_blocking(crate::common::PATIENCE, "the warning at start", || {
+        served.stderr().contains(&line_a)
+    });
+    assert!(served.stderr().contains("WARN"), "{}", served.stderr());
+    // A reload (another provider added) says it again, and names the new one.
+    add("b", "LLMO_TEST_NEVER_SET_KEY_B");
+    crate::common::eventually_blocking(crate::common::PATIENCE, "the warning on reload", || {
+        let err = served.stderr();
+        err.matches(&line_a).count() == 2 && err.contains("`LLMO_TEST_NEVER_SET_KEY_B`")
+    });
+    assert_eq!(
+        served
+            .stderr()
+            .lines()
+            .filter(|l| l.contains("provider `b` is skipped"))
+            .count(),
+        1,
+        "one line per provider per load:\n{}",
+        served.stderr()
+    );
+}
