@@ -20,7 +20,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -46,9 +45,9 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --max-body 'Largest accepted request body, e.g. `10MiB` [env: LLMO_MAX_BODY] [default: 10MiB]'
             cand --log-retention 'Days of request logs to keep [env: LLMO_LOG_RETENTION_DAYS] [default: 30]'
             cand --shutdown-timeout 'How long shutdown waits for in-flight requests and streams, e.g. `30s` [env: LLMO_SHUTDOWN_TIMEOUT] [default: 30s]'
+            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --allow-anonymous 'Serve requests that carry no API key [env: LLMO_ALLOW_ANONYMOUS]'
             cand --exit-on-error 'Exit 1 when the database cannot be opened or migrated, instead of serving not-ready and retrying in the background'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -64,7 +63,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -97,7 +95,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --models 'Public model names served by this provider (created if new, mapped under the same upstream name)'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
+            cand --no-api-key 'The server needs no key (a local Ollama or vLLM; openai-compatible only). One of `--api-key`, `--api-key-env` or this is required'
             cand --disabled 'Add it disabled (no traffic until `llmo provider enable`)'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
@@ -112,7 +110,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider;list'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -126,7 +123,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider;show'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -150,7 +146,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --models 'Public model names served by this provider (created if new, mapped under the same upstream name)'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --no-api-key 'Forget the provider''s key (stored or variable): for servers that need none, such as a local Ollama or vLLM'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
@@ -165,7 +160,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider;rename'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -179,7 +173,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider;remove'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --force 'Remove it even if it is the only provider of some model'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
@@ -194,7 +187,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider;enable'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -208,7 +200,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider;disable'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -251,7 +242,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;model'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -275,7 +265,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --description 'Free text shown in listings'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --disabled 'Add it disabled'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
@@ -290,7 +279,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;model;list'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -304,7 +292,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;model;show'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -318,7 +305,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;model;remove'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -333,7 +319,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --provider 'provider'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -347,7 +332,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;model;enable'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -361,7 +345,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;model;disable'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -401,7 +384,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;key'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -421,7 +403,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --models 'Public models this key may use [default: all]'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -435,7 +416,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;key;list'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -449,7 +429,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;key;revoke'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -477,7 +456,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;migrate'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -494,7 +472,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;migrate;status'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -508,7 +485,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;migrate;up'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --dry-run 'Show what would be applied, change nothing'
             cand --no-backup 'Skip the backup copy (`VACUUM INTO <db>.backup-v<N>-<time>`) of a non-empty database'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -534,9 +510,9 @@ set edit:completion:arg-completer[llmo] = {|@words|
         }
         &'llmo;doctor'= {
             cand --probe-timeout 'How long each probe may take, e.g. 5s or 1500ms [default: 5s]'
+            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --probe 'Also call each enabled provider''s models list once (never a paid completion) to check that it is reachable and accepts the key. Without it nothing leaves this machine'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
@@ -551,7 +527,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;admin-key'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -568,7 +543,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --out 'Write the key to this file (created with mode 0600) instead of printing it'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --force 'Replace FILE if it exists'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
@@ -593,7 +567,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --timeout 'How long to wait for the answer, e.g. `5s` or `500ms`'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -607,7 +580,6 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;completions'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
-            cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'

@@ -78,7 +78,7 @@ impl Admin {
     }
 
     /// True when an admin key is configured.
-    fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.key_digest.is_some()
     }
 

@@ -22,11 +22,15 @@ pub struct Args {
     /// How long each probe may take, e.g. 5s or 1500ms [default: 5s]
     #[arg(long, value_name = "DURATION", requires = "probe", value_parser = crate::config::parse_positive_duration)]
     pub probe_timeout: Option<Duration>,
+    #[command(flatten)]
+    pub admin: super::AdminKeyArg,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let mut overrides = ctx.overrides();
+    overrides.admin_key_file = args.admin.admin_key_file;
     let opts = doctor::Options {
-        overrides: ctx.overrides(),
+        overrides,
         probe: args.probe,
         probe_timeout: args.probe_timeout.unwrap_or(DEFAULT_PROBE_TIMEOUT),
     };

@@ -43,9 +43,17 @@ pub struct ProviderState {
     pub kind: String,
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// `closed`, `open` or `half_open`.
+    /// `closed`, `open`, `half_open`, or `key_missing` when the server's
+    /// environment lacks the provider's key variable.
     #[serde(default)]
     pub state: String,
+    /// Where the server gets the key: `stored`, `env`, `missing` or `none`
+    /// (empty from older servers).
+    #[serde(default)]
+    pub key: String,
+    /// The key variable's name, when the key comes from one.
+    #[serde(default)]
+    pub key_env: Option<String>,
     #[serde(default)]
     pub consecutive_failures: u64,
     #[serde(default)]
@@ -176,8 +184,11 @@ fn row(pv: &ProviderState) -> Vec<String> {
         Some(r) if r.is_finite() => format!("{:.1}%", (r * 100.0).clamp(0.0, 100.0)),
         _ => "-".into(),
     };
-    let err = match &pv.last_error {
-        Some(e) if !e.is_empty() => one_line(e, 80),
+    let err = match (&pv.last_error, &pv.key_env) {
+        (_, Some(var)) if pv.state == "key_missing" => {
+            format!("{var} is not set in the server's environment")
+        }
+        (Some(e), _) if !e.is_empty() => one_line(e, 80),
         _ => "-".into(),
     };
     vec![
@@ -264,6 +275,8 @@ mod tests {
             kind: "openai".into(),
             enabled: false,
             state: "open".into(),
+            key: "stored".into(),
+            key_env: None,
             consecutive_failures: 3,
             last_error: Some(format!("{}\nsecond line", "x".repeat(100))),
             success_rate_5m: Some(0.987),

@@ -62,9 +62,15 @@ pub struct GlobalArgs {
     /// Print more detail (and debug logs)
     #[arg(short, long, global = true)]
     pub verbose: bool,
+}
+
+/// `--admin-key-file`: only for the commands that use the admin key
+/// (`serve`, and `doctor`, which checks it).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AdminKeyArg {
     /// File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY
     /// holds the key itself]
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, value_name = "PATH")]
     pub admin_key_file: Option<PathBuf>,
 }
 
@@ -113,7 +119,6 @@ impl Ctx {
         Overrides {
             db: self.global.db.clone(),
             config: self.global.config.clone(),
-            admin_key_file: self.global.admin_key_file.clone(),
             ..Default::default()
         }
     }

@@ -43,6 +43,10 @@ pub struct AddArgs {
     pub kind: String,
     #[command(flatten)]
     pub flags: ProviderFlags,
+    /// The server needs no key (a local Ollama or vLLM; openai-compatible
+    /// only). One of `--api-key`, `--api-key-env` or this is required
+    #[arg(long, conflicts_with_all = ["api_key", "api_key_env"])]
+    pub no_api_key: bool,
     /// Add it disabled (no traffic until `llmo provider enable`)
     #[arg(long)]
     pub disabled: bool,
@@ -157,14 +161,16 @@ pub fn run(cmd: Cmd, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let p = &ctx.printer;
     match cmd {
         Cmd::Add(args) => {
-            // Validate the kind before touching the database.
-            args.kind.parse::<ProviderKind>()?;
+            // Validate the kind and the key before touching the database.
+            let kind = args.kind.parse::<ProviderKind>()?;
+            check_key_choice(&args, kind)?;
             let mut input = args.flags.into_input(Some(args.kind))?;
             if args.disabled {
                 input.enabled = Some(false);
             }
             let mut store = ctx.open_store()?;
             let prov = store.add_provider(&args.name, &input)?;
+            warn_unset_var(ctx, prov.api_key_env.as_deref());
             p.status(&format!(
                 "added provider `{}` ({}, {}){}",
                 prov.name,
@@ -172,15 +178,6 @@ pub fn run(cmd: Cmd, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 prov.base_url,
                 if prov.enabled { "" } else { ", disabled" }
             ));
-            if prov.api_key.is_none()
-                && prov.api_key_env.is_none()
-                && prov.kind != ProviderKind::OpenAiCompatible
-            {
-                p.warn(&format!(
-                    "provider `{}` has no API key; set one with `llmo provider update {} --api-key-env VAR`",
-                    prov.name, prov.name
-                ));
-            }
             print_one(ctx, &store, &prov)?;
         }
         Cmd::List => {
@@ -235,12 +232,16 @@ pub fn run(cmd: Cmd, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             if let Some(k) = &args.kind {
                 k.parse::<ProviderKind>()?;
             }
+            let new_var = args.flags.api_key_env.is_some();
             let mut input = args.flags.into_input(args.kind)?;
             if args.no_api_key {
                 input.key = Some(KeySource::None);
             }
             let mut store = ctx.open_store()?;
             let prov = store.update_provider(&args.name, &input)?;
+            if new_var {
+                warn_unset_var(ctx, prov.api_key_env.as_deref());
+            }
             p.status(&format!("updated provider `{}`", prov.name));
             print_one(ctx, &store, &prov)?;
         }
@@ -268,6 +269,36 @@ pub fn run(cmd: Cmd, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Cmd::Disable { name } => set_enabled(ctx, &name, false)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `provider add` must say where the key comes from: `--api-key`,
+/// `--api-key-env`, or `--no-api-key` (only for openai-compatible servers;
+/// the vendors' APIs always need one).
+fn check_key_choice(args: &AddArgs, kind: ProviderKind) -> anyhow::Result<()> {
+    let has_key = args.flags.api_key.is_some() || args.flags.api_key_env.is_some();
+    if args.no_api_key && kind != ProviderKind::OpenAiCompatible {
+        return Err(user(format!("a provider of kind {kind} always needs an API key"))
+            .hint("pass `--api-key-env VAR` (the key stays in the server's environment) or `--api-key -` (stored, read from stdin); `--no-api-key` is for openai-compatible servers such as Ollama or vLLM")
+            .into());
+    }
+    if !has_key && !args.no_api_key {
+        return Err(user(format!("provider `{}` needs a key option", args.name))
+            .hint("pass `--api-key-env VAR` (the key stays in the server's environment), `--api-key -` (stored, read from stdin), or `--no-api-key` for a server that needs none (Ollama, vLLM)")
+            .into());
+    }
+    Ok(())
+}
+
+/// The server reads `--api-key-env`'s variable from its own environment;
+/// a variable unset here is a hint that it may be unset there too.
+fn warn_unset_var(ctx: &Ctx, var: Option<&str>) {
+    let Some(var) = var else { return };
+    if std::env::var(var).is_ok_and(|v| !v.is_empty()) {
+        return;
+    }
+    ctx.printer.warn(&format!(
+        "`{var}` is not set in this shell; the key is read from the environment of `llmo serve`: set it where `llmo serve` runs (then restart it), or the provider is skipped"
+    ));
 }
 
 fn set_enabled(ctx: &Ctx, name: &str, enabled: bool) -> anyhow::Result<()> {

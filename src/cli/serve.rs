@@ -31,6 +31,8 @@ pub struct Args {
     /// serving not-ready and retrying in the background
     #[arg(long)]
     pub exit_on_error: bool,
+    #[command(flatten)]
+    pub admin: super::AdminKeyArg,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -40,6 +42,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     o.max_body = args.max_body;
     o.log_retention_days = args.log_retention;
     o.shutdown_timeout = args.shutdown_timeout;
+    o.admin_key_file = args.admin.admin_key_file;
     let settings = crate::config::Settings::resolve(&o)?;
     let addr = settings.listen.value.clone();
     let mut opts = Options::new(settings);

@@ -110,28 +110,66 @@ pub enum StoreError {
     },
 }
 
-/// An engine's own error, with the one property callers act on: whether
-/// another process holds the lock (a retry may succeed). Displays as the
-/// engine's error and has its source, so messages and chains read as the
-/// engine wrote them.
+/// What kind of storage fault an engine error is, classified once by the
+/// engine (`sqlite::classify`) so callers (the admin API, `/ready`, the
+/// CLI) map it without knowing the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Another process holds the lock: a retry may succeed.
+    Busy,
+    /// The database or the disk under it is full.
+    Full,
+    /// The database cannot be written (read-only file, mount or setting).
+    ReadOnly,
+    /// Anything else.
+    Other,
+}
+
+impl FaultKind {
+    /// The sentence said for it (engine-neutral), when it has one.
+    pub fn sentence(self) -> Option<&'static str> {
+        match self {
+            FaultKind::Busy => Some("database is locked by another process"),
+            FaultKind::Full => Some("database or disk is full"),
+            FaultKind::ReadOnly => Some("the database is read-only"),
+            FaultKind::Other => None,
+        }
+    }
+}
+
+/// An engine's own error, with the property callers act on: its
+/// [`FaultKind`]. Displays as the kind's sentence (with the engine's words
+/// after it) or as the engine's error, and has its source.
 #[derive(Debug)]
 pub struct DatabaseError {
-    busy: bool,
+    kind: FaultKind,
     inner: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl DatabaseError {
-    pub(crate) fn new(busy: bool, inner: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub(crate) fn new(
+        kind: FaultKind,
+        inner: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         DatabaseError {
-            busy,
+            kind,
             inner: Box::new(inner),
         }
+    }
+
+    pub fn kind(&self) -> FaultKind {
+        self.kind
     }
 }
 
 impl std::fmt::Display for DatabaseError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.inner.fmt(f)
+        let inner = self.inner.to_string();
+        match self.kind.sentence() {
+            Some(s) if s.contains(inner.as_str()) => f.write_str(s),
+            Some(s) => write!(f, "{s} ({inner})"),
+            None => f.write_str(&inner),
+        }
     }
 }
 
@@ -152,7 +190,7 @@ impl StoreError {
             | StoreError::Schema { .. }
             | StoreError::Open { .. }
             | StoreError::Io { .. } => true,
-            StoreError::Database(e) => e.busy,
+            StoreError::Database(e) => e.kind != FaultKind::Other,
             StoreError::Migration(_) => false,
         }
     }
@@ -160,7 +198,15 @@ impl StoreError {
     /// True when another process holds a lock on the database: retrying
     /// later may succeed.
     pub fn is_busy(&self) -> bool {
-        matches!(self, StoreError::Database(e) if e.busy)
+        self.fault() == FaultKind::Busy
+    }
+
+    /// The storage fault this is (`Other` for every non-engine error).
+    pub fn fault(&self) -> FaultKind {
+        match self {
+            StoreError::Database(e) => e.kind,
+            _ => FaultKind::Other,
+        }
     }
 
     pub fn hint(&self) -> Option<String> {
@@ -179,10 +225,21 @@ impl StoreError {
             StoreError::Invalid(_) => Some("see `--help` for the allowed values".into()),
             StoreError::Conflict { hint, .. } => hint.clone(),
             StoreError::Schema { hint, .. } | StoreError::Open { hint, .. } => Some(hint.clone()),
-            StoreError::Database(e) if e.busy => Some(
-                "another process holds a write lock on the database; retry, or find it with `fuser`"
-                    .into(),
-            ),
+            StoreError::Database(e) => match e.kind {
+                FaultKind::Busy => Some(
+                    "another process holds a write lock on the database; retry, or find it with `fuser`"
+                        .into(),
+                ),
+                FaultKind::Full => Some(
+                    "free space on the database's disk (`df -h`), or move it to a larger volume"
+                        .into(),
+                ),
+                FaultKind::ReadOnly => Some(
+                    "make the database file and its directory writable (a read-only mount or file?); `llmo doctor` checks it"
+                        .into(),
+                ),
+                FaultKind::Other => None,
+            },
             StoreError::Io { .. } => Some("check the path and its permissions".into()),
             _ => None,
         }

@@ -24,6 +24,7 @@ use serde::Serialize;
 use crate::config::Overrides;
 
 mod checks;
+mod server;
 
 /// How a check came out. Ordered: `Ok < Warn < Fail`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -221,7 +222,18 @@ pub(crate) fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Report {
     let mut out = Vec::new();
 
     progress("configuration");
-    let cfg = checks::config(&opts.overrides, &env);
+    let mut cfg = checks::config(&opts.overrides, &env);
+
+    // The key states that matter are the running server's, not doctor's.
+    progress("running server");
+    let listen = cfg.listen.as_ref().map(|l| l.addr.as_str());
+    let judge = block_on(server::ask(listen, HEALTH_TIMEOUT))
+        .unwrap_or(server::Judge::Local { addr: None });
+    for c in &mut cfg.checks {
+        if c.group == Group::Config && c.name == "admin_key" {
+            *c = server::admin_key_check(c.clone(), &judge);
+        }
+    }
     out.extend(cfg.checks);
 
     progress("database");
@@ -232,7 +244,7 @@ pub(crate) fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Report {
     out.extend(checks::migrations(db.store.as_ref(), db.state));
 
     progress("providers");
-    let providers = checks::providers(db.store.as_ref(), db.state, &env);
+    let providers = checks::providers(db.store.as_ref(), db.state, &env, &judge);
     out.extend(providers.checks);
 
     // Variables named by providers' `api_key_env` are read by llmo too.
@@ -249,6 +261,16 @@ pub(crate) fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Report {
     progress("network");
     out.extend(network(opts, cfg.listen.as_ref(), &providers.to_probe));
     Report::new(out)
+}
+
+/// Runs `f` on a small runtime of its own; `None` when none can be started
+/// (the network checks then report it).
+fn block_on<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    Some(rt.block_on(f))
 }
 
 /// The listen check and, with `--probe`, the provider probes, concurrently.

@@ -43,6 +43,10 @@ pub(crate) enum ApiError {
         message: String,
         retry_after: Option<Duration>,
     },
+    /// Every candidate left was skipped because `llmo serve`'s environment
+    /// lacks its key variable (names, never values).
+    #[error("no provider could be used: {0}; set the variable where `llmo serve` runs and restart it, or store the key with `llmo provider update NAME --api-key -`")]
+    KeyMissing(String),
     /// The gateway cannot serve yet (database problem); says what to run.
     #[error("llmo is not ready: {problem}; fix: {fix}")]
     NotReady { problem: String, fix: String },
@@ -123,6 +127,7 @@ impl ApiError {
             ApiError::NoProvider { .. } | ApiError::NotReady { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ApiError::KeyMissing(_) => StatusCode::BAD_GATEWAY,
             ApiError::Upstream { error: e, .. } => {
                 if e.is_timeout() {
                     StatusCode::GATEWAY_TIMEOUT
@@ -148,6 +153,7 @@ impl ApiError {
             ApiError::ModelNotAllowed(_) => "permission_error",
             ApiError::RateLimited { .. } => "rate_limit_error",
             ApiError::NoProvider { .. } | ApiError::NotReady { .. } => "service_unavailable",
+            ApiError::KeyMissing(_) => "upstream_error",
             ApiError::Upstream { error: e, .. } => {
                 if e.is_timeout() {
                     "timeout_error"
@@ -172,6 +178,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
             ApiError::NoProvider { .. } => "no_available_provider",
             ApiError::NotReady { .. } => "not_ready",
+            ApiError::KeyMissing(_) => "upstream_key_missing",
             ApiError::Upstream { error: e, .. } => e.code(),
             ApiError::UpstreamClient { .. } => "upstream_rejected",
         })
@@ -190,6 +197,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::NoProvider { .. } => "no_available_provider",
             ApiError::NotReady { .. } => "not_ready",
+            ApiError::KeyMissing(_) => "upstream_key_missing",
             ApiError::Upstream { error: e, .. } => e.log_type(),
             ApiError::UpstreamClient { .. } => "upstream_client_error",
         }

@@ -19,7 +19,7 @@ use super::providers::request::{Api, ClientRequest};
 use super::providers::{Attempt, Completion, UpstreamError};
 use super::request_log::LogCtx;
 use super::retry::{random_draw, Next, RetryPolicy};
-use super::snapshot::{key_digest, Candidate, KeyRt, ModelRoute, ProviderRt, Snapshot};
+use super::snapshot::{key_digest, Candidate, KeyRt, KeyState, ModelRoute, ProviderRt, Snapshot};
 use super::stream::Relay;
 use super::Shared;
 
@@ -333,6 +333,8 @@ struct Failed {
     rate_wait: Option<Duration>,
     /// The shortest wait for an open circuit.
     circuit_wait: Option<Duration>,
+    /// Providers skipped because the server lacks their key variable.
+    key_missing: Vec<String>,
 }
 
 fn shortest(slot: &mut Option<Duration>, w: Duration) {
@@ -362,6 +364,9 @@ impl Failed {
                 ),
                 retry_after: w,
             };
+        }
+        if !self.key_missing.is_empty() {
+            return ApiError::KeyMissing(self.key_missing.join("; "));
         }
         if model.tiers.is_empty() {
             let why = if model.skipped.is_empty() {
@@ -444,6 +449,14 @@ async fn try_candidate(
     failed: &mut Failed,
 ) -> Option<Result<Outcome, ApiError>> {
     let p = &c.provider;
+    if let KeyState::Missing(var) = &p.key {
+        // Skipped like an open circuit: never sent upstream without its key.
+        failed.key_missing.push(format!(
+            "provider `{}` needs `{var}`, which is not set in the environment of `llmo serve`",
+            p.name
+        ));
+        return None;
+    }
     let mut policy = RetryPolicy::new(p.max_retries);
     while admit(shared, p, failed) {
         log.attempts += 1;

@@ -181,6 +181,16 @@ struct ReadyBody<'a> {
     problem: Option<&'a str>,
     fix: Option<&'a str>,
     providers: Vec<ProviderHealth<'a>>,
+    server: ServerFacts,
+}
+
+/// What `llmo doctor` asks the running server instead of judging from its
+/// own environment: which process this is and whether it has an admin key
+/// (never the key). The providers' key state is in `providers`.
+#[derive(Serialize)]
+struct ServerFacts {
+    pid: u32,
+    admin_key: bool,
 }
 
 #[derive(Serialize)]
@@ -188,7 +198,13 @@ struct ProviderHealth<'a> {
     name: &'a str,
     kind: &'static str,
     enabled: bool,
+    /// The circuit's state, or `key_missing` when the server's environment
+    /// lacks the provider's key variable (it is then never tried).
     state: &'static str,
+    /// Where the key comes from: `stored`, `env`, `missing` or `none`.
+    key: &'static str,
+    /// The key variable's name (never its value), when the key comes from one.
+    key_env: Option<&'a str>,
     consecutive_failures: u32,
     last_error: Option<String>,
     last_success_at: Option<String>,
@@ -213,7 +229,12 @@ fn provider_health(snap: Option<&super::snapshot::Snapshot>) -> Vec<ProviderHeal
                     name: &p.name,
                     kind: p.kind.as_str(),
                     enabled: p.enabled,
-                    state: v.state.as_str(),
+                    state: match p.key {
+                        super::snapshot::KeyState::Missing(_) => "key_missing",
+                        _ => v.state.as_str(),
+                    },
+                    key: p.key.as_str(),
+                    key_env: p.key.var(),
                     consecutive_failures: v.consecutive_failures,
                     last_error: v.last_error,
                     last_success_at: v.last_success_ms.map(crate::time::rfc3339),
@@ -244,6 +265,10 @@ fn ready(shared: &Shared) -> Response<Body> {
         problem,
         fix,
         providers,
+        server: ServerFacts {
+            pid: std::process::id(),
+            admin_key: shared.admin.get().is_some_and(|a| a.enabled()),
+        },
     };
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     json(

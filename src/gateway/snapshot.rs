@@ -26,7 +26,54 @@ pub(crate) struct ProviderRt {
     /// `None` when the provider cannot be used; the reason is in `unusable`.
     pub adapter: Option<AnyAdapter>,
     pub unusable: Option<String>,
+    /// Where the key comes from, and whether this process has it.
+    pub key: KeyState,
     pub live: Arc<ProviderLive>,
+}
+
+/// A provider's key as this server sees it (names only, never a value).
+pub(crate) enum KeyState {
+    /// Stored in the database.
+    Stored,
+    /// Read from this environment variable, which is set.
+    Env(Arc<str>),
+    /// Named by `api_key_env` but unset (or empty) in the server's
+    /// environment: the provider is skipped, never called without its key.
+    Missing(Arc<str>),
+    /// None configured (a server that needs none).
+    None,
+}
+
+impl KeyState {
+    /// Reads the provider's key source against this process's environment.
+    pub(crate) fn of(p: &crate::catalog::Provider) -> KeyState {
+        match (&p.api_key, &p.api_key_env) {
+            (Some(_), _) => KeyState::Stored,
+            (None, Some(var)) if std::env::var(var).is_ok_and(|v| !v.is_empty()) => {
+                KeyState::Env(Arc::from(var.as_str()))
+            }
+            (None, Some(var)) => KeyState::Missing(Arc::from(var.as_str())),
+            (None, None) => KeyState::None,
+        }
+    }
+
+    /// `stored`, `env`, `missing` or `none` (the `key` field of `/ready`).
+    pub(crate) fn as_str(&self) -> &'static str {
+        match self {
+            KeyState::Stored => "stored",
+            KeyState::Env(_) => "env",
+            KeyState::Missing(_) => "missing",
+            KeyState::None => "none",
+        }
+    }
+
+    /// The variable's name when the key comes from one.
+    pub(crate) fn var(&self) -> Option<&str> {
+        match self {
+            KeyState::Env(v) | KeyState::Missing(v) => Some(v),
+            KeyState::Stored | KeyState::None => None,
+        }
+    }
 }
 
 pub(crate) struct Candidate {
@@ -160,6 +207,10 @@ fn build_providers(
                 (None, Some(why))
             }
         };
+        let key = KeyState::of(p);
+        if let KeyState::Missing(var) = &key {
+            tracing::warn!(provider = %p.name, "provider `{}` is skipped as a candidate: its key variable `{var}` is not set in the environment of `llmo serve`; set it where the server runs and restart it", p.name);
+        }
         let rt = Arc::new(ProviderRt {
             name: Arc::from(p.name.as_str()),
             kind: p.kind,
@@ -168,6 +219,7 @@ fn build_providers(
             timeout: Duration::from_millis(u64::try_from(p.timeout_ms).unwrap_or(60_000).max(1)),
             adapter,
             unusable,
+            key,
             live,
         });
         by_id.insert(p.id, rt.clone());

@@ -604,6 +604,7 @@ mod tests {
             timeout: Duration::from_secs(60),
             adapter: None,
             unusable: None,
+            key: crate::gateway::snapshot::KeyState::None,
             live: Arc::default(),
         });
         let up = UpstreamStream {

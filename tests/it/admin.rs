@@ -1436,7 +1436,7 @@ fn admin_key_generate_prints_or_writes_a_private_file() {
     assert_ne!(std::fs::read_to_string(&file).unwrap(), written);
 
     // The file works as --admin-key-file; doctor shows it masked.
-    let doc = env.ok(&["--admin-key-file", file.to_str().unwrap(), "doctor"]);
+    let doc = env.ok(&["doctor", "--admin-key-file", file.to_str().unwrap()]);
     let line = doc.lines().find(|l| l.contains("admin_key")).unwrap();
     assert!(line.contains("(flag)") || line.contains("flag"), "{line}");
     let full = std::fs::read_to_string(&file).unwrap();
@@ -1463,12 +1463,9 @@ fn bad_admin_keys_are_refused_without_echoing_them() {
     let missing = env.dir.path().join("none.key");
     let out = env
         .cmd()
-        .args([
-            "--admin-key-file",
-            missing.to_str().unwrap(),
-            "provider",
-            "list",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin-key-file"])
+        .arg(&missing)
+        .timeout(std::time::Duration::from_secs(30))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -1584,4 +1581,54 @@ async fn an_unusable_database_is_a_503_that_says_why() {
             .contains("not an SQLite database"),
         "{v}"
     );
+}
+
+/// `chattr -i` on drop, so the temporary directory can be removed.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    /// `chattr +i PATH`: not even root may open it for writing. `None` where
+    /// the filesystem or the capabilities do not allow it.
+    fn set(path: &std::path::Path) -> Option<Immutable> {
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Immutable(path.to_path_buf()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A database that cannot be written (the file is immutable: a read-only
+/// file even for root) answers writes with 503 and the sentence, not a bare
+/// 500; reads still work.
+#[tokio::test]
+async fn a_read_only_database_gets_503_with_the_sentence() {
+    let h = H::new();
+    drop(llmo::db::Store::open(&h.db()).unwrap());
+    let Some(_guard) = Immutable::set(&h.db()) else {
+        eprintln!("skipped: `chattr +i` is not permitted here");
+        return;
+    };
+    assert_eq!(h.call("GET", "/providers", None).await.status, 200);
+    let r = h
+        .call(
+            "POST",
+            "/providers",
+            Some(json!({"name": "p", "kind": "openai-compatible", "base_url": "http://127.0.0.1:9/v1"})),
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "database_read_only", "{}", r.body);
+    let msg = r.body["error"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("the database is read-only; "), "{msg}");
 }

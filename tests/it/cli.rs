@@ -367,15 +367,32 @@ fn provider_add_with_every_flag_creates_its_models() {
 }
 
 #[test]
-fn provider_add_without_a_key_warns_but_succeeds() {
+fn provider_add_needs_a_key_option() {
     let env = Env::new();
-    let out = env.ok(&["provider", "add", "o", "--kind", "openai"]);
+    // No key option: refused before the database is touched.
+    let out = env.fails(&["provider", "add", "o", "--kind", "openai"]);
     assert!(
-        stderr(&out).contains("warning: provider `o` has no API key"),
+        stderr(&out).contains("error: provider `o` needs a key option"),
         "{}",
         describe(&out)
     );
-    // An openai-compatible server often needs none: no warning.
+    assert!(stderr(&out).contains("hint:") && stderr(&out).contains("--no-api-key"));
+    // The vendors' APIs always need one.
+    let out = env.fails(&[
+        "provider",
+        "add",
+        "o",
+        "--kind",
+        "anthropic",
+        "--no-api-key",
+    ]);
+    assert!(
+        stderr(&out).contains("a provider of kind anthropic always needs an API key"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!env.db().exists(), "nothing was written");
+    // A local server that needs none says so.
     let out = env.ok(&[
         "provider",
         "add",
@@ -384,8 +401,43 @@ fn provider_add_without_a_key_warns_but_succeeds() {
         "openai-compatible",
         "--base-url",
         "http://localhost:8080/v1",
+        "--no-api-key",
     ]);
     assert!(!stderr(&out).contains("warning"), "{}", describe(&out));
+}
+
+#[test]
+fn provider_add_warns_when_the_key_variable_is_unset_here() {
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .env_remove("LLMO_TEST_UNSET_VAR")
+        .args(["provider", "add", "o", "--kind", "openai"])
+        .args(["--api-key-env", "LLMO_TEST_UNSET_VAR"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: `LLMO_TEST_UNSET_VAR` is not set in this shell")
+            && err.contains("set it where `llmo serve` runs"),
+        "{err}"
+    );
+    // Set here: no warning (and the value never printed).
+    let out = env
+        .cmd()
+        .env("LLMO_TEST_SET_VAR", "sk-set-here-0001")
+        .args(["provider", "add", "p", "--kind", "openai"])
+        .args(["--api-key-env", "LLMO_TEST_SET_VAR"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", describe(&out));
+    assert!(
+        !describe(&out).contains("sk-set-here"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -485,23 +537,23 @@ fn provider_bad_inputs_are_one_line_errors_with_a_hint_and_change_nothing() {
     // Command lines split on spaces; values with spaces are listed apart.
     #[rustfmt::skip]
     let cases = [
-        ("provider add taken --kind gemini", "provider `taken` already exists"),
-        ("provider add x --kind azure", "unknown kind `azure`; allowed values: openai, anthropic, gemini, openai-compatible"),
-        ("provider add x --kind openai-compatible", "invalid `base_url`: is required for kind openai-compatible"),
-        ("provider add x --kind openai-compatible --base-url localhost:8080", "invalid `base_url`"),
-        ("provider add x --kind openai --base-url ftp://example.com", "must start with http:// or https://"),
-        ("provider add x --kind openai --base-url https://example.com/v1?x=1", "must not have a query or fragment"),
-        ("provider add x --kind openai --weight -1", "invalid `weight`: must be 0 or more (got -1)"),
-        ("provider add x --kind openai --priority -3", "invalid `priority`"),
-        ("provider add x --kind openai --rate-limit -5", "invalid `rate_limit_rpm`"),
-        ("provider add x --kind openai --timeout 0", "invalid `timeout`: must be greater than 0"),
-        ("provider add x --kind openai --timeout 0s", "invalid `timeout`"),
-        ("provider add x --kind openai --timeout=-5s", "invalid `timeout`: must be greater than 0 (got `-5s`)"),
-        ("provider add x --kind openai --timeout soon", "invalid `timeout`: `soon` is not a duration"),
-        ("provider add x --kind openai --max-retries 11", "invalid `max_retries`: must be between 0 and 10"),
-        ("provider add x/y --kind openai", "invalid `name`"),
+        ("provider add taken --kind gemini --api-key sk-x", "provider `taken` already exists"),
+        ("provider add x --kind azure --api-key sk-x", "unknown kind `azure`; allowed values: openai, anthropic, gemini, openai-compatible"),
+        ("provider add x --kind openai-compatible --api-key sk-x", "invalid `base_url`: is required for kind openai-compatible"),
+        ("provider add x --kind openai-compatible --base-url localhost:8080 --api-key sk-x", "invalid `base_url`"),
+        ("provider add x --kind openai --base-url ftp://example.com --api-key sk-x", "must start with http:// or https://"),
+        ("provider add x --kind openai --base-url https://example.com/v1?x=1 --api-key sk-x", "must not have a query or fragment"),
+        ("provider add x --kind openai --weight -1 --api-key sk-x", "invalid `weight`: must be 0 or more (got -1)"),
+        ("provider add x --kind openai --priority -3 --api-key sk-x", "invalid `priority`"),
+        ("provider add x --kind openai --rate-limit -5 --api-key sk-x", "invalid `rate_limit_rpm`"),
+        ("provider add x --kind openai --timeout 0 --api-key sk-x", "invalid `timeout`: must be greater than 0"),
+        ("provider add x --kind openai --timeout 0s --api-key sk-x", "invalid `timeout`"),
+        ("provider add x --kind openai --timeout=-5s --api-key sk-x", "invalid `timeout`: must be greater than 0 (got `-5s`)"),
+        ("provider add x --kind openai --timeout soon --api-key sk-x", "invalid `timeout`: `soon` is not a duration"),
+        ("provider add x --kind openai --max-retries 11 --api-key sk-x", "invalid `max_retries`: must be between 0 and 10"),
+        ("provider add x/y --kind openai --api-key sk-x", "invalid `name`"),
         ("provider add x --kind openai --api-key-env 1BAD", "invalid `api_key_env`"),
-        ("provider add x --kind openai --models ok,bad!model", "invalid `model`"),
+        ("provider add x --kind openai --models ok,bad!model --api-key sk-x", "invalid `model`"),
         ("provider show nope", "provider `nope` does not exist"),
         ("provider update nope --weight 2", "provider `nope` does not exist"),
         ("provider update taken --weight -2", "invalid `weight`"),
@@ -522,15 +574,25 @@ fn provider_bad_inputs_are_one_line_errors_with_a_hint_and_change_nothing() {
         "openai",
         "--base-url",
         "not a url",
+        "--api-key",
+        "sk-x",
     ];
     runs.push((
         spaced.map(String::from).to_vec(),
         "`not a url` is not a valid URL",
     ));
     runs.push((
-        ["provider", "add", "x y", "--kind", "openai"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "provider",
+            "add",
+            "x y",
+            "--kind",
+            "openai",
+            "--api-key",
+            "sk-x",
+        ]
+        .map(String::from)
+        .to_vec(),
         "invalid `name`: `x y` contains ` `",
     ));
     for (args, needle) in &runs {
@@ -599,6 +661,32 @@ fn usage_errors_exit_1_not_clap_2() {
         assert_eq!(out.status.code(), Some(0), "{args:?}\n{}", describe(&out));
         assert!(!out.stdout.is_empty());
     }
+}
+
+#[test]
+fn admin_key_file_is_an_option_of_serve_and_doctor_only() {
+    let env = Env::new();
+    for (args, shown) in [
+        (&["provider", "list", "--help"][..], false),
+        (&["key", "create", "--help"], false),
+        (&["--help"], false),
+        (&["serve", "--help"], true),
+        (&["doctor", "--help"], true),
+    ] {
+        let out = env.ok(args);
+        assert_eq!(
+            stdout(&out).contains("--admin-key-file"),
+            shown,
+            "{args:?}\n{}",
+            describe(&out)
+        );
+    }
+    let out = env.fails(&["provider", "list", "--admin-key-file", "k"]);
+    assert!(
+        stderr(&out).contains("--admin-key-file"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -815,6 +903,8 @@ fn provider_list_table() {
         "anthropic",
         "--timeout",
         "2m",
+        "--api-key-env",
+        "ANTHROPIC_API_KEY",
     ]);
     let out = env.ok(&["provider", "list"]);
     assert!(out.stderr.is_empty(), "{}", describe(&out));
@@ -843,6 +933,7 @@ fn model_add_maps_providers_and_upstream_names() {
         "https://api.groq.com/openai/v1",
         "--priority",
         "1",
+        "--no-api-key",
     ]);
     env.ok(&[
         "provider",

@@ -165,6 +165,69 @@ fn a_provider_whose_key_variable_is_unset_fails_naming_the_variable() {
     );
 }
 
+/// Doctor next to a running server asks it: the server's environment and
+/// admin key count, not doctor's (which here are the opposite).
+#[test]
+fn doctor_asks_the_running_server_for_key_and_admin_key_state() {
+    const VAR: &str = "DOCTOR_IT_SERVER_KEY";
+    let env = TestEnv::new();
+    env.ok(&[
+        "provider",
+        "add",
+        "claude",
+        "--kind",
+        "anthropic",
+        "--api-key-env",
+        VAR,
+        "--models",
+        "c",
+    ]);
+    let key_file = env.dir.path().join("admin.key");
+    std::fs::write(&key_file, ADMIN_KEY).unwrap();
+    // The server: an admin key, and no VAR in its environment.
+    let served = crate::health_cli::Served::start(
+        &env,
+        &["--admin-key-file", key_file.to_str().unwrap()],
+        &[],
+    );
+    let who = format!("the server (pid {} at {})", served.pid(), served.addr);
+    // Doctor: VAR set, no admin key.
+    let r = doctor(
+        &env,
+        &[],
+        &[
+            ("LLMO_LISTEN", &served.addr),
+            (VAR, "sk-ant-api03-abcdefghijkl"),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let line = r.line("fail", "providers", "claude");
+    assert!(
+        line.contains(&format!("{who} has no `{VAR}` in its environment")),
+        "{line}"
+    );
+    assert!(r.fix("fail", "providers", "claude").contains(&format!(
+        "set `{VAR}` in the environment `llmo serve` runs in"
+    )));
+    let line = r.line("ok", "config", "admin_key");
+    assert!(line.contains(&format!("{who} has an admin key")), "{line}");
+    assert!(!r.stdout.contains(ADMIN_KEY) && !r.stdout.contains("abcdefghijkl"));
+    drop(served);
+
+    // No server: judged locally, and said so.
+    let r = doctor(&env, &[], &[(VAR, "sk-ant-api03-abcdefghijkl")]);
+    let line = r.line("ok", "providers", "claude");
+    assert!(
+        line.contains("judged from doctor's own environment: no llmo answers at"),
+        "{line}"
+    );
+    let line = r.line("warn", "config", "admin_key");
+    assert!(
+        line.contains("judged from doctor's own environment"),
+        "{line}"
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn a_database_readable_by_others_warns_with_chmod() {
@@ -575,6 +638,7 @@ fn probe_timeout_and_connection_errors_fail_with_their_kind() {
         "openai-compatible",
         "--base-url",
         &mock.url_of("/slow/v1"),
+        "--no-api-key",
         "--models",
         "m1",
     ]);
@@ -586,6 +650,7 @@ fn probe_timeout_and_connection_errors_fail_with_their_kind() {
         "openai-compatible",
         "--base-url",
         &format!("http://{}/v1", closed_addr()),
+        "--no-api-key",
         "--models",
         "m2",
     ]);

@@ -175,3 +175,224 @@ fn a_silent_server_times_out() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("did not answer within 300ms"), "{stderr}");
 }
+
+// ----- a provider whose key variable the server lacks (item 1) -----
+
+/// A variable no test machine sets: a provider naming it has no key in
+/// the server's environment.
+pub(crate) const UNSET_VAR: &str = "LLMO_TEST_NEVER_SET_KEY_5821";
+
+/// Model `m` served by `a` (priority 0, key from [`UNSET_VAR`]) and, when
+/// `with_b`, by `b` (priority 1, a stored key).
+async fn keyless_first(with_b: bool) -> (MockUpstream, MockUpstream, crate::common::gw::Gw) {
+    use crate::common::gw::{add_provider, map_with, store, Gw};
+    use llmo::catalog::KeySource;
+    let (ma, mb) = (MockUpstream::start().await, MockUpstream::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    add_provider(&mut s, "a", &ma.url(), |p| {
+        p.key = Some(KeySource::Env(UNSET_VAR.into()));
+    });
+    map_with(&mut s, "m", "a", "model-a", Some(0), None);
+    if with_b {
+        add_provider(&mut s, "b", &mb.url(), |_| {});
+        map_with(&mut s, "m", "b", "model-b", Some(1), None);
+    }
+    drop(s);
+    (ma, mb, Gw::start(dir, |_| {}).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_without_its_key_variable_is_skipped_for_the_next() {
+    use crate::common::gw::{chat_body, JsonValue};
+    let (ma, mb, mut gw) = keyless_first(true).await;
+    for _ in 0..3 {
+        assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    }
+    assert_eq!(
+        (ma.calls(), mb.calls()),
+        (0, 3),
+        "never sent without its key"
+    );
+
+    // /ready names the variable, never a value.
+    let ready = gw.get("/ready").await.json_value().await;
+    let a = &ready["providers"][0];
+    assert_eq!(
+        (a["name"].as_str(), a["state"].as_str(), a["key"].as_str()),
+        (Some("a"), Some("key_missing"), Some("missing")),
+        "{ready}"
+    );
+    assert_eq!(a["key_env"], UNSET_VAR, "{ready}");
+    let b = &ready["providers"][1];
+    assert_eq!(
+        (b["state"].as_str(), b["key"].as_str()),
+        (Some("closed"), Some("stored"))
+    );
+
+    // `llmo health`: the table and --json.
+    let url = gw.url.clone();
+    let (table, json) = tokio::task::spawn_blocking(move || {
+        let t = llmo().args(["health", "--url", &url]).output().unwrap();
+        let j = llmo()
+            .args(["health", "--json", "--url", &url])
+            .output()
+            .unwrap();
+        (
+            String::from_utf8(t.stdout).unwrap(),
+            String::from_utf8(j.stdout).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    let row_a = row(&lines, "a");
+    assert!(row_a.contains("key_missing"), "{table}");
+    assert!(
+        row_a.contains(&format!(
+            "{UNSET_VAR} is not set in the server's environment"
+        )),
+        "{table}"
+    );
+    let j: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(j["providers"][0]["state"], "key_missing", "{json}");
+    assert_eq!(j["providers"][0]["key_env"], UNSET_VAR, "{json}");
+    gw.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_candidate_left_the_client_gets_502_naming_the_variable() {
+    use crate::common::gw::{chat_body, error_of};
+    let (ma, _mb, mut gw) = keyless_first(false).await;
+    let (status, v) = error_of(gw.chat(&chat_body()).await).await;
+    assert_eq!(status, 502, "{v}");
+    assert_eq!(v["error"]["code"], "upstream_key_missing", "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(UNSET_VAR) && msg.contains("provider `a`"),
+        "{msg}"
+    );
+    assert!(msg.contains("llmo serve"), "{msg}");
+    assert_eq!(ma.calls(), 0);
+    let logs = gw.stop_and_logs().await;
+    assert_eq!(logs.len(), 1);
+    assert_eq!(
+        (logs[0].status, logs[0].error_type.as_deref()),
+        (502, Some("upstream_key_missing"))
+    );
+}
+
+/// `llmo serve` as a child process over a [`TestEnv`], with its stderr
+/// collected; killed (by its own handle) when dropped.
+pub(crate) struct Served {
+    child: std::process::Child,
+    pub addr: String,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Served {
+    /// Starts `llmo serve ARGS` on a free port with only `vars` added to
+    /// the test environment, and waits until it accepts connections.
+    pub(crate) fn start(
+        env: &crate::common::TestEnv,
+        args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> Served {
+        use std::io::BufRead;
+        let addr = closed_addr();
+        let home = env.dir.path();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llmo"));
+        cmd.env_clear()
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env("LLMO_DB", env.db_path())
+            .env("LLMO_CONFIG", env.config_path())
+            .env("NO_COLOR", "1")
+            .args(["serve", "--listen", &addr])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let served = Served {
+            child,
+            addr,
+            stderr,
+        };
+        crate::common::eventually_blocking(crate::common::PATIENCE, "llmo serve listens", || {
+            std::net::TcpStream::connect(&served.addr).is_ok()
+        });
+        served
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_warns_at_start_and_on_each_reload_about_a_missing_key_variable() {
+    let env = crate::common::TestEnv::new();
+    let add = |name: &str, var: &str| {
+        env.ok(&[
+            "provider",
+            "add",
+            name,
+            "--kind",
+            "openai",
+            "--api-key-env",
+            var,
+            "--models",
+            "m",
+        ]);
+    };
+    add("a", UNSET_VAR);
+    let served = Served::start(&env, &[], &[]);
+    let line_a = format!(
+        "provider `a` is skipped as a candidate: its key variable `{UNSET_VAR}` is not set in the environment of `llmo serve`"
+    );
+    crate::common::eventually_blocking(crate::common::PATIENCE, "the warning at start", || {
+        served.stderr().contains(&line_a)
+    });
+    assert!(served.stderr().contains("WARN"), "{}", served.stderr());
+    // A reload (another provider added) says it again, and names the new one.
+    add("b", "LLMO_TEST_NEVER_SET_KEY_B");
+    crate::common::eventually_blocking(crate::common::PATIENCE, "the warning on reload", || {
+        let err = served.stderr();
+        err.matches(&line_a).count() == 2 && err.contains("`LLMO_TEST_NEVER_SET_KEY_B`")
+    });
+    assert_eq!(
+        served
+            .stderr()
+            .lines()
+            .filter(|l| l.contains("provider `b` is skipped"))
+            .count(),
+        1,
+        "one line per provider per load:\n{}",
+        served.stderr()
+    );
+}

@@ -52,7 +52,15 @@ fn assert_refused_untouched(env: &Env, needle: &str) {
     let before = std::fs::read(env.db()).unwrap();
     for args in [
         &["provider", "list"][..],
-        &["provider", "add", "o", "--kind", "openai"],
+        &[
+            "provider",
+            "add",
+            "o",
+            "--kind",
+            "openai",
+            "--api-key-env",
+            "K",
+        ],
         &["model", "list"],
         &["key", "create", "k"],
         &["migrate", "up"],

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::admin::{Admin, AdminResponse};
-use crate::db::{Store, StoreError};
+use crate::db::{FaultKind, Store, StoreError};
 
 /// A handler's answer; both sides are sent as they are (`Err` lets `?`
 /// return an error answer early).
@@ -81,13 +81,26 @@ fn store_error(e: StoreError, rename: &[(&str, &str)]) -> AdminResponse {
             None,
             Some("conflict"),
         ),
-        e if e.is_busy() => AdminResponse::error(
-            503,
-            "server_error",
-            "the database is busy; retry",
-            None,
-            Some("database_busy"),
-        ),
+        // Storage faults, as the engine classified them: the sentence and
+        // what to do, never a bare 500.
+        e if e.fault() != FaultKind::Other => {
+            let fault = e.fault();
+            let (status, code) = match fault {
+                FaultKind::Full => (507, "database_full"),
+                FaultKind::ReadOnly => (503, "database_read_only"),
+                _ => (503, "database_busy"),
+            };
+            let sentence = fault.sentence().unwrap_or("database error");
+            let hint = e.hint().unwrap_or_default();
+            tracing::warn!(error = %e, "admin API: {sentence}");
+            AdminResponse::error(
+                status,
+                "server_error",
+                format!("{sentence}; {hint}"),
+                None,
+                Some(code),
+            )
+        }
         // The gateway may be up while its database is not (it serves
         // not-ready and retries): say what is wrong and how to fix it.
         e @ (StoreError::Open { .. } | StoreError::Schema { .. }) => {
@@ -104,5 +117,51 @@ fn store_error(e: StoreError, rename: &[(&str, &str)]) -> AdminResponse {
             tracing::error!(error = %other, "admin API: database error");
             AdminResponse::error(500, "server_error", "internal error", None, None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::DatabaseError;
+
+    fn answer(kind: FaultKind) -> (u16, serde_json::Value) {
+        let e = StoreError::Database(DatabaseError::new(
+            kind,
+            std::io::Error::other("engine words"),
+        ));
+        let r = store_error(e, &[]);
+        (r.status, serde_json::from_slice(&r.body).unwrap())
+    }
+
+    #[test]
+    fn storage_faults_get_their_status_sentence_and_code() {
+        for (kind, status, sentence, code) in [
+            (
+                FaultKind::Full,
+                507,
+                "database or disk is full; free space",
+                "database_full",
+            ),
+            (
+                FaultKind::ReadOnly,
+                503,
+                "the database is read-only; make",
+                "database_read_only",
+            ),
+            (
+                FaultKind::Busy,
+                503,
+                "database is locked by another process; another",
+                "database_busy",
+            ),
+        ] {
+            let (s, v) = answer(kind);
+            assert_eq!(s, status, "{v}");
+            let msg = v["error"]["message"].as_str().unwrap();
+            assert!(msg.starts_with(sentence), "{msg}");
+            assert_eq!(v["error"]["code"], code, "{v}");
+        }
+        assert_eq!(answer(FaultKind::Other).0, 500);
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{DatabaseError, Result, StoreError};
+use super::{DatabaseError, FaultKind, Result, StoreError};
 
 mod admin;
 mod catalog;
@@ -34,18 +34,22 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 /// `?` on a rusqlite call inside this engine gives the engine-neutral
-/// [`StoreError::Database`], remembering whether the database was busy.
+/// [`StoreError::Database`], with its [`FaultKind`].
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Database(DatabaseError::new(is_busy(&e), e))
+        StoreError::Database(DatabaseError::new(classify(&e), e))
     }
 }
 
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
+/// The one place SQLite's result codes become engine-neutral fault kinds.
+fn classify(e: &rusqlite::Error) -> FaultKind {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DatabaseBusy | C::DatabaseLocked) => FaultKind::Busy,
+        Some(C::DiskFull) => FaultKind::Full,
+        Some(C::ReadOnly) => FaultKind::ReadOnly,
+        _ => FaultKind::Other,
+    }
 }
 
 impl SqliteStore {
@@ -199,7 +203,11 @@ fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
             "the file is not an SQLite database, or it is corrupt".to_string(),
             "restore the newest `*.backup-*` file next to it, or point `--db` elsewhere".to_string(),
         ),
-        Some(C::ReadOnly) | Some(C::CannotOpen) | Some(C::PermissionDenied) => (
+        Some(C::ReadOnly) => (
+            format!("the database is read-only ({e})"),
+            "the file and its directory must be writable by this user, on a writable mount (SQLite also writes `-wal` and `-shm` files beside it)".to_string(),
+        ),
+        Some(C::CannotOpen) | Some(C::PermissionDenied) => (
             e.to_string(),
             "the file and its directory must be readable and writable by this user (SQLite also writes `-wal` and `-shm` files beside it)".to_string(),
         ),
@@ -213,5 +221,73 @@ fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
         path: path.to_path_buf(),
         message,
         hint,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(path: &Path) -> Connection {
+        let c = Connection::open(path).unwrap();
+        c.execute_batch("CREATE TABLE IF NOT EXISTS t (b BLOB)")
+            .unwrap();
+        c
+    }
+
+    fn fault(r: rusqlite::Result<usize>) -> (FaultKind, String) {
+        let e = StoreError::from(r.unwrap_err());
+        (e.fault(), e.to_string())
+    }
+
+    #[test]
+    fn sqlite_errors_become_fault_kinds_with_their_sentence() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let c = table(&path);
+
+        // SQLITE_FULL: the database may not grow past its page limit.
+        c.execute_batch("PRAGMA max_page_count = 3").unwrap();
+        let big = vec![0u8; 64 * 1024];
+        let (kind, msg) = fault(c.execute("INSERT INTO t VALUES (?1)", [&big]));
+        assert_eq!(
+            (kind, msg.as_str()),
+            (FaultKind::Full, "database error: database or disk is full")
+        );
+
+        // SQLITE_READONLY.
+        c.execute_batch("PRAGMA query_only = ON").unwrap();
+        let (kind, msg) = fault(c.execute("INSERT INTO t VALUES (x'00')", []));
+        assert_eq!(kind, FaultKind::ReadOnly);
+        assert!(
+            msg.starts_with("database error: the database is read-only ("),
+            "{msg}"
+        );
+        c.execute_batch("PRAGMA query_only = OFF").unwrap();
+
+        // SQLITE_BUSY: another connection holds the write lock.
+        c.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let (kind, msg) = fault(other.execute("INSERT INTO t VALUES (x'00')", []));
+        assert_eq!(
+            (kind, msg.as_str()),
+            (
+                FaultKind::Busy,
+                "database error: database is locked by another process"
+            )
+        );
+        let e = StoreError::from(
+            other
+                .execute("INSERT INTO t VALUES (x'00')", [])
+                .unwrap_err(),
+        );
+        assert!(e.is_busy() && e.is_user_error() && e.hint().unwrap().contains("fuser"));
+        c.execute_batch("ROLLBACK").unwrap();
+
+        // Anything else keeps the engine's words.
+        let (kind, msg) = fault(c.execute("INSERT INTO nope VALUES (1)", []));
+        assert_eq!(kind, FaultKind::Other);
+        assert_eq!(msg, "database error: no such table: nope");
     }
 }

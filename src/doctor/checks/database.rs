@@ -103,6 +103,20 @@ mod sys {
         unsafe { libc::access(c.as_ptr(), libc::R_OK | libc::W_OK) == 0 }
     }
 
+    /// Whether the filesystem holding `path` is mounted read-only.
+    pub fn read_only_mount(path: &Path) -> bool {
+        let Ok(c) = cstr(path) else { return false };
+        let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+        // SAFETY: as in `free_space`.
+        let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+        if rc != 0 {
+            return false;
+        }
+        // SAFETY: statvfs returned 0, so it initialised the struct.
+        let st = unsafe { st.assume_init() };
+        st.f_flag & libc::ST_RDONLY != 0
+    }
+
     pub fn euid() -> u32 {
         // SAFETY: geteuid has no preconditions and cannot fail.
         unsafe { libc::geteuid() }
@@ -126,6 +140,54 @@ mod sys {
         )]
         Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
     }
+}
+
+/// Why something at `at` cannot be written, as doctor can tell: a note for
+/// the message (a read-only mount) and the fix. A read-only mount needs a
+/// writable volume, and a process that already is root gains nothing from
+/// `chown`; only for another user is ownership the fix (`owner_fix`).
+fn unwritable(
+    at: &Path,
+    read_only_mount: bool,
+    euid: u32,
+    owner_fix: impl FnOnce() -> String,
+) -> (Option<String>, String) {
+    if read_only_mount {
+        return (
+            Some(format!("the filesystem at {} is mounted read-only", at.display())),
+            format!(
+                "mount a writable volume at {} (in Kubernetes: a volume without `readOnly: true`), or point `--db`/`LLMO_DB` at a writable one",
+                at.display()
+            ),
+        );
+    }
+    if euid == 0 {
+        return (
+            None,
+            "this process already runs as root (uid 0), so ownership is not the cause: look for the immutable attribute (`lsattr`), a read-only bind mount or SELinux/AppArmor, or point `--db`/`LLMO_DB` elsewhere".into(),
+        );
+    }
+    (None, owner_fix())
+}
+
+/// [`unwritable`] for this process and the real mount state of `at`
+/// (`err` is the write's own error, EROFS saying it directly).
+fn unwritable_here(
+    at: &Path,
+    err: Option<&std::io::Error>,
+    owner_fix: impl FnOnce() -> String,
+) -> (Option<String>, String) {
+    #[cfg(unix)]
+    let (ro, euid) = (
+        err.and_then(std::io::Error::raw_os_error) == Some(libc::EROFS) || sys::read_only_mount(at),
+        sys::euid(),
+    );
+    #[cfg(not(unix))]
+    let (ro, euid) = {
+        let _ = err;
+        (false, u32::MAX)
+    };
+    unwritable(at, ro, euid, owner_fix)
 }
 
 fn writable_fix(dir: &Path) -> String {
@@ -197,18 +259,26 @@ fn directory(dir: &Path) -> Check {
             Ok(()) => Check::ok(
                 g,
                 "directory",
-                format!("{} exists and is writable by {}", dir.display(), this_user()),
-            ),
-            Err(e) => Check::fail(
-                g,
-                "directory",
                 format!(
-                    "{} is not writable by {} ({e}); SQLite must create `-wal` and `-shm` files beside the database",
+                    "{} exists and is writable by {}",
                     dir.display(),
                     this_user()
                 ),
-                writable_fix(dir),
             ),
+            Err(e) => {
+                let (note, fix) = unwritable_here(dir, Some(&e), || writable_fix(dir));
+                Check::fail(
+                    g,
+                    "directory",
+                    format!(
+                        "{}{} is not writable by {} ({e}); SQLite must create `-wal` and `-shm` files beside the database",
+                        note.map(|n| format!("{n}: ")).unwrap_or_default(),
+                        dir.display(),
+                        this_user()
+                    ),
+                    fix,
+                )
+            }
         };
     }
     if dir.exists() {
@@ -477,17 +547,21 @@ fn permissions(path: &Path, meta: &std::fs::Metadata) -> Check {
         }
     }
     if let Some((f, mode, owner)) = files.iter().find(|(f, _, _)| !sys::read_write(f)) {
+        let (note, fix) = unwritable_here(f, None, || {
+            format!(
+                "`chown {me} {}` (files created by `sudo llmo ...` are owned by root), or run llmo as uid {owner}",
+                joined(files.iter())
+            )
+        });
         return Check::fail(
             g,
             "permissions",
             format!(
-                "{} is not readable and writable by this user (uid {me}; the file's owner is uid {owner}, mode {mode:04o}); llmo would fail with \"attempt to write a readonly database\"",
+                "{}{} is not readable and writable by this user (uid {me}; the file's owner is uid {owner}, mode {mode:04o}); llmo would fail with \"attempt to write a readonly database\"",
+                note.map(|n| format!("{n}: ")).unwrap_or_default(),
                 f.display()
             ),
-            format!(
-                "`chown {me} {}` (files created by `sudo llmo ...` are owned by root), or run llmo as uid {owner}",
-                joined(files.iter())
-            ),
+            fix,
         );
     }
     let loose: Vec<&(PathBuf, u32, u32)> =
@@ -557,6 +631,34 @@ fn disk_space_check(at: &Path, path: &Path, free: std::io::Result<u64>) -> Check
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn read_only_mounts_and_root_are_not_told_to_chown() {
+        let at = Path::new("/var/lib/llmo");
+        let chown = || "`chown 1000 /var/lib/llmo`".to_string();
+        // A read-only mount: say so, whoever runs doctor.
+        for euid in [0, 1000] {
+            let (note, fix) = unwritable(at, true, euid, chown);
+            assert_eq!(
+                note.as_deref(),
+                Some("the filesystem at /var/lib/llmo is mounted read-only")
+            );
+            assert!(
+                fix.starts_with("mount a writable volume at /var/lib/llmo"),
+                "{fix}"
+            );
+            assert!(!fix.contains("chown"), "{fix}");
+        }
+        // Root on a writable mount: ownership is not the cause.
+        let (note, fix) = unwritable(at, false, 0, chown);
+        assert_eq!(note, None);
+        assert!(
+            fix.contains("already runs as root") && !fix.contains("chown"),
+            "{fix}"
+        );
+        // Another user: chown is the fix.
+        assert_eq!(unwritable(at, false, 1000, chown), (None, chown()));
+    }
+
     use super::*;
     use crate::config::Source;
     use crate::doctor::checks::testing::find;

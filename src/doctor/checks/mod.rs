@@ -83,7 +83,12 @@ mod tests {
         );
         let m = migrations(None, out.state);
         assert_eq!(m[0].status, Status::Ok);
-        let p = providers(None, out.state, &env(&[]));
+        let p = providers(
+            None,
+            out.state,
+            &env(&[]),
+            &crate::doctor::server::Judge::Local { addr: None },
+        );
         assert_eq!(find(&p.checks, "configured").status, Status::Warn);
     }
 }

@@ -1,11 +1,13 @@
 //! The provider and model checks: each provider's key and base URL, and
-//! the models no enabled provider serves. Key variables are looked up in
-//! doctor's environment, never printed unmasked.
+//! the models no enabled provider serves. A key variable is judged by the
+//! running server's answer when one answers (its environment is the one
+//! that counts), else looked up in doctor's own; never printed unmasked.
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::DbState;
 use crate::catalog::{self, Provider, ProviderKind};
 use crate::db::Store;
+use crate::doctor::server::Judge;
 use crate::doctor::{Check, Group};
 use crate::secret::mask;
 
@@ -30,11 +32,13 @@ pub(super) fn redact_url(u: &str) -> String {
 }
 
 /// Each provider's key and base URL, models that no enabled provider serves,
-/// and the empty cases. Key variables are looked up in `env`.
+/// and the empty cases. Key variables are judged by `judge`: the running
+/// server's state, or looked up in `env`.
 pub(crate) fn providers(
     store: Option<&Store>,
     state: DbState,
     env: &BTreeMap<String, String>,
+    judge: &Judge,
 ) -> ProvidersOutcome {
     let g = Group::Providers;
     let mut out = ProvidersOutcome::default();
@@ -72,7 +76,7 @@ pub(crate) fn providers(
     }
     for p in &providers {
         let models = counts.get(p.name.as_str()).map_or(0, Vec::len);
-        let (check, probe) = provider(p, models, env);
+        let (check, probe) = provider(p, models, env, judge);
         out.checks.push(check);
         if probe {
             out.to_probe.push(p.clone());
@@ -85,7 +89,12 @@ pub(crate) fn providers(
 
 /// One provider's line: its key, base URL and model count. The flag says
 /// whether `--probe` may call it (enabled, with a valid base URL).
-fn provider(p: &Provider, models: usize, env: &BTreeMap<String, String>) -> (Check, bool) {
+fn provider(
+    p: &Provider,
+    models: usize,
+    env: &BTreeMap<String, String>,
+    judge: &Judge,
+) -> (Check, bool) {
     let g = Group::Providers;
     let name = p.name.as_str();
     if !p.enabled {
@@ -98,7 +107,7 @@ fn provider(p: &Provider, models: usize, env: &BTreeMap<String, String>) -> (Che
     }
     let mut notes: Vec<String> = Vec::new();
     let mut problems: Vec<(String, String)> = Vec::new();
-    match key_note(p, env) {
+    match key_note(p, env, judge) {
         Ok(note) => notes.push(note),
         Err(problem) => problems.push(problem),
     }
@@ -135,14 +144,40 @@ fn provider(p: &Provider, models: usize, env: &BTreeMap<String, String>) -> (Che
 }
 
 /// Where an enabled provider's key comes from (masked), or the problem with
-/// it and its fix.
-fn key_note(p: &Provider, env: &BTreeMap<String, String>) -> Result<String, (String, String)> {
+/// it and its fix. A key variable is the running server's business when
+/// one answered; otherwise doctor's environment stands in and says so.
+fn key_note(
+    p: &Provider,
+    env: &BTreeMap<String, String>,
+    judge: &Judge,
+) -> Result<String, (String, String)> {
     let name = p.name.as_str();
     let env_fix = |var: &str| {
         format!(
-            "set `{var}` in the environment `llmo serve` runs in (doctor sees only its own), or store the key: `llmo provider update {name} --api-key -`"
+            "set `{var}` in the environment `llmo serve` runs in and restart it, or store the key: `llmo provider update {name} --api-key -`"
         )
     };
+    if let (Judge::Server(srv), None, Some(var)) = (judge, &p.api_key, &p.api_key_env) {
+        match srv.keys.get(name).map(String::as_str) {
+            Some("missing") => {
+                return Err((
+                    format!(
+                        "{} has no `{var}` in its environment: it skips this provider",
+                        srv.who()
+                    ),
+                    env_fix(var),
+                ))
+            }
+            Some("env") => {
+                return Ok(format!(
+                    "key from `{var}` in the environment of {}",
+                    srv.who()
+                ))
+            }
+            _ => {}
+        }
+    }
+    let note = judge.local_note();
     match (&p.api_key, &p.api_key_env) {
         (Some(k), _) if k.expose().trim().is_empty() => Err((
             "its stored key is empty".into(),
@@ -150,9 +185,17 @@ fn key_note(p: &Provider, env: &BTreeMap<String, String>) -> Result<String, (Str
         )),
         (Some(k), _) => Ok(format!("key stored in the database ({})", k.masked())),
         (None, Some(var)) => match env.get(var) {
-            Some(v) if !v.trim().is_empty() => Ok(format!("key from `{var}` ({})", mask(v))),
-            Some(_) => Err((format!("its key variable `{var}` is empty"), env_fix(var))),
-            None => Err((format!("its key variable `{var}` is not set"), env_fix(var))),
+            Some(v) if !v.trim().is_empty() => {
+                Ok(format!("key from `{var}` ({}), {note}", mask(v)))
+            }
+            Some(_) => Err((
+                format!("its key variable `{var}` is empty ({note})"),
+                env_fix(var),
+            )),
+            None => Err((
+                format!("its key variable `{var}` is not set ({note})"),
+                env_fix(var),
+            )),
         },
         (None, None) if p.kind == ProviderKind::OpenAiCompatible => {
             Ok("no key (fine for servers that need none, such as Ollama or vLLM)".into())
@@ -310,7 +353,10 @@ mod tests {
             s.set_provider_enabled("off", false).unwrap();
         }
         let store = Store::open_for_inspection(&path).unwrap();
-        let out = providers(Some(&store), DbState::Open, &env(&[]));
+        let alone = Judge::Local {
+            addr: Some("127.0.0.1:8000".into()),
+        };
+        let out = providers(Some(&store), DbState::Open, &env(&[]), &alone);
         let inline = find(&out.checks, "inline");
         assert_eq!(inline.status, Status::Ok);
         assert!(inline.message.contains("sk-...1234"), "{}", inline.message);
@@ -318,6 +364,12 @@ mod tests {
         let fe = find(&out.checks, "fromenv");
         assert_eq!(fe.status, Status::Fail);
         assert!(fe.message.contains("DOCTOR_TEST_KEY"));
+        assert!(
+            fe.message
+                .contains("doctor's own environment: no llmo answers at 127.0.0.1:8000"),
+            "{}",
+            fe.message
+        );
         assert_eq!(find(&out.checks, "local").status, Status::Ok);
         assert_eq!(find(&out.checks, "off").status, Status::Ok);
         let orphan = find(&out.checks, "orphan");
@@ -328,10 +380,35 @@ mod tests {
             Some(&store),
             DbState::Open,
             &env(&[("DOCTOR_TEST_KEY", "sk-ant-abcdefghijklmnop")]),
+            &alone,
         );
         let fe = find(&out.checks, "fromenv");
         assert_eq!(fe.status, Status::Ok);
         assert!(fe.message.contains("sk-...mnop"), "{}", fe.message);
+
+        // A running server's environment is the one that counts, both ways.
+        let server = |state: &str| {
+            Judge::Server(crate::doctor::server::Running {
+                addr: "127.0.0.1:8000".into(),
+                pid: Some(42),
+                admin_key: Some(false),
+                keys: [("fromenv".to_string(), state.to_string())].into(),
+            })
+        };
+        let here = env(&[("DOCTOR_TEST_KEY", "sk-ant-abcdefghijklmnop")]);
+        let out = providers(Some(&store), DbState::Open, &here, &server("missing"));
+        let fe = find(&out.checks, "fromenv");
+        assert_eq!(fe.status, Status::Fail);
+        assert!(
+            fe.message
+                .contains("the server (pid 42 at 127.0.0.1:8000) has no `DOCTOR_TEST_KEY`"),
+            "{}",
+            fe.message
+        );
+        let out = providers(Some(&store), DbState::Open, &env(&[]), &server("env"));
+        let fe = find(&out.checks, "fromenv");
+        assert_eq!(fe.status, Status::Ok, "{}", fe.message);
+        assert!(fe.message.contains("environment of the server (pid 42"));
     }
 
     #[test]
