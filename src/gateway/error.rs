@@ -46,6 +46,14 @@ pub(crate) enum ApiError {
     /// The gateway cannot serve yet (database problem); says what to run.
     #[error("llmo is not ready: {problem}; fix: {fix}")]
     NotReady { problem: String, fix: String },
+    /// Every attempt ended in an upstream 429: the client may retry after
+    /// `retry_after` (the shortest wait an upstream asked for, else llmo's
+    /// own estimate).
+    #[error("{message}")]
+    UpstreamRateLimited {
+        message: String,
+        retry_after: Duration,
+    },
     /// Every candidate failed; carries the last upstream error.
     #[error("no provider could answer after {attempts} attempt(s); last error, from provider `{provider}`: {error}")]
     Upstream {
@@ -119,7 +127,9 @@ impl ApiError {
             ApiError::UnknownModel(_) | ApiError::UnknownRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::UpstreamRateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::NoProvider { .. } | ApiError::NotReady { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -146,7 +156,9 @@ impl ApiError {
             | ApiError::TooLarge { .. } => "invalid_request_error",
             ApiError::Unauthorized(_) => "authentication_error",
             ApiError::ModelNotAllowed(_) => "permission_error",
-            ApiError::RateLimited { .. } => "rate_limit_error",
+            ApiError::RateLimited { .. } | ApiError::UpstreamRateLimited { .. } => {
+                "rate_limit_error"
+            }
             ApiError::NoProvider { .. } | ApiError::NotReady { .. } => "service_unavailable",
             ApiError::Upstream { error: e, .. } => {
                 if e.is_timeout() {
@@ -170,6 +182,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::TooLarge { .. } => "request_too_large",
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
+            ApiError::UpstreamRateLimited { .. } => "upstream_rate_limited",
             ApiError::NoProvider { .. } => "no_available_provider",
             ApiError::NotReady { .. } => "not_ready",
             ApiError::Upstream { error: e, .. } => e.code(),
@@ -188,6 +201,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::TooLarge { .. } => "request_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::UpstreamRateLimited { .. } => "upstream_429",
             ApiError::NoProvider { .. } => "no_available_provider",
             ApiError::NotReady { .. } => "not_ready",
             ApiError::Upstream { error: e, .. } => e.log_type(),
@@ -205,7 +219,8 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            ApiError::RateLimited { retry_after, .. }
+            | ApiError::UpstreamRateLimited { retry_after, .. } => Some(*retry_after),
             ApiError::NoProvider { retry_after, .. } => *retry_after,
             ApiError::NotReady { .. } => Some(Duration::from_secs(1)),
             _ => None,

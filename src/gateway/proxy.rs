@@ -333,6 +333,11 @@ struct Failed {
     rate_wait: Option<Duration>,
     /// The shortest wait for an open circuit.
     circuit_wait: Option<Duration>,
+    /// Attempts that failed upstream, and how many of them with a 429.
+    upstream_failures: u32,
+    upstream_429s: u32,
+    /// The shortest `Retry-After` an upstream 429 asked for.
+    upstream_wait: Option<Duration>,
 }
 
 fn shortest(slot: &mut Option<Duration>, w: Duration) {
@@ -340,8 +345,55 @@ fn shortest(slot: &mut Option<Duration>, w: Duration) {
 }
 
 impl Failed {
+    /// Notes a failed attempt at `provider`.
+    fn note(&mut self, provider: &Arc<str>, e: UpstreamError) {
+        self.upstream_failures += 1;
+        if let UpstreamError::Status { status: 429, .. } = e {
+            self.upstream_429s += 1;
+            if let Some(w) = e.retry_after() {
+                shortest(&mut self.upstream_wait, w);
+            }
+        }
+        self.last = Some((provider.clone(), e));
+    }
+
+    /// When every attempt ended in an upstream 429: a 429 for the client
+    /// with the shortest wait any upstream asked for, else llmo's own
+    /// estimate (its rate windows, an open circuit, else one second).
+    fn rate_limited(&self, model: &ModelRoute) -> Option<ApiError> {
+        if self.upstream_failures == 0 || self.upstream_429s < self.upstream_failures {
+            return None;
+        }
+        let now = Instant::now();
+        let wait = self.upstream_wait.or(self.rate_wait).unwrap_or_else(|| {
+            model
+                .tiers
+                .iter()
+                .flatten()
+                .filter_map(|c| c.provider.live.open_remaining(now))
+                .min()
+                .unwrap_or(Duration::from_secs(1))
+        });
+        let last = self
+            .last
+            .as_ref()
+            .map(|(p, e)| format!(" (last: provider `{p}`: {e})"))
+            .unwrap_or_default();
+        Some(ApiError::UpstreamRateLimited {
+            message: format!(
+                "every provider of model `{}` that was tried is rate-limited upstream{last}; retry after {} s",
+                model.name,
+                wait.as_millis().div_ceil(1000).max(1)
+            ),
+            retry_after: wait,
+        })
+    }
+
     /// The answer when no candidate answered.
     fn into_error(mut self, model: &ModelRoute, attempts: u32) -> ApiError {
+        if let Some(e) = self.rate_limited(model) {
+            return e;
+        }
         if let Some((provider, error)) = self.last {
             if let UpstreamError::Unservable { status, body, .. } = error {
                 // The translator's answer for the client (e.g. 502
@@ -486,7 +538,7 @@ async fn try_candidate(
         if let Some(ch) = ch {
             shared.report_change(&p.name, ch);
         }
-        failed.last = Some((p.name.clone(), e));
+        failed.note(&p.name, e);
         let Next::Retry(wait) = next else {
             return None;
         };

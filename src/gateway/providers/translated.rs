@@ -130,7 +130,7 @@ impl UpstreamEndpoint {
     /// [`UpstreamError::Unservable`]: the gateway tries the next provider
     /// instead of answering the client or retrying here.
     fn error(&self, headers: &reqwest::header::HeaderMap, mapped: MappedError) -> UpstreamError {
-        from_mapped(headers, &mapped, self.secret())
+        from_mapped_hiding(headers, &mapped, &self.hidden())
     }
 
     /// A non-stream call: sends `body` to `path`, returns the success body
@@ -194,21 +194,35 @@ impl UpstreamEndpoint {
 /// status the client should see and an OpenAI-shaped body; `failover` but
 /// not `retryable` (llmo's own key, account or quota at this provider)
 /// becomes [`UpstreamError::Unservable`], so the next provider is tried
-/// instead of answering the client or retrying here. `secret` is scrubbed
-/// from the message.
+/// instead of answering the client or retrying here; a refusal of llmo's
+/// credentials becomes [`UpstreamError::Auth`]. `secret` is scrubbed from
+/// message and body.
 pub(crate) fn from_mapped(
     headers: &reqwest::header::HeaderMap,
     mapped: &MappedError,
     secret: Option<&str>,
+) -> UpstreamError {
+    from_mapped_hiding(headers, mapped, &[secret.unwrap_or("")])
+}
+
+/// [`from_mapped`] scrubbing each of `hide` (key, base URL).
+pub(crate) fn from_mapped_hiding(
+    headers: &reqwest::header::HeaderMap,
+    mapped: &MappedError,
+    hide: &[&str],
 ) -> UpstreamError {
     let unservable = mapped.failover && !mapped.retryable;
     let e = map_error(
         mapped.status,
         headers,
         Bytes::from(mapped.body_bytes()),
-        secret,
+        hide,
     );
     match e {
+        UpstreamError::Status { message, .. } if mapped.upstream_auth => UpstreamError::Auth {
+            status: mapped.upstream_status,
+            message: strip_auth_prefix(message),
+        },
         UpstreamError::Status {
             status,
             message,
@@ -231,6 +245,15 @@ pub(crate) fn from_mapped(
             body,
         },
         other => other,
+    }
+}
+
+/// The translator's message without its own "rejected llmo's credentials"
+/// preface ([`UpstreamError::Auth`] says it).
+fn strip_auth_prefix(message: String) -> String {
+    match message.strip_prefix(crate::translate::UPSTREAM_AUTH_PREFIX) {
+        Some(rest) => rest.to_string(),
+        None => message,
     }
 }
 
@@ -307,11 +330,12 @@ mod tests {
                 ),
             ),
         );
-        let UpstreamError::Unservable { status, body, .. } = &e else {
+        let UpstreamError::Auth { status, message } = &e else {
             panic!("{e:?}")
         };
-        assert_eq!(*status, 502);
-        assert!(String::from_utf8_lossy(body).contains("upstream_auth_failed"));
+        assert_eq!(*status, 401);
+        assert_eq!(e.code(), "upstream_auth_failed");
+        assert!(message.contains("invalid x-api-key"), "{message}");
         assert!(!e.is_retryable());
 
         let e = ep.error(
@@ -324,7 +348,7 @@ mod tests {
             ),
         );
         assert!(
-            matches!(e, UpstreamError::Unservable { status: 502, .. }),
+            matches!(e, UpstreamError::Auth { status: 400, .. }),
             "{e:?}"
         );
 

@@ -69,9 +69,12 @@ impl UpstreamEndpoint {
         })
     }
 
-    /// The key, to scrub from error messages.
-    pub(crate) fn secret(&self) -> Option<&str> {
-        self.key.as_ref().map(Secret::expose)
+    /// What to scrub from upstream error text besides key-like tokens and
+    /// URLs: the exact key and the base URL without its scheme (`""` is
+    /// ignored by the scrubber).
+    pub(crate) fn hidden(&self) -> [&str; 2] {
+        let host = self.base.split_once("://").map_or(&*self.base, |(_, h)| h);
+        (self.key.as_ref().map_or("", Secret::expose), host).into()
     }
 
     fn post(
