@@ -46,6 +46,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand serve" -l listen -d 'Address t
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l max-body -d 'Largest accepted request body, e.g. `10MiB` [env: LLMO_MAX_BODY] [default: 10MiB]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l log-retention -d 'Days of request logs to keep [env: LLMO_LOG_RETENTION_DAYS] [default: 30]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l shutdown-timeout -d 'How long shutdown waits for in-flight requests and streams, e.g. `30s` [env: LLMO_SHUTDOWN_TIMEOUT] [default: 30s]' -r
+complete -c llmo -n "__fish_llmo_using_subcommand serve" -l upstream-max-body -d 'Largest non-stream upstream answer llmo reads, e.g. `64MiB`; a larger one is a 502 [env: LLMO_UPSTREAM_MAX_BODY] [default: 64MiB]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F

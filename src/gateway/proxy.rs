@@ -253,6 +253,7 @@ async fn attempt(
         http: &shared.http,
         req: creq,
         upstream_model: &c.upstream_model,
+        max_body: shared.upstream_max_body,
     };
     match (api, creq.stream) {
         (Api::Embeddings, _) => adapter.embeddings(&a, timeout).await.map(Outcome::Full),

@@ -523,3 +523,59 @@ async fn a_200_that_is_not_a_json_object_is_a_failed_attempt() {
         );
     }
 }
+
+/// A chat completion of about `size` bytes, usage last.
+fn big_completion(size: usize) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(mock_upstream::CHAT).unwrap();
+    v["choices"][0]["message"]["content"] = json!("x".repeat(size));
+    v["usage"] = json!({"prompt_tokens": 11, "completion_tokens": 22, "total_tokens": 33});
+    serde_json::to_string(&v).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_answer_over_upstream_max_body_is_a_502_naming_the_setting() {
+    let (mock, dir) = one_provider(|_| {}).await;
+    let mut gw = Gw::start(dir, |o| o.settings.upstream_max_body.value = 64 * 1024).await;
+    let body = big_completion(100 * 1024);
+    // By Content-Length, and while reading a chunked body.
+    mock.push(Reply::ok(&body));
+    mock.push(Reply::Sse {
+        chunks: body
+            .as_bytes()
+            .chunks(16 * 1024)
+            .map(|c| (Duration::ZERO, String::from_utf8(c.to_vec()).unwrap()))
+            .collect(),
+        broken: false,
+    });
+    for _ in 0..2 {
+        let (st, v) = error_of(gw.chat(&chat_body()).await).await;
+        assert_eq!(st, 502, "{v}");
+        assert_eq!(v["error"]["code"], "upstream_response_too_large", "{v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("65536 bytes") && msg.contains("upstream_max_body"),
+            "{msg}"
+        );
+    }
+    // Under the limit: as before.
+    assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    let logs = gw.stop_and_logs().await;
+    assert_eq!(logs[0].error_type.as_deref(), Some("upstream_too_large"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_answer_arrives_intact_with_its_usage_logged() {
+    let (mock, dir) = one_provider(|_| {}).await;
+    let body = big_completion(8 * 1024 * 1024);
+    mock.set_default(Reply::ok(&body));
+    let mut gw = Gw::start(dir, |_| {}).await;
+    let res = gw.chat(&chat_body()).await;
+    assert_eq!(res.status(), 200);
+    let got = res.bytes().await.unwrap();
+    assert!(got == body.as_bytes(), "{} bytes, intact", got.len());
+    let logs = gw.stop_and_logs().await;
+    assert_eq!(
+        (logs[0].prompt_tokens, logs[0].completion_tokens),
+        (Some(11), Some(22))
+    );
+}

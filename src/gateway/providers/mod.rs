@@ -30,6 +30,8 @@ pub(crate) struct Attempt<'a> {
     pub http: &'a reqwest::Client,
     pub req: &'a ClientRequest<'a>,
     pub upstream_model: &'a str,
+    /// The largest non-stream answer read (`upstream_max_body`).
+    pub max_body: u64,
 }
 
 /// What an adapter does for the gateway. Bodies in and out are OpenAI's
@@ -219,6 +221,9 @@ pub(crate) enum UpstreamError {
         /// The raw body, passed to the client for non-retryable statuses.
         body: Bytes,
     },
+    /// A non-stream answer over `upstream_max_body` (the limit, in bytes).
+    #[error("the answer is larger than the limit of {0} bytes (setting `upstream_max_body`)")]
+    TooLarge(u64),
     #[error("broken answer: {0}")]
     Broken(String),
     /// The provider cannot serve this request for a reason of llmo's own
@@ -250,7 +255,9 @@ impl UpstreamError {
             UpstreamError::Status { status, .. } => {
                 matches!(status, 408 | 409 | 425 | 429) || *status >= 500
             }
-            UpstreamError::Unservable { .. } | UpstreamError::Auth { .. } => false,
+            UpstreamError::Unservable { .. }
+            | UpstreamError::Auth { .. }
+            | UpstreamError::TooLarge(_) => false,
         }
     }
 
@@ -271,6 +278,7 @@ impl UpstreamError {
             UpstreamError::Connect(_) => "upstream_unreachable",
             UpstreamError::Status { status: 429, .. } => "upstream_rate_limited",
             UpstreamError::Auth { .. } => "upstream_auth_failed",
+            UpstreamError::TooLarge(_) => "upstream_response_too_large",
             UpstreamError::Status { .. } | UpstreamError::Unservable { .. } => "upstream_error",
             UpstreamError::Broken(_) => "upstream_broken_response",
         }
@@ -285,6 +293,7 @@ impl UpstreamError {
             UpstreamError::Status { .. } => "upstream_4xx",
             UpstreamError::Unservable { .. } => "upstream_account",
             UpstreamError::Auth { .. } => "upstream_auth",
+            UpstreamError::TooLarge(_) => "upstream_too_large",
             UpstreamError::Broken(_) => "upstream_broken",
         }
     }

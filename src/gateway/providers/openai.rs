@@ -63,11 +63,11 @@ impl OpenAi {
         http: &reqwest::Client,
         url: &Url,
         body: Vec<u8>,
-        timeout: Duration,
+        bounds: (Duration, u64),
     ) -> Result<Completion, UpstreamError> {
         let bytes = self
             .endpoint
-            .fetch(http, url.clone(), body, timeout, |s, h, b| {
+            .fetch(http, url.clone(), body, bounds, |s, h, b| {
                 self.error(s, h, b)
             })
             .await?;
@@ -138,7 +138,7 @@ impl Adapter for OpenAi {
         timeout: Duration,
     ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
         let body = a.req.encode_openai(a.upstream_model, false);
-        self.call(a.http, &self.chat_url, body, timeout)
+        self.call(a.http, &self.chat_url, body, (timeout, a.max_body))
     }
 
     fn chat_stream(
@@ -168,7 +168,7 @@ impl Adapter for OpenAi {
         timeout: Duration,
     ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
         let body = a.req.encode_openai(a.upstream_model, false);
-        self.call(a.http, &self.embeddings_url, body, timeout)
+        self.call(a.http, &self.embeddings_url, body, (timeout, a.max_body))
     }
 }
 

@@ -89,7 +89,7 @@ impl<V: Vendor> Adapter for Translated<V> {
         let respond = |body: &[u8], meta: &ResponseMeta<'_>| V::RESPONSE(body, meta);
         async move {
             self.endpoint
-                .complete(a.http, call, &public, timeout, map, respond)
+                .complete(a.http, call, &public, (timeout, a.max_body), map, respond)
                 .await
         }
     }
@@ -134,17 +134,17 @@ impl UpstreamEndpoint {
     }
 
     /// A non-stream call: sends `body` to `path`, returns the success body
-    /// or the mapped error. Bounded as a whole by `timeout`.
+    /// or the mapped error. Bounded by `(timeout, max_body)`.
     pub(crate) async fn call(
         &self,
         http: &reqwest::Client,
         path: &str,
         body: Vec<u8>,
-        timeout: Duration,
+        bounds: (Duration, u64),
         map: impl Fn(u16, &[u8]) -> MappedError,
     ) -> Result<Bytes, UpstreamError> {
         let url = format!("{}{path}", self.base);
-        self.fetch(http, url, body, timeout, |status, headers, bytes| {
+        self.fetch(http, url, body, bounds, |status, headers, bytes| {
             self.error(headers, map(status, &bytes))
         })
         .await
@@ -158,12 +158,12 @@ impl UpstreamEndpoint {
         http: &reqwest::Client,
         call: Result<UpstreamCall, TranslateError>,
         public_model: &str,
-        timeout: Duration,
+        bounds: (Duration, u64),
         map: impl Fn(u16, &[u8]) -> MappedError,
         respond: impl Fn(&[u8], &ResponseMeta<'_>) -> Result<ChatCompletion, TranslateError>,
     ) -> Result<Completion, UpstreamError> {
         let call = call.map_err(|e| translate_error(&e))?;
-        let body = self.call(http, &call.path, call.body, timeout, map).await?;
+        let body = self.call(http, &call.path, call.body, bounds, map).await?;
         let (id, created) = fallback_identity();
         let meta = ResponseMeta {
             public_model,

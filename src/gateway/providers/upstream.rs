@@ -13,6 +13,62 @@ use reqwest::IntoUrl;
 use super::UpstreamError;
 use crate::secret::Secret;
 
+/// The most of an upstream error body that is read (the rest is dropped:
+/// an error message is never that long).
+pub(crate) const ERROR_BODY_MAX: u64 = 256 * 1024;
+
+/// Reads a response body of at most `limit` bytes (refused up front by
+/// `Content-Length`, else while reading): over it, [`UpstreamError::TooLarge`]
+/// when `strict`, else the first `limit` bytes.
+async fn read_capped(
+    mut res: reqwest::Response,
+    limit: u64,
+    strict: bool,
+    ms: u64,
+) -> Result<Bytes, UpstreamError> {
+    let declared = res.content_length();
+    if strict && declared.is_some_and(|n| n > limit) {
+        return Err(UpstreamError::TooLarge(limit));
+    }
+    let mut first: Option<Bytes> = None;
+    let mut acc: Option<bytes::BytesMut> = None;
+    let mut len: u64 = 0;
+    while let Some(chunk) = res
+        .chunk()
+        .await
+        .map_err(|e| UpstreamError::from_reqwest(&e, ms))?
+    {
+        len += chunk.len() as u64;
+        let chunk = if len > limit {
+            if strict {
+                return Err(UpstreamError::TooLarge(limit));
+            }
+            let keep = chunk.len() - (len - limit) as usize;
+            chunk.slice(..keep)
+        } else {
+            chunk
+        };
+        match (&mut first, &mut acc) {
+            (None, None) => first = Some(chunk),
+            (Some(f), None) => {
+                let cap = declared.unwrap_or(0).max(len).min(limit) as usize;
+                let mut b = bytes::BytesMut::with_capacity(cap);
+                b.extend_from_slice(f);
+                b.extend_from_slice(&chunk);
+                acc = Some(b);
+            }
+            (_, Some(b)) => b.extend_from_slice(&chunk),
+        }
+        if len >= limit && !strict {
+            break;
+        }
+    }
+    Ok(match acc {
+        Some(b) => b.freeze(),
+        None => first.unwrap_or_default(),
+    })
+}
+
 /// How the key is sent.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Auth {
@@ -107,13 +163,14 @@ impl UpstreamEndpoint {
 
     /// A non-stream call: sends `body` to `url` and returns the success
     /// body, or `on_error(status, headers, body)` for any other status.
-    /// Bounded as a whole by `timeout`.
+    /// Bounded as a whole by `timeout`; a success body over `limit` bytes is
+    /// [`UpstreamError::TooLarge`] (error bodies are cut at [`ERROR_BODY_MAX`]).
     pub(crate) async fn fetch(
         &self,
         http: &reqwest::Client,
         url: impl IntoUrl,
         body: Vec<u8>,
-        timeout: Duration,
+        (timeout, limit): (Duration, u64),
         on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
     ) -> Result<Bytes, UpstreamError> {
         let ms = timeout.as_millis() as u64;
@@ -127,13 +184,12 @@ impl UpstreamEndpoint {
             // The headers are only read for errors (Retry-After): no clone
             // of the header map on the success path.
             let headers = (!status.is_success()).then(|| res.headers().clone());
-            let bytes = res
-                .bytes()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
             match headers {
-                Some(headers) => Err(on_error(status.as_u16(), &headers, bytes)),
-                None => Ok(bytes),
+                Some(headers) => {
+                    let bytes = read_capped(res, ERROR_BODY_MAX, false, ms).await?;
+                    Err(on_error(status.as_u16(), &headers, bytes))
+                }
+                None => read_capped(res, limit, true, ms).await,
             }
         };
         tokio::time::timeout(timeout, work)
@@ -159,10 +215,7 @@ impl UpstreamEndpoint {
         let status = res.status();
         if !status.is_success() {
             let headers = res.headers().clone();
-            let bytes = res
-                .bytes()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e, 0))?;
+            let bytes = read_capped(res, ERROR_BODY_MAX, false, 0).await?;
             return Err(on_error(status.as_u16(), &headers, bytes));
         }
         Ok(reqwest::Body::from(res))
