@@ -471,6 +471,7 @@ mod tests {
                 "LLMO_CIRCUIT_COOLDOWN",
                 "LLMO_LOG",
                 "LLMO_ADMIN_KEY",
+                "LLMO_UPSTREAM_MAX_BODY",
             ]
         );
         for d in SETTINGS {
@@ -498,7 +499,7 @@ mod tests {
             .map(|d| d.name)
             .collect();
         assert_eq!(listed, rows);
-        assert_eq!(listed.len(), 9);
+        assert_eq!(listed.len(), 10);
     }
 
     #[test]
