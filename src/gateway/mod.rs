@@ -35,6 +35,7 @@ pub(crate) mod body;
 pub(crate) mod breaker;
 pub(crate) mod error;
 pub(crate) mod metrics;
+mod passthrough;
 pub(crate) mod providers;
 pub(crate) mod proxy;
 pub(crate) mod rate;

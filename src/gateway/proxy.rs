@@ -15,6 +15,7 @@ use hyper::{Request, Response};
 use super::body::Body;
 use super::breaker::Refusal;
 use super::error::ApiError;
+use super::passthrough::PassBody;
 use super::providers::request::{Api, ClientRequest};
 use super::providers::{Attempt, Completion, UpstreamError};
 use super::request_log::LogCtx;
@@ -103,6 +104,8 @@ async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, ApiError
 enum Outcome {
     Full(Completion),
     Stream(Box<Relay>),
+    /// A large pass-through answer, relayed as it arrives.
+    Pass(Box<PassBody>),
 }
 
 /// `POST /v1/chat/completions` and `POST /v1/embeddings`.
@@ -143,6 +146,15 @@ pub(crate) async fn handle(
             log.ttfb = Some(log.started.elapsed());
             log.finish(200, None);
             let mut res = Response::new(Body::full(c.body));
+            res.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Ok(res)
+        }
+        Outcome::Pass(mut pass) => {
+            log.ttfb = Some(log.started.elapsed());
+            // The body writes the row when it ends.
+            pass.attach(log.hand_over());
+            let mut res = Response::new(Body::Pass(pass));
             res.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             Ok(res)
@@ -255,9 +267,19 @@ async fn attempt(
         upstream_model: &c.upstream_model,
         max_body: shared.upstream_max_body,
     };
+    let started = Instant::now();
+    let full = |done: Completion| match done.rest {
+        Some(rest) => Outcome::Pass(Box::new(PassBody::new(
+            done.body,
+            rest,
+            c.provider.clone(),
+            started,
+        ))),
+        None => Outcome::Full(done),
+    };
     match (api, creq.stream) {
-        (Api::Embeddings, _) => adapter.embeddings(&a, timeout).await.map(Outcome::Full),
-        (Api::Chat, false) => adapter.chat(&a, timeout).await.map(Outcome::Full),
+        (Api::Embeddings, _) => adapter.embeddings(&a, timeout).await.map(full),
+        (Api::Chat, false) => adapter.chat(&a, timeout).await.map(full),
         (Api::Chat, true) => {
             // `timeout` bounds the wait for the first event; the relay then
             // bounds each gap between chunks with it.
@@ -511,7 +533,7 @@ async fn try_candidate(
         let e = match res {
             Ok(out) => {
                 answered(shared, c, log);
-                if let Outcome::Stream(_) = &out {
+                if let Outcome::Stream(_) | Outcome::Pass(_) = &out {
                     // The relay adds the streaming time itself.
                     log.upstream = log.upstream.saturating_sub(t.elapsed());
                 }

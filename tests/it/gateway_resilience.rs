@@ -579,3 +579,53 @@ async fn a_large_answer_arrives_intact_with_its_usage_logged() {
         (Some(11), Some(22))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_answer_relayed_as_it_arrives_is_cut_when_it_breaks_or_overflows() {
+    let (mock, dir) = one_provider(|_| {}).await;
+    let mut gw = Gw::start(dir, |o| {
+        o.settings.upstream_max_body.value = 3 * 1024 * 1024;
+        o.settings.circuit_failures.value = 1000;
+    })
+    .await;
+    let chunked = |body: &str, broken: bool| Reply::Sse {
+        chunks: body
+            .as_bytes()
+            .chunks(256 * 1024)
+            .map(|c| (Duration::ZERO, String::from_utf8(c.to_vec()).unwrap()))
+            .collect(),
+        broken,
+    };
+    // Over the limit after the first MiB went out: the client never gets a
+    // complete-looking answer.
+    mock.push(chunked(&big_completion(4 * 1024 * 1024), false));
+    // Cut by the upstream mid-way.
+    let two_mib = big_completion(2 * 1024 * 1024);
+    mock.push(chunked(&two_mib[..two_mib.len() - 100], true));
+    for _ in 0..2 {
+        let res = gw.chat(&chat_body()).await;
+        assert_eq!(res.status(), 200);
+        assert!(res.bytes().await.is_err(), "the body must end in an error");
+    }
+    // HTML of more than a MiB: refused before anything is sent.
+    let html = format!("<html>{}</html>", "x".repeat(2 * 1024 * 1024));
+    mock.push(chunked(&html, false));
+    let (st, v) = error_of(gw.chat(&chat_body()).await).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (502, Some("upstream_broken_response"))
+    );
+    let logs = gw.stop_and_logs().await;
+    let rows: Vec<_> = logs
+        .iter()
+        .map(|l| (l.status, l.error_type.as_deref()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (502, Some("upstream_too_large")),
+            (502, Some("upstream_broken")),
+            (502, Some("upstream_broken"))
+        ]
+    );
+}

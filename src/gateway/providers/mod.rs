@@ -125,10 +125,26 @@ impl AnyAdapter {
     }
 }
 
-/// A finished non-stream answer, already in OpenAI's format.
+/// A non-stream answer, in OpenAI's format: whole, or (a pass-through
+/// answer over [`BUFFERED_MAX`]) its start in `body` and the `rest` still
+/// to relay.
 pub(crate) struct Completion {
     pub body: Bytes,
     pub usage: Usage,
+    pub rest: Option<Rest>,
+}
+
+/// Non-stream answers up to this size are read whole, checked and relayed;
+/// larger pass-through answers are relayed as they arrive.
+pub(crate) const BUFFERED_MAX: u64 = 1024 * 1024;
+
+/// The unread rest of a large pass-through answer.
+pub(crate) struct Rest {
+    pub body: reqwest::Body,
+    /// Bytes read so far (the head).
+    pub read: u64,
+    /// `upstream_max_body`.
+    pub limit: u64,
 }
 
 /// An open upstream stream and how to turn its events into OpenAI's.
@@ -378,6 +394,15 @@ pub(crate) fn check_object(body: &[u8]) -> Result<(), UpstreamError> {
         "the upstream answered 200 with {what} ({} bytes), not a JSON object",
         body.len()
     )))
+}
+
+/// The start of a success body relayed as it arrives must open a JSON
+/// object (the rest is checked at its end).
+pub(crate) fn check_opens_object(head: &[u8]) -> Result<(), UpstreamError> {
+    match head.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(()),
+        _ => check_object(head),
+    }
 }
 
 /// Maps a non-success upstream answer. Message and body are

@@ -14,8 +14,8 @@ use reqwest::Url;
 
 use super::upstream::{Auth, UpstreamEndpoint};
 use super::{
-    check_object, map_error, parse_usage, Adapter, Attempt, Completion, StreamMapper,
-    UpstreamError, UpstreamStream,
+    check_object, check_opens_object, map_error, parse_usage, Adapter, Attempt, Completion,
+    StreamMapper, UpstreamError, UpstreamStream, Usage,
 };
 use crate::catalog::Provider;
 
@@ -65,16 +65,27 @@ impl OpenAi {
         body: Vec<u8>,
         bounds: (Duration, u64),
     ) -> Result<Completion, UpstreamError> {
-        let bytes = self
+        let (bytes, rest) = self
             .endpoint
-            .fetch(http, url.clone(), body, bounds, |s, h, b| {
+            .fetch_head(http, url.clone(), body, bounds, |s, h, b| {
                 self.error(s, h, b)
             })
             .await?;
+        if rest.is_some() {
+            // Relayed as it arrives: only its start can be checked now;
+            // `usage` is read from its end.
+            check_opens_object(&bytes)?;
+            return Ok(Completion {
+                body: bytes,
+                usage: Usage::default(),
+                rest,
+            });
+        }
         check_object(&bytes)?;
         Ok(Completion {
             usage: parse_usage(&bytes),
             body: bytes,
+            rest: None,
         })
     }
 }

@@ -296,6 +296,7 @@ pub(crate) fn completion<T: serde::Serialize>(
         .map(|b| Completion {
             body: Bytes::from(b),
             usage,
+            rest: None,
         })
         .map_err(|e| UpstreamError::Broken(format!("cannot encode the translated answer: {e}")))
 }
