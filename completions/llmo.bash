@@ -302,7 +302,7 @@ _llmo() {
 
     case "${cmd}" in
         llmo)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version serve provider model key migrate doctor admin-key health completions help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version serve provider model key migrate doctor admin-key health completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -316,6 +316,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -324,7 +328,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__admin__subcmd__key)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version generate help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -338,6 +342,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -346,7 +354,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__admin__subcmd__key__subcmd__generate)
-            opts="-q -v -h -V --out --force --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --out --force --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -361,6 +369,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -414,7 +426,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__completions)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version bash elvish fish powershell zsh"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -425,6 +437,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -436,17 +452,13 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__doctor)
-            opts="-q -v -h -V --probe --probe-timeout --admin-key-file --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --probe --probe-timeout --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --probe-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -458,6 +470,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -466,7 +482,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__health)
-            opts="-q -v -h -V --url --timeout --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --url --timeout --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -485,6 +501,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -944,7 +964,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version create list revoke help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version create list revoke help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -958,6 +978,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -966,7 +990,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key__subcmd__create)
-            opts="-q -v -h -V --rpm --models --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --rpm --models --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -985,6 +1009,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1066,7 +1094,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key__subcmd__list)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1077,6 +1105,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1088,7 +1120,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key__subcmd__revoke)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1102,6 +1134,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1110,7 +1146,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__migrate)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version status up help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version status up help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1121,6 +1157,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1188,7 +1228,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__migrate__subcmd__status)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1199,6 +1239,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1210,7 +1254,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__migrate__subcmd__up)
-            opts="-q -v -h -V --dry-run --no-backup --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --dry-run --no-backup --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1224,6 +1268,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1232,7 +1280,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version add list show remove unmap enable disable help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version add list show remove unmap enable disable help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1246,6 +1294,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1254,7 +1306,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__add)
-            opts="-q -v -h -V --provider --description --disabled --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --provider --description --disabled --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1276,6 +1328,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1284,7 +1340,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__disable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1295,6 +1351,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1306,7 +1366,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__enable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1317,6 +1377,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1454,7 +1518,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__list)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1465,6 +1529,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1476,7 +1544,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__remove)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1487,6 +1555,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1498,7 +1570,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__show)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1512,6 +1584,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1520,7 +1596,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__unmap)
-            opts="-q -v -h -V --provider --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --provider --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1538,6 +1614,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1546,7 +1626,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version add list show update rename remove enable disable help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version add list show update rename remove enable disable help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1560,6 +1640,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1568,7 +1652,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__add)
-            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --no-api-key --disabled --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --disabled --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1622,6 +1706,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1630,7 +1718,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__disable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1641,6 +1729,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1652,7 +1744,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__enable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1663,6 +1755,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1814,7 +1910,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__list)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1825,6 +1921,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1836,7 +1936,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__remove)
-            opts="-q -v -h -V --force --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --force --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1847,6 +1947,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1858,7 +1962,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__rename)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1869,6 +1973,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1880,7 +1988,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__show)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1894,6 +2002,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1902,7 +2014,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__update)
-            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --no-api-key --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --no-api-key --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1956,6 +2068,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1964,7 +2080,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__serve)
-            opts="-q -v -h -V --listen --allow-anonymous --max-body --log-retention --shutdown-timeout --exit-on-error --admin-key-file --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --listen --allow-anonymous --max-body --log-retention --shutdown-timeout --upstream-max-body --exit-on-error --db --config --json --quiet --verbose --admin-key-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1986,7 +2102,7 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-key-file)
+                --upstream-max-body)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1995,6 +2111,10 @@ _llmo() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -27,6 +27,10 @@ pub struct Args {
     /// [env: LLMO_SHUTDOWN_TIMEOUT] [default: 30s]
     #[arg(long, value_name = "DURATION", value_parser = crate::time::parse_duration)]
     pub shutdown_timeout: Option<Duration>,
+    /// Largest non-stream upstream answer llmo reads, e.g. `64MiB`; a larger
+    /// one is a 502 [env: LLMO_UPSTREAM_MAX_BODY] [default: 64MiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub upstream_max_body: Option<u64>,
     /// Exit 1 when the database cannot be opened or migrated, instead of
     /// serving not-ready and retrying in the background
     #[arg(long)]
@@ -43,6 +47,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     o.log_retention_days = args.log_retention;
     o.shutdown_timeout = args.shutdown_timeout;
     o.admin_key_file = args.admin.admin_key_file;
+    o.upstream_max_body = args.upstream_max_body;
     let settings = crate::config::Settings::resolve(&o)?;
     let addr = settings.listen.value.clone();
     let mut opts = Options::new(settings);

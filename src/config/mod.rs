@@ -31,6 +31,7 @@ pub(crate) const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CIRCUIT_FAILURES: u32 = 5;
 const DEFAULT_CIRCUIT_COOLDOWN: Duration = Duration::from_secs(30);
+const DEFAULT_UPSTREAM_MAX_BODY: u64 = 64 * 1024 * 1024;
 
 /// Shortest admin key accepted: a guessable key on an API that can change
 /// routing and read logs is worse than none (`llmo admin-key generate`
@@ -153,6 +154,8 @@ struct FileConfig {
     /// A file holding the admin API key (relative paths are relative to the
     /// config file's directory).
     admin_key_file: Option<PathBuf>,
+    /// Largest non-stream upstream answer llmo reads, e.g. `64MiB`.
+    upstream_max_body: Option<toml::Value>,
 }
 
 /// Values given on the command line. `None` means "not given".
@@ -167,6 +170,7 @@ pub struct Overrides {
     pub shutdown_timeout: Option<Duration>,
     /// `--admin-key-file PATH`.
     pub admin_key_file: Option<PathBuf>,
+    pub upstream_max_body: Option<u64>,
 }
 
 /// The config file that was considered.
@@ -192,6 +196,8 @@ pub struct Settings {
     /// The key `/admin` requests must present; `None` (source default) means
     /// the admin API and UI are off. There is never a default key.
     pub admin_key: Sourced<Option<Secret>>,
+    /// Largest non-stream upstream answer read; a larger one is a 502.
+    pub upstream_max_body: Sourced<u64>,
 }
 
 /// The platform default paths (e.g. `~/.local/share/llmo/llmo.db` and
@@ -274,6 +280,7 @@ impl Settings {
             circuit_failures: unset(),
             circuit_cooldown: unset(),
             admin_key: unset(),
+            upstream_max_body: unset(),
         }
     }
 

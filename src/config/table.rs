@@ -16,6 +16,7 @@ use super::{
     check_admin_key, default_db_path, read_admin_key_file, ConfigError, Env, FileConfig, Overrides,
     Settings, Source, Sourced, DEFAULT_CIRCUIT_COOLDOWN, DEFAULT_CIRCUIT_FAILURES, DEFAULT_LISTEN,
     DEFAULT_LOG_RETENTION_DAYS, DEFAULT_MAX_BODY, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_UPSTREAM_MAX_BODY,
 };
 use crate::secret::{mask, Secret};
 
@@ -368,6 +369,25 @@ pub(crate) const SETTINGS: &[SettingDef] = &[
             set: |s, v| s.admin_key = v,
         }),
     },
+    SettingDef {
+        name: "upstream_max_body",
+        file_key: Some("upstream_max_body"),
+        env: "LLMO_UPSTREAM_MAX_BODY",
+        flag: Some("upstream-max-body"),
+        secret: false,
+        value: Some(&Spec {
+            parse: parse_size,
+            flag: |o| Ok(o.upstream_max_body),
+            file: |f, _| {
+                let v = f.upstream_max_body.as_ref()?;
+                Some(parse_file_size(v).map_err(|e| ("upstream_max_body", e)))
+            },
+            default: || Ok(DEFAULT_UPSTREAM_MAX_BODY),
+            show: u64::to_string,
+            get: |s| &s.upstream_max_body,
+            set: |s, v| s.upstream_max_body = v,
+        }),
+    },
 ];
 
 /// The config file's `admin_key` or `admin_key_file` (not both); a relative
@@ -451,6 +471,7 @@ mod tests {
                 "LLMO_CIRCUIT_COOLDOWN",
                 "LLMO_LOG",
                 "LLMO_ADMIN_KEY",
+                "LLMO_UPSTREAM_MAX_BODY",
             ]
         );
         for d in SETTINGS {
@@ -478,7 +499,7 @@ mod tests {
             .map(|d| d.name)
             .collect();
         assert_eq!(listed, rows);
-        assert_eq!(listed.len(), 9);
+        assert_eq!(listed.len(), 10);
     }
 
     #[test]
@@ -602,6 +623,13 @@ mod tests {
                 "2",
                 "circuit_failures = 3",
                 ["", "2", "3", "5"],
+            ),
+            case(
+                "upstream_max_body",
+                Some(|o, _| o.upstream_max_body = Some(1)),
+                "2KiB",
+                "upstream_max_body = \"3KiB\"",
+                ["1", "2048", "3072", "67108864"],
             ),
             case(
                 "circuit_cooldown",

@@ -1,13 +1,14 @@
-//! The one response body type of the gateway: a buffer sent whole, or an SSE
-//! relay that forwards upstream events as they arrive. An enum rather than a
-//! boxed trait object: the common (non-stream) case allocates nothing extra.
-use std::convert::Infallible;
+//! The one response body type of the gateway: a buffer sent whole, an SSE
+//! relay that forwards upstream events as they arrive, or a large JSON answer
+//! relayed as it arrives. An enum rather than a boxed trait object: the
+//! common (non-stream) case allocates nothing extra.
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 
+use super::passthrough::PassBody;
 use super::stream::Relay;
 
 pub(crate) enum Body {
@@ -15,6 +16,9 @@ pub(crate) enum Body {
     Full(Option<Bytes>),
     /// A streamed chat completion.
     Relay(Box<Relay>),
+    /// A large non-stream answer relayed as it arrives; an error cuts the
+    /// connection (the answer is incomplete).
+    Pass(Box<PassBody>),
 }
 
 impl Body {
@@ -30,15 +34,16 @@ impl Body {
 
 impl hyper::body::Body for Body {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = std::io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         match self.get_mut() {
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Relay(r) => r.poll_chunk(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+            Body::Pass(p) => p.poll_chunk(cx).map(|o| o.map(|r| r.map(Frame::data))),
         }
     }
 
@@ -50,7 +55,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Body::Full(None) => SizeHint::with_exact(0),
-            Body::Relay(_) => SizeHint::default(),
+            Body::Relay(_) | Body::Pass(_) => SizeHint::default(),
         }
     }
 }

@@ -50,6 +50,14 @@ pub(crate) enum ApiError {
     /// The gateway cannot serve yet (database problem); says what to run.
     #[error("llmo is not ready: {problem}; fix: {fix}")]
     NotReady { problem: String, fix: String },
+    /// Every attempt ended in an upstream 429: the client may retry after
+    /// `retry_after` (the shortest wait an upstream asked for, else llmo's
+    /// own estimate).
+    #[error("{message}")]
+    UpstreamRateLimited {
+        message: String,
+        retry_after: Duration,
+    },
     /// Every candidate failed; carries the last upstream error.
     #[error("no provider could answer after {attempts} attempt(s); last error, from provider `{provider}`: {error}")]
     Upstream {
@@ -123,7 +131,9 @@ impl ApiError {
             ApiError::UnknownModel(_) | ApiError::UnknownRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::UpstreamRateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::NoProvider { .. } | ApiError::NotReady { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -151,7 +161,9 @@ impl ApiError {
             | ApiError::TooLarge { .. } => "invalid_request_error",
             ApiError::Unauthorized(_) => "authentication_error",
             ApiError::ModelNotAllowed(_) => "permission_error",
-            ApiError::RateLimited { .. } => "rate_limit_error",
+            ApiError::RateLimited { .. } | ApiError::UpstreamRateLimited { .. } => {
+                "rate_limit_error"
+            }
             ApiError::NoProvider { .. } | ApiError::NotReady { .. } => "service_unavailable",
             ApiError::KeyMissing(_) => "upstream_error",
             ApiError::Upstream { error: e, .. } => {
@@ -176,6 +188,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::TooLarge { .. } => "request_too_large",
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
+            ApiError::UpstreamRateLimited { .. } => "upstream_rate_limited",
             ApiError::NoProvider { .. } => "no_available_provider",
             ApiError::NotReady { .. } => "not_ready",
             ApiError::KeyMissing(_) => "upstream_key_missing",
@@ -195,6 +208,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::TooLarge { .. } => "request_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::UpstreamRateLimited { .. } => "upstream_429",
             ApiError::NoProvider { .. } => "no_available_provider",
             ApiError::NotReady { .. } => "not_ready",
             ApiError::KeyMissing(_) => "upstream_key_missing",
@@ -213,7 +227,8 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            ApiError::RateLimited { retry_after, .. }
+            | ApiError::UpstreamRateLimited { retry_after, .. } => Some(*retry_after),
             ApiError::NoProvider { retry_after, .. } => *retry_after,
             ApiError::NotReady { .. } => Some(Duration::from_secs(1)),
             _ => None,

@@ -35,6 +35,7 @@ pub(crate) mod body;
 pub(crate) mod breaker;
 pub(crate) mod error;
 pub(crate) mod metrics;
+mod passthrough;
 pub(crate) mod providers;
 pub(crate) mod proxy;
 pub(crate) mod rate;
@@ -126,6 +127,8 @@ pub(crate) struct Shared {
     pub breaker: BreakerConfig,
     pub allow_anonymous: bool,
     pub max_body: u64,
+    /// Largest non-stream upstream answer read (`upstream_max_body`).
+    pub upstream_max_body: u64,
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     problem: RwLock<Option<Arc<Problem>>>,
     lives: LiveStates,
@@ -154,6 +157,7 @@ impl Shared {
             },
             allow_anonymous: s.allow_anonymous.value,
             max_body: s.max_body.value,
+            upstream_max_body: s.upstream_max_body.value,
             snapshot: RwLock::new(None),
             problem: RwLock::new(None),
             lives: LiveStates::default(),

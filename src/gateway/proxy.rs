@@ -15,6 +15,7 @@ use hyper::{Request, Response};
 use super::body::Body;
 use super::breaker::Refusal;
 use super::error::ApiError;
+use super::passthrough::PassBody;
 use super::providers::request::{Api, ClientRequest};
 use super::providers::{Attempt, Completion, UpstreamError};
 use super::request_log::LogCtx;
@@ -103,6 +104,8 @@ async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, ApiError
 enum Outcome {
     Full(Completion),
     Stream(Box<Relay>),
+    /// A large pass-through answer, relayed as it arrives.
+    Pass(Box<PassBody>),
 }
 
 /// `POST /v1/chat/completions` and `POST /v1/embeddings`.
@@ -143,6 +146,15 @@ pub(crate) async fn handle(
             log.ttfb = Some(log.started.elapsed());
             log.finish(200, None);
             let mut res = Response::new(Body::full(c.body));
+            res.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Ok(res)
+        }
+        Outcome::Pass(mut pass) => {
+            log.ttfb = Some(log.started.elapsed());
+            // The body writes the row when it ends.
+            pass.attach(log.hand_over());
+            let mut res = Response::new(Body::Pass(pass));
             res.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             Ok(res)
@@ -253,10 +265,21 @@ async fn attempt(
         http: &shared.http,
         req: creq,
         upstream_model: &c.upstream_model,
+        max_body: shared.upstream_max_body,
+    };
+    let started = Instant::now();
+    let full = |done: Completion| match done.rest {
+        Some(rest) => Outcome::Pass(Box::new(PassBody::new(
+            done.body,
+            rest,
+            c.provider.clone(),
+            started,
+        ))),
+        None => Outcome::Full(done),
     };
     match (api, creq.stream) {
-        (Api::Embeddings, _) => adapter.embeddings(&a, timeout).await.map(Outcome::Full),
-        (Api::Chat, false) => adapter.chat(&a, timeout).await.map(Outcome::Full),
+        (Api::Embeddings, _) => adapter.embeddings(&a, timeout).await.map(full),
+        (Api::Chat, false) => adapter.chat(&a, timeout).await.map(full),
         (Api::Chat, true) => {
             // `timeout` bounds the wait for the first event; the relay then
             // bounds each gap between chunks with it.
@@ -335,6 +358,11 @@ struct Failed {
     circuit_wait: Option<Duration>,
     /// Providers skipped because the server lacks their key variable.
     key_missing: Vec<String>,
+    /// Attempts that failed upstream, and how many of them with a 429.
+    upstream_failures: u32,
+    upstream_429s: u32,
+    /// The shortest `Retry-After` an upstream 429 asked for.
+    upstream_wait: Option<Duration>,
 }
 
 fn shortest(slot: &mut Option<Duration>, w: Duration) {
@@ -342,8 +370,55 @@ fn shortest(slot: &mut Option<Duration>, w: Duration) {
 }
 
 impl Failed {
+    /// Notes a failed attempt at `provider`.
+    fn note(&mut self, provider: &Arc<str>, e: UpstreamError) {
+        self.upstream_failures += 1;
+        if let UpstreamError::Status { status: 429, .. } = e {
+            self.upstream_429s += 1;
+            if let Some(w) = e.retry_after() {
+                shortest(&mut self.upstream_wait, w);
+            }
+        }
+        self.last = Some((provider.clone(), e));
+    }
+
+    /// When every attempt ended in an upstream 429: a 429 for the client
+    /// with the shortest wait any upstream asked for, else llmo's own
+    /// estimate (its rate windows, an open circuit, else one second).
+    fn rate_limited(&self, model: &ModelRoute) -> Option<ApiError> {
+        if self.upstream_failures == 0 || self.upstream_429s < self.upstream_failures {
+            return None;
+        }
+        let now = Instant::now();
+        let wait = self.upstream_wait.or(self.rate_wait).unwrap_or_else(|| {
+            model
+                .tiers
+                .iter()
+                .flatten()
+                .filter_map(|c| c.provider.live.open_remaining(now))
+                .min()
+                .unwrap_or(Duration::from_secs(1))
+        });
+        let last = self
+            .last
+            .as_ref()
+            .map(|(p, e)| format!(" (last: provider `{p}`: {e})"))
+            .unwrap_or_default();
+        Some(ApiError::UpstreamRateLimited {
+            message: format!(
+                "every provider of model `{}` that was tried is rate-limited upstream{last}; retry after {} s",
+                model.name,
+                wait.as_millis().div_ceil(1000).max(1)
+            ),
+            retry_after: wait,
+        })
+    }
+
     /// The answer when no candidate answered.
     fn into_error(mut self, model: &ModelRoute, attempts: u32) -> ApiError {
+        if let Some(e) = self.rate_limited(model) {
+            return e;
+        }
         if let Some((provider, error)) = self.last {
             if let UpstreamError::Unservable { status, body, .. } = error {
                 // The translator's answer for the client (e.g. 502
@@ -471,7 +546,7 @@ async fn try_candidate(
         let e = match res {
             Ok(out) => {
                 answered(shared, c, log);
-                if let Outcome::Stream(_) = &out {
+                if let Outcome::Stream(_) | Outcome::Pass(_) = &out {
                     // The relay adds the streaming time itself.
                     log.upstream = log.upstream.saturating_sub(t.elapsed());
                 }
@@ -499,7 +574,7 @@ async fn try_candidate(
         if let Some(ch) = ch {
             shared.report_change(&p.name, ch);
         }
-        failed.last = Some((p.name.clone(), e));
+        failed.note(&p.name, e);
         let Next::Retry(wait) = next else {
             return None;
         };

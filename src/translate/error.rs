@@ -74,7 +74,16 @@ pub struct MappedError {
     pub retry_after: Option<u64>,
     /// OpenAI error body.
     pub body: Value,
+    /// The provider refused llmo's own credentials (class `UpstreamAuth`):
+    /// the gateway counts it as a provider failure and fails over.
+    pub upstream_auth: bool,
+    /// The status the upstream itself answered.
+    pub upstream_status: u16,
 }
+
+/// How an `upstream_auth_failed` message starts; the gateway, which names
+/// the provider, says it in its own words.
+pub const UPSTREAM_AUTH_PREFIX: &str = "the provider rejected llmo's credentials for this model: ";
 
 impl MappedError {
     /// The body as bytes, keys in OpenAI's order.
@@ -89,6 +98,9 @@ pub(crate) enum ErrorClass {
     BadRequest,
     ContextLength,
     UpstreamAuth,
+    /// A 403 about the request itself (a model or resource this account may
+    /// not use): passed through as the client's 403.
+    Forbidden,
     ProviderAccount,
     NotFound,
     TooLarge,
@@ -128,6 +140,7 @@ impl ErrorClass {
                 None,
                 false,
             ),
+            Self::Forbidden => (403, "permission_error", None, None, false),
             Self::ProviderAccount => (
                 502,
                 "upstream_error",
@@ -186,7 +199,7 @@ impl ErrorClass {
             message = format!("upstream returned HTTP {upstream_status}");
         }
         if self == Self::UpstreamAuth {
-            message = format!("the provider rejected llmo's credentials for this model: {message}");
+            message = format!("{UPSTREAM_AUTH_PREFIX}{message}");
         } else if self == Self::ProviderAccount {
             message = format!("the provider cannot serve llmo's account for this model: {message}");
         }
@@ -201,36 +214,18 @@ impl ErrorClass {
             failover,
             retry_after,
             body: openai::error_body(&message, kind, param, code),
+            upstream_auth: self == Self::UpstreamAuth,
+            upstream_status,
         }
     }
 }
 
-/// Replaces API-key-looking tokens (`sk-…`, `sk-ant-…`, `AIza…`) with
-/// `[redacted]`. Upstream messages are copied to clients; a provider that
-/// echoes the key must not leak it.
+/// Replaces API-key-looking tokens (`sk-…`, `sk-ant-…`, `AIza…`), bearer
+/// tokens and URLs with placeholders ([`crate::secret::scrub`]). Upstream
+/// messages are copied to clients; a provider that echoes the key must not
+/// leak it. (The gateway scrubs the provider's exact key on top.)
 pub(crate) fn redact_keys(message: &str) -> String {
-    let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while !rest.is_empty() {
-        let next = ["sk-", "AIza"].iter().filter_map(|p| rest.find(p)).min();
-        let Some(pos) = next else {
-            out.push_str(rest);
-            break;
-        };
-        // Only at a token boundary.
-        let boundary = rest[..pos].chars().last().is_none_or(|c| !is_key_char(c));
-        let tail = &rest[pos..];
-        let len = tail.find(|c: char| !is_key_char(c)).unwrap_or(tail.len());
-        out.push_str(&rest[..pos]);
-        if boundary && len >= 20 {
-            out.push_str("[redacted]");
-        } else {
-            out.push_str(&tail[..len.max(1)]);
-        }
-        rest = &tail[len.max(1)..];
-    }
-    out
+    crate::secret::scrub(message, &[]).into_owned()
 }
 
 /// A client request field llmo does not translate (400 `unsupported_parameter`).

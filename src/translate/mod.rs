@@ -193,7 +193,7 @@ mod stream;
 mod test_support;
 
 pub(crate) use error::{invalid, unsupported, ErrorClass};
-pub use error::{MappedError, TranslateError};
+pub use error::{MappedError, TranslateError, UPSTREAM_AUTH_PREFIX};
 pub use openai::{ChatCompletion, EmbeddingList, FinishReason, Usage};
 pub use stream::StreamTranslator;
 

@@ -1462,6 +1462,7 @@ shutdown_timeout = "7s"
 circuit_failures = 7
 circuit_cooldown = "7m"
 admin_key = "llmo-admin-fromthefile-0007"
+upstream_max_body = "7KiB"
 "#,
     );
     let flag_key = env.path().join("admin.key");
@@ -1476,6 +1477,7 @@ admin_key = "llmo-admin-fromthefile-0007"
         ("LLMO_CIRCUIT_FAILURES", "8"),
         ("LLMO_CIRCUIT_COOLDOWN", "8m"),
         ("LLMO_ADMIN_KEY", "llmo-admin-fromtheenv-0008"),
+        ("LLMO_UPSTREAM_MAX_BODY", "8KiB"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -1505,6 +1507,7 @@ admin_key = "llmo-admin-fromthefile-0007"
             row("circuit_failures", "7", Source::File),
             row("circuit_cooldown", "7m", Source::File),
             row("admin_key", "llmo-...0007", Source::File),
+            row("upstream_max_body", "7168", Source::File),
         ]
     );
 
@@ -1521,6 +1524,7 @@ admin_key = "llmo-admin-fromthefile-0007"
             row("circuit_failures", "8", Source::Env),
             row("circuit_cooldown", "8m", Source::Env),
             row("admin_key", "llmo-...0008", Source::Env),
+            row("upstream_max_body", "8192", Source::Env),
         ]
     );
 
@@ -1533,6 +1537,7 @@ admin_key = "llmo-admin-fromthefile-0007"
         log_retention_days: Some(9),
         shutdown_timeout: Some(std::time::Duration::from_secs(9)),
         admin_key_file: Some(flag_key),
+        upstream_max_body: Some(9),
     };
     let s = Settings::resolve_with(&flags, &vars).unwrap();
     let t = table(&s);
@@ -1543,6 +1548,7 @@ admin_key = "llmo-admin-fromthefile-0007"
     assert_eq!(t[4], row("log_retention_days", "9", Source::Flag));
     assert_eq!(t[5], row("shutdown_timeout", "9s", Source::Flag));
     assert_eq!(t[8], row("admin_key", "llmo-...0009", Source::Flag));
+    assert_eq!(t[9], row("upstream_max_body", "9", Source::Flag));
 
     // An empty file, no env, no flags: the defaults the README documents.
     let empty = env.path().join("empty.toml");
@@ -1564,6 +1570,7 @@ admin_key = "llmo-admin-fromthefile-0007"
             row("circuit_failures", "5", Source::Default),
             row("circuit_cooldown", "30s", Source::Default),
             row("admin_key", "none (admin API and UI off)", Source::Default),
+            row("upstream_max_body", "67108864", Source::Default),
         ]
     );
 }

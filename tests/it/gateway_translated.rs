@@ -538,3 +538,112 @@ async fn an_error_event_before_any_content_becomes_an_http_error() {
     );
     assert_eq!(mock.calls(), calls + 1, "a 400-class error is not retried");
 }
+
+// ----- scrubbing upstream error text (issue 10, item 11) and 429s (item 3) -----
+
+/// A key that looks like no vendor's: only an exact match can hide it.
+const PLAIN_KEY: &str = "plain-upstream-key-7Q";
+
+/// Every auth header the request carried, as an upstream that echoes them.
+fn echoed(h: &hyper::HeaderMap) -> String {
+    ["authorization", "x-api-key", "x-goog-api-key"]
+        .iter()
+        .filter_map(|n| h.get(*n))
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn echo_openai(h: &hyper::HeaderMap) -> String {
+    format!(
+        r#"{{"error":{{"message":"bad request from {} via http://10.9.8.7:4000/v1","type":"invalid_request_error","param":null,"code":null}}}}"#,
+        echoed(h)
+    )
+}
+
+fn echo_anthropic(h: &hyper::HeaderMap) -> String {
+    format!(
+        r#"{{"type":"error","error":{{"type":"invalid_request_error","message":"bad request from {} via http://10.9.8.7:4000/v1"}}}}"#,
+        echoed(h)
+    )
+}
+
+fn echo_gemini(h: &hyper::HeaderMap) -> String {
+    format!(
+        r#"{{"error":{{"code":400,"status":"INVALID_ARGUMENT","message":"bad request from {} via http://10.9.8.7:4000/v1"}}}}"#,
+        echoed(h)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_echoing_its_key_never_shows_it_to_the_client() {
+    type Echo = fn(&hyper::HeaderMap) -> String;
+    let kinds: [(&str, Echo); 3] = [
+        ("openai-compatible", echo_openai),
+        ("anthropic", echo_anthropic),
+        ("gemini", echo_gemini),
+    ];
+    for (kind, echo) in kinds {
+        for key in [UPSTREAM_KEY, PLAIN_KEY] {
+            let mock = MockUpstream::start().await;
+            let dir = tempfile::tempdir().unwrap();
+            let mut s = store(dir.path());
+            let base = if kind == "anthropic" {
+                format!("http://{}", mock.addr)
+            } else {
+                mock.url()
+            };
+            add_provider(&mut s, "v", &base, |p| {
+                p.kind = Some(kind.into());
+                p.key = Some(llmo::catalog::KeySource::Inline(llmo::secret::Secret::new(
+                    key,
+                )));
+            });
+            map(&mut s, "m", "v", "up-model");
+            let mut gw = Gw::start(dir, |o| o.settings.circuit_failures.value = 1000).await;
+            let mut stream = chat_body();
+            stream["stream"] = json!(true);
+            for (status, body) in [(400, chat_body()), (401, chat_body()), (403, stream)] {
+                mock.set_default(Reply::Echo { status, body: echo });
+                let res = gw.chat(&body).await;
+                let got = res.status().as_u16();
+                let text = res.text().await.unwrap();
+                let what = format!("{kind} {status} -> {got}: {text}");
+                // The upstream did receive the key: the echo is real.
+                assert!(echo(&mock.last_request().headers).contains(key), "{what}");
+                for leak in [key, "10.9.8.7", &mock.addr.to_string()] {
+                    assert!(!text.contains(leak), "`{leak}` leaked: {what}");
+                }
+                assert!(
+                    serde_json::from_str::<Value>(&text).is_ok(),
+                    "still JSON: {what}"
+                );
+                assert!(matches!(got, 400 | 403 | 502), "{what}");
+            }
+            gw.stop().await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn translated_429s_everywhere_answer_429_with_retry_after() {
+    let (anthropic, gemini, gw) = two_kinds("anthropic", 0, "gemini").await;
+    anthropic.set_default(
+        Reply::status(
+            429,
+            include_str!("../fixtures/anthropic/errors/429_rate_limit_error.json"),
+        )
+        .with_header("retry-after", "20"),
+    );
+    // Gemini says how long in its body (`RetryInfo`, 49 s).
+    gemini.set_default(Reply::status(
+        429,
+        include_str!("../fixtures/gemini/errors/429_resource_exhausted.json"),
+    ));
+    let res = gw.chat(&chat_body()).await;
+    assert_eq!(res.headers()["retry-after"], "20");
+    let (st, v) = error_of(res).await;
+    assert_eq!(st, 429, "{v}");
+    assert_eq!(v["error"]["code"], "upstream_rate_limited", "{v}");
+    assert_eq!((anthropic.calls(), gemini.calls()), (1, 1));
+}

@@ -34,7 +34,13 @@ impl Vendor for GenerateContent {
         async move {
             let call = call.map_err(|e| translate_error(&e))?;
             let body = endpoint
-                .call(a.http, &call.path, call.body, timeout, gemini::error)
+                .call(
+                    a.http,
+                    &call.path,
+                    call.body,
+                    (timeout, a.max_body),
+                    gemini::error,
+                )
                 .await?;
             let list = gemini::embeddings_response(&body, &value, &public)
                 .map_err(|e| translate_error(&e))?;

@@ -30,6 +30,8 @@ pub(crate) struct Attempt<'a> {
     pub http: &'a reqwest::Client,
     pub req: &'a ClientRequest<'a>,
     pub upstream_model: &'a str,
+    /// The largest non-stream answer read (`upstream_max_body`).
+    pub max_body: u64,
 }
 
 /// What an adapter does for the gateway. Bodies in and out are OpenAI's
@@ -123,10 +125,26 @@ impl AnyAdapter {
     }
 }
 
-/// A finished non-stream answer, already in OpenAI's format.
+/// A non-stream answer, in OpenAI's format: whole, or (a pass-through
+/// answer over [`BUFFERED_MAX`]) its start in `body` and the `rest` still
+/// to relay.
 pub(crate) struct Completion {
     pub body: Bytes,
     pub usage: Usage,
+    pub rest: Option<Rest>,
+}
+
+/// Non-stream answers up to this size are read whole, checked and relayed;
+/// larger pass-through answers are relayed as they arrive.
+pub(crate) const BUFFERED_MAX: u64 = 1024 * 1024;
+
+/// The unread rest of a large pass-through answer.
+pub(crate) struct Rest {
+    pub body: reqwest::Body,
+    /// Bytes read so far (the head).
+    pub read: u64,
+    /// `upstream_max_body`.
+    pub limit: u64,
 }
 
 /// An open upstream stream and how to turn its events into OpenAI's.
@@ -219,13 +237,22 @@ pub(crate) enum UpstreamError {
         /// The raw body, passed to the client for non-retryable statuses.
         body: Bytes,
     },
-    #[error("the response broke off: {0}")]
+    /// A non-stream answer over `upstream_max_body` (the limit, in bytes).
+    #[error("the answer is larger than the limit of {0} bytes (setting `upstream_max_body`)")]
+    TooLarge(u64),
+    #[error("broken answer: {0}")]
     Broken(String),
     /// The provider cannot serve this request for a reason of llmo's own
     /// account there (its key, permissions, region, quota), which the client
     /// cannot fix and another provider may not share: no retry on the same
     /// provider, fail over to the next. `status` and `body` (OpenAI-shaped)
     /// are the client's answer when no other provider can serve it.
+    /// The upstream refused llmo's own credentials (its key is wrong,
+    /// revoked, or lacks access): a provider failure, never the client's
+    /// 401. `status` is the upstream's; the client gets 502
+    /// `upstream_auth_failed` when no other provider answers.
+    #[error("the provider rejected llmo's credentials (HTTP {status}): {message}")]
+    Auth { status: u16, message: String },
     #[error("upstream answered {status}: {message}")]
     Unservable {
         status: u16,
@@ -244,7 +271,9 @@ impl UpstreamError {
             UpstreamError::Status { status, .. } => {
                 matches!(status, 408 | 409 | 425 | 429) || *status >= 500
             }
-            UpstreamError::Unservable { .. } => false,
+            UpstreamError::Unservable { .. }
+            | UpstreamError::Auth { .. }
+            | UpstreamError::TooLarge(_) => false,
         }
     }
 
@@ -264,6 +293,8 @@ impl UpstreamError {
             UpstreamError::Timeout(_) => "upstream_timeout",
             UpstreamError::Connect(_) => "upstream_unreachable",
             UpstreamError::Status { status: 429, .. } => "upstream_rate_limited",
+            UpstreamError::Auth { .. } => "upstream_auth_failed",
+            UpstreamError::TooLarge(_) => "upstream_response_too_large",
             UpstreamError::Status { .. } | UpstreamError::Unservable { .. } => "upstream_error",
             UpstreamError::Broken(_) => "upstream_broken_response",
         }
@@ -277,40 +308,113 @@ impl UpstreamError {
             UpstreamError::Status { status, .. } if *status >= 500 => "upstream_5xx",
             UpstreamError::Status { .. } => "upstream_4xx",
             UpstreamError::Unservable { .. } => "upstream_account",
+            UpstreamError::Auth { .. } => "upstream_auth",
+            UpstreamError::TooLarge(_) => "upstream_too_large",
             UpstreamError::Broken(_) => "upstream_broken",
         }
     }
 
-    /// A transport error from reqwest, without URL query or headers.
+    /// A transport error from reqwest as the client may see it: its class
+    /// only (`connection refused`, `DNS lookup failed`, ...), never the URL
+    /// or reqwest's text; those go to the server log.
     pub(crate) fn from_reqwest(e: &reqwest::Error, timeout_ms: u64) -> UpstreamError {
-        if e.is_timeout() {
-            return UpstreamError::Timeout(timeout_ms);
-        }
-        let mut msg = e.to_string();
+        let mut detail = e.to_string();
         let mut src = std::error::Error::source(e);
         while let Some(s) = src {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
+            detail.push_str(": ");
+            detail.push_str(&s.to_string());
             src = s.source();
         }
-        if e.is_connect() {
-            UpstreamError::Connect(msg)
+        let class = transport_class(e, &detail);
+        tracing::warn!(error = %detail, "upstream transport error: {class}");
+        if e.is_timeout() {
+            UpstreamError::Timeout(timeout_ms)
         } else if e.is_body() || e.is_decode() {
-            UpstreamError::Broken(msg)
+            UpstreamError::Broken(class.into())
         } else {
-            UpstreamError::Connect(msg)
+            UpstreamError::Connect(class.into())
         }
     }
 }
 
-/// Maps a non-success upstream answer. `secret` is removed from the message
-/// in case the upstream echoes the key it was sent.
+/// The class of a transport error, from the `io::Error` at the root of its
+/// source chain, else from its text (`detail`, never shown to clients).
+fn transport_class(e: &reqwest::Error, detail: &str) -> &'static str {
+    use std::io::ErrorKind;
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                ErrorKind::ConnectionRefused => return "connection refused",
+                ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => {
+                    return "connection reset by the upstream"
+                }
+                ErrorKind::ConnectionAborted | ErrorKind::UnexpectedEof => {
+                    return "connection closed by the upstream"
+                }
+                ErrorKind::TimedOut => return "connection timed out",
+                _ => {}
+            }
+        }
+        src = s.source();
+    }
+    let d = detail.to_ascii_lowercase();
+    if e.is_timeout() {
+        "timed out"
+    } else if d.contains("dns error") || d.contains("failed to lookup address") {
+        "DNS lookup failed"
+    } else if d.contains("certificate") || d.contains("tls") || d.contains("ssl") {
+        "TLS handshake failed"
+    } else if d.contains("connection closed") || d.contains("incomplete message") {
+        "connection closed by the upstream"
+    } else if e.is_body() || e.is_decode() {
+        "the answer broke off"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "transport error"
+    }
+}
+
+/// Checks that a non-stream success body is one complete JSON object (not
+/// HTML, not cut off, not empty): anything else is a failed attempt.
+pub(crate) fn check_object(body: &[u8]) -> Result<(), UpstreamError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    let what = match first {
+        None => "an empty body",
+        Some(b'{') => match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_eof() => "truncated JSON",
+            Err(_) => "invalid JSON",
+        },
+        Some(b'<') => "HTML",
+        Some(_) => "JSON that is not an object",
+    };
+    Err(UpstreamError::Broken(format!(
+        "the upstream answered 200 with {what} ({} bytes), not a JSON object",
+        body.len()
+    )))
+}
+
+/// The start of a success body relayed as it arrives must open a JSON
+/// object (the rest is checked at its end).
+pub(crate) fn check_opens_object(head: &[u8]) -> Result<(), UpstreamError> {
+    match head.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(()),
+        _ => check_object(head),
+    }
+}
+
+/// Maps a non-success upstream answer. Message and body are
+/// [`scrub`](crate::secret::scrub)bed: `hide` (the provider's key and base
+/// URL), key-like tokens, bearer tokens and URLs never reach a client.
 pub(crate) fn map_error(
     status: u16,
     headers: &reqwest::header::HeaderMap,
     body: Bytes,
-    secret: Option<&str>,
+    hide: &[&str],
 ) -> UpstreamError {
+    let body = scrub_body(body, hide);
     #[derive(Deserialize)]
     struct Outer {
         error: Inner,
@@ -325,10 +429,8 @@ pub(crate) fn map_error(
         }) => m,
         _ => String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
     };
-    if let Some(s) = secret.filter(|s| s.len() >= 4) {
-        if message.contains(s) {
-            message = message.replace(s, &crate::secret::mask(s));
-        }
+    if let std::borrow::Cow::Owned(m) = crate::secret::scrub(&message, hide) {
+        message = m;
     }
     let mut message: String = message.split_whitespace().collect::<Vec<_>>().join(" ");
     if message.len() > 300 {
@@ -347,6 +449,16 @@ pub(crate) fn map_error(
         retry_after: retry_after(headers),
         message,
         body,
+    }
+}
+
+/// An upstream error body with `hide`, keys, bearer tokens and URLs
+/// replaced (the same bytes when there is none).
+fn scrub_body(body: Bytes, hide: &[&str]) -> Bytes {
+    let text = String::from_utf8_lossy(&body);
+    match crate::secret::scrub(&text, hide) {
+        std::borrow::Cow::Owned(s) => Bytes::from(s),
+        std::borrow::Cow::Borrowed(_) => body,
     }
 }
 
@@ -374,7 +486,7 @@ mod tests {
         let body = Bytes::from_static(include_bytes!(
             "../../../tests/fixtures/openai/errors/401_invalid_api_key.json"
         ));
-        let e = map_error(401, &Default::default(), body, None);
+        let e = map_error(401, &Default::default(), body, &[]);
         assert!(!e.is_retryable());
         assert!(e.to_string().contains("401"), "{e}");
 
@@ -385,17 +497,31 @@ mod tests {
             401,
             &Default::default(),
             body,
-            Some("sk-live-abcdefgh12345678"),
+            &["sk-live-abcdefgh12345678"],
         );
         assert!(!e.to_string().contains("abcdefgh"), "{e}");
+        let body = Bytes::from_static(
+            br#"{"error":{"message":"you sent x-api-key plainkey-0042 to http://10.0.0.7:8080/v1 (Authorization: Bearer tok.en/1)"}}"#,
+        );
+        let UpstreamError::Status { message, body, .. } =
+            map_error(400, &Default::default(), body, &["plainkey-0042"])
+        else {
+            panic!()
+        };
+        for text in [message.as_str(), std::str::from_utf8(&body).unwrap()] {
+            for leak in ["plainkey", "10.0.0.7", "tok.en"] {
+                assert!(!text.contains(leak), "{leak} in {text}");
+            }
+        }
+        assert!(serde_json::from_slice::<serde_json::Value>(&body).is_ok());
 
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("retry-after", "2".parse().unwrap());
-        let e = map_error(429, &h, Bytes::from_static(b"slow down"), None);
+        let e = map_error(429, &h, Bytes::from_static(b"slow down"), &[]);
         assert!(e.is_retryable());
         assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
-        assert!(map_error(503, &h, Bytes::new(), None).is_retryable());
-        assert!(!map_error(422, &h, Bytes::new(), None).is_retryable());
+        assert!(map_error(503, &h, Bytes::new(), &[]).is_retryable());
+        assert!(!map_error(422, &h, Bytes::new(), &[]).is_retryable());
     }
 
     #[test]
@@ -428,6 +554,23 @@ mod tests {
         );
         // Not JSON after the key: the slow path decides (here: nothing).
         assert_eq!(parse_usage(br#"{"usage": oops}"#), Usage::default());
+    }
+
+    #[test]
+    fn only_a_complete_json_object_is_a_success_body() {
+        assert!(check_object(b" {\"a\":[1]}\n").is_ok());
+        for (body, what) in [
+            (&b""[..], "an empty body"),
+            (b"  \n", "an empty body"),
+            (b"<html>oops</html>", "HTML"),
+            (b"{\"choices\":[{\"a\"", "truncated JSON"),
+            (b"{\"a\":1} {", "invalid JSON"),
+            (b"[1]", "not an object"),
+        ] {
+            let e = check_object(body).unwrap_err();
+            assert!(e.to_string().contains(what), "{e}");
+            assert_eq!(e.code(), "upstream_broken_response");
+        }
     }
 
     #[test]

@@ -14,8 +14,8 @@ use reqwest::Url;
 
 use super::upstream::{Auth, UpstreamEndpoint};
 use super::{
-    map_error, parse_usage, Adapter, Attempt, Completion, StreamMapper, UpstreamError,
-    UpstreamStream,
+    check_object, check_opens_object, map_error, parse_usage, Adapter, Attempt, Completion,
+    StreamMapper, UpstreamError, UpstreamStream, Usage,
 };
 use crate::catalog::Provider;
 
@@ -47,7 +47,15 @@ impl OpenAi {
         headers: &reqwest::header::HeaderMap,
         body: bytes::Bytes,
     ) -> UpstreamError {
-        map_error(status, headers, body, self.endpoint.secret())
+        match map_error(status, headers, body, &self.endpoint.hidden()) {
+            UpstreamError::Status {
+                status: s @ (401 | 403),
+                message,
+                body,
+                ..
+            } if refusal_of(s, &body) == About::Llmo => UpstreamError::Auth { status: s, message },
+            e => e,
+        }
     }
 
     async fn call(
@@ -55,19 +63,83 @@ impl OpenAi {
         http: &reqwest::Client,
         url: &Url,
         body: Vec<u8>,
-        timeout: Duration,
+        bounds: (Duration, u64),
     ) -> Result<Completion, UpstreamError> {
-        let bytes = self
+        let (bytes, rest) = self
             .endpoint
-            .fetch(http, url.clone(), body, timeout, |s, h, b| {
+            .fetch_head(http, url.clone(), body, bounds, |s, h, b| {
                 self.error(s, h, b)
             })
             .await?;
+        if rest.is_some() {
+            // Relayed as it arrives: only its start can be checked now;
+            // `usage` is read from its end.
+            check_opens_object(&bytes)?;
+            return Ok(Completion {
+                body: bytes,
+                usage: Usage::default(),
+                rest,
+            });
+        }
+        check_object(&bytes)?;
         Ok(Completion {
             usage: parse_usage(&bytes),
             body: bytes,
+            rest: None,
         })
     }
+}
+
+/// Whom an upstream 401/403 is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum About {
+    /// llmo's key or account: a provider failure (breaker, health,
+    /// failover; 502 `upstream_auth_failed` when none is left).
+    Llmo,
+    /// The request (a model this account may not use, flagged input):
+    /// the client gets the upstream's 403.
+    Request,
+}
+
+/// What an error body must show for a [`REFUSALS`] row to match.
+enum Shows {
+    Anything,
+    /// `error.code` is this string.
+    Code(&'static str),
+    /// This JSON pointer exists in the body.
+    Field(&'static str),
+}
+
+/// The 401/403 rule of OpenAI-format upstreams; the first matching row wins.
+const REFUSALS: &[(u16, Shows, About)] = &[
+    // Wrong, revoked or under-scoped key, not an organisation member.
+    (401, Shows::Anything, About::Llmo),
+    // OpenAI: the project may not use the model the request named.
+    (403, Shows::Code("model_not_found"), About::Request),
+    // OpenRouter: the model's moderation flagged the input.
+    (
+        403,
+        Shows::Field("/error/metadata/flagged_input"),
+        About::Request,
+    ),
+    // Region not supported, key or organisation without access.
+    (403, Shows::Anything, About::Llmo),
+];
+
+/// Who the upstream's 401/403 `body` is about, by [`REFUSALS`].
+fn refusal_of(status: u16, body: &[u8]) -> About {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    REFUSALS
+        .iter()
+        .find(|(s, shows, _)| {
+            *s == status
+                && match shows {
+                    Shows::Anything => true,
+                    Shows::Code(c) => v.pointer("/error/code").and_then(|x| x.as_str()) == Some(c),
+                    Shows::Field(p) => v.pointer(p).is_some(),
+                }
+        })
+        .map_or(About::Llmo, |(_, _, about)| *about)
 }
 
 impl Adapter for OpenAi {
@@ -77,7 +149,7 @@ impl Adapter for OpenAi {
         timeout: Duration,
     ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
         let body = a.req.encode_openai(a.upstream_model, false);
-        self.call(a.http, &self.chat_url, body, timeout)
+        self.call(a.http, &self.chat_url, body, (timeout, a.max_body))
     }
 
     fn chat_stream(
@@ -107,7 +179,7 @@ impl Adapter for OpenAi {
         timeout: Duration,
     ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
         let body = a.req.encode_openai(a.upstream_model, false);
-        self.call(a.http, &self.embeddings_url, body, timeout)
+        self.call(a.http, &self.embeddings_url, body, (timeout, a.max_body))
     }
 }
 
@@ -134,6 +206,51 @@ mod tests {
             created_at: 0,
             updated_at: 0,
         }
+    }
+
+    #[test]
+    fn refusals_table_one_row_each() {
+        let bad_key =
+            include_str!("../../../tests/fixtures/openai/errors/401_invalid_api_key.json");
+        let rows = [
+            (401, bad_key, About::Llmo),
+            (
+                403,
+                r#"{"error":{"message":"Project `proj_1` does not have access to model `gpt-5`","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#,
+                About::Request,
+            ),
+            (
+                403,
+                r#"{"error":{"code":403,"message":"Input flagged","metadata":{"reasons":["x"],"flagged_input":"..."}}}"#,
+                About::Request,
+            ),
+            (
+                403,
+                r#"{"error":{"message":"Country, region, or territory not supported","type":"request_forbidden","param":null,"code":"unsupported_country_region_territory"}}"#,
+                About::Llmo,
+            ),
+        ];
+        assert_eq!(rows.len(), REFUSALS.len());
+        for (status, body, about) in rows {
+            assert_eq!(refusal_of(status, body.as_bytes()), about, "{body}");
+        }
+        assert_eq!(refusal_of(403, b"<html>Forbidden</html>"), About::Llmo);
+
+        let p = OpenAi::new(&row("http://127.0.0.1:9/v1", Some("k-1234567"))).unwrap();
+        let e = p.error(401, &Default::default(), bad_key.into());
+        assert!(
+            matches!(e, UpstreamError::Auth { status: 401, .. }),
+            "{e:?}"
+        );
+        let e = p.error(403, &Default::default(), rows_body_model_not_found().into());
+        assert!(
+            matches!(e, UpstreamError::Status { status: 403, .. }),
+            "{e:?}"
+        );
+    }
+
+    fn rows_body_model_not_found() -> &'static str {
+        r#"{"error":{"message":"no access to model","code":"model_not_found"}}"#
     }
 
     #[test]

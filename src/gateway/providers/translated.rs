@@ -89,7 +89,7 @@ impl<V: Vendor> Adapter for Translated<V> {
         let respond = |body: &[u8], meta: &ResponseMeta<'_>| V::RESPONSE(body, meta);
         async move {
             self.endpoint
-                .complete(a.http, call, &public, timeout, map, respond)
+                .complete(a.http, call, &public, (timeout, a.max_body), map, respond)
                 .await
         }
     }
@@ -130,21 +130,21 @@ impl UpstreamEndpoint {
     /// [`UpstreamError::Unservable`]: the gateway tries the next provider
     /// instead of answering the client or retrying here.
     fn error(&self, headers: &reqwest::header::HeaderMap, mapped: MappedError) -> UpstreamError {
-        from_mapped(headers, &mapped, self.secret())
+        from_mapped_hiding(headers, &mapped, &self.hidden())
     }
 
     /// A non-stream call: sends `body` to `path`, returns the success body
-    /// or the mapped error. Bounded as a whole by `timeout`.
+    /// or the mapped error. Bounded by `(timeout, max_body)`.
     pub(crate) async fn call(
         &self,
         http: &reqwest::Client,
         path: &str,
         body: Vec<u8>,
-        timeout: Duration,
+        bounds: (Duration, u64),
         map: impl Fn(u16, &[u8]) -> MappedError,
     ) -> Result<Bytes, UpstreamError> {
         let url = format!("{}{path}", self.base);
-        self.fetch(http, url, body, timeout, |status, headers, bytes| {
+        self.fetch(http, url, body, bounds, |status, headers, bytes| {
             self.error(headers, map(status, &bytes))
         })
         .await
@@ -158,12 +158,12 @@ impl UpstreamEndpoint {
         http: &reqwest::Client,
         call: Result<UpstreamCall, TranslateError>,
         public_model: &str,
-        timeout: Duration,
+        bounds: (Duration, u64),
         map: impl Fn(u16, &[u8]) -> MappedError,
         respond: impl Fn(&[u8], &ResponseMeta<'_>) -> Result<ChatCompletion, TranslateError>,
     ) -> Result<Completion, UpstreamError> {
         let call = call.map_err(|e| translate_error(&e))?;
-        let body = self.call(http, &call.path, call.body, timeout, map).await?;
+        let body = self.call(http, &call.path, call.body, bounds, map).await?;
         let (id, created) = fallback_identity();
         let meta = ResponseMeta {
             public_model,
@@ -194,21 +194,35 @@ impl UpstreamEndpoint {
 /// status the client should see and an OpenAI-shaped body; `failover` but
 /// not `retryable` (llmo's own key, account or quota at this provider)
 /// becomes [`UpstreamError::Unservable`], so the next provider is tried
-/// instead of answering the client or retrying here. `secret` is scrubbed
-/// from the message.
+/// instead of answering the client or retrying here; a refusal of llmo's
+/// credentials becomes [`UpstreamError::Auth`]. `secret` is scrubbed from
+/// message and body.
 pub(crate) fn from_mapped(
     headers: &reqwest::header::HeaderMap,
     mapped: &MappedError,
     secret: Option<&str>,
+) -> UpstreamError {
+    from_mapped_hiding(headers, mapped, &[secret.unwrap_or("")])
+}
+
+/// [`from_mapped`] scrubbing each of `hide` (key, base URL).
+pub(crate) fn from_mapped_hiding(
+    headers: &reqwest::header::HeaderMap,
+    mapped: &MappedError,
+    hide: &[&str],
 ) -> UpstreamError {
     let unservable = mapped.failover && !mapped.retryable;
     let e = map_error(
         mapped.status,
         headers,
         Bytes::from(mapped.body_bytes()),
-        secret,
+        hide,
     );
     match e {
+        UpstreamError::Status { message, .. } if mapped.upstream_auth => UpstreamError::Auth {
+            status: mapped.upstream_status,
+            message: strip_auth_prefix(message),
+        },
         UpstreamError::Status {
             status,
             message,
@@ -231,6 +245,15 @@ pub(crate) fn from_mapped(
             body,
         },
         other => other,
+    }
+}
+
+/// The translator's message without its own "rejected llmo's credentials"
+/// preface ([`UpstreamError::Auth`] says it).
+fn strip_auth_prefix(message: String) -> String {
+    match message.strip_prefix(crate::translate::UPSTREAM_AUTH_PREFIX) {
+        Some(rest) => rest.to_string(),
+        None => message,
     }
 }
 
@@ -273,6 +296,7 @@ pub(crate) fn completion<T: serde::Serialize>(
         .map(|b| Completion {
             body: Bytes::from(b),
             usage,
+            rest: None,
         })
         .map_err(|e| UpstreamError::Broken(format!("cannot encode the translated answer: {e}")))
 }
@@ -307,11 +331,12 @@ mod tests {
                 ),
             ),
         );
-        let UpstreamError::Unservable { status, body, .. } = &e else {
+        let UpstreamError::Auth { status, message } = &e else {
             panic!("{e:?}")
         };
-        assert_eq!(*status, 502);
-        assert!(String::from_utf8_lossy(body).contains("upstream_auth_failed"));
+        assert_eq!(*status, 401);
+        assert_eq!(e.code(), "upstream_auth_failed");
+        assert!(message.contains("invalid x-api-key"), "{message}");
         assert!(!e.is_retryable());
 
         let e = ep.error(
@@ -324,7 +349,7 @@ mod tests {
             ),
         );
         assert!(
-            matches!(e, UpstreamError::Unservable { status: 502, .. }),
+            matches!(e, UpstreamError::Auth { status: 400, .. }),
             "{e:?}"
         );
 

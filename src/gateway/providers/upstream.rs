@@ -10,8 +10,82 @@ use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::IntoUrl;
 
-use super::UpstreamError;
+use super::{Rest, UpstreamError, BUFFERED_MAX};
 use crate::secret::Secret;
+
+/// The most of an upstream error body that is read (the rest is dropped:
+/// an error message is never that long).
+pub(crate) const ERROR_BODY_MAX: u64 = 256 * 1024;
+
+/// Reads a response body of at most `limit` bytes (refused up front by
+/// `Content-Length`, else while reading): over it, [`UpstreamError::TooLarge`]
+/// when `strict`, else the first `limit` bytes.
+async fn read_capped(
+    res: reqwest::Response,
+    limit: u64,
+    strict: bool,
+    ms: u64,
+) -> Result<Bytes, UpstreamError> {
+    read_up_to(res, limit, strict, None, ms)
+        .await
+        .map(|(b, _)| b)
+}
+
+/// [`read_capped`] that stops once `head` bytes are in: the bytes read, and
+/// the response when there is more to read.
+async fn read_up_to(
+    mut res: reqwest::Response,
+    limit: u64,
+    strict: bool,
+    head: Option<u64>,
+    ms: u64,
+) -> Result<(Bytes, Option<reqwest::Response>), UpstreamError> {
+    let declared = res.content_length();
+    if strict && declared.is_some_and(|n| n > limit) {
+        return Err(UpstreamError::TooLarge(limit));
+    }
+    let stop = head.unwrap_or(u64::MAX).min(limit);
+    let mut first: Option<Bytes> = None;
+    let mut acc: Option<bytes::BytesMut> = None;
+    let mut len: u64 = 0;
+    let mut more = true;
+    while len < stop || (strict && head.is_none()) {
+        let Some(chunk) = res
+            .chunk()
+            .await
+            .map_err(|e| UpstreamError::from_reqwest(&e, ms))?
+        else {
+            more = false;
+            break;
+        };
+        len += chunk.len() as u64;
+        let chunk = if len > limit {
+            if strict {
+                return Err(UpstreamError::TooLarge(limit));
+            }
+            let keep = chunk.len() - (len - limit) as usize;
+            chunk.slice(..keep)
+        } else {
+            chunk
+        };
+        match (&mut first, &mut acc) {
+            (None, None) => first = Some(chunk),
+            (Some(f), None) => {
+                let cap = declared.unwrap_or(0).max(len).min(stop) as usize;
+                let mut b = bytes::BytesMut::with_capacity(cap);
+                b.extend_from_slice(f);
+                b.extend_from_slice(&chunk);
+                acc = Some(b);
+            }
+            (_, Some(b)) => b.extend_from_slice(&chunk),
+        }
+    }
+    let bytes = match acc {
+        Some(b) => b.freeze(),
+        None => first.unwrap_or_default(),
+    };
+    Ok((bytes, (more && head.is_some()).then_some(res)))
+}
 
 /// How the key is sent.
 #[derive(Debug, Clone, Copy)]
@@ -69,9 +143,12 @@ impl UpstreamEndpoint {
         })
     }
 
-    /// The key, to scrub from error messages.
-    pub(crate) fn secret(&self) -> Option<&str> {
-        self.key.as_ref().map(Secret::expose)
+    /// What to scrub from upstream error text besides key-like tokens and
+    /// URLs: the exact key and the base URL without its scheme (`""` is
+    /// ignored by the scrubber).
+    pub(crate) fn hidden(&self) -> [&str; 2] {
+        let host = self.base.split_once("://").map_or(&*self.base, |(_, h)| h);
+        (self.key.as_ref().map_or("", Secret::expose), host).into()
     }
 
     fn post(
@@ -102,36 +179,79 @@ impl UpstreamEndpoint {
         b
     }
 
+    /// Sends the call; an answer other than a success is
+    /// `on_error(status, headers, body)` (its body cut at [`ERROR_BODY_MAX`]).
+    async fn send_ok(
+        &self,
+        req: reqwest::RequestBuilder,
+        ms: u64,
+        on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let res = req
+            .send()
+            .await
+            .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
+        let status = res.status();
+        if status.is_success() {
+            return Ok(res);
+        }
+        // The headers are only read for errors (Retry-After): no clone of
+        // the header map on the success path.
+        let headers = res.headers().clone();
+        let bytes = read_capped(res, ERROR_BODY_MAX, false, ms).await?;
+        Err(on_error(status.as_u16(), &headers, bytes))
+    }
+
     /// A non-stream call: sends `body` to `url` and returns the success
     /// body, or `on_error(status, headers, body)` for any other status.
-    /// Bounded as a whole by `timeout`.
+    /// Bounded as a whole by `timeout`; a success body over `limit` bytes is
+    /// [`UpstreamError::TooLarge`].
     pub(crate) async fn fetch(
         &self,
         http: &reqwest::Client,
         url: impl IntoUrl,
         body: Vec<u8>,
-        timeout: Duration,
+        (timeout, limit): (Duration, u64),
         on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
     ) -> Result<Bytes, UpstreamError> {
         let ms = timeout.as_millis() as u64;
         let work = async {
             let res = self
-                .post(http, url, body, false)
-                .send()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
-            let status = res.status();
-            // The headers are only read for errors (Retry-After): no clone
-            // of the header map on the success path.
-            let headers = (!status.is_success()).then(|| res.headers().clone());
-            let bytes = res
-                .bytes()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e, ms))?;
-            match headers {
-                Some(headers) => Err(on_error(status.as_u16(), &headers, bytes)),
-                None => Ok(bytes),
-            }
+                .send_ok(self.post(http, url, body, false), ms, on_error)
+                .await?;
+            read_capped(res, limit, true, ms).await
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| UpstreamError::Timeout(ms))?
+    }
+
+    /// [`Self::fetch`] for an answer that may be relayed as it arrives: the
+    /// first [`BUFFERED_MAX`] bytes within `timeout`, and the rest, if any,
+    /// as a [`Rest`] (its size still bounded by `limit`).
+    pub(crate) async fn fetch_head(
+        &self,
+        http: &reqwest::Client,
+        url: impl IntoUrl,
+        body: Vec<u8>,
+        (timeout, limit): (Duration, u64),
+        on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
+    ) -> Result<(Bytes, Option<Rest>), UpstreamError> {
+        let ms = timeout.as_millis() as u64;
+        let work = async {
+            let res = self
+                .send_ok(self.post(http, url, body, false), ms, on_error)
+                .await?;
+            // Under a small limit the whole answer is read (and refused
+            // before the client sees anything).
+            let head = (limit > BUFFERED_MAX).then_some(BUFFERED_MAX);
+            let (head, more) = read_up_to(res, limit, true, head, ms).await?;
+            let rest = more.map(|res| Rest {
+                body: reqwest::Body::from(res),
+                read: head.len() as u64,
+                limit,
+            });
+            Ok((head, rest))
         };
         tokio::time::timeout(timeout, work)
             .await
@@ -149,19 +269,8 @@ impl UpstreamEndpoint {
         on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
     ) -> Result<reqwest::Body, UpstreamError> {
         let res = self
-            .post(http, url, body, true)
-            .send()
-            .await
-            .map_err(|e| UpstreamError::from_reqwest(&e, 0))?;
-        let status = res.status();
-        if !status.is_success() {
-            let headers = res.headers().clone();
-            let bytes = res
-                .bytes()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e, 0))?;
-            return Err(on_error(status.as_u16(), &headers, bytes));
-        }
+            .send_ok(self.post(http, url, body, true), 0, on_error)
+            .await?;
         Ok(reqwest::Body::from(res))
     }
 }

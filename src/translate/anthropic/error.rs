@@ -9,7 +9,11 @@ fn classify(ty: Option<&str>, message: &str, status: u16) -> ErrorClass {
             ErrorClass::ContextLength
         }
         Some("invalid_request_error") => ErrorClass::BadRequest,
-        Some("authentication_error" | "permission_error") => ErrorClass::UpstreamAuth,
+        // 401/403: llmo's key, unless the refusal names a model (the
+        // client's choice of a model this account may not use).
+        Some("authentication_error") => ErrorClass::UpstreamAuth,
+        Some("permission_error") if names_a_model(message) => ErrorClass::Forbidden,
+        Some("permission_error") => ErrorClass::UpstreamAuth,
         Some("not_found_error") => ErrorClass::NotFound,
         Some("request_too_large") => ErrorClass::TooLarge,
         Some("rate_limit_error") => ErrorClass::RateLimited,
@@ -30,6 +34,12 @@ fn classify(ty: Option<&str>, message: &str, status: u16) -> ErrorClass {
             s => ErrorClass::Other(s),
         },
     }
+}
+
+/// A `permission_error` about a model ("... does not have access to model
+/// `claude-…`") rather than about the key.
+fn names_a_model(message: &str) -> bool {
+    message.contains("model") || message.contains("claude-")
 }
 
 /// Maps a non-2xx Anthropic response to the client's error.
@@ -70,6 +80,18 @@ mod tests {
             (404, br#"{"type":"error","error":{"type":"not_found_error","message":"model: claude-nope"}}"#, 404, false, "invalid_request_error", Some("model_not_found")),
             (403, br#"{"type":"error","error":{"type":"permission_error","message":"no access"}}"#, 502, false, "upstream_error", Some("upstream_auth_failed")),
         ];
+        // The 401/403 rule, one row each: who the refusal is about.
+        for (status, body, llmo) in [
+            (401, &br#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#[..], true),
+            (403, br#"{"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission to use the specified resource."}}"#, true),
+            (403, br#"{"type":"error","error":{"type":"permission_error","message":"Your organization does not have access to model claude-opus-4-1"}}"#, false),
+            (403, b"<html>Forbidden</html>", true),
+        ] {
+            let m = error(status, body);
+            assert_eq!(m.upstream_auth, llmo, "{}", String::from_utf8_lossy(body));
+            assert_eq!(m.status, if llmo { 502 } else { 403 });
+            assert_eq!(m.failover, llmo);
+        }
         for (status, body, want_status, retryable, ty, code) in cases {
             let m = error(status, body);
             assert_mapped(&m, (want_status, retryable, ty, code), &status.to_string());

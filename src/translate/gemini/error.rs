@@ -10,6 +10,11 @@ fn classify(status: Option<&str>, message: &str, details: Option<&Value>, http: 
             .and_then(Value::as_array)
             .is_some_and(|d| d.iter().any(|x| x["reason"] == reason))
     };
+    let has_any_reason = || {
+        details
+            .and_then(Value::as_array)
+            .is_some_and(|d| d.iter().any(|x| x["reason"].is_string()))
+    };
     match status {
         Some("INVALID_ARGUMENT") if has_reason("API_KEY_INVALID") => ErrorClass::UpstreamAuth,
         Some("INVALID_ARGUMENT")
@@ -19,6 +24,12 @@ fn classify(status: Option<&str>, message: &str, details: Option<&Value>, http: 
         }
         Some("INVALID_ARGUMENT" | "OUT_OF_RANGE") => ErrorClass::BadRequest,
         Some("FAILED_PRECONDITION") => ErrorClass::ProviderAccount,
+        // A refusal naming a resource of the request (a tuned model, a
+        // file, a cache) with no reason about the key or project is about
+        // the request; every other one is llmo's key or project.
+        Some("PERMISSION_DENIED") if names_a_resource(message) && !has_any_reason() => {
+            ErrorClass::Forbidden
+        }
         Some("UNAUTHENTICATED" | "PERMISSION_DENIED") => ErrorClass::UpstreamAuth,
         Some("NOT_FOUND") => ErrorClass::NotFound,
         Some("RESOURCE_EXHAUSTED") => ErrorClass::RateLimited,
@@ -39,6 +50,13 @@ fn classify(status: Option<&str>, message: &str, details: Option<&Value>, http: 
             s => ErrorClass::Other(s),
         },
     }
+}
+
+/// A message naming a resource the request referred to.
+fn names_a_resource(message: &str) -> bool {
+    ["tunedModels/", "cachedContents/", "files/", "corpora/"]
+        .iter()
+        .any(|r| message.contains(r))
 }
 
 /// `RetryInfo.retryDelay` (`"49s"`, `"1.5s"`) in whole seconds, rounded up.
@@ -227,6 +245,24 @@ mod tests {
             ),
         );
         assert!(!m.failover, "the client's own request error: no failover");
+        // The 401/403 rule, one row each: who the refusal is about.
+        let denied = |reason: &str, message: &str| {
+            json!({"error": {"code": 403, "status": "PERMISSION_DENIED", "message": message,
+                "details": if reason.is_empty() { json!([]) } else { json!([{"reason": reason}]) }}})
+            .to_string()
+        };
+        for (status, body, llmo) in [
+            (401, json!({"error": {"code": 401, "status": "UNAUTHENTICATED", "message": "bad creds"}}).to_string(), true),
+            (403, denied("SERVICE_DISABLED", "API not enabled"), true),
+            (403, denied("API_KEY_SERVICE_BLOCKED", "blocked for tunedModels/x"), true),
+            (403, denied("", "Permission denied on resource tunedModels/my-model (or it may not exist)."), false),
+            (403, denied("", "The caller does not have permission"), true),
+            (403, "<html>Forbidden</html>".to_string(), true),
+        ] {
+            let m = error(status, body.as_bytes());
+            assert_eq!(m.upstream_auth, llmo, "{body}");
+            assert_eq!((m.status, m.failover), if llmo { (502, true) } else { (403, false) }, "{body}");
+        }
         assert_eq!(
             retry_delay(Some(
                 &json!([{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.2s"}])

@@ -45,6 +45,18 @@ pub enum Reply {
     },
     /// SSE driven step by step (see [`Step`]); the body ends after the last.
     Stream(Vec<Step>),
+    /// An answer built from the request's headers (an upstream or proxy
+    /// that echoes `Authorization` in its error body).
+    Echo {
+        status: u16,
+        body: fn(&hyper::HeaderMap) -> String,
+    },
+    /// A body of any content type, as is (HTML, truncated JSON, empty).
+    Raw {
+        status: u16,
+        content_type: &'static str,
+        body: String,
+    },
     /// Closes the connection without an answer.
     Reset,
     /// Reads the request and never answers (the connection stays open), so
@@ -321,7 +333,10 @@ async fn serve(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>,
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    let reply = pick(&st, &path);
+    let mut reply = pick(&st, &path);
+    if let Reply::Echo { status, body: f } = reply {
+        reply = Reply::status(status, &f(&headers));
+    }
     st.calls.fetch_add(1, Ordering::SeqCst);
     st.requests.lock().unwrap().push(Recorded {
         method,
@@ -364,6 +379,18 @@ async fn answer(reply: Reply) -> Result<Response<Body>, std::io::Error> {
             let full = Full::new(Bytes::from(body)).map_err(|e: Infallible| match e {});
             Ok(b.body(BodyExt::boxed(full)).unwrap())
         }
+        Reply::Raw {
+            status,
+            content_type,
+            body,
+        } => Ok(Response::builder()
+            .status(status)
+            .header("content-type", content_type)
+            .body(BodyExt::boxed(
+                Full::new(Bytes::from(body)).map_err(|e: Infallible| match e {}),
+            ))
+            .unwrap()),
+        Reply::Echo { .. } => unreachable!("replaced in `serve`"),
         Reply::Sse { chunks, broken } => Ok(sse_response(chunks, vec![], broken)),
         Reply::Stream(steps) => Ok(sse_response(vec![], steps, false)),
     }
