@@ -302,7 +302,7 @@ _llmo() {
 
     case "${cmd}" in
         llmo)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version serve provider model key migrate doctor admin-key health completions help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version serve provider model key migrate doctor admin-key health completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -316,10 +316,6 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-key-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -328,7 +324,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__admin__subcmd__key)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version generate help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -342,10 +338,6 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-key-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -354,7 +346,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__admin__subcmd__key__subcmd__generate)
-            opts="-q -v -h -V --out --force --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --out --force --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -369,10 +361,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -426,7 +414,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__completions)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version bash elvish fish powershell zsh"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -437,10 +425,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -452,13 +436,17 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__doctor)
-            opts="-q -v -h -V --probe --probe-timeout --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --probe --probe-timeout --admin-key-file --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --probe-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -470,10 +458,6 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-key-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -482,7 +466,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__health)
-            opts="-q -v -h -V --url --timeout --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --url --timeout --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -501,10 +485,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -964,7 +944,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version create list revoke help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version create list revoke help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -978,10 +958,6 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-key-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -990,7 +966,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key__subcmd__create)
-            opts="-q -v -h -V --rpm --models --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --rpm --models --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1009,10 +985,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1094,7 +1066,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key__subcmd__list)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1105,10 +1077,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1120,7 +1088,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key__subcmd__revoke)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1134,10 +1102,6 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-key-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1146,7 +1110,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__migrate)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version status up help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version status up help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1157,10 +1121,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1228,7 +1188,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__migrate__subcmd__status)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1239,10 +1199,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1254,7 +1210,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__migrate__subcmd__up)
-            opts="-q -v -h -V --dry-run --no-backup --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --dry-run --no-backup --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1268,10 +1224,6 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-key-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1280,7 +1232,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version add list show remove unmap enable disable help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version add list show remove unmap enable disable help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1294,10 +1246,6 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-key-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1306,7 +1254,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__add)
-            opts="-q -v -h -V --provider --description --disabled --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --provider --description --disabled --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1328,10 +1276,6 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-key-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1340,7 +1284,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__disable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1351,10 +1295,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1366,7 +1306,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__enable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1377,10 +1317,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1518,7 +1454,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__list)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1529,10 +1465,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1544,7 +1476,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__remove)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1555,10 +1487,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1570,7 +1498,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__show)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1584,10 +1512,6 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-key-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1596,7 +1520,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__unmap)
-            opts="-q -v -h -V --provider --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --provider --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1614,10 +1538,6 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-key-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1626,7 +1546,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version add list show update rename remove enable disable help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version add list show update rename remove enable disable help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1640,10 +1560,6 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-key-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1652,7 +1568,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__add)
-            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --disabled --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --no-api-key --disabled --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1706,10 +1622,6 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-key-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1718,7 +1630,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__disable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1729,10 +1641,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1744,7 +1652,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__enable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1755,10 +1663,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1910,7 +1814,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__list)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1921,10 +1825,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1936,7 +1836,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__remove)
-            opts="-q -v -h -V --force --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --force --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1947,10 +1847,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1962,7 +1858,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__rename)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1973,10 +1869,6 @@ _llmo() {
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1988,7 +1880,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__show)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2002,10 +1894,6 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-key-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2014,7 +1902,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__update)
-            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --no-api-key --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --no-api-key --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2068,10 +1956,6 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-key-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2080,7 +1964,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__serve)
-            opts="-q -v -h -V --listen --allow-anonymous --max-body --log-retention --shutdown-timeout --upstream-max-body --exit-on-error --db --config --json --quiet --verbose --admin-key-file --help --version"
+            opts="-q -v -h -V --listen --allow-anonymous --max-body --log-retention --shutdown-timeout --upstream-max-body --exit-on-error --admin-key-file --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2106,15 +1990,15 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --admin-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

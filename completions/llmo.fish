@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_llmo_global_optspecs
-    string join \n db= config= json q/quiet v/verbose admin-key-file= h/help V/version
+    string join \n db= config= json q/quiet v/verbose h/help V/version
 end
 
 function __fish_llmo_needs_command
@@ -26,7 +26,6 @@ end
 
 complete -c llmo -n "__fish_llmo_needs_command" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_needs_command" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_needs_command" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_needs_command" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_needs_command" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_needs_command" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -47,9 +46,9 @@ complete -c llmo -n "__fish_llmo_using_subcommand serve" -l max-body -d 'Largest
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l log-retention -d 'Days of request logs to keep [env: LLMO_LOG_RETENTION_DAYS] [default: 30]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l shutdown-timeout -d 'How long shutdown waits for in-flight requests and streams, e.g. `30s` [env: LLMO_SHUTDOWN_TIMEOUT] [default: 30s]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l upstream-max-body -d 'Largest non-stream upstream answer llmo reads, e.g. `64MiB`; a larger one is a 502 [env: LLMO_UPSTREAM_MAX_BODY] [default: 64MiB]' -r
+complete -c llmo -n "__fish_llmo_using_subcommand serve" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand serve" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l allow-anonymous -d 'Serve requests that carry no API key [env: LLMO_ALLOW_ANONYMOUS]'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l exit-on-error -d 'Exit 1 when the database cannot be opened or migrated, instead of serving not-ready and retrying in the background'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l json -d 'Print machine-readable JSON instead of tables'
@@ -59,7 +58,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand serve" -s h -l help -d 'Print 
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -86,7 +84,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l models -d 'Public model names served by this provider (created if new, mapped under the same upstream name)' -r
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l no-api-key -d 'The server needs no key (a local Ollama or vLLM; openai-compatible only). One of `--api-key`, `--api-key-env` or this is required'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l disabled -d 'Add it disabled (no traffic until `llmo provider enable`)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print only data and errors'
@@ -95,7 +93,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -103,7 +100,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -121,7 +117,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l models -d 'Public model names served by this provider (created if new, mapped under the same upstream name)' -r
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l no-api-key -d 'Forget the provider\'s key (stored or variable): for servers that need none, such as a local Ollama or vLLM'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print only data and errors'
@@ -130,7 +125,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -138,7 +132,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l force -d 'Remove it even if it is the only provider of some model'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print only data and errors'
@@ -147,7 +140,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -155,7 +147,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -172,7 +163,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -190,7 +180,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l description -d 'Free text shown in listings' -r
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l disabled -d 'Add it disabled'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print only data and errors'
@@ -199,7 +188,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -207,7 +195,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -215,7 +202,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -224,7 +210,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l provider -r
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -232,7 +217,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -240,7 +224,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -256,7 +239,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -270,7 +252,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcomman
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l models -d 'Public models this key may use [default: all]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -278,7 +259,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcomman
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -286,7 +266,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcomman
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -298,7 +277,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcomman
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -309,7 +287,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_s
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -317,7 +294,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subco
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l dry-run -d 'Show what would be applied, change nothing'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l no-backup -d 'Skip the backup copy (`VACUUM INTO <db>.backup-v<N>-<time>`) of a non-empty database'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l json -d 'Print machine-readable JSON instead of tables'
@@ -329,9 +305,9 @@ complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subco
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "up" -d 'Apply pending migrations, each in its own transaction, after backing up the database'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l probe-timeout -d 'How long each probe may take, e.g. 5s or 1500ms [default: 5s]' -r
+complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l probe -d 'Also call each enabled provider\'s models list once (never a paid completion) to check that it is reachable and accepts the key. Without it nothing leaves this machine'
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -s q -l quiet -d 'Print only data and errors'
@@ -340,7 +316,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand doctor" -s h -l help -d 'Print
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -351,7 +326,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l out -d 'Write the key to this file (created with mode 0600) instead of printing it' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l force -d 'Replace FILE if it exists'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -s q -l quiet -d 'Print only data and errors'
@@ -364,7 +338,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand health" -l url -d 'Base URL of
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l timeout -d 'How long to wait for the answer, e.g. `5s` or `500ms`' -r
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand health" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand health" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand health" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -372,7 +345,6 @@ complete -c llmo -n "__fish_llmo_using_subcommand health" -s h -l help -d 'Print
 complete -c llmo -n "__fish_llmo_using_subcommand health" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand completions" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -s v -l verbose -d 'Print more detail (and debug logs)'
