@@ -275,6 +275,8 @@ pub(crate) struct Metrics {
     /// scope -> name -> count.
     rate_limited: Family<&'static str, Map<Box<str>, AtomicU64>>,
     overhead: Histogram,
+    /// Request bodies cut off as too slow (408): `/v1`, then the admin API.
+    body_timeouts: [AtomicU64; 2],
     /// Set once a family overflowed (the warning is logged once).
     overflowed: AtomicBool,
 }
@@ -287,6 +289,7 @@ impl Default for Metrics {
             failovers: Default::default(),
             rate_limited: Default::default(),
             overhead: Histogram::new(&OVERHEAD_BUCKETS),
+            body_timeouts: Default::default(),
             overflowed: AtomicBool::new(false),
         }
     }
@@ -470,6 +473,13 @@ impl Metrics {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A request body was cut off as too slow; `surface` is `api` (`/v1`)
+    /// or `admin`.
+    pub(crate) fn body_timeout(&self, surface: &'static str) {
+        let i = usize::from(surface == "admin");
+        self.body_timeouts[i].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A provider's circuit changed state.
     pub(crate) fn circuit(&self, provider: &str, state: CircuitState) {
         self.with_provider(provider, |s| {
@@ -498,6 +508,19 @@ impl Metrics {
             "Request-log rows never written (queue full or database error).",
         );
         let _ = writeln!(out, "llmo_log_rows_dropped_total {dropped}");
+        header(
+            &mut out,
+            "llmo_request_body_timeouts_total",
+            "counter",
+            "Requests answered 408 because their body arrived too late or too slowly, by surface.",
+        );
+        for (i, surface) in ["api", "admin"].iter().enumerate() {
+            let n = self.body_timeouts[i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "llmo_request_body_timeouts_total{{surface=\"{surface}\"}} {n}"
+            );
+        }
         out
     }
 
@@ -732,6 +755,7 @@ mod tests {
             "llmo_circuit_state gauge",
             "llmo_log_queue_depth gauge",
             "llmo_log_rows_dropped_total counter",
+            "llmo_request_body_timeouts_total counter",
         ] {
             assert!(out.contains(&format!("# TYPE {fam}\n")), "{fam}");
             let name = fam.split(' ').next().unwrap_or_default();

@@ -6,10 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt;
+use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response};
 
 use super::body::Body;
@@ -22,6 +21,7 @@ use super::retry::{random_draw, Next, RetryPolicy};
 use super::snapshot::{key_digest, Candidate, KeyRt, ModelRoute, ProviderRt, Snapshot};
 use super::stream::Relay;
 use super::Shared;
+use crate::http_util::{bearer, Bearer, BodyError};
 
 /// Authenticates a request against the snapshot's keys.
 pub(crate) fn authenticate(
@@ -29,26 +29,20 @@ pub(crate) fn authenticate(
     snap: &Snapshot,
     req: &Request<Incoming>,
 ) -> Result<Option<Arc<KeyRt>>, ApiError> {
-    let Some(h) = req.headers().get(AUTHORIZATION) else {
-        return if shared.allow_anonymous {
-            Ok(None)
-        } else {
-            Err(ApiError::Unauthorized(
+    let token = match bearer(req.headers()) {
+        Bearer::Token(t) => t,
+        Bearer::Missing if shared.allow_anonymous => return Ok(None),
+        Bearer::Missing => {
+            return Err(ApiError::Unauthorized(
                 "missing API key: send `Authorization: Bearer <key>` (create one with `llmo key create NAME`)",
             ))
-        };
+        }
+        Bearer::Malformed => {
+            return Err(ApiError::Unauthorized(
+                "malformed Authorization header: expected `Bearer <key>`",
+            ))
+        }
     };
-    let token = h
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        })
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized(
-            "malformed Authorization header: expected `Bearer <key>`",
-        ))?;
     match snap.keys.get(&key_digest(token)) {
         Some(k) => Ok(Some(k.clone())),
         None => Err(ApiError::Unauthorized(
@@ -57,47 +51,27 @@ pub(crate) fn authenticate(
     }
 }
 
-/// Reads the body, refusing more than `limit` bytes (by Content-Length up
-/// front, and while reading for chunked bodies).
-async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, ApiError> {
+/// Reads the body within `shared.body`: more than the limit is 413 (by
+/// Content-Length up front, and while reading for chunked bodies); a body
+/// that does not arrive in time, or too slowly, is 408 (counted).
+async fn read_body(req: Request<Incoming>, shared: &Shared) -> Result<Bytes, ApiError> {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::TooLarge { limit });
-    }
-    let mut body = req.into_body();
-    let mut first: Option<Bytes> = None;
-    let mut acc: Option<BytesMut> = None;
-    let mut len: u64 = 0;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            ApiError::invalid(format!("could not read the request body: {e}"), None)
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        len += data.len() as u64;
-        if len > limit {
-            return Err(ApiError::TooLarge { limit });
+    match crate::http_util::read_body(req.into_body(), declared, &shared.body).await {
+        Ok(b) => Ok(b),
+        Err(BodyError::TooLarge { limit }) => Err(ApiError::TooLarge { limit }),
+        Err(BodyError::Slow(message)) => {
+            shared.metrics.body_timeout("api");
+            Err(ApiError::BodyTimeout(message))
         }
-        match (&mut first, &mut acc) {
-            (None, None) => first = Some(data),
-            (Some(f), None) => {
-                let mut b = BytesMut::with_capacity(declared.unwrap_or(0).max(len) as usize);
-                b.extend_from_slice(f);
-                b.extend_from_slice(&data);
-                acc = Some(b);
-            }
-            (_, Some(b)) => b.extend_from_slice(&data),
-        }
+        Err(BodyError::Read(e)) => Err(ApiError::invalid(
+            format!("could not read the request body: {e}"),
+            None,
+        )),
     }
-    Ok(match acc {
-        Some(b) => b.freeze(),
-        None => first.unwrap_or_default(),
-    })
 }
 
 enum Outcome {
@@ -124,7 +98,7 @@ pub(crate) async fn handle(
             });
         }
     }
-    let body = read_body(req, shared.max_body).await?;
+    let body = read_body(req, shared).await?;
     let creq = ClientRequest::parse(&body, api)?;
     log.stream = creq.stream;
     let model = match snap.models.get(creq.model.as_ref()) {

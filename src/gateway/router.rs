@@ -147,7 +147,11 @@ async fn admin(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
         .extensions()
         .get::<Peer>()
         .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |p| p.0);
-    let r = crate::admin::route(admin, req, peer).await;
+    let client = crate::http_util::client_addr(peer, req.headers(), &shared.trusted_proxies);
+    let r = crate::admin::route(admin, req, client, &shared.body).await;
+    if r.status == 408 {
+        shared.metrics.body_timeout("admin");
+    }
     let mut res = Response::new(Body::full(r.body));
     *res.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in &r.headers {

@@ -1,0 +1,144 @@
+//! The client-facing edges of the server: slow request bodies (408 and the
+//! connection closed), the client's address behind trusted proxies, the
+//! one `Authorization` parser, and what the request log says about each
+//! request (method, path, API, a wrong key).
+use std::time::{Duration, Instant};
+
+use llmo::secret::Secret;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::gw::{one_provider, Gw};
+use crate::common::PATIENCE;
+
+const ADMIN_KEY: &str = "llmo-admin-EDGESKEYabcdefghijklmnopqrstuvwxyz012345";
+
+/// Reads until the server closes the connection; fails after `limit`.
+async fn read_to_close(sock: &mut TcpStream, limit: Duration) -> String {
+    let t0 = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(limit.saturating_sub(t0.elapsed()), sock.read(&mut buf)).await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) => return String::from_utf8_lossy(&got).into_owned(),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!(
+                "the connection was still open after {limit:?}; got {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+}
+
+/// The status and JSON body of a raw HTTP/1.1 answer.
+fn parse_answer(raw: &str) -> (u16, Value) {
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {raw:?}"));
+    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let v = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {raw:?}"));
+    (status, v)
+}
+
+/// Sends a request head announcing a 1000-byte body, then `first` bytes of it.
+async fn stalled_post(gw: &Gw, path: &str, auth: Option<&str>) -> TcpStream {
+    let addr = gw.url.trim_start_matches("http://");
+    let mut sock = TcpStream::connect(addr).await.unwrap();
+    let auth = auth
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}Content-Length: 1000\r\n\r\n{{"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    sock
+}
+
+async fn metrics(gw: &Gw) -> String {
+    gw.get("/metrics").await.text().await.unwrap()
+}
+
+/// Item 13: a body that stalls after its headers gets 408 (OpenAI-shaped,
+/// counted, logged) at the deadline and the connection is closed; a body
+/// that trickles (a byte at a time) gets 408 once below the minimum rate.
+/// The admin API's body read is bounded the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_bodies_get_408_and_the_connection_is_closed() {
+    let (_mock, dir) = one_provider(|_| {}).await;
+    let timeout = Duration::from_millis(700);
+    let mut gw = Gw::start(dir, |o| {
+        o.settings.request_body_timeout.value = timeout;
+        o.settings.admin_key.value = Some(Secret::new(ADMIN_KEY));
+    })
+    .await;
+
+    // Headers, one byte of a 1000-byte body, then nothing.
+    let t0 = Instant::now();
+    let mut sock = stalled_post(&gw, "/v1/chat/completions", None).await;
+    let raw = read_to_close(&mut sock, PATIENCE).await;
+    let took = t0.elapsed();
+    let (status, v) = parse_answer(&raw);
+    assert_eq!(status, 408, "{raw}");
+    assert!(took >= timeout && took < timeout * 4, "answered after {took:?}");
+    assert_eq!(v["error"]["code"], "request_body_timeout", "{v}");
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("1 of 1000 bytes"), "{msg}");
+    assert!(msg.contains("request_body_timeout"), "{msg}");
+    assert!(raw.to_ascii_lowercase().contains("connection: close"), "{raw}");
+
+    // The admin API: the same bound on its own body read.
+    let mut sock = stalled_post(&gw, "/admin/providers", Some(ADMIN_KEY)).await;
+    let raw = read_to_close(&mut sock, PATIENCE).await;
+    let (status, v) = parse_answer(&raw);
+    assert_eq!(status, 408, "{raw}");
+    assert_eq!(v["error"]["code"], "request_body_timeout", "{v}");
+
+    let m = metrics(&gw).await;
+    assert!(m.contains("llmo_request_body_timeouts_total{surface=\"api\"} 1\n"), "{m}");
+    assert!(m.contains("llmo_request_body_timeouts_total{surface=\"admin\"} 1\n"), "{m}");
+    let logs = gw.stop_and_logs().await;
+    let row = logs.iter().find(|l| l.status == 408).expect("a 408 row");
+    assert_eq!(row.error_type.as_deref(), Some("request_body_timeout"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_trickling_below_the_minimum_rate_gets_408() {
+    let (_mock, dir) = one_provider(|_| {}).await;
+    let grace = Duration::from_millis(400);
+    let mut gw = Gw::start(dir, |o| {
+        o.body_rate_grace = grace;
+        o.settings.request_body_min_rate.value = 100;
+    })
+    .await;
+    let t0 = Instant::now();
+    let sock = stalled_post(&gw, "/v1/chat/completions", None).await;
+    let (mut rd, mut wr) = sock.into_split();
+    // A byte every 150 ms: far below 100 bytes/s, and never a stall long
+    // enough for the 30 s deadline.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..200 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            if wr.write_all(b" ").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, rd.read_to_end(&mut got))
+        .await
+        .expect("the connection was closed");
+    let took = t0.elapsed();
+    trickle.abort();
+    let raw = String::from_utf8_lossy(&got);
+    let (status, v) = parse_answer(&raw);
+    assert_eq!(status, 408, "{raw}");
+    assert!(took >= grace && took < Duration::from_secs(5), "{took:?}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("too slowly") && msg.contains("100 bytes/s"), "{msg}");
+    gw.stop_and_logs().await;
+}
