@@ -142,3 +142,49 @@ async fn a_body_trickling_below_the_minimum_rate_gets_408() {
     assert!(msg.contains("too slowly") && msg.contains("100 bytes/s"), "{msg}");
     gw.stop_and_logs().await;
 }
+
+/// `n` admin calls from the client `xff` says, with `key`; the statuses.
+async fn admin_calls(gw: &Gw, xff: &str, key: &str, n: usize) -> Vec<u16> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let r = gw
+            .http
+            .get(format!("{}/admin/providers", gw.url))
+            .header("x-forwarded-for", xff)
+            .header("authorization", format!("Bearer {key}"))
+            .send()
+            .await
+            .unwrap();
+        out.push(r.status().as_u16());
+    }
+    out
+}
+
+/// Item 18: behind a trusted proxy, clients are told apart by their
+/// `X-Forwarded-For` and slowed independently; from a peer that is not a
+/// trusted proxy the header is ignored (anyone can write it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_lockout_follows_the_client_behind_trusted_proxies_only() {
+    const WRONG: &str = "llmo-admin-wrong-wrong-wrong-wrong-wrong";
+    for (trusted, independent) in [("127.0.0.1", true), ("10.0.0.0/8", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gw = Gw::start(dir, |o| {
+            o.settings.admin_key.value = Some(Secret::new(ADMIN_KEY));
+            o.settings.trusted_proxies.value = trusted.parse().unwrap();
+        })
+        .await;
+        let a = "203.0.113.1, 127.0.0.1";
+        let b = "203.0.113.2";
+        assert_eq!(admin_calls(&gw, a, WRONG, 5).await, [401; 5], "{trusted}");
+        assert_eq!(admin_calls(&gw, a, WRONG, 1).await, [429], "{trusted}");
+        let other = admin_calls(&gw, b, WRONG, 1).await;
+        if independent {
+            assert_eq!(other, [401], "another client behind the proxy is not slowed");
+        } else {
+            assert_eq!(other, [429], "an untrusted peer's X-Forwarded-For is ignored");
+        }
+        // The right key passes from the blocked client all the same.
+        assert_eq!(admin_calls(&gw, a, ADMIN_KEY, 1).await, [200]);
+        gw.stop().await.unwrap();
+    }
+}
