@@ -24,10 +24,12 @@ use super::Shared;
 use crate::http_util::{bearer, Bearer, BodyError};
 
 /// Authenticates a request against the snapshot's keys.
+/// An unknown key is noted in `log` (logged as `invalid_key`).
 pub(crate) fn authenticate(
     shared: &Shared,
     snap: &Snapshot,
     req: &Request<Incoming>,
+    log: &mut LogCtx,
 ) -> Result<Option<Arc<KeyRt>>, ApiError> {
     let token = match bearer(req.headers()) {
         Bearer::Token(t) => t,
@@ -44,10 +46,16 @@ pub(crate) fn authenticate(
         }
     };
     match snap.keys.get(&key_digest(token)) {
-        Some(k) => Ok(Some(k.clone())),
-        None => Err(ApiError::Unauthorized(
-            "invalid API key (unknown or revoked)",
-        )),
+        Some(k) => {
+            log.key_name = Some(k.name.clone());
+            Ok(Some(k.clone()))
+        }
+        None => {
+            log.unknown_key(token);
+            Err(ApiError::Unauthorized(
+                "invalid API key (unknown or revoked)",
+            ))
+        }
     }
 }
 
@@ -87,7 +95,7 @@ pub(crate) async fn handle(
     api: Api,
     log: &mut LogCtx,
 ) -> Result<Response<Body>, ApiError> {
-    let key = authenticate(shared, &snap, &req)?;
+    let key = authenticate(shared, &snap, &req, log)?;
     if let Some(k) = &key {
         log.key_name = Some(k.name.clone());
         if let Err(wait) = k.live.try_acquire(Instant::now()) {

@@ -188,3 +188,80 @@ async fn admin_lockout_follows_the_client_behind_trusted_proxies_only() {
         gw.stop().await.unwrap();
     }
 }
+
+/// Item 7: every `/v1` row says which method, path and API it was; an
+/// unknown route is logged with them (404, `api = other`); an unknown
+/// client key is logged as `invalid_key` with its shown prefix (llmo's
+/// format only), never as anonymous and never with the key.
+/// Item 20 (d): the `Bearer` scheme is case-insensitive on `/v1` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_rows_carry_method_path_api_and_a_wrong_keys_prefix() {
+    let (_mock, dir) = one_provider(|_| {}).await;
+    let key = {
+        let mut s = crate::common::gw::store(dir.path());
+        s.create_key("app", None, None).unwrap().1
+    };
+    let key = key.expose().to_string();
+    let mut gw = Gw::start(dir, |o| o.settings.allow_anonymous.value = false).await;
+    let send = |path: &str, auth: String| {
+        gw.http
+            .post(format!("{}{path}", gw.url))
+            .header("authorization", auth)
+            .header("content-type", "application/json")
+            .body(crate::common::gw::chat_body().to_string())
+            .send()
+    };
+    let r = send("/v1/chat/completions", format!("BEARER {key}")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = send("/v1/responses", format!("bearer {key}")).await.unwrap();
+    assert_eq!(r.status(), 404);
+    let wrong = format!("llmo-{}", "Z".repeat(40));
+    let r = send("/v1/chat/completions", format!("Bearer {wrong}")).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = send("/v1/embeddings", "Bearer sk-not-ours-0123456789".into()).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = gw
+        .http
+        .get(format!("{}/v1/models", gw.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let db = gw.db();
+    let rows = gw.stop_and_logs().await;
+    let got: Vec<_> = rows
+        .iter()
+        .map(|l| {
+            (
+                l.status,
+                l.method.as_deref().unwrap(),
+                l.path.as_deref().unwrap(),
+                l.api.as_deref().unwrap(),
+                l.key_name.as_deref(),
+                l.error_type.as_deref(),
+                l.key_prefix.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (200, "POST", "/v1/chat/completions", "chat", Some("app"), None, None),
+            (404, "POST", "/v1/responses", "other", None, Some("unknown_route"), None),
+            (401, "POST", "/v1/chat/completions", "chat", None, Some("invalid_key"), Some("llmo-ZZZZ")),
+            (401, "POST", "/v1/embeddings", "embeddings", None, Some("invalid_key"), None),
+            (200, "GET", "/v1/models", "models", Some("app"), None, None),
+        ]
+    );
+    // Neither wrong key is anywhere in the database.
+    let dump = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("cat '{}'*", db.display()))
+        .output()
+        .unwrap()
+        .stdout;
+    let dump = String::from_utf8_lossy(&dump);
+    assert!(!dump.contains(&wrong) && !dump.contains("sk-not-ours"));
+}

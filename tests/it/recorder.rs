@@ -41,6 +41,10 @@ fn row(ts_ms: i64, i: usize, provider: &Arc<str>, status: u16) -> LogRow {
         prompt_tokens: Some(100),
         completion_tokens: Some(20),
         stream: false,
+        method: Some("POST".into()),
+        path: Some("/v1/chat/completions".into()),
+        api: Some("chat"),
+        key_prefix: None,
     }
 }
 
