@@ -654,6 +654,54 @@ impl Metrics {
     }
 }
 
+/// The request-log writer's state (appended to [`Metrics::render`]'s
+/// output): what `llmo doctor` reads to say whether the writer is blocked
+/// or failing, and why.
+pub(crate) fn render_log_writer(out: &mut String, v: &super::recorder::WriterView) {
+    header(
+        out,
+        "llmo_log_writer_state",
+        "gauge",
+        "The request-log writer: 0 ok, 1 blocked (a database write has waited over 1 s), 2 failing (batches are dropped).",
+    );
+    let state = match v.state {
+        "ok" => 0,
+        "blocked" => 1,
+        _ => 2,
+    };
+    let _ = writeln!(out, "llmo_log_writer_state {state}");
+    header(
+        out,
+        "llmo_log_writer_blocked_seconds",
+        "gauge",
+        "How long the writer's current database write has waited (0 when not blocked).",
+    );
+    let _ = writeln!(out, "llmo_log_writer_blocked_seconds {}", v.blocked_ms as f64 / 1000.0);
+    header(
+        out,
+        "llmo_log_writer_failing_seconds",
+        "gauge",
+        "How long request-log writes have been failing (0 when they work).",
+    );
+    let _ = writeln!(out, "llmo_log_writer_failing_seconds {}", v.failing_ms as f64 / 1000.0);
+    header(
+        out,
+        "llmo_log_writer_rows_dropped_total",
+        "counter",
+        "Request-log rows dropped because their batch could not be written (part of llmo_log_rows_dropped_total).",
+    );
+    let _ = writeln!(out, "llmo_log_writer_rows_dropped_total {}", v.write_dropped);
+    if let Some(e) = &v.last_error {
+        header(
+            out,
+            "llmo_log_writer_last_error_info",
+            "gauge",
+            "The last request-log write error, as a label.",
+        );
+        let _ = writeln!(out, "llmo_log_writer_last_error_info{{error=\"{}\"}} 1", escape(e));
+    }
+}
+
 /// One `metric{provider="…"} value` line per provider, in name order.
 fn per_provider(
     out: &mut String,

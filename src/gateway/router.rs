@@ -273,12 +273,15 @@ fn ready(shared: &Shared) -> Response<Body> {
 }
 
 fn metrics(shared: &Shared) -> Response<Body> {
-    let (depth, dropped) = shared
-        .recorder
-        .get()
+    let rec = shared.recorder.get();
+    let (depth, dropped) = rec
         .map(|r| (r.queue_depth(), r.dropped()))
         .unwrap_or((0, 0));
-    let mut res = Response::new(Body::full(shared.metrics.render(depth, dropped)));
+    let mut text = shared.metrics.render(depth, dropped);
+    if let Some(r) = rec {
+        super::metrics::render_log_writer(&mut text, &r.writer_view());
+    }
+    let mut res = Response::new(Body::full(text));
     res.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static(super::metrics::CONTENT_TYPE),
