@@ -69,7 +69,7 @@ async fn read_body(req: Request<Incoming>, shared: &Shared) -> Result<Bytes, Api
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match crate::http_util::read_body(req.into_body(), declared, &shared.body).await {
-        Ok(b) => Ok(b),
+        Ok(b) => check_nesting(&b).map(|()| b),
         Err(BodyError::TooLarge { limit }) => Err(ApiError::TooLarge { limit }),
         Err(BodyError::Slow(message)) => {
             shared.metrics.body_timeout("api");
@@ -80,6 +80,41 @@ async fn read_body(req: Request<Incoming>, shared: &Shared) -> Result<Bytes, Api
             None,
         )),
     }
+}
+
+/// How deep JSON may nest: serde_json's recursion limit, which the
+/// translating adapters' parse would hit (and then see no object at all).
+const MAX_NESTING: usize = 128;
+
+/// Refuses a body whose arrays and objects nest deeper than
+/// [`MAX_NESTING`], naming the limit. A scan of the bytes (strings
+/// skipped), done only when the body has that many brackets at all.
+fn check_nesting(body: &[u8]) -> Result<(), ApiError> {
+    if body.iter().filter(|b| matches!(b, b'[' | b'{')).count() <= MAX_NESTING {
+        return Ok(());
+    }
+    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
+    for &b in body {
+        match (in_str, esc, b) {
+            (true, true, _) => esc = false,
+            (true, false, b'\\') => esc = true,
+            (true, false, b'"') => in_str = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_str = true,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(ApiError::invalid(
+                        format!("the request body is nested deeper than {MAX_NESTING} levels (arrays and objects inside each other), the most llmo parses; flatten it"),
+                        None,
+                    ));
+                }
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 enum Outcome {
@@ -491,6 +526,17 @@ fn answered(shared: &Shared, c: &Candidate, log: &mut LogCtx) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_beyond_the_limit_is_refused_naming_it() {
+        let deep = |n: usize| format!("{{\"a\":{}1{}}}", "[".repeat(n), "]".repeat(n));
+        assert!(check_nesting(deep(127).as_bytes()).is_ok());
+        let e = check_nesting(deep(200).as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("nested deeper than 128 levels"), "{e}");
+        // Brackets inside strings do not count.
+        let s = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(300), "{".repeat(300));
+        assert!(check_nesting(s.as_bytes()).is_ok());
+    }
 
     #[test]
     fn tried_sets_small_and_large() {

@@ -265,3 +265,26 @@ async fn log_rows_carry_method_path_api_and_a_wrong_keys_prefix() {
     let dump = String::from_utf8_lossy(&dump);
     assert!(!dump.contains(&wrong) && !dump.contains("sk-not-ours"));
 }
+
+/// Item 20 (c): JSON nested 200 deep for a translated provider is a 400
+/// that names the nesting limit, not "must be a JSON object".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_json_gets_a_400_naming_the_limit() {
+    let (mock, dir) = one_provider(|p| p.kind = Some("anthropic".into())).await;
+    let mut gw = Gw::start(dir, |_| {}).await;
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let body = format!(
+        r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"metadata":{deep}}}"#
+    );
+    let res = gw
+        .post_raw("/v1/chat/completions", body.into_bytes())
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = crate::common::gw::error_of(res).await;
+    assert_eq!(status, 400, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("nested deeper than 128 levels"), "{msg}");
+    assert_eq!(mock.calls(), 0);
+    gw.stop_and_logs().await;
+}
