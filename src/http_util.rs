@@ -112,7 +112,9 @@ pub(crate) struct BodyBounds {
 /// Why a body could not be read.
 #[derive(Debug)]
 pub(crate) enum BodyError {
-    TooLarge { limit: u64 },
+    TooLarge {
+        limit: u64,
+    },
     /// Too slow: the deadline passed, or the rate fell below the minimum.
     /// The message says which, and what arrived.
     Slow(String),
@@ -144,8 +146,11 @@ where
     let mut len: u64 = 0;
     loop {
         // When the bytes so far stop meeting the minimum rate.
-        let rate_due = (b.min_rate > 0)
-            .then(|| start + b.grace.max(Duration::from_secs_f64(len as f64 / b.min_rate as f64)));
+        let rate_due = (b.min_rate > 0).then(|| {
+            start
+                + b.grace
+                    .max(Duration::from_secs_f64(len as f64 / b.min_rate as f64))
+        });
         let wake = rate_due.map_or(deadline, |r| r.min(deadline));
         let frame = match tokio::time::timeout_at(wake, body.frame()).await {
             Ok(Some(f)) => f.map_err(|e| BodyError::Read(e.to_string()))?,
@@ -176,7 +181,13 @@ where
     })
 }
 
-fn slow(b: &BodyBounds, len: u64, declared: Option<u64>, by_rate: bool, took: Duration) -> BodyError {
+fn slow(
+    b: &BodyBounds,
+    len: u64,
+    declared: Option<u64>,
+    by_rate: bool,
+    took: Duration,
+) -> BodyError {
     let of = declared.map(|n| format!(" of {n}")).unwrap_or_default();
     let secs = |d: Duration| crate::time::format_ms(d.as_millis() as i64);
     BodyError::Slow(if by_rate {
@@ -214,7 +225,13 @@ mod tests {
             m.insert(http::header::AUTHORIZATION, v.parse().unwrap());
             m
         };
-        for v in ["Bearer k1", "bearer k1", "BEARER k1", "BeArEr   k1 ", "Bearer\tk1"] {
+        for v in [
+            "Bearer k1",
+            "bearer k1",
+            "BEARER k1",
+            "BeArEr   k1 ",
+            "Bearer\tk1",
+        ] {
             assert_eq!(bearer(&h(v)), Bearer::Token("k1"), "{v}");
         }
         for v in ["Basic k1", "k1", "Bearer ", "Bearerk1"] {
@@ -241,11 +258,17 @@ mod tests {
         let h = xff(&["6.6.6.6", "203.0.113.9"]);
         assert_eq!(client_addr(proxy, &h, &trusted), ip("203.0.113.9"));
         // From an untrusted peer, or with no proxies configured: the peer.
-        assert_eq!(client_addr(ip("198.51.100.1"), &h, &trusted), ip("198.51.100.1"));
+        assert_eq!(
+            client_addr(ip("198.51.100.1"), &h, &trusted),
+            ip("198.51.100.1")
+        );
         let none = crate::config::TrustedProxies::default();
         assert_eq!(client_addr(proxy, &h, &none), proxy);
         // No header, or garbage: the last address known.
         assert_eq!(client_addr(proxy, &xff(&[]), &trusted), proxy);
-        assert_eq!(client_addr(proxy, &xff(&["junk, 10.0.0.9"]), &trusted), ip("10.0.0.9"));
+        assert_eq!(
+            client_addr(proxy, &xff(&["junk, 10.0.0.9"]), &trusted),
+            ip("10.0.0.9")
+        );
     }
 }

@@ -176,7 +176,9 @@ pub(crate) fn parse_trusted_proxies(s: &str) -> Result<TrustedProxies, String> {
 pub(super) fn parse_proxy_list(items: &[&str]) -> Result<TrustedProxies, String> {
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        let bad = || format!("`{item}` is not an IP address or CIDR range (e.g. `10.0.0.1` or `10.0.0.0/8`)");
+        let bad = || {
+            format!("`{item}` is not an IP address or CIDR range (e.g. `10.0.0.1` or `10.0.0.0/8`)")
+        };
         let (addr, bits) = match item.split_once('/') {
             Some((a, b)) => (a, Some(b)),
             None => (*item, None),
@@ -185,7 +187,12 @@ pub(super) fn parse_proxy_list(items: &[&str]) -> Result<TrustedProxies, String>
         let full = if ip.is_ipv4() { 32 } else { 128 };
         let bits = match bits {
             None => full,
-            Some(b) => b.trim().parse::<u8>().ok().filter(|b| *b <= full).ok_or_else(bad)?,
+            Some(b) => b
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|b| *b <= full)
+                .ok_or_else(bad)?,
         };
         out.push((ip, bits));
     }
@@ -211,7 +218,10 @@ mod tests {
         assert!(has("10.0.0.1") && !has("10.0.0.2"));
         assert!(has("192.168.44.7") && !has("192.169.0.1"));
         assert!(has("fd12::1") && !has("fe80::1"));
-        assert!(has("::ffff:10.0.0.1"), "an IPv4-mapped peer is its IPv4 address");
+        assert!(
+            has("::ffff:10.0.0.1"),
+            "an IPv4-mapped peer is its IPv4 address"
+        );
         assert_eq!(t.to_string(), "10.0.0.1, 192.168.0.0/16, fd00::/8");
         let t = parse_trusted_proxies("10.1.2.0/23").unwrap();
         assert!(t.contains("10.1.3.255".parse().unwrap()));

@@ -436,10 +436,16 @@ fn file_trusted_proxies(f: &FileConfig, _: &Path) -> FileValue<TrustedProxies> {
             let strs: Option<Vec<&str>> = items.iter().map(toml::Value::as_str).collect();
             match strs {
                 Some(v) => parse_proxy_list(&v).map_err(|e| (key, e)),
-                None => Err((key, "expected a list of addresses such as [\"10.0.0.1\", \"10.0.0.0/8\"]".into())),
+                None => Err((
+                    key,
+                    "expected a list of addresses such as [\"10.0.0.1\", \"10.0.0.0/8\"]".into(),
+                )),
             }
         }
-        _ => Err((key, "expected a list of addresses such as [\"10.0.0.1\", \"10.0.0.0/8\"]".into())),
+        _ => Err((
+            key,
+            "expected a list of addresses such as [\"10.0.0.1\", \"10.0.0.0/8\"]".into(),
+        )),
     })
 }
 
@@ -691,7 +697,12 @@ mod tests {
                 None,
                 "10.0.0.1,10.2.0.0/16",
                 "trusted_proxies = [\"10.0.0.3\"]",
-                ["", "10.0.0.1, 10.2.0.0/16", "10.0.0.3", "none (the peer address is the client)"],
+                [
+                    "",
+                    "10.0.0.1, 10.2.0.0/16",
+                    "10.0.0.3",
+                    "none (the peer address is the client)",
+                ],
             ),
             case(
                 "admin_key",

@@ -676,21 +676,33 @@ pub(crate) fn render_log_writer(out: &mut String, v: &super::recorder::WriterVie
         "gauge",
         "How long the writer's current database write has waited (0 when not blocked).",
     );
-    let _ = writeln!(out, "llmo_log_writer_blocked_seconds {}", v.blocked_ms as f64 / 1000.0);
+    let _ = writeln!(
+        out,
+        "llmo_log_writer_blocked_seconds {}",
+        v.blocked_ms as f64 / 1000.0
+    );
     header(
         out,
         "llmo_log_writer_failing_seconds",
         "gauge",
         "How long request-log writes have been failing (0 when they work).",
     );
-    let _ = writeln!(out, "llmo_log_writer_failing_seconds {}", v.failing_ms as f64 / 1000.0);
+    let _ = writeln!(
+        out,
+        "llmo_log_writer_failing_seconds {}",
+        v.failing_ms as f64 / 1000.0
+    );
     header(
         out,
         "llmo_log_writer_rows_dropped_total",
         "counter",
         "Request-log rows dropped because their batch could not be written (part of llmo_log_rows_dropped_total).",
     );
-    let _ = writeln!(out, "llmo_log_writer_rows_dropped_total {}", v.write_dropped);
+    let _ = writeln!(
+        out,
+        "llmo_log_writer_rows_dropped_total {}",
+        v.write_dropped
+    );
     if let Some(e) = &v.last_error {
         header(
             out,
@@ -698,7 +710,11 @@ pub(crate) fn render_log_writer(out: &mut String, v: &super::recorder::WriterVie
             "gauge",
             "The last request-log write error, as a label.",
         );
-        let _ = writeln!(out, "llmo_log_writer_last_error_info{{error=\"{}\"}} 1", escape(e));
+        let _ = writeln!(
+            out,
+            "llmo_log_writer_last_error_info{{error=\"{}\"}} 1",
+            escape(e)
+        );
     }
 }
 

@@ -532,7 +532,10 @@ mod tests {
         let deep = |n: usize| format!("{{\"a\":{}1{}}}", "[".repeat(n), "]".repeat(n));
         assert!(check_nesting(deep(127).as_bytes()).is_ok());
         let e = check_nesting(deep(200).as_bytes()).unwrap_err();
-        assert!(e.to_string().contains("nested deeper than 128 levels"), "{e}");
+        assert!(
+            e.to_string().contains("nested deeper than 128 levels"),
+            "{e}"
+        );
         // Brackets inside strings do not count.
         let s = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(300), "{".repeat(300));
         assert!(check_nesting(s.as_bytes()).is_ok());

@@ -188,8 +188,15 @@ struct Failing {
 #[derive(Debug, PartialEq)]
 enum FailureLine {
     Started(String),
-    Still { error: String, for_ms: u128, dropped: u64 },
-    Recovered { after_ms: u128, dropped: u64 },
+    Still {
+        error: String,
+        for_ms: u128,
+        dropped: u64,
+    },
+    Recovered {
+        after_ms: u128,
+        dropped: u64,
+    },
 }
 
 impl FailureLog {
@@ -451,7 +458,11 @@ impl Recorder {
         };
         WriterView {
             state,
-            blocked_ms: if blocked_ms >= BLOCKED_AFTER_MS { blocked_ms } else { 0 },
+            blocked_ms: if blocked_ms >= BLOCKED_AFTER_MS {
+                blocked_ms
+            } else {
+                0
+            },
             failing_ms,
             last_error: c
                 .last_error

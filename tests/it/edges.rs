@@ -20,8 +20,7 @@ async fn read_to_close(sock: &mut TcpStream, limit: Duration) -> String {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        match tokio::time::timeout(limit.saturating_sub(t0.elapsed()), sock.read(&mut buf)).await
-        {
+        match tokio::time::timeout(limit.saturating_sub(t0.elapsed()), sock.read(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => return String::from_utf8_lossy(&got).into_owned(),
             Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
             Err(_) => panic!(
@@ -83,13 +82,19 @@ async fn slow_request_bodies_get_408_and_the_connection_is_closed() {
     let took = t0.elapsed();
     let (status, v) = parse_answer(&raw);
     assert_eq!(status, 408, "{raw}");
-    assert!(took >= timeout && took < timeout * 4, "answered after {took:?}");
+    assert!(
+        took >= timeout && took < timeout * 4,
+        "answered after {took:?}"
+    );
     assert_eq!(v["error"]["code"], "request_body_timeout", "{v}");
     assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(msg.contains("1 of 1000 bytes"), "{msg}");
     assert!(msg.contains("request_body_timeout"), "{msg}");
-    assert!(raw.to_ascii_lowercase().contains("connection: close"), "{raw}");
+    assert!(
+        raw.to_ascii_lowercase().contains("connection: close"),
+        "{raw}"
+    );
 
     // The admin API: the same bound on its own body read.
     let mut sock = stalled_post(&gw, "/admin/providers", Some(ADMIN_KEY)).await;
@@ -99,8 +104,14 @@ async fn slow_request_bodies_get_408_and_the_connection_is_closed() {
     assert_eq!(v["error"]["code"], "request_body_timeout", "{v}");
 
     let m = metrics(&gw).await;
-    assert!(m.contains("llmo_request_body_timeouts_total{surface=\"api\"} 1\n"), "{m}");
-    assert!(m.contains("llmo_request_body_timeouts_total{surface=\"admin\"} 1\n"), "{m}");
+    assert!(
+        m.contains("llmo_request_body_timeouts_total{surface=\"api\"} 1\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("llmo_request_body_timeouts_total{surface=\"admin\"} 1\n"),
+        "{m}"
+    );
     let logs = gw.stop_and_logs().await;
     let row = logs.iter().find(|l| l.status == 408).expect("a 408 row");
     assert_eq!(row.error_type.as_deref(), Some("request_body_timeout"));
@@ -139,7 +150,10 @@ async fn a_body_trickling_below_the_minimum_rate_gets_408() {
     assert_eq!(status, 408, "{raw}");
     assert!(took >= grace && took < Duration::from_secs(5), "{took:?}");
     let msg = v["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("too slowly") && msg.contains("100 bytes/s"), "{msg}");
+    assert!(
+        msg.contains("too slowly") && msg.contains("100 bytes/s"),
+        "{msg}"
+    );
     gw.stop_and_logs().await;
 }
 
@@ -179,9 +193,17 @@ async fn admin_lockout_follows_the_client_behind_trusted_proxies_only() {
         assert_eq!(admin_calls(&gw, a, WRONG, 1).await, [429], "{trusted}");
         let other = admin_calls(&gw, b, WRONG, 1).await;
         if independent {
-            assert_eq!(other, [401], "another client behind the proxy is not slowed");
+            assert_eq!(
+                other,
+                [401],
+                "another client behind the proxy is not slowed"
+            );
         } else {
-            assert_eq!(other, [429], "an untrusted peer's X-Forwarded-For is ignored");
+            assert_eq!(
+                other,
+                [429],
+                "an untrusted peer's X-Forwarded-For is ignored"
+            );
         }
         // The right key passes from the blocked client all the same.
         assert_eq!(admin_calls(&gw, a, ADMIN_KEY, 1).await, [200]);
@@ -211,14 +233,22 @@ async fn log_rows_carry_method_path_api_and_a_wrong_keys_prefix() {
             .body(crate::common::gw::chat_body().to_string())
             .send()
     };
-    let r = send("/v1/chat/completions", format!("BEARER {key}")).await.unwrap();
+    let r = send("/v1/chat/completions", format!("BEARER {key}"))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = send("/v1/responses", format!("bearer {key}")).await.unwrap();
+    let r = send("/v1/responses", format!("bearer {key}"))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let wrong = format!("llmo-{}", "Z".repeat(40));
-    let r = send("/v1/chat/completions", format!("Bearer {wrong}")).await.unwrap();
+    let r = send("/v1/chat/completions", format!("Bearer {wrong}"))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = send("/v1/embeddings", "Bearer sk-not-ours-0123456789".into()).await.unwrap();
+    let r = send("/v1/embeddings", "Bearer sk-not-ours-0123456789".into())
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let r = gw
         .http
@@ -248,10 +278,42 @@ async fn log_rows_carry_method_path_api_and_a_wrong_keys_prefix() {
     assert_eq!(
         got,
         [
-            (200, "POST", "/v1/chat/completions", "chat", Some("app"), None, None),
-            (404, "POST", "/v1/responses", "other", None, Some("unknown_route"), None),
-            (401, "POST", "/v1/chat/completions", "chat", None, Some("invalid_key"), Some("llmo-ZZZZ")),
-            (401, "POST", "/v1/embeddings", "embeddings", None, Some("invalid_key"), None),
+            (
+                200,
+                "POST",
+                "/v1/chat/completions",
+                "chat",
+                Some("app"),
+                None,
+                None
+            ),
+            (
+                404,
+                "POST",
+                "/v1/responses",
+                "other",
+                None,
+                Some("unknown_route"),
+                None
+            ),
+            (
+                401,
+                "POST",
+                "/v1/chat/completions",
+                "chat",
+                None,
+                Some("invalid_key"),
+                Some("llmo-ZZZZ")
+            ),
+            (
+                401,
+                "POST",
+                "/v1/embeddings",
+                "embeddings",
+                None,
+                Some("invalid_key"),
+                None
+            ),
             (200, "GET", "/v1/models", "models", Some("app"), None, None),
         ]
     );

@@ -255,7 +255,10 @@ fn failing_writes_are_visible_as_the_writers_state_and_recover() {
     assert_eq!(v.write_dropped, 3, "{v:?}");
     assert_eq!(rec.dropped(), 3);
     assert!(v.failing_ms > 0, "{v:?}");
-    assert!(v.last_error.as_deref().unwrap().contains("no such table"), "{v:?}");
+    assert!(
+        v.last_error.as_deref().unwrap().contains("no such table"),
+        "{v:?}"
+    );
 
     c.execute_batch("ALTER TABLE request_logs_away RENAME TO request_logs")
         .unwrap();

@@ -136,7 +136,10 @@ fn request_log_check(text: &str, dropped: f64) -> Check {
     let m = |n: &str| metric_value(text, n).unwrap_or(0.0);
     let depth = m("llmo_log_queue_depth");
     let state = m("llmo_log_writer_state");
-    let (blocked, failing) = (m("llmo_log_writer_blocked_seconds"), m("llmo_log_writer_failing_seconds"));
+    let (blocked, failing) = (
+        m("llmo_log_writer_blocked_seconds"),
+        m("llmo_log_writer_failing_seconds"),
+    );
     let write_dropped = m("llmo_log_writer_rows_dropped_total");
     let error = error_label(text, "llmo_log_writer_last_error_info");
     let err = error.as_deref().unwrap_or("unknown error");
@@ -165,11 +168,15 @@ fn request_log_check(text: &str, dropped: f64) -> Check {
     if dropped > 0.0 {
         let mut why = Vec::new();
         if write_dropped > 0.0 {
-            why.push(format!("{write_dropped} when writes failed (last error: {err})"));
+            why.push(format!(
+                "{write_dropped} when writes failed (last error: {err})"
+            ));
         }
         let queue = dropped - write_dropped;
         if queue > 0.0 {
-            why.push(format!("{queue} when its queue was full because the database did not keep up"));
+            why.push(format!(
+                "{queue} when its queue was full because the database did not keep up"
+            ));
         }
         return Check::warn(
             g,
@@ -196,7 +203,8 @@ fn request_log_check(text: &str, dropped: f64) -> Check {
 fn write_error_fix(err: &str, lock_fix: &str) -> String {
     let e = err.to_ascii_lowercase();
     if e.contains("full") {
-        "free space on the database's disk (`df` on its directory); writes resume by themselves".into()
+        "free space on the database's disk (`df` on its directory); writes resume by themselves"
+            .into()
     } else if e.contains("readonly") || e.contains("read-only") {
         "make the database file and its directory writable by the user `llmo serve` runs as (a read-only mount cannot be fixed by permissions); writes resume by themselves".into()
     } else if e.contains("locked") || e.contains("busy") {
@@ -208,7 +216,9 @@ fn write_error_fix(err: &str, lock_fix: &str) -> String {
 
 /// The `name{error="…"}` label of a Prometheus sample, unescaped.
 fn error_label(text: &str, name: &str) -> Option<String> {
-    let line = text.lines().find(|l| l.starts_with(name) && !l.starts_with('#'))?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))?;
     let raw = line.strip_prefix(name)?.strip_prefix("{error=\"")?;
     let raw = &raw[..raw.rfind("\"}")?];
     let mut out = String::with_capacity(raw.len());
@@ -351,19 +361,29 @@ mod tests {
         let blocked = "llmo_log_queue_depth 5767\nllmo_log_rows_dropped_total 0\nllmo_log_writer_state 1\nllmo_log_writer_blocked_seconds 12.5\nllmo_log_writer_failing_seconds 0\nllmo_log_writer_rows_dropped_total 0\n";
         let c = check_of(blocked);
         assert_eq!(c.status, crate::doctor::Status::Warn);
-        assert!(c.message.contains("writer is blocked: a database write has waited 12 s"), "{}", c.message);
+        assert!(
+            c.message
+                .contains("writer is blocked: a database write has waited 12 s"),
+            "{}",
+            c.message
+        );
         assert!(c.message.contains("queue depth 5767"), "{}", c.message);
         assert!(!c.message.contains("keeps up"), "{}", c.message);
 
         let full = "llmo_log_queue_depth 0\nllmo_log_rows_dropped_total 4000\nllmo_log_writer_state 2\nllmo_log_writer_blocked_seconds 0\nllmo_log_writer_failing_seconds 30\nllmo_log_writer_rows_dropped_total 4000\nllmo_log_writer_last_error_info{error=\"database or disk is full\"} 1\n";
         let c = check_of(full);
         assert!(
-            c.message.contains("writer is failing: database or disk is full; 4000 row(s) dropped"),
+            c.message
+                .contains("writer is failing: database or disk is full; 4000 row(s) dropped"),
             "{}",
             c.message
         );
         assert!(!c.message.contains("queue was full"), "{}", c.message);
-        assert!(c.fix.as_deref().unwrap_or("").contains("free space"), "{:?}", c.fix);
+        assert!(
+            c.fix.as_deref().unwrap_or("").contains("free space"),
+            "{:?}",
+            c.fix
+        );
 
         // Recovered: the drops are told apart by why.
         let after = "llmo_log_queue_depth 0\nllmo_log_rows_dropped_total 4100\nllmo_log_writer_state 0\nllmo_log_writer_rows_dropped_total 4000\nllmo_log_writer_last_error_info{error=\"database is \\\"locked\\\"\"} 1\n";
