@@ -350,3 +350,34 @@ async fn deeply_nested_json_gets_a_400_naming_the_limit() {
     assert_eq!(mock.calls(), 0);
     gw.stop_and_logs().await;
 }
+
+/// Item 20 (b): a running gateway's `/metrics` shows its request-log
+/// writer failing, with the error and the rows dropped (what doctor reads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_a_failing_request_log_writer() {
+    let (_mock, dir) = one_provider(|_| {}).await;
+    let mut gw = Gw::start(dir, |_| {}).await;
+    assert!(metrics(&gw).await.contains("llmo_log_writer_state 0\n"));
+    let c = rusqlite::Connection::open(gw.db()).unwrap();
+    c.execute_batch("ALTER TABLE request_logs RENAME TO request_logs_away")
+        .unwrap();
+    assert_eq!(gw.chat(&crate::common::gw::chat_body()).await.status(), 200);
+    crate::common::eventually(PATIENCE, "the writer reports failing", || async {
+        metrics(&gw).await.contains("llmo_log_writer_state 2\n")
+    })
+    .await;
+    // Nothing is written meanwhile: the state stays.
+    let text = metrics(&gw).await;
+    assert!(
+        text.contains("llmo_log_writer_rows_dropped_total 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("llmo_log_writer_last_error_info{error=\""),
+        "{text}"
+    );
+    assert!(text.contains("no such table"), "{text}");
+    c.execute_batch("ALTER TABLE request_logs_away RENAME TO request_logs")
+        .unwrap();
+    gw.stop().await.unwrap();
+}
