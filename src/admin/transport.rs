@@ -104,14 +104,18 @@ pub(crate) fn is_admin_path(path: &str) -> bool {
 }
 
 /// Answers one hyper request for an admin path (see [`is_admin_path`]):
-/// what the gateway's router calls. Reads at most [`MAX_BODY`] + 1 bytes of
-/// body (413 above, also when `Content-Length` says so up front).
+/// what the gateway's router calls. `peer` is the client's address (behind
+/// trusted proxies, from `X-Forwarded-For`). Reads at most [`MAX_BODY`]
+/// bytes of body (413 above, also when `Content-Length` says so up front)
+/// within the gateway's body deadline and minimum rate (`bounds`; 408 and
+/// the connection closed when it does not arrive in time).
 pub(crate) async fn route(
     admin: &Admin,
     req: hyper::Request<hyper::body::Incoming>,
     peer: IpAddr,
+    bounds: &crate::http_util::BodyBounds,
 ) -> AdminResponse {
-    use http_body_util::BodyExt;
+    use crate::http_util::{read_body, BodyBounds, BodyError};
     let path = req.uri().path().to_string();
     if path == "/admin-ui" {
         return redirect("/admin-ui/");
@@ -127,21 +131,39 @@ pub(crate) async fn route(
         return AdminResponse::error(404, "not_found_error", "not found", None, None);
     }
     let (parts, body) = req.into_parts();
-    let declared_too_big = parts
+    let declared = parts
         .headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > MAX_BODY as u64);
-    if declared_too_big {
-        return too_large();
-    }
-    let Ok(body) = http_body_util::Limited::new(body, MAX_BODY + 1)
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-    else {
-        return too_large();
+        .and_then(|v| v.parse::<u64>().ok());
+    let bounds = BodyBounds {
+        limit: MAX_BODY as u64,
+        ..*bounds
+    };
+    let body = match read_body(body, declared, &bounds).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge { .. }) => return too_large(),
+        Err(BodyError::Slow(message)) => {
+            let mut r = AdminResponse::error(
+                408,
+                "invalid_request_error",
+                message,
+                None,
+                Some("request_body_timeout"),
+            );
+            // The rest of the body is not read: the connection is done.
+            r.headers.push(("connection", "close".into()));
+            return r;
+        }
+        Err(BodyError::Read(e)) => {
+            return AdminResponse::error(
+                400,
+                "invalid_request_error",
+                format!("could not read the request body: {e}"),
+                None,
+                None,
+            )
+        }
     };
     admin
         .handle_api(AdminRequest {

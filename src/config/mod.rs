@@ -21,6 +21,9 @@ mod table;
 
 pub(crate) use parse::parse_positive_duration;
 pub(crate) use parse::parse_size;
+#[cfg(test)]
+pub(crate) use parse::parse_trusted_proxies;
+pub use parse::TrustedProxies;
 pub use table::KNOWN_ENV;
 use table::SETTINGS;
 pub(crate) use table::{setting_for_env, SettingDef, CONFIG, DB, LISTEN};
@@ -32,6 +35,11 @@ const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CIRCUIT_FAILURES: u32 = 5;
 const DEFAULT_CIRCUIT_COOLDOWN: Duration = Duration::from_secs(30);
 const DEFAULT_UPSTREAM_MAX_BODY: u64 = 64 * 1024 * 1024;
+const DEFAULT_REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes per second a request body must average after its first seconds
+/// (`gateway::Options::body_rate_grace`): far below any real client, far
+/// above a byte every few seconds.
+const DEFAULT_REQUEST_BODY_MIN_RATE: u64 = 1024;
 
 /// Shortest admin key accepted: a guessable key on an API that can change
 /// routing and read logs is worse than none (`llmo admin-key generate`
@@ -156,6 +164,13 @@ struct FileConfig {
     admin_key_file: Option<PathBuf>,
     /// Largest non-stream upstream answer llmo reads, e.g. `64MiB`.
     upstream_max_body: Option<toml::Value>,
+    /// Longest a request's body may take to arrive, e.g. `30s`.
+    request_body_timeout: Option<String>,
+    /// Bytes per second a body must average after its first seconds (0: none).
+    request_body_min_rate: Option<u64>,
+    /// Proxies whose `X-Forwarded-For` names the client: addresses or CIDR
+    /// ranges, as a list or one comma-separated string.
+    trusted_proxies: Option<toml::Value>,
 }
 
 /// Values given on the command line. `None` means "not given".
@@ -198,6 +213,13 @@ pub struct Settings {
     pub admin_key: Sourced<Option<Secret>>,
     /// Largest non-stream upstream answer read; a larger one is a 502.
     pub upstream_max_body: Sourced<u64>,
+    /// Longest a request body may take to arrive (408 after it).
+    pub request_body_timeout: Sourced<Duration>,
+    /// Bytes per second a request body must average after its first
+    /// seconds (408 below it); 0 for no minimum.
+    pub request_body_min_rate: Sourced<u64>,
+    /// Peers whose `X-Forwarded-For` is believed for the client's address.
+    pub trusted_proxies: Sourced<TrustedProxies>,
 }
 
 /// The platform default paths (e.g. `~/.local/share/llmo/llmo.db` and
@@ -281,6 +303,9 @@ impl Settings {
             circuit_cooldown: unset(),
             admin_key: unset(),
             upstream_max_body: unset(),
+            request_body_timeout: unset(),
+            request_body_min_rate: unset(),
+            trusted_proxies: unset(),
         }
     }
 

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use super::parse::{
     at_least_one, parse_bool, parse_count, parse_db_path, parse_file_size, parse_listen,
-    parse_positive_duration, parse_size, parse_u32,
+    parse_positive_duration, parse_proxy_list, parse_rate, parse_size, parse_trusted_proxies,
+    parse_u32, TrustedProxies,
 };
 use super::{
     check_admin_key, default_db_path, read_admin_key_file, ConfigError, Env, FileConfig, Overrides,
     Settings, Source, Sourced, DEFAULT_CIRCUIT_COOLDOWN, DEFAULT_CIRCUIT_FAILURES, DEFAULT_LISTEN,
-    DEFAULT_LOG_RETENTION_DAYS, DEFAULT_MAX_BODY, DEFAULT_SHUTDOWN_TIMEOUT,
-    DEFAULT_UPSTREAM_MAX_BODY,
+    DEFAULT_LOG_RETENTION_DAYS, DEFAULT_MAX_BODY, DEFAULT_REQUEST_BODY_MIN_RATE,
+    DEFAULT_REQUEST_BODY_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_UPSTREAM_MAX_BODY,
 };
 use crate::secret::{mask, Secret};
 
@@ -388,7 +389,84 @@ pub(crate) const SETTINGS: &[SettingDef] = &[
             set: |s, v| s.upstream_max_body = v,
         }),
     },
+    // The client-facing edges: slow bodies and the client's address.
+    SettingDef {
+        name: "request_body_timeout",
+        file_key: Some("request_body_timeout"),
+        env: "LLMO_REQUEST_BODY_TIMEOUT",
+        flag: None,
+        secret: false,
+        value: Some(&Spec {
+            parse: parse_positive_duration,
+            flag: |_| Ok(None),
+            file: |f, _| {
+                file_str(
+                    "request_body_timeout",
+                    &f.request_body_timeout,
+                    parse_positive_duration,
+                )
+            },
+            default: || Ok(DEFAULT_REQUEST_BODY_TIMEOUT),
+            show: show_duration,
+            get: |s| &s.request_body_timeout,
+            set: |s, v| s.request_body_timeout = v,
+        }),
+    },
+    SettingDef {
+        name: "request_body_min_rate",
+        file_key: Some("request_body_min_rate"),
+        env: "LLMO_REQUEST_BODY_MIN_RATE",
+        flag: None,
+        secret: false,
+        value: Some(&Spec {
+            parse: parse_rate,
+            flag: |_| Ok(None),
+            file: |f, _| f.request_body_min_rate.map(Ok),
+            default: || Ok(DEFAULT_REQUEST_BODY_MIN_RATE),
+            show: |r| format!("{r} bytes/s"),
+            get: |s| &s.request_body_min_rate,
+            set: |s, v| s.request_body_min_rate = v,
+        }),
+    },
+    SettingDef {
+        name: "trusted_proxies",
+        file_key: Some("trusted_proxies"),
+        env: "LLMO_TRUSTED_PROXIES",
+        flag: None,
+        secret: false,
+        value: Some(&Spec {
+            parse: parse_trusted_proxies,
+            flag: |_| Ok(None),
+            file: file_trusted_proxies,
+            default: || Ok(TrustedProxies::default()),
+            show: TrustedProxies::to_string,
+            get: |s| &s.trusted_proxies,
+            set: |s, v| s.trusted_proxies = v,
+        }),
+    },
 ];
+
+/// The config file's `trusted_proxies`: a list of strings, or one string.
+fn file_trusted_proxies(f: &FileConfig, _: &Path) -> FileValue<TrustedProxies> {
+    let key = "trusted_proxies";
+    Some(match f.trusted_proxies.as_ref()? {
+        toml::Value::String(s) => parse_trusted_proxies(s).map_err(|e| (key, e)),
+        toml::Value::Array(items) => {
+            let strs: Option<Vec<&str>> = items.iter().map(toml::Value::as_str).collect();
+            match strs {
+                Some(v) => parse_proxy_list(&v).map_err(|e| (key, e)),
+                None => Err((
+                    key,
+                    "expected a list of addresses such as [\"10.0.0.1\", \"10.0.0.0/8\"]".into(),
+                )),
+            }
+        }
+        _ => Err((
+            key,
+            "expected a list of addresses such as [\"10.0.0.1\", \"10.0.0.0/8\"]".into(),
+        )),
+    })
+}
 
 /// The config file's `admin_key` or `admin_key_file` (not both); a relative
 /// `admin_key_file` is relative to the config file's directory.
@@ -472,6 +550,9 @@ mod tests {
                 "LLMO_LOG",
                 "LLMO_ADMIN_KEY",
                 "LLMO_UPSTREAM_MAX_BODY",
+                "LLMO_REQUEST_BODY_TIMEOUT",
+                "LLMO_REQUEST_BODY_MIN_RATE",
+                "LLMO_TRUSTED_PROXIES",
             ]
         );
         for d in SETTINGS {
@@ -499,7 +580,7 @@ mod tests {
             .map(|d| d.name)
             .collect();
         assert_eq!(listed, rows);
-        assert_eq!(listed.len(), 10);
+        assert_eq!(listed.len(), 13);
     }
 
     #[test]
@@ -637,6 +718,18 @@ mod tests {
                 "2m",
                 "circuit_cooldown = \"3m\"",
                 ["", "2m", "3m", "30s"],
+            ),
+            case(
+                "trusted_proxies",
+                None,
+                "10.0.0.1,10.2.0.0/16",
+                "trusted_proxies = [\"10.0.0.3\"]",
+                [
+                    "",
+                    "10.0.0.1, 10.2.0.0/16",
+                    "10.0.0.3",
+                    "none (the peer address is the client)",
+                ],
             ),
             case(
                 "admin_key",

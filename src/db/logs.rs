@@ -52,6 +52,16 @@ pub struct LogRow {
     pub prompt_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
     pub stream: bool,
+    /// The client's HTTP method and path (without the query).
+    pub method: Option<Box<str>>,
+    pub path: Option<Box<str>>,
+    /// Which API the path belongs to: `chat`, `embeddings`, `models` or
+    /// `other` (an open set; stored as text).
+    pub api: Option<&'static str>,
+    /// The shown prefix of a client key that was presented but is unknown
+    /// (`error_type` `invalid_key`), when the key has llmo's format; never
+    /// the key.
+    pub key_prefix: Option<Box<str>>,
 }
 
 /// A circuit-breaker state change, as stored in `provider_health`.
@@ -266,6 +276,11 @@ pub struct LogEntry {
     pub prompt_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
     pub stream: bool,
+    /// `None` in rows logged before schema V3.
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub api: Option<String>,
+    pub key_prefix: Option<String>,
 }
 
 impl LogEntry {

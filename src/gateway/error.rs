@@ -32,6 +32,10 @@ pub(crate) enum ApiError {
     MethodNotAllowed { method: String, path: String },
     #[error("request body is larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },
+    /// The body did not arrive in time, or too slowly (408; the connection
+    /// is closed).
+    #[error("{0}")]
+    BodyTimeout(String),
     #[error("{message}")]
     RateLimited {
         message: String,
@@ -131,6 +135,7 @@ impl ApiError {
             ApiError::UnknownModel(_) | ApiError::UnknownRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } | ApiError::UpstreamRateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -158,7 +163,8 @@ impl ApiError {
             | ApiError::UnknownModel(_)
             | ApiError::UnknownRoute { .. }
             | ApiError::MethodNotAllowed { .. }
-            | ApiError::TooLarge { .. } => "invalid_request_error",
+            | ApiError::TooLarge { .. }
+            | ApiError::BodyTimeout(_) => "invalid_request_error",
             ApiError::Unauthorized(_) => "authentication_error",
             ApiError::ModelNotAllowed(_) => "permission_error",
             ApiError::RateLimited { .. } | ApiError::UpstreamRateLimited { .. } => {
@@ -187,6 +193,7 @@ impl ApiError {
             ApiError::UnknownRoute { .. } => "unknown_url",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::TooLarge { .. } => "request_too_large",
+            ApiError::BodyTimeout(_) => "request_body_timeout",
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
             ApiError::UpstreamRateLimited { .. } => "upstream_rate_limited",
             ApiError::NoProvider { .. } => "no_available_provider",
@@ -207,6 +214,7 @@ impl ApiError {
             ApiError::UnknownRoute { .. } => "unknown_route",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::TooLarge { .. } => "request_too_large",
+            ApiError::BodyTimeout(_) => "request_body_timeout",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::UpstreamRateLimited { .. } => "upstream_429",
             ApiError::NoProvider { .. } => "no_available_provider",
@@ -251,7 +259,7 @@ impl ApiError {
         *res.status_mut() = status;
         res.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let ApiError::TooLarge { .. } = self {
+        if let ApiError::TooLarge { .. } | ApiError::BodyTimeout(_) = self {
             // The rest of the body was never read: the connection cannot
             // carry another request, and the client must not reuse it.
             res.headers_mut()

@@ -275,6 +275,8 @@ pub(crate) struct Metrics {
     /// scope -> name -> count.
     rate_limited: Family<&'static str, Map<Box<str>, AtomicU64>>,
     overhead: Histogram,
+    /// Request bodies cut off as too slow (408): `/v1`, then the admin API.
+    body_timeouts: [AtomicU64; 2],
     /// Set once a family overflowed (the warning is logged once).
     overflowed: AtomicBool,
 }
@@ -287,6 +289,7 @@ impl Default for Metrics {
             failovers: Default::default(),
             rate_limited: Default::default(),
             overhead: Histogram::new(&OVERHEAD_BUCKETS),
+            body_timeouts: Default::default(),
             overflowed: AtomicBool::new(false),
         }
     }
@@ -470,6 +473,13 @@ impl Metrics {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A request body was cut off as too slow; `surface` is `api` (`/v1`)
+    /// or `admin`.
+    pub(crate) fn body_timeout(&self, surface: &'static str) {
+        let i = usize::from(surface == "admin");
+        self.body_timeouts[i].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A provider's circuit changed state.
     pub(crate) fn circuit(&self, provider: &str, state: CircuitState) {
         self.with_provider(provider, |s| {
@@ -498,6 +508,19 @@ impl Metrics {
             "Request-log rows never written (queue full or database error).",
         );
         let _ = writeln!(out, "llmo_log_rows_dropped_total {dropped}");
+        header(
+            &mut out,
+            "llmo_request_body_timeouts_total",
+            "counter",
+            "Requests answered 408 because their body arrived too late or too slowly, by surface.",
+        );
+        for (i, surface) in ["api", "admin"].iter().enumerate() {
+            let n = self.body_timeouts[i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "llmo_request_body_timeouts_total{{surface=\"{surface}\"}} {n}"
+            );
+        }
         out
     }
 
@@ -631,6 +654,70 @@ impl Metrics {
     }
 }
 
+/// The request-log writer's state (appended to [`Metrics::render`]'s
+/// output): what `llmo doctor` reads to say whether the writer is blocked
+/// or failing, and why.
+pub(crate) fn render_log_writer(out: &mut String, v: &super::recorder::WriterView) {
+    header(
+        out,
+        "llmo_log_writer_state",
+        "gauge",
+        "The request-log writer: 0 ok, 1 blocked (a database write has waited over 1 s), 2 failing (batches are dropped).",
+    );
+    let state = match v.state {
+        "ok" => 0,
+        "blocked" => 1,
+        _ => 2,
+    };
+    let _ = writeln!(out, "llmo_log_writer_state {state}");
+    header(
+        out,
+        "llmo_log_writer_blocked_seconds",
+        "gauge",
+        "How long the writer's current database write has waited (0 when not blocked).",
+    );
+    let _ = writeln!(
+        out,
+        "llmo_log_writer_blocked_seconds {}",
+        v.blocked_ms as f64 / 1000.0
+    );
+    header(
+        out,
+        "llmo_log_writer_failing_seconds",
+        "gauge",
+        "How long request-log writes have been failing (0 when they work).",
+    );
+    let _ = writeln!(
+        out,
+        "llmo_log_writer_failing_seconds {}",
+        v.failing_ms as f64 / 1000.0
+    );
+    header(
+        out,
+        "llmo_log_writer_rows_dropped_total",
+        "counter",
+        "Request-log rows dropped because their batch could not be written (part of llmo_log_rows_dropped_total).",
+    );
+    let _ = writeln!(
+        out,
+        "llmo_log_writer_rows_dropped_total {}",
+        v.write_dropped
+    );
+    if let Some(e) = &v.last_error {
+        header(
+            out,
+            "llmo_log_writer_last_error_info",
+            "gauge",
+            "The last request-log write error, as a label.",
+        );
+        let _ = writeln!(
+            out,
+            "llmo_log_writer_last_error_info{{error=\"{}\"}} 1",
+            escape(e)
+        );
+    }
+}
+
 /// One `metric{provider="…"} value` line per provider, in name order.
 fn per_provider(
     out: &mut String,
@@ -732,6 +819,7 @@ mod tests {
             "llmo_circuit_state gauge",
             "llmo_log_queue_depth gauge",
             "llmo_log_rows_dropped_total counter",
+            "llmo_request_body_timeouts_total counter",
         ] {
             assert!(out.contains(&format!("# TYPE {fam}\n")), "{fam}");
             let name = fam.split(' ').next().unwrap_or_default();

@@ -68,6 +68,9 @@ fn push_hex(out: &mut String, v: u64, digits: u32) {
 /// nginx's own client keep-alive timeout.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(75);
 
+/// Default of [`Options::body_rate_grace`].
+pub const BODY_RATE_GRACE: Duration = Duration::from_secs(5);
+
 /// How often the catalog's `config_version` is polled.
 pub const RELOAD_INTERVAL: Duration = Duration::from_millis(500);
 const RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -88,6 +91,9 @@ pub struct Options {
     /// the connection is closed (slow-header clients cannot pin connections,
     /// and idle keep-alive connections close after it).
     pub header_timeout: Duration,
+    /// How long a request body may arrive at any pace before the minimum
+    /// rate (`request_body_min_rate`) applies.
+    pub body_rate_grace: Duration,
 }
 
 impl Options {
@@ -97,6 +103,7 @@ impl Options {
             exit_on_error: false,
             reload_interval: RELOAD_INTERVAL,
             header_timeout: HEADER_TIMEOUT,
+            body_rate_grace: BODY_RATE_GRACE,
         }
     }
 }
@@ -126,7 +133,10 @@ pub(crate) struct Shared {
     pub recorder: OnceLock<Recorder>,
     pub breaker: BreakerConfig,
     pub allow_anonymous: bool,
-    pub max_body: u64,
+    /// How `/v1` request bodies are read (the admin API's limit is its own).
+    pub body: crate::http_util::BodyBounds,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::config::TrustedProxies,
     /// Largest non-stream upstream answer read (`upstream_max_body`).
     pub upstream_max_body: u64,
     snapshot: RwLock<Option<Arc<Snapshot>>>,
@@ -140,7 +150,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn new(s: &Settings) -> anyhow::Result<Shared> {
+    fn new(s: &Settings, body_rate_grace: Duration) -> anyhow::Result<Shared> {
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
@@ -156,7 +166,13 @@ impl Shared {
                 cooldown: s.circuit_cooldown.value,
             },
             allow_anonymous: s.allow_anonymous.value,
-            max_body: s.max_body.value,
+            body: crate::http_util::BodyBounds {
+                limit: s.max_body.value,
+                timeout: s.request_body_timeout.value,
+                min_rate: s.request_body_min_rate.value,
+                grace: body_rate_grace,
+            },
+            trusted_proxies: s.trusted_proxies.value.clone(),
             upstream_max_body: s.upstream_max_body.value,
             snapshot: RwLock::new(None),
             problem: RwLock::new(None),
@@ -462,7 +478,7 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let settings = &opts.settings;
-    let shared = Arc::new(Shared::new(settings)?);
+    let shared = Arc::new(Shared::new(settings, opts.body_rate_grace)?);
     let path = settings.db.value.clone();
     let worker_channel = mpsc::channel::<WorkerMsg>();
     install_admin(&shared, settings, worker_channel.0.clone());

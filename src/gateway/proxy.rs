@@ -6,10 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt;
+use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response};
 
 use super::body::Body;
@@ -23,82 +22,100 @@ use super::retry::{random_draw, Next, RetryPolicy};
 use super::snapshot::{key_digest, Candidate, KeyRt, KeyState, ModelRoute, ProviderRt, Snapshot};
 use super::stream::Relay;
 use super::Shared;
+use crate::http_util::{bearer, Bearer, BodyError};
 
 /// Authenticates a request against the snapshot's keys.
+/// An unknown key is noted in `log` (logged as `invalid_key`).
 pub(crate) fn authenticate(
     shared: &Shared,
     snap: &Snapshot,
     req: &Request<Incoming>,
+    log: &mut LogCtx,
 ) -> Result<Option<Arc<KeyRt>>, ApiError> {
-    let Some(h) = req.headers().get(AUTHORIZATION) else {
-        return if shared.allow_anonymous {
-            Ok(None)
-        } else {
-            Err(ApiError::Unauthorized(
+    let token = match bearer(req.headers()) {
+        Bearer::Token(t) => t,
+        Bearer::Missing if shared.allow_anonymous => return Ok(None),
+        Bearer::Missing => {
+            return Err(ApiError::Unauthorized(
                 "missing API key: send `Authorization: Bearer <key>` (create one with `llmo key create NAME`)",
             ))
-        };
+        }
+        Bearer::Malformed => {
+            return Err(ApiError::Unauthorized(
+                "malformed Authorization header: expected `Bearer <key>`",
+            ))
+        }
     };
-    let token = h
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        })
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized(
-            "malformed Authorization header: expected `Bearer <key>`",
-        ))?;
     match snap.keys.get(&key_digest(token)) {
-        Some(k) => Ok(Some(k.clone())),
-        None => Err(ApiError::Unauthorized(
-            "invalid API key (unknown or revoked)",
-        )),
+        Some(k) => {
+            log.key_name = Some(k.name.clone());
+            Ok(Some(k.clone()))
+        }
+        None => {
+            log.unknown_key(token);
+            Err(ApiError::Unauthorized(
+                "invalid API key (unknown or revoked)",
+            ))
+        }
     }
 }
 
-/// Reads the body, refusing more than `limit` bytes (by Content-Length up
-/// front, and while reading for chunked bodies).
-async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, ApiError> {
+/// Reads the body within `shared.body`: more than the limit is 413 (by
+/// Content-Length up front, and while reading for chunked bodies); a body
+/// that does not arrive in time, or too slowly, is 408 (counted).
+async fn read_body(req: Request<Incoming>, shared: &Shared) -> Result<Bytes, ApiError> {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::TooLarge { limit });
-    }
-    let mut body = req.into_body();
-    let mut first: Option<Bytes> = None;
-    let mut acc: Option<BytesMut> = None;
-    let mut len: u64 = 0;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            ApiError::invalid(format!("could not read the request body: {e}"), None)
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        len += data.len() as u64;
-        if len > limit {
-            return Err(ApiError::TooLarge { limit });
+    match crate::http_util::read_body(req.into_body(), declared, &shared.body).await {
+        Ok(b) => check_nesting(&b).map(|()| b),
+        Err(BodyError::TooLarge { limit }) => Err(ApiError::TooLarge { limit }),
+        Err(BodyError::Slow(message)) => {
+            shared.metrics.body_timeout("api");
+            Err(ApiError::BodyTimeout(message))
         }
-        match (&mut first, &mut acc) {
-            (None, None) => first = Some(data),
-            (Some(f), None) => {
-                let mut b = BytesMut::with_capacity(declared.unwrap_or(0).max(len) as usize);
-                b.extend_from_slice(f);
-                b.extend_from_slice(&data);
-                acc = Some(b);
+        Err(BodyError::Read(e)) => Err(ApiError::invalid(
+            format!("could not read the request body: {e}"),
+            None,
+        )),
+    }
+}
+
+/// How deep JSON may nest: serde_json's recursion limit, which the
+/// translating adapters' parse would hit (and then see no object at all).
+const MAX_NESTING: usize = 128;
+
+/// Refuses a body whose arrays and objects nest deeper than
+/// [`MAX_NESTING`], naming the limit. A scan of the bytes (strings
+/// skipped), done only when the body has that many brackets at all.
+fn check_nesting(body: &[u8]) -> Result<(), ApiError> {
+    if body.iter().filter(|b| matches!(b, b'[' | b'{')).count() <= MAX_NESTING {
+        return Ok(());
+    }
+    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
+    for &b in body {
+        match (in_str, esc, b) {
+            (true, true, _) => esc = false,
+            (true, false, b'\\') => esc = true,
+            (true, false, b'"') => in_str = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_str = true,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(ApiError::invalid(
+                        format!("the request body is nested deeper than {MAX_NESTING} levels (arrays and objects inside each other), the most llmo parses; flatten it"),
+                        None,
+                    ));
+                }
             }
-            (_, Some(b)) => b.extend_from_slice(&data),
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
         }
     }
-    Ok(match acc {
-        Some(b) => b.freeze(),
-        None => first.unwrap_or_default(),
-    })
+    Ok(())
 }
 
 enum Outcome {
@@ -116,7 +133,7 @@ pub(crate) async fn handle(
     api: Api,
     log: &mut LogCtx,
 ) -> Result<Response<Body>, ApiError> {
-    let key = authenticate(shared, &snap, &req)?;
+    let key = authenticate(shared, &snap, &req, log)?;
     if let Some(k) = &key {
         log.key_name = Some(k.name.clone());
         if let Err(wait) = k.live.try_acquire(Instant::now()) {
@@ -127,7 +144,7 @@ pub(crate) async fn handle(
             });
         }
     }
-    let body = read_body(req, shared.max_body).await?;
+    let body = read_body(req, shared).await?;
     let creq = ClientRequest::parse(&body, api)?;
     log.stream = creq.stream;
     let model = match snap.models.get(creq.model.as_ref()) {
@@ -597,6 +614,20 @@ fn answered(shared: &Shared, c: &Candidate, log: &mut LogCtx) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_beyond_the_limit_is_refused_naming_it() {
+        let deep = |n: usize| format!("{{\"a\":{}1{}}}", "[".repeat(n), "]".repeat(n));
+        assert!(check_nesting(deep(127).as_bytes()).is_ok());
+        let e = check_nesting(deep(200).as_bytes()).unwrap_err();
+        assert!(
+            e.to_string().contains("nested deeper than 128 levels"),
+            "{e}"
+        );
+        // Brackets inside strings do not count.
+        let s = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(300), "{".repeat(300));
+        assert!(check_nesting(s.as_bytes()).is_ok());
+    }
 
     #[test]
     fn tried_sets_small_and_large() {

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -101,6 +101,15 @@ enum Msg {
 
 /// Counters shared by the senders and the writer thread.
 struct Counters {
+    /// Epoch ms when the writer's current database write began (0: none):
+    /// a write waiting long is blocked (another process holds the lock).
+    busy_since_ms: AtomicI64,
+    /// Epoch ms since which batches fail (0: writes work).
+    failing_since_ms: AtomicI64,
+    /// Rows dropped because their batch could not be written.
+    write_dropped: AtomicU64,
+    /// The last write error (kept after recovery, for doctor).
+    last_error: Mutex<Option<String>>,
     /// Messages sent and not yet taken by the writer.
     depth: AtomicUsize,
     /// Rows (and health changes) that were never written: queue full,
@@ -131,7 +140,123 @@ impl Counters {
     }
 }
 
-const WARN_EVERY_MS: i64 = 10_000;
+/// At most one "rows dropped" warning per minute (a full queue drops rows
+/// by the thousand).
+const WARN_EVERY_MS: i64 = 60_000;
+
+/// A database write waiting this long counts as blocked.
+const BLOCKED_AFTER_MS: i64 = 1000;
+
+/// While writes fail, a summary line at most this often.
+const FAILING_SUMMARY_EVERY: Duration = Duration::from_secs(60);
+
+/// What the request-log writer is doing (for `/metrics`, and from there
+/// `llmo doctor`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriterView {
+    /// `ok`, `blocked` (a write has waited over a second: another process
+    /// holds the write lock) or `failing` (the last batch was not written).
+    pub state: &'static str,
+    /// How long the current write has waited (0 when none).
+    pub blocked_ms: i64,
+    /// How long writes have been failing (0 when they work).
+    pub failing_ms: i64,
+    /// The last write error, if any ever happened.
+    pub last_error: Option<String>,
+    /// Rows dropped because their batch could not be written (the rest of
+    /// `dropped` is rows the full queue refused).
+    pub write_dropped: u64,
+}
+
+/// The writer's log lines about failing writes: one when writes start
+/// failing (with the error), a summary at most every
+/// [`FAILING_SUMMARY_EVERY`] while they keep failing, one when they work
+/// again (with the rows dropped meanwhile). Never one per batch.
+#[derive(Debug, Default)]
+struct FailureLog {
+    failing: Option<Failing>,
+}
+
+#[derive(Debug)]
+struct Failing {
+    since: Instant,
+    last_line: Instant,
+    dropped: u64,
+}
+
+/// A line [`FailureLog`] wants logged.
+#[derive(Debug, PartialEq)]
+enum FailureLine {
+    Started(String),
+    Still {
+        error: String,
+        for_ms: u128,
+        dropped: u64,
+    },
+    Recovered {
+        after_ms: u128,
+        dropped: u64,
+    },
+}
+
+impl FailureLog {
+    /// A batch of `rows` was written (`error` None) or dropped.
+    fn batch(&mut self, now: Instant, error: Option<&str>, rows: u64) -> Option<FailureLine> {
+        match (error, &mut self.failing) {
+            (None, None) => None,
+            (None, Some(f)) => {
+                let line = FailureLine::Recovered {
+                    after_ms: now.duration_since(f.since).as_millis(),
+                    dropped: f.dropped,
+                };
+                self.failing = None;
+                Some(line)
+            }
+            (Some(e), None) => {
+                self.failing = Some(Failing {
+                    since: now,
+                    last_line: now,
+                    dropped: rows,
+                });
+                Some(FailureLine::Started(e.to_string()))
+            }
+            (Some(e), Some(f)) => {
+                f.dropped += rows;
+                if now.duration_since(f.last_line) < FAILING_SUMMARY_EVERY {
+                    return None;
+                }
+                f.last_line = now;
+                Some(FailureLine::Still {
+                    error: e.to_string(),
+                    for_ms: now.duration_since(f.since).as_millis(),
+                    dropped: f.dropped,
+                })
+            }
+        }
+    }
+}
+
+fn log_failure_line(line: FailureLine) {
+    let t = |ms: u128| crate::time::format_ms(ms as i64);
+    match line {
+        FailureLine::Started(error) => tracing::error!(
+            "cannot write request logs: {error}; their rows are dropped (counted in \
+             llmo_log_rows_dropped_total) until writes work again"
+        ),
+        FailureLine::Still {
+            error,
+            for_ms,
+            dropped,
+        } => tracing::error!(
+            "request-log writes still failing after {}: {error}; {dropped} row(s) dropped so far",
+            t(for_ms)
+        ),
+        FailureLine::Recovered { after_ms, dropped } => tracing::info!(
+            "request-log writes work again after {}; {dropped} row(s) were dropped meanwhile",
+            t(after_ms)
+        ),
+    }
+}
 
 /// Nice value of the writer thread (the request path runs at the process's).
 const WRITER_NICE: i32 = 10;
@@ -223,6 +348,10 @@ impl Recorder {
         let capacity = opts.capacity.max(1);
         let (tx, rx) = mpsc::channel();
         let counters = Arc::new(Counters {
+            busy_since_ms: AtomicI64::new(0),
+            failing_since_ms: AtomicI64::new(0),
+            write_dropped: AtomicU64::new(0),
+            last_error: Mutex::new(None),
             depth: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
             last_warn_ms: AtomicI64::new(i64::MIN / 2),
@@ -310,6 +439,39 @@ impl Recorder {
     pub fn dropped(&self) -> u64 {
         self.inner.counters.dropped.load(Ordering::Relaxed)
     }
+
+    /// What the writer is doing now: ok, blocked in a write, or failing.
+    pub fn writer_view(&self) -> WriterView {
+        let c = &self.inner.counters;
+        let now = now_ms();
+        let since = |a: &AtomicI64| match a.load(Ordering::Relaxed) {
+            0 => 0,
+            t => now.saturating_sub(t).max(1),
+        };
+        let (blocked_ms, failing_ms) = (since(&c.busy_since_ms), since(&c.failing_since_ms));
+        let state = if blocked_ms >= BLOCKED_AFTER_MS {
+            "blocked"
+        } else if failing_ms > 0 {
+            "failing"
+        } else {
+            "ok"
+        };
+        WriterView {
+            state,
+            blocked_ms: if blocked_ms >= BLOCKED_AFTER_MS {
+                blocked_ms
+            } else {
+                0
+            },
+            failing_ms,
+            last_error: c
+                .last_error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+            write_dropped: c.write_dropped.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl RecorderHandle {
@@ -353,6 +515,7 @@ struct Writer {
     logs: Vec<LogRow>,
     health: Vec<HealthChange>,
     prune: Pruner,
+    failures: FailureLog,
 }
 
 impl Writer {
@@ -364,6 +527,7 @@ impl Writer {
             logs: Vec::with_capacity(opts.batch_max.max(1)),
             health: Vec::new(),
             prune: Pruner::new(&opts),
+            failures: FailureLog::default(),
             opts,
         }
     }
@@ -450,6 +614,8 @@ impl Writer {
         if self.logs.is_empty() && self.health.is_empty() {
             return;
         }
+        let c = &self.counters;
+        c.busy_since_ms.store(now_ms(), Ordering::Relaxed);
         let mut result = self.db.write_batch(&self.logs, &self.health);
         if let Err(e) = &result {
             // Most likely another process held the write lock past the
@@ -462,10 +628,28 @@ impl Writer {
             std::thread::sleep(Duration::from_millis(100));
             result = self.db.write_batch(&self.logs, &self.health);
         }
-        if let Err(e) = result {
-            tracing::error!(error = %e, rows = self.logs.len(), "cannot write request logs");
-            let n = (self.logs.len() + self.health.len()) as u64;
-            self.counters.drop_rows(n, "database write failed");
+        c.busy_since_ms.store(0, Ordering::Relaxed);
+        let n = (self.logs.len() + self.health.len()) as u64;
+        let error = result.err().map(|e| e.to_string());
+        if let Some(e) = &error {
+            // Not `drop_rows`: its warning would repeat what the failure
+            // log says.
+            c.dropped.fetch_add(n, Ordering::Relaxed);
+            c.write_dropped.fetch_add(n, Ordering::Relaxed);
+            *c.last_error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.clone());
+            let _ = c.failing_since_ms.compare_exchange(
+                0,
+                now_ms(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        } else {
+            c.failing_since_ms.store(0, Ordering::Relaxed);
+        }
+        if let Some(line) = self.failures.batch(Instant::now(), error.as_deref(), n) {
+            log_failure_line(line);
         }
         self.logs.clear();
         self.health.clear();
@@ -549,6 +733,42 @@ impl Pruner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 182 failed batches in 28 s are one line, not 182; then a summary a
+    /// minute; recovery says how many rows went.
+    #[test]
+    fn failing_writes_log_state_changes_and_a_summary_a_minute() {
+        let mut log = FailureLog::default();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert_eq!(log.batch(at(0), None, 10), None);
+        let mut lines = Vec::new();
+        for i in 0..182u64 {
+            lines.extend(log.batch(at(1000 + i * 154), Some("database is locked"), 100));
+        }
+        assert_eq!(lines, [FailureLine::Started("database is locked".into())]);
+        // Still failing a minute after the first line: one summary.
+        let mut lines = Vec::new();
+        for i in 0..100u64 {
+            lines.extend(log.batch(at(30_000 + i * 500), Some("database or disk is full"), 1));
+        }
+        assert_eq!(
+            lines,
+            [FailureLine::Still {
+                error: "database or disk is full".into(),
+                for_ms: 60_000,
+                dropped: 18_200 + 63,
+            }]
+        );
+        assert_eq!(
+            log.batch(at(90_000), None, 5),
+            Some(FailureLine::Recovered {
+                after_ms: 89_000,
+                dropped: 18_300,
+            })
+        );
+        assert_eq!(log.batch(at(90_100), None, 5), None);
+    }
 
     #[test]
     fn circuit_state_names_and_gauge() {

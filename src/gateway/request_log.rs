@@ -9,6 +9,9 @@ use super::providers::Usage;
 use super::recorder::LogRow;
 use super::Shared;
 
+/// Longest path kept in a log row (bytes); longer ones are cut.
+const MAX_LOGGED_PATH: usize = 256;
+
 /// Everything the request's log row needs, gathered on the way. Recorded
 /// exactly once: by `finish`, or on drop (client gone) as status 499.
 pub(crate) struct LogCtx {
@@ -28,6 +31,14 @@ pub(crate) struct LogCtx {
     /// Time spent in backoff sleeps.
     pub waited: Duration,
     pub usage: Usage,
+    /// The client's method and path (without the query, at most
+    /// [`MAX_LOGGED_PATH`] bytes) and which API that is.
+    pub method: Option<Box<str>>,
+    pub path: Option<Box<str>>,
+    pub api: Option<&'static str>,
+    /// A client key was presented and is unknown: logged as `invalid_key`
+    /// with its shown prefix (llmo's key format only), never the key.
+    pub invalid_key: Option<Option<Box<str>>>,
     /// The request's tracing span (disabled unless debug logging is on).
     span: tracing::Span,
     done: bool,
@@ -50,6 +61,10 @@ impl LogCtx {
             upstream: Duration::ZERO,
             waited: Duration::ZERO,
             usage: Usage::default(),
+            method: None,
+            path: None,
+            api: None,
+            invalid_key: None,
             span: tracing::Span::current(),
             done: false,
         }
@@ -64,12 +79,36 @@ impl LogCtx {
         moved
     }
 
+    /// Notes the request's method, path and API (from the router).
+    pub(crate) fn route(&mut self, method: &hyper::Method, path: &str, api: &'static str) {
+        let mut end = path.len().min(MAX_LOGGED_PATH);
+        while !path.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.method = Some(method.as_str().into());
+        self.path = Some(path[..end].into());
+        self.api = Some(api);
+    }
+
+    /// Notes an unknown client key: its shown prefix when it has llmo's
+    /// format (`llmo-` and 40 characters: the 9 characters `llmo key list`
+    /// shows), else nothing of it.
+    pub(crate) fn unknown_key(&mut self, token: &str) {
+        let prefix = (token.starts_with("llmo-") && token.len() > 20 && token.is_ascii())
+            .then(|| token[..9].into());
+        self.invalid_key = Some(prefix);
+    }
+
     /// Records the row (once; later calls do nothing).
     pub(crate) fn finish(&mut self, status: u16, error_type: Option<&'static str>) {
         if self.done {
             return;
         }
         self.done = true;
+        let (error_type, key_prefix) = match self.invalid_key.take() {
+            Some(prefix) if status == 401 => (Some("invalid_key"), prefix),
+            _ => (error_type, None),
+        };
         let total = self.started.elapsed();
         let overhead = total.saturating_sub(self.upstream + self.waited);
         self.shared.metrics.request(
@@ -115,6 +154,10 @@ impl LogCtx {
                 prompt_tokens: self.usage.prompt_tokens,
                 completion_tokens: self.usage.completion_tokens,
                 stream: self.stream,
+                method: self.method.take(),
+                path: self.path.take(),
+                api: self.api,
+                key_prefix,
             });
         }
     }

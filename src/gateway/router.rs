@@ -83,14 +83,15 @@ async fn dispatch(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Re
 /// Every `/v1/*` request: one log row each.
 async fn api(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Response<Body> {
     let mut log = LogCtx::new(shared.clone(), rid.to_string());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    log.route(&method, &path, api_of(&path));
     let Some(snap) = shared.snapshot() else {
         let err = shared.not_ready_error();
         // No database, no recorder: nothing to log to.
         log.finish(err.status().as_u16(), Some(err.log_type()));
         return err.into_response();
     };
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
     let result = match (&method, path.as_str()) {
         (&Method::POST, "/v1/chat/completions") => {
             proxy::handle(shared, snap, req, Api::Chat, &mut log).await
@@ -98,11 +99,11 @@ async fn api(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Respons
         (&Method::POST, "/v1/embeddings") => {
             proxy::handle(shared, snap, req, Api::Embeddings, &mut log).await
         }
-        (&Method::GET, "/v1/models") => proxy::authenticate(shared, &snap, &req)
+        (&Method::GET, "/v1/models") => proxy::authenticate(shared, &snap, &req, &mut log)
             .map(|_| json(StatusCode::OK, snap.models_json.clone())),
         (&Method::GET, p) if p.starts_with("/v1/models/") => {
             let id = crate::http_util::decode_path_segment(&p["/v1/models/".len()..]);
-            proxy::authenticate(shared, &snap, &req).and_then(|_| {
+            proxy::authenticate(shared, &snap, &req, &mut log).and_then(|_| {
                 match snap.models.get(id.as_str()) {
                     Some(m) if m.enabled => Ok(json(StatusCode::OK, m.json.clone())),
                     _ => Err(ApiError::UnknownModel(id)),
@@ -133,6 +134,17 @@ async fn api(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Respons
     }
 }
 
+/// Which API a `/v1` path belongs to, as the request log's `api` says: an
+/// open set (`messages` and `responses` come with their routes).
+fn api_of(path: &str) -> &'static str {
+    match path {
+        "/v1/chat/completions" => "chat",
+        "/v1/embeddings" => "embeddings",
+        p if p == "/v1/models" || p.starts_with("/v1/models/") => "models",
+        _ => "other",
+    }
+}
+
 /// `/admin/*` and `/admin-ui/*`: the admin module answers (it reads at most
 /// 1 MiB of body and checks the admin key itself).
 async fn admin(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
@@ -147,7 +159,11 @@ async fn admin(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
         .extensions()
         .get::<Peer>()
         .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |p| p.0);
-    let r = crate::admin::route(admin, req, peer).await;
+    let client = crate::http_util::client_addr(peer, req.headers(), &shared.trusted_proxies);
+    let r = crate::admin::route(admin, req, client, &shared.body).await;
+    if r.status == 408 {
+        shared.metrics.body_timeout("admin");
+    }
     let mut res = Response::new(Body::full(r.body));
     *res.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in &r.headers {
@@ -282,12 +298,15 @@ fn ready(shared: &Shared) -> Response<Body> {
 }
 
 fn metrics(shared: &Shared) -> Response<Body> {
-    let (depth, dropped) = shared
-        .recorder
-        .get()
+    let rec = shared.recorder.get();
+    let (depth, dropped) = rec
         .map(|r| (r.queue_depth(), r.dropped()))
         .unwrap_or((0, 0));
-    let mut res = Response::new(Body::full(shared.metrics.render(depth, dropped)));
+    let mut text = shared.metrics.render(depth, dropped);
+    if let Some(r) = rec {
+        super::metrics::render_log_writer(&mut text, &r.writer_view());
+    }
+    let mut res = Response::new(Body::full(text));
     res.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static(super::metrics::CONTENT_TYPE),

@@ -108,7 +108,7 @@ fn first_command_creates_the_default_db_0600_in_a_0700_dir_and_says_so() {
         "{err}"
     );
     assert!(
-        err.contains("applied 2 migration(s); schema is at version 2"),
+        err.contains("applied 3 migration(s); schema is at version 3"),
         "{err}"
     );
     assert!(out.stdout.is_empty(), "{}", describe(&out));
@@ -1463,6 +1463,9 @@ circuit_failures = 7
 circuit_cooldown = "7m"
 admin_key = "llmo-admin-fromthefile-0007"
 upstream_max_body = "7KiB"
+request_body_timeout = "7s"
+request_body_min_rate = 7
+trusted_proxies = ["10.0.0.7"]
 "#,
     );
     let flag_key = env.path().join("admin.key");
@@ -1478,6 +1481,9 @@ upstream_max_body = "7KiB"
         ("LLMO_CIRCUIT_COOLDOWN", "8m"),
         ("LLMO_ADMIN_KEY", "llmo-admin-fromtheenv-0008"),
         ("LLMO_UPSTREAM_MAX_BODY", "8KiB"),
+        ("LLMO_REQUEST_BODY_TIMEOUT", "8s"),
+        ("LLMO_REQUEST_BODY_MIN_RATE", "8"),
+        ("LLMO_TRUSTED_PROXIES", "10.0.0.8"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -1508,6 +1514,9 @@ upstream_max_body = "7KiB"
             row("circuit_cooldown", "7m", Source::File),
             row("admin_key", "llmo-...0007", Source::File),
             row("upstream_max_body", "7168", Source::File),
+            row("request_body_timeout", "7s", Source::File),
+            row("request_body_min_rate", "7 bytes/s", Source::File),
+            row("trusted_proxies", "10.0.0.7", Source::File),
         ]
     );
 
@@ -1525,6 +1534,9 @@ upstream_max_body = "7KiB"
             row("circuit_cooldown", "8m", Source::Env),
             row("admin_key", "llmo-...0008", Source::Env),
             row("upstream_max_body", "8192", Source::Env),
+            row("request_body_timeout", "8s", Source::Env),
+            row("request_body_min_rate", "8 bytes/s", Source::Env),
+            row("trusted_proxies", "10.0.0.8", Source::Env),
         ]
     );
 
@@ -1571,6 +1583,13 @@ upstream_max_body = "7KiB"
             row("circuit_cooldown", "30s", Source::Default),
             row("admin_key", "none (admin API and UI off)", Source::Default),
             row("upstream_max_body", "67108864", Source::Default),
+            row("request_body_timeout", "30s", Source::Default),
+            row("request_body_min_rate", "1024 bytes/s", Source::Default),
+            row(
+                "trusted_proxies",
+                "none (the peer address is the client)",
+                Source::Default
+            ),
         ]
     );
 }

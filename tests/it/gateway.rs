@@ -55,7 +55,7 @@ async fn non_stream_body_goes_through_with_only_model_rewritten() {
     assert!(!l.stream);
     assert!(l.ttfb_ms.is_some());
     assert_eq!(logs.len(), 2, "the 401 is logged too: {logs:?}");
-    assert_eq!(logs[0].error_type.as_deref(), Some("unauthorized"));
+    assert_eq!(logs[0].error_type.as_deref(), Some("invalid_key"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ mod admin;
 mod cli;
 mod common;
 mod doctor;
+mod edges;
 mod gateway;
 mod gateway_lifecycle;
 mod gateway_resilience;

@@ -118,13 +118,14 @@ fn status_of_a_missing_db_lists_pending_and_creates_nothing() {
         ["binary_version", "db_version", "migrations", "problems"]
     );
     assert_eq!(v["db_version"], 0);
-    assert_eq!(v["binary_version"], 2);
+    assert_eq!(v["binary_version"], 3);
     assert_eq!(v["problems"], serde_json::json!([]));
     assert_eq!(
         v["migrations"],
         serde_json::json!([
             {"version": 1, "name": "initial_schema", "state": "pending", "applied_at": null},
-            {"version": 2, "name": "log_indexes_and_model_stats", "state": "pending", "applied_at": null}
+            {"version": 2, "name": "log_indexes_and_model_stats", "state": "pending", "applied_at": null},
+            {"version": 3, "name": "request_log_method_path_api", "state": "pending", "applied_at": null}
         ])
     );
     assert!(!env.db().exists());
@@ -136,14 +137,15 @@ fn dry_run_lists_what_would_be_applied_and_changes_nothing() {
     let out = env.ok(&["migrate", "up", "--dry-run"]);
     assert_eq!(
         stdout(&out),
-        "would apply V1 initial_schema\nwould apply V2 log_indexes_and_model_stats\n"
+        "would apply V1 initial_schema\nwould apply V2 log_indexes_and_model_stats\nwould apply V3 request_log_method_path_api\n"
     );
     let v = env.json(&["migrate", "up", "--dry-run"]);
     assert_eq!(
         v,
         serde_json::json!({"dry_run": true, "would_apply": [
             {"version": 1, "name": "initial_schema", "state": "pending", "applied_at": null},
-            {"version": 2, "name": "log_indexes_and_model_stats", "state": "pending", "applied_at": null}
+            {"version": 2, "name": "log_indexes_and_model_stats", "state": "pending", "applied_at": null},
+            {"version": 3, "name": "request_log_method_path_api", "state": "pending", "applied_at": null}
         ]})
     );
     assert!(!env.db().exists());
@@ -173,7 +175,7 @@ fn up_on_a_fresh_path_creates_the_db_and_applies_everything() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(
         stdout(&out),
-        "applied V1 initial_schema\napplied V2 log_indexes_and_model_stats\n"
+        "applied V1 initial_schema\napplied V2 log_indexes_and_model_stats\napplied V3 request_log_method_path_api\n"
     );
     assert!(
         stderr(&out).contains("created the database"),
@@ -199,7 +201,7 @@ fn up_on_a_fresh_path_creates_the_db_and_applies_everything() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let v = json_of(&out);
     assert_eq!(v["created"], false);
-    assert_eq!(v["version"], 2);
+    assert_eq!(v["version"], 3);
     assert_eq!(v["backup"], serde_json::Value::Null);
     assert_eq!(v["applied"], serde_json::json!([]));
     // The database and its migration lock, nothing else (no backup).
@@ -211,7 +213,7 @@ fn up_on_a_fresh_path_creates_the_db_and_applies_everything() {
     assert_eq!(files, ["llmo.db", "llmo.db-migrate.lock"]);
 
     let s = env.json(&["--db", db.to_str().unwrap(), "migrate", "status"]);
-    assert_eq!(s["db_version"], 2);
+    assert_eq!(s["db_version"], 3);
     assert_eq!(s["migrations"][0]["state"], "applied");
     assert_eq!(s["migrations"][1]["state"], "applied");
     assert!(s["migrations"][0]["applied_at"].is_string(), "{s}");
@@ -223,13 +225,14 @@ fn up_json_reports_what_it_did() {
     let v = env.json(&["migrate", "up"]);
     assert_eq!(keys(&v), ["applied", "backup", "created", "version"]);
     assert_eq!(v["created"], true);
-    assert_eq!(v["version"], 2);
+    assert_eq!(v["version"], 3);
     assert_eq!(v["backup"], serde_json::Value::Null);
     assert_eq!(
         v["applied"],
         serde_json::json!([
             {"version": 1, "name": "initial_schema"},
-            {"version": 2, "name": "log_indexes_and_model_stats"}
+            {"version": 2, "name": "log_indexes_and_model_stats"},
+            {"version": 3, "name": "request_log_method_path_api"}
         ])
     );
 }
@@ -304,7 +307,7 @@ fn up_backs_up_a_non_empty_db_before_applying() {
     let out = env.ok(&["migrate", "up"]);
     assert_eq!(
         stdout(&out),
-        "applied V1 initial_schema\napplied V2 log_indexes_and_model_stats\n"
+        "applied V1 initial_schema\napplied V2 log_indexes_and_model_stats\napplied V3 request_log_method_path_api\n"
     );
     let found = backups(&env);
     assert_eq!(found.len(), 1, "{found:?}");
@@ -348,7 +351,7 @@ fn up_backs_up_a_non_empty_db_before_applying() {
 
     // The migrated database kept the user's data.
     let s = env.json(&["migrate", "status"]);
-    assert_eq!(s["db_version"], 2);
+    assert_eq!(s["db_version"], 3);
     let conn = sqlite(&env.db());
     let body: String = conn
         .query_row("SELECT body FROM notes", [], |r| r.get(0))
@@ -362,7 +365,7 @@ fn up_no_backup_skips_the_copy() {
     pre_llmo_db(&env);
     let v = env.json(&["migrate", "up", "--no-backup"]);
     assert_eq!(v["backup"], serde_json::Value::Null);
-    assert_eq!(v["applied"].as_array().unwrap().len(), 2);
+    assert_eq!(v["applied"].as_array().unwrap().len(), 3);
     assert_eq!(backups(&env), Vec::<PathBuf>::new());
 }
 
@@ -379,7 +382,7 @@ fn any_command_upgrades_an_old_db_with_a_backup_and_says_so() {
         "{err}"
     );
     assert!(
-        err.contains("applied 2 migration(s); schema is at version 2"),
+        err.contains("applied 3 migration(s); schema is at version 3"),
         "{err}"
     );
     assert!(!err.contains("created database"), "{err}");
@@ -410,7 +413,7 @@ fn newer_db_is_refused_and_never_altered() {
     let out = env.cmd().args(["migrate", "status"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     snapshot(&env, "migrate_status_newer_db", &describe(&out));
-    let sentence = "the database is at schema version 99 but this llmo only knows up to version 2 \
+    let sentence = "the database is at schema version 99 but this llmo only knows up to version 3 \
                     (V99 `future_feature` was applied by a newer llmo); upgrade llmo";
     assert!(stderr(&out).contains(sentence), "{}", describe(&out));
 
@@ -422,8 +425,8 @@ fn newer_db_is_refused_and_never_altered() {
     assert_eq!(out.status.code(), Some(1));
     let v = json_of(&out);
     assert_eq!(v["db_version"], 99);
-    assert_eq!(v["binary_version"], 2);
-    assert_eq!(v["migrations"][2]["state"], "missing-from-binary");
+    assert_eq!(v["binary_version"], 3);
+    assert_eq!(v["migrations"][3]["state"], "missing-from-binary");
     assert_eq!(v["problems"].as_array().unwrap().len(), 1);
 
     assert_refused_untouched(&env, sentence);
@@ -438,7 +441,7 @@ fn newer_db_in_rollback_journal_mode_is_not_switched_to_wal() {
     let conn = sqlite(&env.db());
     conn.execute(
         "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
-         VALUES (3, 'next', '2030-01-01T00:00:00Z', '7')",
+         VALUES (4, 'next', '2030-01-01T00:00:00Z', '7')",
         [],
     )
     .unwrap();
@@ -449,7 +452,7 @@ fn newer_db_in_rollback_journal_mode_is_not_switched_to_wal() {
     drop(conn);
     assert_refused_untouched(
         &env,
-        "schema version 3 but this llmo only knows up to version 2",
+        "schema version 4 but this llmo only knows up to version 3",
     );
     let mode: String = sqlite(&env.db())
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -523,7 +526,7 @@ fn unknown_lower_version_is_missing_from_binary() {
             .output()
             .unwrap(),
     );
-    assert_eq!(v["db_version"], 2);
+    assert_eq!(v["db_version"], 3);
     assert_eq!(v["migrations"][0]["version"], 0);
     assert_eq!(v["migrations"][0]["state"], "missing-from-binary");
     assert_eq!(v["migrations"][1]["state"], "applied");
@@ -641,7 +644,11 @@ fn a_v1_database_with_data_upgrades_to_v2_with_a_backup() {
         // Turn it back into what llmo 0.1 with only V1 left behind.
         let conn = sqlite(&env.db());
         conn.execute_batch(
-            "DELETE FROM refinery_schema_history WHERE version = 2;
+            "DELETE FROM refinery_schema_history WHERE version >= 2;
+             ALTER TABLE request_logs DROP COLUMN method;
+             ALTER TABLE request_logs DROP COLUMN path;
+             ALTER TABLE request_logs DROP COLUMN api;
+             ALTER TABLE request_logs DROP COLUMN key_prefix;
              DROP TABLE model_stats;
              CREATE INDEX request_logs_by_model    ON request_logs (model, ts);
              CREATE INDEX request_logs_by_provider ON request_logs (provider, ts);
@@ -654,14 +661,17 @@ fn a_v1_database_with_data_upgrades_to_v2_with_a_backup() {
     let s = env.json(&["migrate", "status"]);
     assert_eq!(
         (s["db_version"].as_i64(), s["binary_version"].as_i64()),
-        (Some(1), Some(2))
+        (Some(1), Some(3))
     );
     assert_eq!(s["migrations"][1]["state"], "pending");
 
     let v = env.json(&["migrate", "up"]);
     assert_eq!(
         v["applied"],
-        serde_json::json!([{"version": 2, "name": "log_indexes_and_model_stats"}])
+        serde_json::json!([
+            {"version": 2, "name": "log_indexes_and_model_stats"},
+            {"version": 3, "name": "request_log_method_path_api"}
+        ])
     );
     let found = backups(&env);
     assert_eq!(found.len(), 1, "{found:?}");
@@ -710,4 +720,46 @@ fn a_v1_database_with_data_upgrades_to_v2_with_a_backup() {
         )
         .unwrap();
     assert_eq!(n, 5);
+}
+
+/// V3 adds the request log's method, path, api and key_prefix: a V2
+/// database's rows stay, read with those unknown (NULL), and new rows
+/// carry them.
+#[test]
+fn a_v2_database_with_rows_upgrades_to_v3_and_old_rows_stay_valid() {
+    let env = Env::new();
+    current_db(&env);
+    {
+        let conn = sqlite(&env.db());
+        conn.execute_batch(
+            "DELETE FROM refinery_schema_history WHERE version = 3;
+             ALTER TABLE request_logs DROP COLUMN method;
+             ALTER TABLE request_logs DROP COLUMN path;
+             ALTER TABLE request_logs DROP COLUMN api;
+             ALTER TABLE request_logs DROP COLUMN key_prefix;
+             INSERT INTO request_logs (ts, request_id, model, status, latency_ms)
+             VALUES (1000, 'req_old', 'fast', 200, 12.5);",
+        )
+        .unwrap();
+    }
+    let v = env.json(&["migrate", "up"]);
+    assert_eq!(
+        v["applied"],
+        serde_json::json!([{"version": 3, "name": "request_log_method_path_api"}])
+    );
+    let conn = sqlite(&env.db());
+    let old: (String, Option<String>, Option<String>, Option<String>) = conn
+        .query_row(
+            "SELECT request_id, method, path, api FROM request_logs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(old, ("req_old".into(), None, None, None));
+    conn.execute(
+        "INSERT INTO request_logs (ts, request_id, status, method, path, api, key_prefix)
+         VALUES (2000, 'req_new', 404, 'POST', '/v1/responses', 'other', NULL)",
+        [],
+    )
+    .unwrap();
 }

@@ -41,6 +41,10 @@ fn row(ts_ms: i64, i: usize, provider: &Arc<str>, status: u16) -> LogRow {
         prompt_tokens: Some(100),
         completion_tokens: Some(20),
         stream: false,
+        method: Some("POST".into()),
+        path: Some("/v1/chat/completions".into()),
+        api: Some("chat"),
+        key_prefix: None,
     }
 }
 
@@ -228,6 +232,46 @@ fn shutdown_flushes_every_queued_row() {
     // After shutdown rows are dropped and counted, never queued forever.
     rec.record(row(now, 10_001, &p, 200));
     assert_eq!(rec.dropped(), 1);
+}
+
+/// Item 20: while writes fail the writer says so (state, error, rows
+/// dropped: what `/metrics` and doctor show), and it recovers by itself.
+#[test]
+fn failing_writes_are_visible_as_the_writers_state_and_recover() {
+    let (_dir, path) = db();
+    let (rec, handle) = Recorder::start(&path, 0).unwrap();
+    let p: Arc<str> = "openai".into();
+    assert_eq!(rec.writer_view().state, "ok");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch("ALTER TABLE request_logs RENAME TO request_logs_away")
+        .unwrap();
+    for i in 0..3 {
+        rec.record(row(now_ms(), i, &p, 200));
+    }
+    eventually_blocking(PATIENCE, "the writer reports failing", || {
+        rec.writer_view().state == "failing"
+    });
+    let v = rec.writer_view();
+    assert_eq!(v.write_dropped, 3, "{v:?}");
+    assert_eq!(rec.dropped(), 3);
+    assert!(v.failing_ms > 0, "{v:?}");
+    assert!(
+        v.last_error.as_deref().unwrap().contains("no such table"),
+        "{v:?}"
+    );
+
+    c.execute_batch("ALTER TABLE request_logs_away RENAME TO request_logs")
+        .unwrap();
+    rec.record(row(now_ms(), 9, &p, 200));
+    eventually_blocking(PATIENCE, "the writer works again", || {
+        rec.writer_view().state == "ok"
+    });
+    handle.shutdown(Duration::from_secs(10));
+    assert_eq!(sql_count(&path, "SELECT count(*) FROM request_logs"), 1);
+    // The last error stays for doctor to name; the state is ok.
+    let v = rec.writer_view();
+    assert_eq!((v.state, v.failing_ms, v.write_dropped), ("ok", 0, 3));
+    assert!(v.last_error.is_some());
 }
 
 #[test]

@@ -364,7 +364,11 @@ fn observability_schemas() -> Map<String, Value> {
                     "model": {"type": ["string", "null"]}, "provider": {"type": ["string", "null"]}, "upstream_model": {"type": ["string", "null"]},
                     "attempts": {"type": "integer"}, "status": {"type": "integer"}, "error_type": {"type": ["string", "null"]},
                     "latency_ms": {"type": "number"}, "ttfb_ms": {"type": ["number", "null"]}, "upstream_ms": {"type": ["number", "null"]},
-                    "prompt_tokens": {"type": ["integer", "null"]}, "completion_tokens": {"type": ["integer", "null"]}, "stream": {"type": "boolean"}}}),
+                    "prompt_tokens": {"type": ["integer", "null"]}, "completion_tokens": {"type": ["integer", "null"]}, "stream": {"type": "boolean"},
+                    "method": {"type": ["string", "null"], "description": "The client's HTTP method (null in rows logged before schema V3)"},
+                    "path": {"type": ["string", "null"], "description": "The client's path, without the query (at most 256 bytes)"},
+                    "api": {"type": ["string", "null"], "description": "Which API: chat, embeddings, models or other (an open set)"},
+                    "key_prefix": {"type": ["string", "null"], "description": "With error_type invalid_key: the unknown key's shown prefix (llmo's key format only), never the key"}}}),
     );
     schemas.insert(
         "Stats".into(),

@@ -593,7 +593,7 @@ async function pageLogs() {
 
   const rows = page.data.map((r) => h("tr", { class: "clickable", tabindex: 0, onclick: () => logDetails(r), onkeydown: (ev) => { if (ev.key === "Enter") logDetails(r); } },
     h("td", {}, fmtTime(r.ts_ms)), h("td", {}, statusBadge(r.status)), h("td", { class: "name" }, r.model || "–"), h("td", { class: "name" }, r.provider || "–"),
-    h("td", { class: "name" }, r.key_name || h("span", { class: "muted" }, "anonymous")), h("td", { class: "num" }, fmtMs(r.latency_ms)),
+    h("td", { class: "name" }, r.key_name || h("span", { class: "muted" }, keyLabel(r))), h("td", { class: "num" }, fmtMs(r.latency_ms)),
     h("td", { class: "num" }, r.prompt_tokens === null && r.completion_tokens === null ? "–" : fmtInt((r.prompt_tokens || 0) + (r.completion_tokens || 0))),
     h("td", {}, r.stream ? h("span", { class: "badge info" }, "stream") : ""), h("td", { class: "muted small err" }, r.error_type || "")));
   const pageNo = logState.cursors.length + 1;
@@ -612,10 +612,18 @@ async function pageLogs() {
     pager);
 }
 
+// A row without a key name: a key that was presented and is unknown (with
+// its shown prefix), or none at all.
+function keyLabel(r) {
+  if (r.error_type !== "invalid_key") return "anonymous";
+  return r.key_prefix ? `invalid key ${r.key_prefix}…` : "invalid key";
+}
+
 function logDetails(r) {
   openDrawer("Request " + r.request_id, kv([
     ["Time", new Date(r.ts_ms).toISOString()], ["Request ID", h("span", { class: "mono" }, r.request_id)], ["Status", statusBadge(r.status)],
-    ["Error type", r.error_type], ["Client key", r.key_name], ["Model", r.model], ["Provider", r.provider], ["Upstream model", r.upstream_model],
+    ["Request", r.method ? h("span", { class: "mono" }, `${r.method} ${r.path || ""}`) : null], ["API", r.api],
+    ["Error type", r.error_type], ["Client key", r.key_name || keyLabel(r)], ["Model", r.model], ["Provider", r.provider], ["Upstream model", r.upstream_model],
     ["Attempts", r.attempts], ["Streamed", r.stream ? "yes" : "no"], ["Latency", fmtMs(r.latency_ms)], ["Time to first byte", r.ttfb_ms === null ? null : fmtMs(r.ttfb_ms)],
     ["Upstream time", r.upstream_ms === null ? null : fmtMs(r.upstream_ms)], ["Prompt tokens", r.prompt_tokens], ["Completion tokens", r.completion_tokens], ["Log id", r.id],
   ]));

@@ -17,15 +17,21 @@ use crate::db::{Result, StoreError};
 
 const INSERT_LOG: &str = "INSERT INTO request_logs (ts, request_id, key_name, model, provider, \
      upstream_model, attempts, status, error_type, latency_ms, ttfb_ms, upstream_ms, \
-     prompt_tokens, completion_tokens, stream) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+     prompt_tokens, completion_tokens, stream, method, path, api, key_prefix) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 
-/// Rows per multi-row INSERT: fewer statement steps per row. 32 x 15
+/// Parameters of one row in [`INSERT_LOG`].
+const LOG_PARAMS: usize = 19;
+
+/// Rows per multi-row INSERT: fewer statement steps per row. 32 x 19
 /// parameters stays far under SQLite's 32,766-variable limit.
 const MULTI: usize = 32;
 
 fn insert_logs_multi_sql() -> String {
-    let one = format!("({})", (0..15).map(|_| "?").collect::<Vec<_>>().join(", "));
+    let one = format!(
+        "({})",
+        (0..LOG_PARAMS).map(|_| "?").collect::<Vec<_>>().join(", ")
+    );
     let head = INSERT_LOG.split(" VALUES ").next().unwrap_or(INSERT_LOG);
     format!("{head} VALUES {}", vec![one; MULTI].join(", "))
 }
@@ -46,6 +52,10 @@ fn bind_log(st: &mut Statement<'_>, at: usize, r: &LogRow) -> rusqlite::Result<(
     st.raw_bind_parameter(at + 13, r.prompt_tokens)?;
     st.raw_bind_parameter(at + 14, r.completion_tokens)?;
     st.raw_bind_parameter(at + 15, r.stream)?;
+    st.raw_bind_parameter(at + 16, r.method.as_deref())?;
+    st.raw_bind_parameter(at + 17, r.path.as_deref())?;
+    st.raw_bind_parameter(at + 18, r.api)?;
+    st.raw_bind_parameter(at + 19, r.key_prefix.as_deref())?;
     Ok(())
 }
 
@@ -158,7 +168,7 @@ impl SqliteLogWriter {
             let mut st = tx.prepare_cached(&self.insert_multi)?;
             for chunk in &mut chunks {
                 for (i, r) in chunk.iter().enumerate() {
-                    bind_log(&mut st, i * 15, r)?;
+                    bind_log(&mut st, i * LOG_PARAMS, r)?;
                 }
                 st.raw_execute()?;
             }
@@ -255,7 +265,8 @@ fn prune_chunk(
 }
 
 const LOG_COLS: &str = "id, ts, request_id, key_name, model, provider, upstream_model, attempts, \
-     status, error_type, latency_ms, ttfb_ms, upstream_ms, prompt_tokens, completion_tokens, stream";
+     status, error_type, latency_ms, ttfb_ms, upstream_ms, prompt_tokens, completion_tokens, stream, \
+     method, path, api, key_prefix";
 
 fn log_from_row(r: &Row<'_>) -> rusqlite::Result<LogEntry> {
     Ok(LogEntry {
@@ -275,6 +286,10 @@ fn log_from_row(r: &Row<'_>) -> rusqlite::Result<LogEntry> {
         prompt_tokens: r.get(13)?,
         completion_tokens: r.get(14)?,
         stream: r.get(15)?,
+        method: r.get(16)?,
+        path: r.get(17)?,
+        api: r.get(18)?,
+        key_prefix: r.get(19)?,
     })
 }
 

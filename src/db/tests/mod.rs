@@ -61,6 +61,10 @@ pub(crate) fn log_row(ts_ms: i64, i: usize) -> LogRow {
         prompt_tokens: Some(10),
         completion_tokens: Some(5),
         stream: i % 2 == 0,
+        method: Some("POST".into()),
+        path: Some("/v1/chat/completions".into()),
+        api: Some("chat"),
+        key_prefix: None,
     }
 }
 

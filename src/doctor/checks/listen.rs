@@ -104,11 +104,11 @@ async fn listen_address(l: &Listen, health_timeout: Duration) -> (Check, Option<
     (check, None)
 }
 
-/// What a running llmo's `/metrics` says about its request log: rows
-/// dropped because the writer could not keep up (requests are never slowed
-/// for it, so this is the only place it shows besides the server's log).
+/// What a running llmo's `/metrics` says about its request log: whether
+/// its writer is blocked or failing (with the error), and the rows it
+/// dropped and why (requests are never slowed for it, so this is the only
+/// place it shows besides the server's log).
 async fn running_request_log(addr: SocketAddr, timeout: Duration) -> Option<Check> {
-    let g = Group::Listen;
     let url = format!(
         "http://{}/metrics",
         SocketAddr::new(local_ip(addr.ip()), addr.port())
@@ -124,23 +124,116 @@ async fn running_request_log(addr: SocketAddr, timeout: Duration) -> Option<Chec
     }
     let text = res.text().await.ok()?;
     let dropped = metric_value(&text, "llmo_log_rows_dropped_total")?;
-    let depth = metric_value(&text, "llmo_log_queue_depth").unwrap_or(0.0);
-    Some(if dropped > 0.0 {
-        Check::warn(
+    Some(request_log_check(&text, dropped))
+}
+
+/// The request-log check from a running llmo's `/metrics` text: the
+/// writer's state (blocked, failing, with its error) and the rows dropped,
+/// split by why.
+fn request_log_check(text: &str, dropped: f64) -> Check {
+    let g = Group::Listen;
+    let name = "request log";
+    let m = |n: &str| metric_value(text, n).unwrap_or(0.0);
+    let depth = m("llmo_log_queue_depth");
+    let state = m("llmo_log_writer_state");
+    let (blocked, failing) = (
+        m("llmo_log_writer_blocked_seconds"),
+        m("llmo_log_writer_failing_seconds"),
+    );
+    let write_dropped = m("llmo_log_writer_rows_dropped_total");
+    let error = error_label(text, "llmo_log_writer_last_error_info");
+    let err = error.as_deref().unwrap_or("unknown error");
+    let lock_fix = "find what holds the database's write lock (a long `sqlite3` session, a backup or sync tool: `fuser` on the database file shows it) and end it; requests are served meanwhile, their log rows are dropped once the queue is full";
+    if state == 1.0 {
+        let mut msg = format!(
+            "the running llmo's request-log writer is blocked: a database write has waited {blocked:.0} s (another process is holding the database's write lock?), queue depth {depth}"
+        );
+        if failing > 0.0 {
+            msg.push_str(&format!(
+                "; writes have failed for {failing:.0} s ({err}), {write_dropped} row(s) dropped"
+            ));
+        }
+        return Check::warn(g, name, msg, lock_fix);
+    }
+    if state == 2.0 {
+        return Check::warn(
             g,
-            "request log",
+            name,
             format!(
-                "the running llmo dropped {dropped} request-log row(s): its log queue was full (depth now {depth}) because the database did not keep up; those requests are missing from logs and stats"
+                "the running llmo's request-log writer is failing: {err}; {write_dropped} row(s) dropped in {failing:.0} s, queue depth {depth}"
             ),
-            "check the database checks above (free space, a slow or network disk); keep LLMO_DB on local storage",
-        )
-    } else {
-        Check::ok(
+            write_error_fix(err, lock_fix),
+        );
+    }
+    if dropped > 0.0 {
+        let mut why = Vec::new();
+        if write_dropped > 0.0 {
+            why.push(format!(
+                "{write_dropped} when writes failed (last error: {err})"
+            ));
+        }
+        let queue = dropped - write_dropped;
+        if queue > 0.0 {
+            why.push(format!(
+                "{queue} when its queue was full because the database did not keep up"
+            ));
+        }
+        return Check::warn(
             g,
-            "request log",
-            format!("the running llmo's request log keeps up: no row dropped, queue depth {depth}"),
-        )
-    })
+            name,
+            format!(
+                "the running llmo dropped {dropped} request-log row(s): {}; writes work now (queue depth {depth}); those requests are missing from logs and stats",
+                why.join(", ")
+            ),
+            if write_dropped > 0.0 {
+                write_error_fix(err, lock_fix)
+            } else {
+                "check the database checks above (free space, a slow or network disk); keep LLMO_DB on local storage".into()
+            },
+        );
+    }
+    Check::ok(
+        g,
+        name,
+        format!("the running llmo's request log keeps up: no row dropped, queue depth {depth}"),
+    )
+}
+
+/// What to do about a request-log write error.
+fn write_error_fix(err: &str, lock_fix: &str) -> String {
+    let e = err.to_ascii_lowercase();
+    if e.contains("full") {
+        "free space on the database's disk (`df` on its directory); writes resume by themselves"
+            .into()
+    } else if e.contains("readonly") || e.contains("read-only") {
+        "make the database file and its directory writable by the user `llmo serve` runs as (a read-only mount cannot be fixed by permissions); writes resume by themselves".into()
+    } else if e.contains("locked") || e.contains("busy") {
+        lock_fix.into()
+    } else {
+        "see the database checks above and the server's log for the error".into()
+    }
+}
+
+/// The `name{error="…"}` label of a Prometheus sample, unescaped.
+fn error_label(text: &str, name: &str) -> Option<String> {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))?;
+    let raw = line.strip_prefix(name)?.strip_prefix("{error=\"")?;
+    let raw = &raw[..raw.rfind("\"}")?];
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(o) => out.push(o),
+                None => {}
+            },
+            (c, false) => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 /// The value of an unlabelled Prometheus sample `name value`.
@@ -254,5 +347,51 @@ mod tests {
         assert_eq!(metric_value(text, "llmo_log_rows_dropped_total"), Some(3.0));
         assert_eq!(metric_value(text, "llmo_log_queue_depth"), Some(7.0));
         assert_eq!(metric_value(text, "llmo_nothing"), None);
+    }
+
+    fn check_of(text: &str) -> Check {
+        let dropped = metric_value(text, "llmo_log_rows_dropped_total").unwrap();
+        request_log_check(text, dropped)
+    }
+
+    /// Item 20: what the writer is doing, not "keeps up" during a lock and
+    /// not "queue full" after disk-full drops.
+    #[test]
+    fn the_request_log_check_says_what_the_writer_is_doing() {
+        let blocked = "llmo_log_queue_depth 5767\nllmo_log_rows_dropped_total 0\nllmo_log_writer_state 1\nllmo_log_writer_blocked_seconds 12.5\nllmo_log_writer_failing_seconds 0\nllmo_log_writer_rows_dropped_total 0\n";
+        let c = check_of(blocked);
+        assert_eq!(c.status, crate::doctor::Status::Warn);
+        assert!(
+            c.message
+                .contains("writer is blocked: a database write has waited 12 s"),
+            "{}",
+            c.message
+        );
+        assert!(c.message.contains("queue depth 5767"), "{}", c.message);
+        assert!(!c.message.contains("keeps up"), "{}", c.message);
+
+        let full = "llmo_log_queue_depth 0\nllmo_log_rows_dropped_total 4000\nllmo_log_writer_state 2\nllmo_log_writer_blocked_seconds 0\nllmo_log_writer_failing_seconds 30\nllmo_log_writer_rows_dropped_total 4000\nllmo_log_writer_last_error_info{error=\"database or disk is full\"} 1\n";
+        let c = check_of(full);
+        assert!(
+            c.message
+                .contains("writer is failing: database or disk is full; 4000 row(s) dropped"),
+            "{}",
+            c.message
+        );
+        assert!(!c.message.contains("queue was full"), "{}", c.message);
+        assert!(
+            c.fix.as_deref().unwrap_or("").contains("free space"),
+            "{:?}",
+            c.fix
+        );
+
+        // Recovered: the drops are told apart by why.
+        let after = "llmo_log_queue_depth 0\nllmo_log_rows_dropped_total 4100\nllmo_log_writer_state 0\nllmo_log_writer_rows_dropped_total 4000\nllmo_log_writer_last_error_info{error=\"database is \\\"locked\\\"\"} 1\n";
+        let c = check_of(after);
+        assert!(
+            c.message.contains("4000 when writes failed (last error: database is \"locked\"), 100 when its queue was full"),
+            "{}",
+            c.message
+        );
     }
 }

@@ -186,6 +186,10 @@ pub struct LogLine {
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub stream: bool,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub api: Option<String>,
+    pub key_prefix: Option<String>,
 }
 
 pub fn logs(db: &Path) -> Vec<LogLine> {
@@ -193,7 +197,8 @@ pub fn logs(db: &Path) -> Vec<LogLine> {
     let mut st = c
         .prepare(
             "SELECT request_id, key_name, model, provider, upstream_model, attempts, status,
-                    error_type, ttfb_ms, prompt_tokens, completion_tokens, stream
+                    error_type, ttfb_ms, prompt_tokens, completion_tokens, stream,
+                    method, path, api, key_prefix
              FROM request_logs ORDER BY id",
         )
         .unwrap();
@@ -211,6 +216,10 @@ pub fn logs(db: &Path) -> Vec<LogLine> {
             prompt_tokens: r.get(9)?,
             completion_tokens: r.get(10)?,
             stream: r.get(11)?,
+            method: r.get(12)?,
+            path: r.get(13)?,
+            api: r.get(14)?,
+            key_prefix: r.get(15)?,
         })
     })
     .unwrap()
