@@ -73,6 +73,9 @@ const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 /// How long shutdown waits for the request-log writer to flush.
 const RECORDER_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the shutdown deadline cut the open requests and streams, how long
+/// their connections get to write the error answer before they are dropped.
+const CUT_GRACE: Duration = Duration::from_secs(2);
 
 /// Everything `serve` needs besides the listener.
 #[derive(Debug, Clone)]
@@ -131,6 +134,10 @@ pub(crate) struct Shared {
     lives: LiveStates,
     id_prefix: u32,
     ids: AtomicU64,
+    /// Set at the shutdown deadline: every request still in flight answers
+    /// 503 `shutdown`, every open stream ends with that error event, and
+    /// each writes its log row before the queue is flushed.
+    pub cut: tokio::sync::watch::Sender<bool>,
     /// The admin API and UI (`/admin`, `/admin-ui`); answers 503 without an
     /// admin key.
     pub admin: OnceLock<Arc<crate::admin::Admin>>,
@@ -159,6 +166,7 @@ impl Shared {
             lives: LiveStates::default(),
             id_prefix: fastrand::u32(..),
             ids: AtomicU64::new(0),
+            cut: tokio::sync::watch::channel(false).0,
             admin: OnceLock::new(),
         })
     }
@@ -197,6 +205,11 @@ impl Shared {
                 fix: "retry in a moment".into(),
             },
         }
+    }
+
+    /// Has the shutdown deadline cut the requests in flight?
+    pub(crate) fn is_cut(&self) -> bool {
+        *self.cut.borrow()
     }
 
     /// A process-unique request id: a random per-process prefix and a counter.
@@ -500,11 +513,16 @@ pub async fn serve_with(
         "shutting down: finishing in-flight requests (up to {})",
         crate::time::format_ms(timeout.as_millis() as i64)
     );
-    if tokio::time::timeout(timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown timeout reached; cutting the remaining connections");
+    let drained = graceful.shutdown();
+    tokio::pin!(drained);
+    if tokio::time::timeout(timeout, &mut drained).await.is_err() {
+        tracing::warn!(
+            "shutdown timeout reached: ending the requests and streams still open (503 `shutdown`, logged)"
+        );
+        shared.cut.send_replace(true);
+        if tokio::time::timeout(CUT_GRACE, &mut drained).await.is_err() {
+            tracing::warn!("cutting the connections that did not take their answer");
+        }
     }
     let handle = tokio::task::spawn_blocking(move || worker.stop()).await?;
     if let Some(h) = handle {
@@ -585,6 +603,33 @@ async fn open_at_start(
     })
 }
 
+/// Handles a request, unless the shutdown deadline comes first: then the
+/// handler is dropped (its log row says `shutdown`, see `LogCtx`) and the
+/// client gets a 503 `shutdown` error.
+async fn until_cut(
+    sh: Arc<Shared>,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<body::Body> {
+    let mut cut = sh.cut.subscribe();
+    tokio::select! {
+        biased;
+        res = router::handle(sh, req) => res,
+        _ = cut.wait_for(|c| *c) => {
+            let mut res = hyper::Response::new(body::Body::full(error::error_json(
+                "the server is shutting down; retry the request",
+                "server_error",
+                Some("shutdown"),
+                None,
+            )));
+            *res.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+            let h = res.headers_mut();
+            h.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+            h.insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+            res
+        }
+    }
+}
+
 /// Accepts connections until `shutdown` resolves; each is served by its own
 /// task, watched by `graceful`.
 async fn accept_until(
@@ -620,7 +665,7 @@ async fn accept_until(
                     // The admin API slows down wrong keys per client address.
                     req.extensions_mut().insert(router::Peer(peer.ip()));
                     let sh = sh.clone();
-                    async move { Ok::<_, Infallible>(router::handle(sh, req).await) }
+                    async move { Ok::<_, Infallible>(until_cut(sh, req).await) }
                 });
                 let builder = builder.clone();
                 let watcher = graceful.watcher();

@@ -195,7 +195,8 @@ mod test_support;
 pub(crate) use error::{invalid, unsupported, ErrorClass};
 pub use error::{MappedError, TranslateError};
 pub use openai::{ChatCompletion, EmbeddingList, FinishReason, Usage};
-pub use stream::StreamTranslator;
+pub use sse::MAX_EVENT;
+pub use stream::{StreamTranslator, EVENT_TOO_LARGE};
 
 /// What to send upstream: `path` is appended to the provider's base URL.
 #[derive(Debug, Clone, PartialEq, Eq)]

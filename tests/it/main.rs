@@ -20,4 +20,5 @@ mod generated;
 mod health_cli;
 mod migrate;
 mod recorder;
+mod streams;
 mod tree;
