@@ -603,31 +603,21 @@ async fn open_at_start(
     })
 }
 
-/// Handles a request, unless the shutdown deadline comes first: then the
-/// handler is dropped (its log row says `shutdown`, see `LogCtx`) and the
-/// client gets a 503 `shutdown` error.
-async fn until_cut(
-    sh: Arc<Shared>,
-    req: hyper::Request<hyper::body::Incoming>,
-) -> hyper::Response<body::Body> {
-    let mut cut = sh.cut.subscribe();
-    tokio::select! {
-        biased;
-        res = router::handle(sh, req) => res,
-        _ = cut.wait_for(|c| *c) => {
-            let mut res = hyper::Response::new(body::Body::full(error::error_json(
-                "the server is shutting down; retry the request",
-                "server_error",
-                Some("shutdown"),
-                None,
-            )));
-            *res.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
-            let h = res.headers_mut();
-            h.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
-            h.insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
-            res
-        }
-    }
+/// The answer of a request the shutdown deadline cut (its handler was
+/// dropped; its log row says `shutdown`, see `LogCtx`): 503 `shutdown`.
+fn cut_response() -> hyper::Response<body::Body> {
+    use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE};
+    let mut res = hyper::Response::new(body::Body::full(error::error_json(
+        "the server is shutting down; retry the request",
+        "server_error",
+        Some("shutdown"),
+        None,
+    )));
+    *res.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(CONNECTION, HeaderValue::from_static("close"));
+    res
 }
 
 /// Accepts connections until `shutdown` resolves; each is served by its own
@@ -665,7 +655,7 @@ async fn accept_until(
                     // The admin API slows down wrong keys per client address.
                     req.extensions_mut().insert(router::Peer(peer.ip()));
                     let sh = sh.clone();
-                    async move { Ok::<_, Infallible>(until_cut(sh, req).await) }
+                    async move { Ok::<_, Infallible>(router::handle(sh, req).await) }
                 });
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
