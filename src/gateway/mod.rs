@@ -34,6 +34,7 @@ use crate::db::{OpenReport, Store, StoreError};
 pub(crate) mod body;
 pub(crate) mod breaker;
 pub(crate) mod error;
+mod mem;
 pub(crate) mod metrics;
 pub(crate) mod providers;
 pub(crate) mod proxy;
@@ -471,6 +472,7 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let settings = &opts.settings;
+    mem::cap_arenas();
     let shared = Arc::new(Shared::new(settings)?);
     let path = settings.db.value.clone();
     let worker_channel = mpsc::channel::<WorkerMsg>();
@@ -493,6 +495,7 @@ pub async fn serve_with(
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");
 
+    let trimmer = tokio::spawn(mem::trim_task());
     let graceful = GracefulShutdown::new();
     // Tells connections that have not sent a byte yet to close at shutdown
     // (they hold a graceful-shutdown watcher the drain would wait for).
@@ -528,6 +531,7 @@ pub async fn serve_with(
     if let Some(h) = handle {
         tokio::task::spawn_blocking(move || h.shutdown(RECORDER_FLUSH_TIMEOUT)).await?;
     }
+    trimmer.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -18,6 +18,7 @@ mod gateway_resilience;
 mod gateway_translated;
 mod generated;
 mod health_cli;
+mod memory;
 mod migrate;
 mod recorder;
 mod streams;
