@@ -1,8 +1,9 @@
 //! The gateway: `llmo serve`'s HTTP server. It owns start-up (open and
 //! migrate the database, load the catalog, or stay up not-ready and retry),
 //! the accept loop (hyper 1, `TCP_NODELAY` on every socket), hot reload of
-//! the catalog, and graceful shutdown (drain requests and streams, flush the
-//! request-log queue).
+//! the catalog, and graceful shutdown (drain requests and streams; at the
+//! `--shutdown-timeout` deadline, end what is left with a 503 `shutdown`
+//! error, logged; then flush the request-log queue).
 //!
 //! Request path: `router` → `proxy` (auth, body, routing; the `retry`
 //! policy; `breaker` and `rate` admit each attempt) → `providers` (upstream
