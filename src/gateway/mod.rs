@@ -1,8 +1,9 @@
 //! The gateway: `llmo serve`'s HTTP server. It owns start-up (open and
 //! migrate the database, load the catalog, or stay up not-ready and retry),
 //! the accept loop (hyper 1, `TCP_NODELAY` on every socket), hot reload of
-//! the catalog, and graceful shutdown (drain requests and streams, flush the
-//! request-log queue).
+//! the catalog, and graceful shutdown (drain requests and streams; at the
+//! `--shutdown-timeout` deadline, end what is left with a 503 `shutdown`
+//! error, logged; then flush the request-log queue).
 //!
 //! Request path: `router` → `proxy` (auth, body, routing; the `retry`
 //! policy; `breaker` and `rate` admit each attempt) → `providers` (upstream
@@ -34,6 +35,7 @@ use crate::db::{OpenReport, Store, StoreError};
 pub(crate) mod body;
 pub(crate) mod breaker;
 pub(crate) mod error;
+mod mem;
 pub(crate) mod metrics;
 mod passthrough;
 pub(crate) mod providers;
@@ -77,6 +79,9 @@ const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 /// How long shutdown waits for the request-log writer to flush.
 const RECORDER_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the shutdown deadline cut the open requests and streams, how long
+/// their connections get to write the error answer before they are dropped.
+const CUT_GRACE: Duration = Duration::from_secs(2);
 
 /// Everything `serve` needs besides the listener.
 #[derive(Debug, Clone)]
@@ -144,6 +149,10 @@ pub(crate) struct Shared {
     lives: LiveStates,
     id_prefix: u32,
     ids: AtomicU64,
+    /// Set at the shutdown deadline: every request still in flight answers
+    /// 503 `shutdown`, every open stream ends with that error event, and
+    /// each writes its log row before the queue is flushed.
+    pub cut: tokio::sync::watch::Sender<bool>,
     /// The admin API and UI (`/admin`, `/admin-ui`); answers 503 without an
     /// admin key.
     pub admin: OnceLock<Arc<crate::admin::Admin>>,
@@ -179,6 +188,7 @@ impl Shared {
             lives: LiveStates::default(),
             id_prefix: fastrand::u32(..),
             ids: AtomicU64::new(0),
+            cut: tokio::sync::watch::channel(false).0,
             admin: OnceLock::new(),
         })
     }
@@ -217,6 +227,11 @@ impl Shared {
                 fix: "retry in a moment".into(),
             },
         }
+    }
+
+    /// Has the shutdown deadline cut the requests in flight?
+    pub(crate) fn is_cut(&self) -> bool {
+        *self.cut.borrow()
     }
 
     /// A process-unique request id: a random per-process prefix and a counter.
@@ -478,6 +493,7 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let settings = &opts.settings;
+    mem::cap_arenas();
     let shared = Arc::new(Shared::new(settings, opts.body_rate_grace)?);
     let path = settings.db.value.clone();
     let worker_channel = mpsc::channel::<WorkerMsg>();
@@ -500,6 +516,7 @@ pub async fn serve_with(
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");
 
+    let trimmer = tokio::spawn(mem::trim_task());
     let graceful = GracefulShutdown::new();
     // Tells connections that have not sent a byte yet to close at shutdown
     // (they hold a graceful-shutdown watcher the drain would wait for).
@@ -520,16 +537,22 @@ pub async fn serve_with(
         "shutting down: finishing in-flight requests (up to {})",
         crate::time::format_ms(timeout.as_millis() as i64)
     );
-    if tokio::time::timeout(timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown timeout reached; cutting the remaining connections");
+    let drained = graceful.shutdown();
+    tokio::pin!(drained);
+    if tokio::time::timeout(timeout, &mut drained).await.is_err() {
+        tracing::warn!(
+            "shutdown timeout reached: ending the requests and streams still open (503 `shutdown`, logged)"
+        );
+        shared.cut.send_replace(true);
+        if tokio::time::timeout(CUT_GRACE, &mut drained).await.is_err() {
+            tracing::warn!("cutting the connections that did not take their answer");
+        }
     }
     let handle = tokio::task::spawn_blocking(move || worker.stop()).await?;
     if let Some(h) = handle {
         tokio::task::spawn_blocking(move || h.shutdown(RECORDER_FLUSH_TIMEOUT)).await?;
     }
+    trimmer.abort();
     tracing::info!("stopped");
     Ok(())
 }
@@ -603,6 +626,23 @@ async fn open_at_start(
             (None, None)
         }
     })
+}
+
+/// The answer of a request the shutdown deadline cut (its handler was
+/// dropped; its log row says `shutdown`, see `LogCtx`): 503 `shutdown`.
+fn cut_response() -> hyper::Response<body::Body> {
+    use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE};
+    let mut res = hyper::Response::new(body::Body::full(error::error_json(
+        "the server is shutting down; retry the request",
+        "server_error",
+        Some("shutdown"),
+        None,
+    )));
+    *res.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(CONNECTION, HeaderValue::from_static("close"));
+    res
 }
 
 /// Accepts connections until `shutdown` resolves; each is served by its own

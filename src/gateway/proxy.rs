@@ -145,6 +145,8 @@ pub(crate) async fn handle(
         }
     }
     let body = read_body(req, shared).await?;
+    // A large body's memory goes back to the OS once the request is done.
+    let _trim = (body.len() >= super::mem::LARGE_BODY).then_some(super::mem::LargeRequest);
     let creq = ClientRequest::parse(&body, api)?;
     log.stream = creq.stream;
     let model = match snap.models.get(creq.model.as_ref()) {

@@ -13,7 +13,7 @@ use super::Shared;
 const MAX_LOGGED_PATH: usize = 256;
 
 /// Everything the request's log row needs, gathered on the way. Recorded
-/// exactly once: by `finish`, or on drop (client gone) as status 499.
+/// exactly once: by `finish`, or on drop (see [`LogCtx::finish_abandoned`]).
 pub(crate) struct LogCtx {
     pub shared: Arc<Shared>,
     pub started: Instant,
@@ -163,10 +163,23 @@ impl LogCtx {
     }
 }
 
+impl LogCtx {
+    /// Records the row of a request dropped before its answer was complete:
+    /// 499 `client_closed` (the client went away), or 503 `shutdown` when
+    /// the server's shutdown deadline cut it.
+    pub(crate) fn finish_abandoned(&mut self) {
+        if self.shared.is_cut() {
+            self.finish(503, Some("shutdown"));
+        } else {
+            self.finish(499, Some("client_closed"));
+        }
+    }
+}
+
 impl Drop for LogCtx {
     fn drop(&mut self) {
         if !self.done {
-            self.finish(499, Some("client_closed"));
+            self.finish_abandoned();
         }
     }
 }

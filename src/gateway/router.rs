@@ -34,7 +34,13 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         method = %req.method(),
         path = req.uri().path(),
     );
-    let mut res = dispatch(&shared, req, &rid).instrument(span).await;
+    // At the shutdown deadline the handler is dropped (see `cut_response`).
+    let mut cut = shared.cut.subscribe();
+    let mut res = tokio::select! {
+        biased;
+        res = dispatch(&shared, req, &rid).instrument(span) => res,
+        _ = cut.wait_for(|c| *c) => super::cut_response(),
+    };
     if let Ok(v) = HeaderValue::from_str(&rid) {
         res.headers_mut().insert(X_REQUEST_ID.clone(), v);
     }

@@ -1,9 +1,15 @@
 //! Streaming chat completions: the relay forwards upstream SSE events to the
-//! client as they arrive (whole events, never the whole stream), watches the
-//! gap between chunks, reads the usage chunk for the log (dropping it when
-//! the client did not ask for it), and ends a broken stream with an SSE error
-//! event and `data: [DONE]`. It writes the request's log row when the stream
-//! ends, fails, or the client goes away.
+//! client as they arrive (whole events, never the whole stream), reads the
+//! usage chunk for the log (dropping it when the client did not ask for it),
+//! and ends a broken stream with an SSE error event and `data: [DONE]`. It
+//! writes the request's log row when the stream ends, fails, or the client
+//! goes away.
+//!
+//! Bounds: each upstream byte is looked at once to find event boundaries; a
+//! single event over [`MAX_EVENT`] ends the stream (`stream_event_too_large`);
+//! the provider's timeout bounds the wait for the next complete *event* (an
+//! upstream that sends bytes but never ends an event times out); at the
+//! server's shutdown deadline the stream ends with a `shutdown` error event.
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,6 +26,8 @@ use super::providers::translated::{from_mapped, usage_of};
 use super::providers::{StreamMapper, UpstreamError, UpstreamStream, Usage};
 use super::request_log::LogCtx;
 use super::snapshot::ProviderRt;
+use crate::translate::EVENT_TOO_LARGE;
+pub(crate) use crate::translate::MAX_EVENT;
 
 enum Phase {
     Streaming,
@@ -28,18 +36,84 @@ enum Phase {
     Finished,
 }
 
+/// Why a stream ended before its upstream finished it.
+#[derive(Debug)]
+pub(crate) enum Cut {
+    /// The upstream failed: an error, a timeout, an early close.
+    Upstream(UpstreamError),
+    /// The upstream sent an event over [`MAX_EVENT`].
+    TooLarge,
+    /// The server's shutdown deadline came first.
+    Shutdown,
+}
+
+impl Cut {
+    fn status(&self) -> u16 {
+        match self {
+            Cut::Upstream(e) if e.is_timeout() => 504,
+            Cut::Upstream(_) | Cut::TooLarge => 502,
+            Cut::Shutdown => 503,
+        }
+    }
+
+    /// The log row's error type, and the error event's `code`.
+    fn kind(&self) -> &'static str {
+        match self {
+            Cut::Upstream(e) if e.is_timeout() => "stream_timeout",
+            Cut::Upstream(_) => "stream_interrupted",
+            Cut::TooLarge => EVENT_TOO_LARGE,
+            Cut::Shutdown => "shutdown",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Cut::Upstream(e) => format!("the upstream stream failed mid-way: {e}"),
+            Cut::TooLarge => too_large_message(),
+            Cut::Shutdown => {
+                "the server is shutting down and cut the stream; retry the request".into()
+            }
+        }
+    }
+
+    /// The failure of an attempt, before anything reached the client.
+    fn into_upstream(self) -> UpstreamError {
+        match self {
+            Cut::Upstream(e) => e,
+            c => UpstreamError::Broken(c.message()),
+        }
+    }
+}
+
+fn too_large_message() -> String {
+    format!(
+        "the upstream sent a stream event larger than {} KiB; the stream was cut",
+        MAX_EVENT >> 10
+    )
+}
+
+/// Resolves when the server's shutdown deadline has come.
+type CutSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 pub(crate) struct Relay {
     upstream: reqwest::Body,
     mapper: StreamMapper,
+    /// The start of an event whose end has not arrived (no blank line in it).
     buf: BytesMut,
+    /// Bytes looked at by the boundary search (linear in the bytes received).
+    scanned: u64,
+    /// A failure found while reading, reported after the events before it.
+    failed: Option<Cut>,
     /// Events read while priming, sent first.
     pending: Option<Bytes>,
     /// Whole events received but not yet handed to hyper (see `poll_chunk`).
     stash: Option<Stash>,
     /// The upstream ended (or failed) while events were stashed.
-    ended: Option<Result<(), UpstreamError>>,
+    ended: Option<Result<(), Cut>>,
     gap: Duration,
+    /// When the next complete event must have arrived by.
     deadline: Pin<Box<Sleep>>,
+    shutdown: Option<CutSignal>,
     client_wants_usage: bool,
     usage: Usage,
     phase: Phase,
@@ -60,11 +134,14 @@ impl Relay {
             upstream: up.body,
             mapper: up.mapper,
             buf: BytesMut::new(),
+            scanned: 0,
+            failed: None,
             pending: None,
             stash: None,
             ended: None,
             gap,
             deadline: Box::pin(tokio::time::sleep(gap)),
+            shutdown: None,
             client_wants_usage,
             usage: Usage::default(),
             phase: Phase::Streaming,
@@ -74,16 +151,23 @@ impl Relay {
         }
     }
 
-    /// Reads until the first whole event; an upstream that closes before it
-    /// sent one fails the attempt (nothing has reached the client yet, so
-    /// the caller may retry).
+    /// Reads until the first whole event; an upstream that closes, times out
+    /// or overflows before it sent one fails the attempt (nothing has
+    /// reached the client yet, so the caller may retry or fail over).
     pub(crate) async fn prime(&mut self) -> Result<(), UpstreamError> {
-        let first = poll_fn(|cx| self.poll_upstream(cx)).await?;
+        let first = poll_fn(|cx| self.poll_upstream(cx))
+            .await
+            .map_err(Cut::into_upstream)?;
         if let Some(e) = self.vendor_error() {
             // The vendor reported an error (Anthropic `overloaded_error`
             // right after its 200, say) before anything reached the client:
             // the attempt failed as if the error had been the HTTP answer.
             return Err(e);
+        }
+        if let Some((code, msg)) = self.translated_error() {
+            if code.as_deref() == Some(EVENT_TOO_LARGE) {
+                return Err(UpstreamError::Broken(msg));
+            }
         }
         match first {
             Some(first) => {
@@ -96,41 +180,56 @@ impl Relay {
         }
     }
 
-    /// Hands over the request's log context; the relay records it at the end.
+    /// Hands over the request's log context; the relay records it at the
+    /// end. From here on the server's shutdown deadline cuts the stream.
     pub(crate) fn attach(&mut self, log: LogCtx) {
+        let mut rx = log.shared.cut.subscribe();
+        self.shutdown = Some(Box::pin(async move {
+            let _ = rx.wait_for(|cut| *cut).await;
+        }));
         self.log = Some(log);
     }
 
     /// The next batch of whole events from upstream, `Ok(None)` at its end.
-    fn poll_upstream(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Option<Bytes>, UpstreamError>> {
+    fn poll_upstream(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, Cut>> {
+        if let Some(c) = self.failed.take() {
+            return Poll::Ready(Err(c));
+        }
         loop {
             match Pin::new(&mut self.upstream).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     let Ok(data) = frame.into_data() else {
                         continue;
                     };
-                    self.deadline
-                        .as_mut()
-                        .reset(tokio::time::Instant::now() + self.gap);
-                    if let Some(out) = self.process(data) {
+                    let (out, progressed) = self.process(data);
+                    if progressed {
+                        self.deadline
+                            .as_mut()
+                            .reset(tokio::time::Instant::now() + self.gap);
+                    }
+                    if let Some(out) = out {
                         return Poll::Ready(Ok(Some(out)));
+                    }
+                    if let Some(c) = self.failed.take() {
+                        return Poll::Ready(Err(c));
+                    }
+                    // Bytes, but no event: the clock keeps running. Checked
+                    // here too, as a fast upstream never lets this loop
+                    // reach `Pending` (where the timer is polled).
+                    if tokio::time::Instant::now() >= self.deadline.deadline() {
+                        return Poll::Ready(Err(self.timeout()));
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    return Poll::Ready(Err(UpstreamError::from_reqwest(
+                    return Poll::Ready(Err(Cut::Upstream(UpstreamError::from_reqwest(
                         &e,
                         self.gap.as_millis() as u64,
-                    )))
+                    ))))
                 }
                 Poll::Ready(None) => return Poll::Ready(Ok(None)),
                 Poll::Pending => {
                     return match self.deadline.as_mut().poll(cx) {
-                        Poll::Ready(()) => {
-                            Poll::Ready(Err(UpstreamError::Timeout(self.gap.as_millis() as u64)))
-                        }
+                        Poll::Ready(()) => Poll::Ready(Err(self.timeout())),
                         Poll::Pending => Poll::Pending,
                     }
                 }
@@ -138,54 +237,48 @@ impl Relay {
         }
     }
 
-    /// Appends a chunk; returns the whole events it completed, minus the
-    /// usage chunk when the client did not ask for it.
-    fn process(&mut self, chunk: Bytes) -> Option<Bytes> {
-        let translated = match &mut self.mapper {
-            StreamMapper::Passthrough => None,
-            StreamMapper::Translated(t) => Some((t.feed(&chunk), t.is_done(), t.usage())),
-        };
-        if let Some((out, done, usage)) = translated {
+    fn timeout(&self) -> Cut {
+        Cut::Upstream(UpstreamError::Timeout(self.gap.as_millis() as u64))
+    }
+
+    /// Appends a chunk; returns the whole events it completed (minus the
+    /// usage chunk when the client did not ask for it), and whether it
+    /// completed any event at all. An event over [`MAX_EVENT`] sets
+    /// `failed`; the events before it are still returned.
+    fn process(&mut self, chunk: Bytes) -> (Option<Bytes>, bool) {
+        if let StreamMapper::Translated(t) = &mut self.mapper {
+            let seen = t.events_seen();
+            let out = t.feed(&chunk);
             // Translators hand back whole OpenAI events, `[DONE]` included.
-            if done {
+            if t.is_done() {
                 self.phase = Phase::Done;
             }
-            if usage.is_some() {
-                self.usage = usage_of(usage);
+            if let Some(u) = t.usage() {
+                self.usage = usage_of(Some(u));
             }
-            return (!out.is_empty()).then(|| Bytes::from(out));
+            let progressed = t.events_seen() != seen;
+            return ((!out.is_empty()).then(|| Bytes::from(out)), progressed);
         }
-        let complete = if self.buf.is_empty() && last_boundary(&chunk) == Some(chunk.len()) {
-            // The common case: a chunk of whole events, forwarded without a copy.
-            chunk
-        } else {
-            self.buf.extend_from_slice(&chunk);
-            let end = last_boundary(&self.buf)?;
-            self.buf.split_to(end).freeze()
+        let complete = self.frame(chunk);
+        if self.buf.len() > MAX_EVENT {
+            self.buf = BytesMut::new();
+            self.failed = Some(Cut::TooLarge);
+        }
+        let Some(mut complete) = complete else {
+            return (None, false);
         };
         let mut strip: Option<(usize, usize)> = None;
+        let mut too_large: Option<usize> = None;
         for (start, end) in events(&complete) {
-            let ev = &complete[start..end];
-            for data in data_lines(ev) {
-                if data == b"[DONE]" {
-                    self.phase = Phase::Done;
-                } else if has_usage_object(data) {
-                    #[derive(Deserialize)]
-                    struct UsageChunk {
-                        #[serde(default)]
-                        choices: Vec<serde::de::IgnoredAny>,
-                        usage: Option<Usage>,
-                    }
-                    if let Ok(c) = serde_json::from_slice::<UsageChunk>(data) {
-                        if let Some(u) = c.usage {
-                            self.usage = u;
-                        }
-                        if c.choices.is_empty() && !self.client_wants_usage {
-                            strip = Some((start, end));
-                        }
-                    }
-                }
+            if end - start > MAX_EVENT {
+                too_large = Some(start);
+                break;
             }
+            self.read_event(&complete[start..end], &mut || strip = Some((start, end)));
+        }
+        if let Some(start) = too_large {
+            complete.truncate(start);
+            self.failed = Some(Cut::TooLarge);
         }
         let out = match strip {
             None => complete,
@@ -196,11 +289,62 @@ impl Relay {
                 b.freeze()
             }
         };
-        (!out.is_empty()).then_some(out)
+        ((!out.is_empty()).then_some(out), true)
+    }
+
+    /// Notes `[DONE]` and the usage of one passthrough event; calls `strip`
+    /// when the event is the usage chunk the client did not ask for.
+    fn read_event(&mut self, ev: &[u8], strip: &mut dyn FnMut()) {
+        for data in data_lines(ev) {
+            if data == b"[DONE]" {
+                self.phase = Phase::Done;
+            } else if has_usage_object(data) {
+                #[derive(Deserialize)]
+                struct UsageChunk {
+                    #[serde(default)]
+                    choices: Vec<serde::de::IgnoredAny>,
+                    usage: Option<Usage>,
+                }
+                if let Ok(c) = serde_json::from_slice::<UsageChunk>(data) {
+                    if let Some(u) = c.usage {
+                        self.usage = u;
+                    }
+                    if c.choices.is_empty() && !self.client_wants_usage {
+                        strip();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds a chunk to the unfinished event; returns the whole events now
+    /// complete. Only the new bytes are searched for a boundary (the bytes
+    /// already held had none), so a stream costs work linear in its size
+    /// however it is cut into chunks.
+    fn frame(&mut self, chunk: Bytes) -> Option<Bytes> {
+        if self.buf.is_empty() {
+            // The common case: a chunk of whole events, forwarded without a copy.
+            let end = last_boundary(&chunk, 0, &mut self.scanned);
+            return match end {
+                Some(e) if e == chunk.len() => Some(chunk),
+                Some(e) => {
+                    self.buf.extend_from_slice(&chunk[e..]);
+                    Some(chunk.slice(..e))
+                }
+                None => {
+                    self.buf.extend_from_slice(&chunk);
+                    None
+                }
+            };
+        }
+        let from = self.buf.len();
+        self.buf.extend_from_slice(&chunk);
+        let end = last_boundary(&self.buf, from, &mut self.scanned)?;
+        Some(self.buf.split_to(end).freeze())
     }
 
     /// Writes the log row and tells the circuit breaker how it went.
-    fn finish(&mut self, outcome: Result<(), UpstreamError>) {
+    fn finish(&mut self, outcome: Result<(), Cut>) {
         let Some(mut log) = self.log.take() else {
             return;
         };
@@ -209,24 +353,25 @@ impl Relay {
         log.upstream += self.upstream_started.elapsed();
         match outcome {
             Ok(()) => log.finish(200, None),
-            Err(e) => {
-                let status = if e.is_timeout() { 504 } else { 502 };
-                let kind = if e.is_timeout() {
-                    "stream_timeout"
-                } else {
-                    "stream_interrupted"
-                };
-                let change = self.provider.live.on_failure(
-                    Instant::now(),
-                    now_ms,
-                    &e.to_string(),
-                    log.shared.breaker,
-                );
-                if let Some(ch) = change {
-                    log.shared.report_change(&self.provider.name, ch);
+            Err(cut) => {
+                if !matches!(cut, Cut::Shutdown) {
+                    // The provider's fault: it counts against its circuit.
+                    let change = self.provider.live.on_failure(
+                        Instant::now(),
+                        now_ms,
+                        &cut.message(),
+                        log.shared.breaker,
+                    );
+                    if let Some(ch) = change {
+                        log.shared.report_change(&self.provider.name, ch);
+                    }
                 }
-                tracing::debug!(request_id = %log.request_id, provider = %self.provider.name, "stream ended early: {e}");
-                log.finish(status, Some(kind));
+                if matches!(cut, Cut::TooLarge) {
+                    tracing::warn!(request_id = %log.request_id, provider = %self.provider.name, "{}", cut.message());
+                } else {
+                    tracing::debug!(request_id = %log.request_id, provider = %self.provider.name, "stream ended early: {}", cut.message());
+                }
+                log.finish(cut.status(), Some(cut.kind()));
             }
         }
     }
@@ -240,18 +385,32 @@ impl Relay {
         Some(from_mapped(&Default::default(), m, None))
     }
 
-    /// The error a translated stream reported to the client, if any.
-    fn translated_error(&self) -> Option<String> {
+    /// The error a translated stream reported to the client, if any: its
+    /// `code` and message.
+    fn translated_error(&self) -> Option<(Option<String>, String)> {
         let v = match &self.mapper {
             StreamMapper::Passthrough => None,
             StreamMapper::Translated(t) => t.error(),
         }?;
-        Some(
-            v.pointer("/error/message")
-                .and_then(|m| m.as_str())
-                .map(str::to_string)
-                .unwrap_or_else(|| v.to_string()),
-        )
+        let code = v
+            .pointer("/error/code")
+            .and_then(|c| c.as_str())
+            .map(str::to_string);
+        let msg = v
+            .pointer("/error/message")
+            .and_then(|m| m.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string());
+        Some((code, msg))
+    }
+
+    /// How a translated stream that ended by itself went.
+    fn translated_outcome(&self) -> Result<(), Cut> {
+        match self.translated_error() {
+            None => Ok(()),
+            Some((code, _)) if code.as_deref() == Some(EVENT_TOO_LARGE) => Err(Cut::TooLarge),
+            Some((_, msg)) => Err(Cut::Upstream(UpstreamError::Broken(msg))),
+        }
     }
 
     /// The next bytes for the client.
@@ -276,10 +435,7 @@ impl Relay {
             Phase::Finished => return Poll::Ready(None),
             Phase::Done => {
                 self.phase = Phase::Finished;
-                let outcome = match self.translated_error() {
-                    Some(msg) => Err(UpstreamError::Broken(msg)),
-                    None => Ok(()),
-                };
+                let outcome = self.translated_outcome();
                 self.finish(outcome);
                 return Poll::Ready(None);
             }
@@ -287,6 +443,11 @@ impl Relay {
         }
         if let Some(end) = self.ended.take() {
             return self.end(end);
+        }
+        if let Some(s) = &mut self.shutdown {
+            if s.as_mut().poll(cx).is_ready() {
+                return self.end_or_flush(Err(Cut::Shutdown));
+            }
         }
         loop {
             match self.poll_upstream(cx) {
@@ -323,7 +484,7 @@ impl Relay {
     }
 
     /// Sends what is stashed first, then ends on the next poll.
-    fn end_or_flush(&mut self, end: Result<(), UpstreamError>) -> Poll<Option<Bytes>> {
+    fn end_or_flush(&mut self, end: Result<(), Cut>) -> Poll<Option<Bytes>> {
         match self.stash.take() {
             Some(s) => {
                 self.ended = Some(end);
@@ -333,12 +494,12 @@ impl Relay {
         }
     }
 
-    /// The upstream body ended (`Ok`) or failed.
-    fn end(&mut self, end: Result<(), UpstreamError>) -> Poll<Option<Bytes>> {
+    /// The upstream body ended (`Ok`) or failed, or the stream was cut.
+    fn end(&mut self, end: Result<(), Cut>) -> Poll<Option<Bytes>> {
         self.phase = Phase::Finished;
-        if let Err(e) = end {
-            let tail = error_tail(&e);
-            self.finish(Err(e));
+        if let Err(cut) = end {
+            let tail = error_tail(&cut);
+            self.finish(Err(cut));
             return Poll::Ready(Some(tail));
         }
         let tail = match &mut self.mapper {
@@ -351,17 +512,16 @@ impl Relay {
             if usage.is_some() {
                 self.usage = usage_of(usage);
             }
-            let outcome = match self.translated_error() {
-                Some(msg) => Err(UpstreamError::Broken(msg)),
-                None => Ok(()),
-            };
+            let outcome = self.translated_outcome();
             self.finish(outcome);
             return Poll::Ready((!tail.is_empty()).then(|| Bytes::from(tail)));
         }
         // Ended without `[DONE]`: the client must learn it is cut short.
-        let e = UpstreamError::Broken("the upstream closed the stream before `[DONE]`".into());
-        let tail = error_tail(&e);
-        self.finish(Err(e));
+        let cut = Cut::Upstream(UpstreamError::Broken(
+            "the upstream closed the stream before `[DONE]`".into(),
+        ));
+        let tail = error_tail(&cut);
+        self.finish(Err(cut));
         Poll::Ready(Some(tail))
     }
 }
@@ -416,28 +576,24 @@ impl Stash {
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        // The client went away mid-stream: not the provider's fault.
+        // The client went away mid-stream: not the provider's fault (the
+        // row says `shutdown` when the server cut it, see `LogCtx`'s drop).
         if let Some(mut log) = self.log.take() {
             log.usage = self.usage;
             log.upstream += self.upstream_started.elapsed();
-            log.finish(499, Some("client_closed"));
+            log.finish_abandoned();
         }
     }
 }
 
-/// `data: {"error":…}` then `data: [DONE]`.
-fn error_tail(e: &UpstreamError) -> Bytes {
-    let code = if e.is_timeout() {
-        "stream_timeout"
-    } else {
-        "stream_interrupted"
+/// `data: {"error":…}` then `data: [DONE]`: the end of a stream cut short,
+/// in the OpenAI stream's own shape (what the SDKs raise on).
+fn error_tail(cut: &Cut) -> Bytes {
+    let kind = match cut {
+        Cut::Shutdown => "server_error",
+        _ => "upstream_error",
     };
-    let body = error_json(
-        &format!("the upstream stream failed mid-way: {e}"),
-        "upstream_error",
-        Some(code),
-        None,
-    );
+    let body = error_json(&cut.message(), kind, Some(cut.kind()), None);
     let mut b = BytesMut::with_capacity(body.len() + 32);
     b.extend_from_slice(b"data: ");
     b.extend_from_slice(&body);
@@ -445,10 +601,13 @@ fn error_tail(e: &UpstreamError) -> Bytes {
     b.freeze()
 }
 
-/// The index just past the last blank line (`\n\n` or `\n\r\n`).
-fn last_boundary(b: &[u8]) -> Option<usize> {
+/// The index just past the last blank line (`\n\n` or `\n\r\n`) that ends
+/// after `from`: the bytes before `from` were searched already. Counts the
+/// positions it looks at in `scanned`.
+fn last_boundary(b: &[u8], from: usize, scanned: &mut u64) -> Option<usize> {
     let mut i = b.len();
-    while i >= 2 {
+    while i > from.max(1) {
+        *scanned += 1;
         if b[i - 1] == b'\n'
             && (b[i - 2] == b'\n' || (i >= 3 && b[i - 2] == b'\r' && b[i - 3] == b'\n'))
         {
@@ -518,9 +677,13 @@ mod tests {
 
     #[test]
     fn boundaries_and_events() {
-        assert_eq!(last_boundary(b"data: a\n\ndata: b"), Some(9));
-        assert_eq!(last_boundary(b"data: a\r\n\r\n"), Some(11));
-        assert_eq!(last_boundary(b"data: a\n"), None);
+        let lb = |b: &[u8]| last_boundary(b, 0, &mut 0);
+        assert_eq!(lb(b"data: a\n\ndata: b"), Some(9));
+        assert_eq!(lb(b"data: a\r\n\r\n"), Some(11));
+        assert_eq!(lb(b"data: a\n"), None);
+        // Only boundaries ending after `from` are looked for.
+        assert_eq!(last_boundary(b"a\n\nb\n", 4, &mut 0), None);
+        assert_eq!(last_boundary(b"a\n\nb\n\n", 4, &mut 0), Some(6));
         let b = b"data: a\n\ndata: b\r\n\r\n";
         let evs: Vec<_> = events(b).collect();
         assert_eq!(evs, vec![(0, 9), (9, 20)]);
@@ -612,6 +775,56 @@ mod tests {
             mapper: StreamMapper::Passthrough,
         };
         (Relay::new(up, provider, false, Instant::now()), events)
+    }
+
+    #[tokio::test]
+    async fn an_unframed_stream_costs_linear_work_and_ends_at_the_event_cap() {
+        let (mut r, _) = relay(false);
+        let chunk = Bytes::from(vec![b'x'; 512]);
+        let n = 1024; // 512 KiB without a boundary, in 1024 reads
+        r.process(Bytes::from_static(b"data: "));
+        for _ in 0..n {
+            let (out, progressed) = r.process(chunk.clone());
+            assert!(out.is_none() && !progressed);
+        }
+        // Rescanning the buffer on every read would cost n²/2 × 512 ≈ 268 M.
+        let total = (n * 512 + 6) as u64;
+        assert!(
+            r.scanned <= total,
+            "{} positions for {total} bytes",
+            r.scanned
+        );
+        let (out, progressed) = r.process(Bytes::from_static(b"\n\ndata: y"));
+        assert!(progressed);
+        assert_eq!(out.unwrap().len(), n * 512 + 8, "the event leaves whole");
+        assert!(r.failed.is_none());
+        // An unfinished event past the cap ends the stream.
+        for _ in 0..=MAX_EVENT / 512 {
+            r.process(chunk.clone());
+            if r.failed.is_some() {
+                break;
+            }
+        }
+        assert!(matches!(r.failed, Some(Cut::TooLarge)), "{:?}", r.failed);
+        assert!(r.buf.is_empty(), "the oversized event is not kept");
+    }
+
+    #[tokio::test]
+    async fn a_whole_oversized_event_is_cut_after_the_events_before_it() {
+        let (mut r, _) = relay(false);
+        let mut chunk = b"data: {}\n\ndata: ".to_vec();
+        chunk.extend(std::iter::repeat_n(b'x', MAX_EVENT));
+        chunk.extend_from_slice(b"\n\n");
+        let (out, _) = r.process(Bytes::from(chunk));
+        assert_eq!(out.unwrap(), &b"data: {}\n\n"[..]);
+        assert!(matches!(r.failed, Some(Cut::TooLarge)));
+        let tail = error_tail(&Cut::TooLarge);
+        let text = String::from_utf8_lossy(&tail);
+        assert!(
+            text.contains("\"code\":\"stream_event_too_large\""),
+            "{text}"
+        );
+        assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
     }
 
     #[tokio::test]

@@ -195,7 +195,8 @@ mod test_support;
 pub(crate) use error::{invalid, unsupported, ErrorClass};
 pub use error::{MappedError, TranslateError, UPSTREAM_AUTH_PREFIX};
 pub use openai::{ChatCompletion, EmbeddingList, FinishReason, Usage};
-pub use stream::StreamTranslator;
+pub use sse::MAX_EVENT;
+pub use stream::{StreamTranslator, EVENT_TOO_LARGE};
 
 /// What to send upstream: `path` is appended to the provider's base URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,4 +212,29 @@ pub struct ResponseMeta<'a> {
     pub public_model: &'a str,
     pub fallback_id: &'a str,
     pub created: u64,
+}
+
+/// A request body serialised into a buffer of its exact size: one pass
+/// counts the bytes, the second writes them (a growing `Vec` would peak at
+/// up to twice the body, which matters for multi-megabyte requests).
+pub(crate) fn to_body<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    if serde_json::to_writer(&mut n, v).is_err() {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(n.0);
+    if serde_json::to_writer(&mut out, v).is_err() {
+        return Vec::new();
+    }
+    out
 }

@@ -2,10 +2,10 @@
 //!
 //! Bytes arrive in arbitrary pieces: a read can end inside a UTF-8 character,
 //! inside a `data:` line, between the `\r` and `\n` of a CRLF, or hold many
-//! events at once. The parser keeps only the incomplete line (and the data of
-//! the event being assembled) between calls, so memory stays bounded by the
-//! largest single event, and every complete event is handed out as soon as its
-//! terminating blank line arrives.
+//! events at once. The parser looks at each byte once and keeps only the
+//! incomplete line (and the data of the event being assembled) between calls,
+//! so memory stays bounded by [`MAX_EVENT`], and every complete event is
+//! handed out as soon as its terminating blank line arrives.
 //!
 //! Follows the WHATWG event-stream grammar with two deliberate leniencies:
 //! * at [`SseParser::finish`] an event that was never terminated by a blank line
@@ -23,9 +23,11 @@ pub(crate) struct SseEvent {
     pub data: String,
 }
 
-/// Longest line the parser buffers (8 MiB). A longer line means a broken or
-/// hostile upstream; the parser drops it and reports [`SseParser::overflowed`].
-pub(crate) const MAX_LINE: usize = 8 << 20;
+/// Largest single event an upstream stream may send (1 MiB), for the relay
+/// and the translators alike. A bigger one (or bytes that never end an
+/// event) means a broken or hostile upstream: the parser drops it and
+/// reports [`SseParser::overflowed`], and the stream ends with an error.
+pub const MAX_EVENT: usize = 1 << 20;
 
 #[derive(Debug, Default)]
 pub(crate) struct SseParser {
@@ -103,7 +105,7 @@ impl SseParser {
     }
 
     fn push_line_bytes(&mut self, bytes: &[u8]) {
-        if self.line.len() + bytes.len() > MAX_LINE {
+        if self.line.len() + self.data.len() + bytes.len() > MAX_EVENT {
             self.overflowed = true;
             self.line.clear();
             return;
@@ -134,11 +136,16 @@ impl SseParser {
             };
             match field {
                 b"data" => {
-                    if self.has_data {
-                        self.data.push('\n');
+                    if self.data.len() + value.len() > MAX_EVENT {
+                        self.overflowed = true;
+                        self.data.clear();
+                    } else {
+                        if self.has_data {
+                            self.data.push('\n');
+                        }
+                        self.data.push_str(&String::from_utf8_lossy(value));
+                        self.has_data = true;
                     }
-                    self.data.push_str(&String::from_utf8_lossy(value));
-                    self.has_data = true;
                 }
                 b"event" => {
                     self.event.clear();
@@ -146,7 +153,7 @@ impl SseParser {
                 }
                 b"id" | b"retry" => {}
                 _ => {
-                    if self.other.len() + body.len() < MAX_LINE {
+                    if self.other.len() + body.len() < MAX_EVENT {
                         self.other.extend_from_slice(body);
                         self.other.push(b'\n');
                     } else {
@@ -260,10 +267,22 @@ mod tests {
     }
 
     #[test]
+    fn an_event_of_many_lines_over_the_cap_is_reported() {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        let line = format!("data: {}\n", "y".repeat(1000));
+        for _ in 0..(MAX_EVENT / 1000 + 2) {
+            p.feed(line.as_bytes(), &mut out);
+        }
+        assert!(p.overflowed());
+        assert!(p.data.len() <= MAX_EVENT, "memory stays bounded");
+    }
+
+    #[test]
     fn overlong_line_is_dropped_and_reported() {
         let mut p = SseParser::new();
         let mut out = Vec::new();
-        let big = vec![b'x'; MAX_LINE + 1];
+        let big = vec![b'x'; MAX_EVENT + 1];
         p.feed(b"data: ", &mut out);
         p.feed(&big, &mut out);
         p.feed(b"\n\ndata: ok\n\n", &mut out);

@@ -93,6 +93,10 @@ impl Emitter {
     }
 }
 
+/// The `code` of the error event that ends a stream whose upstream sent an
+/// event over [`crate::translate::MAX_EVENT`] (also the log row's error type).
+pub const EVENT_TOO_LARGE: &str = "stream_event_too_large";
+
 /// The vendor hooks a stream runs with.
 #[derive(Debug)]
 enum Vendor {
@@ -116,6 +120,9 @@ macro_rules! dispatch {
 pub struct StreamTranslator {
     sse: SseParser,
     events: Vec<SseEvent>,
+    /// Complete upstream events seen so far (the gateway's stream timeout
+    /// bounds the wait for the next one, not for the next byte).
+    seen: u64,
     emit: Emitter,
     vendor: Vendor,
 }
@@ -155,6 +162,7 @@ impl StreamTranslator {
         Self {
             sse: SseParser::new(),
             events: Vec::new(),
+            seen: 0,
             emit: Emitter {
                 w: ChunkWriter {
                     id: fallback_id.to_string(),
@@ -200,6 +208,11 @@ impl StreamTranslator {
         dispatch!(&self.vendor, d => d.usage())
     }
 
+    /// How many complete upstream events were read so far.
+    pub fn events_seen(&self) -> u64 {
+        self.seen
+    }
+
     /// True once the stream has ended (normally or with an error event).
     pub fn is_done(&self) -> bool {
         self.emit.done
@@ -222,6 +235,7 @@ impl StreamTranslator {
 
     fn drain(&mut self, out: &mut Vec<u8>, at_end: bool) {
         let events = std::mem::take(&mut self.events);
+        self.seen += events.len() as u64;
         dispatch!(&mut self.vendor, d => {
             for ev in &events {
                 if self.emit.done {
@@ -236,8 +250,11 @@ impl StreamTranslator {
         self.events = events;
         self.events.clear();
         if self.sse.overflowed() && !self.emit.done {
-            self.emit
-                .fail_server(out, "the upstream stream sent an oversized event", None);
+            let msg = format!(
+                "the upstream sent a stream event larger than {} KiB; the stream was cut",
+                super::MAX_EVENT >> 10
+            );
+            self.emit.fail_server(out, &msg, Some(EVENT_TOO_LARGE));
         }
     }
 }

@@ -353,3 +353,47 @@ async fn doctor_reads_the_running_gateways_request_log_state() {
     assert!(stdout.contains("is in use by a running llmo"), "{stdout}");
     gw.stop_and_logs().await;
 }
+
+/// At the `--shutdown-timeout` deadline, a stalled stream ends with the
+/// `shutdown` error event and `[DONE]`, a stalled non-stream request gets a
+/// 503 `shutdown`, and both rows are written before the queue is flushed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shutdown_deadline_ends_open_requests_and_logs_them() {
+    let (mock, dir) = one_provider(|p| p.timeout_ms = Some(60_000)).await;
+    let ev = sse_events(mock_upstream::CHAT_SSE);
+    mock.push(Reply::Stream(vec![Step::Send(ev[0].clone()), Step::Stall]));
+    mock.push(Reply::Stall);
+    let mut gw = Gw::start(dir, |o| {
+        o.settings.shutdown_timeout.value = Duration::from_millis(300)
+    })
+    .await;
+    let mut body = chat_body();
+    body["stream"] = json!(true);
+    let res = gw.chat(&body).await;
+    assert_eq!(res.status(), 200);
+    let reader = tokio::spawn(async move { res.text().await.unwrap() });
+    let plain = gw.post("/v1/chat/completions", &chat_body()).send();
+    let plain = tokio::spawn(async move { error_of(plain.await.unwrap()).await });
+    eventually(PATIENCE, "both requests reached the upstream", || async {
+        mock.calls() == 2
+    })
+    .await;
+    let t0 = Instant::now();
+    let logs = gw.stop_and_logs().await;
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+
+    let text = reader.await.unwrap();
+    assert!(text.starts_with(&ev[0]), "{text}");
+    assert!(text.contains("\"code\":\"shutdown\""), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let (status, e) = plain.await.unwrap();
+    assert_eq!(status, 503);
+    assert_eq!(e["error"]["code"], "shutdown", "{e}");
+
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    for l in &logs {
+        assert_eq!(l.status, 503, "{l:?}");
+        assert_eq!(l.error_type.as_deref(), Some("shutdown"), "{l:?}");
+    }
+    assert!(logs.iter().any(|l| l.stream) && logs.iter().any(|l| !l.stream));
+}

@@ -19,8 +19,10 @@ mod gateway_resilience;
 mod gateway_translated;
 mod generated;
 mod health_cli;
+mod memory;
 mod migrate;
 #[cfg(unix)]
 mod readme;
 mod recorder;
+mod streams;
 mod tree;

@@ -15,6 +15,9 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::translate::openai::Json;
+use crate::translate::TranslateError;
+
 /// A JSON object's top-level fields, in order, values unparsed.
 pub(crate) struct RawObject<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
 
@@ -171,7 +174,21 @@ impl<'a> ClientRequest<'a> {
         })
     }
 
-    /// The whole body as a JSON value, for the translating adapters.
+    /// The whole body as a JSON tree borrowing from it, for the translating
+    /// adapters (a `serde_json::Value` would copy every string and cost
+    /// tens of times the body for a long conversation).
+    pub(crate) fn json(&self) -> Result<Json<'a>, TranslateError> {
+        Json::parse(self.raw).map_err(|e| {
+            let msg = if e.to_string().contains("recursion limit") {
+                "the request body nests JSON more than 128 levels deep, the limit for this model's provider".to_string()
+            } else {
+                format!("the request body is not valid JSON ({e})")
+            };
+            crate::translate::invalid("body", msg)
+        })
+    }
+
+    /// The whole body as a JSON value (the embeddings translation).
     pub(crate) fn to_value(&self) -> serde_json::Value {
         serde_json::from_slice(self.raw).unwrap_or_default()
     }

@@ -8,18 +8,17 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::Value;
 
 use super::upstream::{Auth, UpstreamEndpoint};
 use super::{
     map_error, Adapter, Attempt, Completion, StreamMapper, UpstreamError, UpstreamStream, Usage,
 };
 use crate::catalog::Provider;
-use crate::translate::openai::ChatCompletion;
+use crate::translate::openai::{ChatCompletion, Json};
 use crate::translate::{MappedError, ResponseMeta, StreamTranslator, TranslateError, UpstreamCall};
 
 /// `request(openai, upstream_model, stream)`: the vendor's call.
-pub(crate) type RequestFn = fn(&Value, &str, bool) -> Result<UpstreamCall, TranslateError>;
+pub(crate) type RequestFn = fn(&Json<'_>, &str, bool) -> Result<UpstreamCall, TranslateError>;
 /// `response(body, meta)`: the vendor's success body as an OpenAI completion.
 pub(crate) type ResponseFn = fn(&[u8], &ResponseMeta<'_>) -> Result<ChatCompletion, TranslateError>;
 /// `error(status, body)`: the vendor's error answer, mapped.
@@ -80,7 +79,10 @@ impl<V: Vendor> Adapter for Translated<V> {
         a: &Attempt<'_>,
         timeout: Duration,
     ) -> impl Future<Output = Result<Completion, UpstreamError>> + Send {
-        let call = V::REQUEST(&a.req.to_value(), a.upstream_model, false);
+        let call = a
+            .req
+            .json()
+            .and_then(|j| V::REQUEST(&j, a.upstream_model, false));
         let public = a.req.model.to_string();
         // Closures, not the constants themselves: each is its own type per
         // vendor, so the hooks are called directly (no call through a
@@ -98,7 +100,10 @@ impl<V: Vendor> Adapter for Translated<V> {
         &self,
         a: &Attempt<'_>,
     ) -> impl Future<Output = Result<UpstreamStream, UpstreamError>> + Send {
-        let call = V::REQUEST(&a.req.to_value(), a.upstream_model, true);
+        let call = a
+            .req
+            .json()
+            .and_then(|j| V::REQUEST(&j, a.upstream_model, true));
         let (id, created) = fallback_identity();
         let translator = V::STREAM(&a.req.model, a.req.client_wants_usage, &id, created);
         async move {

@@ -36,6 +36,7 @@ pub fn embeddings_unsupported() -> TranslateError {
 mod test_util {
     pub(super) use super::{embeddings_unsupported, request, response};
     pub(super) use crate::translate::openai::FinishReason;
+    pub(super) use crate::translate::openai::Json;
     pub(super) use crate::translate::test_support::*;
     pub(super) use crate::translate::{ResponseMeta, StreamTranslator};
     pub(super) use serde_json::Value;
@@ -47,7 +48,7 @@ mod test_util {
     };
 
     pub(super) fn req_json(openai: &Value, model: &str, stream: bool) -> Value {
-        let call = request(openai, model, stream).unwrap();
+        let call = request(&Json::from(openai), model, stream).unwrap();
         assert_eq!(call.path, "/v1/messages");
         serde_json::from_slice(&call.body).unwrap()
     }

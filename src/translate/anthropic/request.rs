@@ -9,7 +9,7 @@ use super::wire::{
 };
 use super::{JSON_OBJECT_TOOL, MESSAGES_PATH};
 use crate::translate::openai as oa;
-use crate::translate::openai::{self, ChatRequest, Msg, Part, ResponseFormat, Text};
+use crate::translate::openai::{self, ChatRequest, Json, Msg, Part, ResponseFormat, Text};
 use crate::translate::{invalid, unsupported, TranslateError, UpstreamCall};
 
 /// `max_tokens` sent when the client gives none: the model's maximum output
@@ -59,7 +59,7 @@ fn thinking_budget(effort: Option<&str>) -> Option<u64> {
 
 /// Builds the Anthropic Messages request for an OpenAI chat request.
 pub fn request(
-    openai_req: &Value,
+    openai_req: &Json<'_>,
     upstream_model: &str,
     stream: bool,
 ) -> Result<UpstreamCall, TranslateError> {
@@ -75,7 +75,7 @@ pub fn request(
     let body = messages_request(&r, upstream_model, max_field, stream)?;
     Ok(UpstreamCall {
         path: MESSAGES_PATH.to_string(),
-        body: serde_json::to_vec(&body).unwrap_or_default(),
+        body: crate::translate::to_body(&body),
     })
 }
 
@@ -261,7 +261,7 @@ fn tools_and_format<'r>(
         Some(ResponseFormat::JsonSchema { schema }) => {
             output_config = Some(OutputConfig {
                 format: OutputFormat::JsonSchema {
-                    schema: Cow::Borrowed(schema),
+                    schema: Cow::Owned(schema.to_value()),
                 },
             });
         }
@@ -294,16 +294,13 @@ fn tools_and_format<'r>(
 
 /// Anthropic requires `input_schema.type`: a missing or empty schema becomes
 /// an object with no properties, a schema without `type` gets `"object"`.
-fn input_schema(parameters: Option<&Value>) -> Cow<'_, Value> {
-    match parameters {
-        Some(v @ Value::Object(p)) if !p.is_empty() => {
-            if p.contains_key("type") {
-                Cow::Borrowed(v)
-            } else {
-                let mut p = p.clone();
+fn input_schema(parameters: Option<&Json<'_>>) -> Cow<'static, Value> {
+    match parameters.map(Json::to_value) {
+        Some(Value::Object(mut p)) if !p.is_empty() => {
+            if !p.contains_key("type") {
                 p.insert("type".into(), json!("object"));
-                Cow::Owned(Value::Object(p))
             }
+            Cow::Owned(Value::Object(p))
         }
         _ => Cow::Owned(json!({"type": "object", "properties": {}})),
     }
@@ -313,7 +310,7 @@ fn input_schema(parameters: Option<&Value>) -> Cow<'_, Value> {
 fn text_block<'r>(t: &Text<'r>) -> ContentBlock<'r> {
     ContentBlock::Text {
         text: Cow::Borrowed(t.text),
-        cache_control: t.cache_control.map(Cow::Borrowed),
+        cache_control: t.cache_control.map(|c| Cow::Owned(c.to_value())),
     }
 }
 
@@ -411,7 +408,7 @@ fn blocks<'r>(m: &'r Msg<'r>) -> Result<Option<(Role, Vec<ContentBlock<'r>>)>, T
             let mut blocks: Vec<ContentBlock<'r>> = m
                 .thinking_blocks
                 .iter()
-                .map(|b| ContentBlock::Verbatim(Cow::Borrowed(*b)))
+                .map(|b| ContentBlock::Verbatim(Cow::Owned(b.to_value())))
                 .collect();
             for p in &m.parts {
                 if let Part::Text(t) = p {
@@ -464,13 +461,13 @@ fn tool_result<'r>(m: &'r Msg<'r>) -> ContentBlock<'r> {
             .iter()
             .rev()
             .find_map(|t| t.cache_control)
-            .map(Cow::Borrowed),
+            .map(|c| Cow::Owned(c.to_value())),
     }
 }
 
 fn messages<'r>(r: &'r ChatRequest<'r>) -> Result<Vec<MessageParam<'r>>, TranslateError> {
     // (role, blocks); merged while building.
-    let mut turns: Vec<(Role, Vec<ContentBlock<'r>>)> = Vec::new();
+    let mut turns: Vec<(Role, Vec<ContentBlock<'r>>)> = Vec::with_capacity(r.messages.len());
     for m in &r.messages {
         let Some((role, blocks)) = blocks(m)? else {
             continue;
@@ -516,6 +513,7 @@ fn messages<'r>(r: &'r ChatRequest<'r>) -> Result<Vec<MessageParam<'r>>, Transla
 mod tests {
     use super::*;
     use crate::translate::anthropic::test_util::*;
+    use crate::translate::openai::Json;
 
     #[test]
     fn golden_request_system_stop_temperature() {
@@ -759,7 +757,8 @@ mod tests {
         );
         // Gemini has no equivalent: the marker is ignored there.
         let gemini_call =
-            crate::translate::gemini::request(&openai, "gemini-2.5-flash", false).unwrap();
+            crate::translate::gemini::request(&Json::from(&openai), "gemini-2.5-flash", false)
+                .unwrap();
         let g: Value = serde_json::from_slice(&gemini_call.body).unwrap();
         assert_eq!(
             g["contents"][0]["parts"][0],
@@ -845,14 +844,14 @@ mod tests {
         );
         let empty = json!({"messages": [{"role": "user", "content": ""}]});
         assert_eq!(
-            request(&empty, "claude-sonnet-4-5", false)
+            request(&Json::from(&empty), "claude-sonnet-4-5", false)
                 .unwrap_err()
                 .param(),
             "messages[0].content"
         );
         let only_system = json!({"messages": [{"role": "system", "content": "x"}]});
         assert_eq!(
-            request(&only_system, "claude-sonnet-4-5", false)
+            request(&Json::from(&only_system), "claude-sonnet-4-5", false)
                 .unwrap_err()
                 .param(),
             "messages"
@@ -920,7 +919,7 @@ mod tests {
         ] {
             let mut req = base.clone();
             req[field] = v;
-            let err = request(&req, "claude-sonnet-4-5", false).unwrap_err();
+            let err = request(&Json::from(&req), "claude-sonnet-4-5", false).unwrap_err();
             assert_eq!(err.param(), param);
             assert_eq!(err.status(), 400);
         }
@@ -928,7 +927,7 @@ mod tests {
         req["messages"][0]["content"] =
             json!([{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]);
         assert_eq!(
-            request(&req, "claude-sonnet-4-5", false)
+            request(&Json::from(&req), "claude-sonnet-4-5", false)
                 .unwrap_err()
                 .param(),
             "messages[0].content[0].image_url.url"
@@ -936,7 +935,7 @@ mod tests {
         req["messages"][0]["content"] =
             json!([{"type": "image_url", "image_url": {"url": "data:image/tiff;base64,AAAA"}}]);
         assert_eq!(
-            request(&req, "claude-sonnet-4-5", false)
+            request(&Json::from(&req), "claude-sonnet-4-5", false)
                 .unwrap_err()
                 .param(),
             "messages[0].content[0].image_url.url"
@@ -972,7 +971,7 @@ mod tests {
         let mut small = req.clone();
         small["max_completion_tokens"] = json!(1000);
         assert_eq!(
-            request(&small, "claude-sonnet-4-5", false)
+            request(&Json::from(&small), "claude-sonnet-4-5", false)
                 .unwrap_err()
                 .param(),
             "max_completion_tokens"
@@ -980,7 +979,7 @@ mod tests {
         let mut temp = req.clone();
         temp["temperature"] = json!(0.2);
         assert_eq!(
-            request(&temp, "claude-sonnet-4-5", false)
+            request(&Json::from(&temp), "claude-sonnet-4-5", false)
                 .unwrap_err()
                 .param(),
             "temperature"
@@ -1051,7 +1050,7 @@ mod tests {
         let mut with_tools = req.clone();
         with_tools["tools"] = json!([{"type": "function", "function": {"name": "f"}}]);
         assert_eq!(
-            request(&with_tools, "claude-sonnet-4-5", false)
+            request(&Json::from(&with_tools), "claude-sonnet-4-5", false)
                 .unwrap_err()
                 .param(),
             "response_format"

@@ -287,6 +287,7 @@ pub(crate) struct WireError<'a> {
 mod tests {
     use super::*;
     use crate::translate::anthropic::test_util::*;
+    use crate::translate::openai::Json;
 
     /// The request types read back what llmo writes (the ingress direction
     /// reuses them), and write it again byte for byte.
@@ -314,7 +315,9 @@ mod tests {
                 false,
             ),
         ] {
-            let body = request(&openai, "claude-sonnet-4-5", stream).unwrap().body;
+            let body = request(&Json::from(&openai), "claude-sonnet-4-5", stream)
+                .unwrap()
+                .body;
             let parsed: MessagesRequest<'_> = serde_json::from_slice(&body).unwrap();
             assert_eq!(serde_json::to_vec(&parsed).unwrap(), body);
         }

@@ -50,6 +50,7 @@ fn model_segment(upstream_model: &str) -> Result<&str, TranslateError> {
 #[cfg(test)]
 mod test_util {
     pub(super) use super::{request, response};
+    pub(super) use crate::translate::openai::Json;
     pub(super) use crate::translate::test_support::*;
     pub(super) use crate::translate::{ResponseMeta, StreamTranslator};
     pub(super) use serde_json::{json, Value};
@@ -61,7 +62,7 @@ mod test_util {
     };
 
     pub(super) fn req_json(openai: &Value, model: &str, stream: bool) -> (String, Value) {
-        let call = request(openai, model, stream).unwrap();
+        let call = request(&Json::from(openai), model, stream).unwrap();
         (call.path, serde_json::from_slice(&call.body).unwrap())
     }
 

@@ -10,7 +10,7 @@ use super::wire::{
 };
 use super::{model_segment, SKIP_SIGNATURE, THOUGHT_SEPARATOR};
 use crate::translate::openai as oa;
-use crate::translate::openai::{self, ChatRequest, Msg, ResponseFormat, ToolChoice};
+use crate::translate::openai::{self, ChatRequest, Json, Msg, ResponseFormat, ToolChoice};
 use crate::translate::{invalid, unsupported, TranslateError, UpstreamCall};
 
 fn is_gemini3(model: &str) -> bool {
@@ -19,7 +19,7 @@ fn is_gemini3(model: &str) -> bool {
 
 /// Builds the Gemini request for an OpenAI chat request.
 pub fn request(
-    openai_req: &Value,
+    openai_req: &Json<'_>,
     upstream_model: &str,
     stream: bool,
 ) -> Result<UpstreamCall, TranslateError> {
@@ -33,7 +33,7 @@ pub fn request(
     };
     Ok(UpstreamCall {
         path,
-        body: serde_json::to_vec(&body).unwrap_or_default(),
+        body: crate::translate::to_body(&body),
     })
 }
 
@@ -74,7 +74,7 @@ fn tools<'r>(r: &'r ChatRequest<'r>) -> (Vec<Tool<'r>>, Option<ToolConfig<'r>>) 
             parameters_json_schema: t
                 .parameters
                 .filter(|p| p.as_object().is_some_and(|o| !o.is_empty()))
-                .map(Cow::Borrowed),
+                .map(|p| Cow::Owned(p.to_value())),
         })
         .collect();
     let (mode, allowed) = match r.tool_choice {
@@ -125,7 +125,7 @@ fn generation_config<'r>(r: &'r ChatRequest<'r>, model: &str) -> GenerationConfi
         }
         Some(ResponseFormat::JsonSchema { schema }) => {
             gen.response_mime_type = Some(Cow::Borrowed("application/json"));
-            gen.response_json_schema = Some(Cow::Borrowed(schema));
+            gen.response_json_schema = Some(Cow::Owned(schema.to_value()));
         }
     }
     gen.thinking_config = r
@@ -317,6 +317,7 @@ fn contents<'r>(r: &'r ChatRequest<'r>, gemini3: bool) -> Result<Vec<Content<'r>
 mod tests {
     use super::*;
     use crate::translate::gemini::test_util::*;
+    use crate::translate::openai::Json;
 
     #[test]
     fn paths_for_stream_and_non_stream() {
@@ -330,7 +331,9 @@ mod tests {
             "/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
         );
         assert_eq!(
-            request(&req, "gemini/../x?y", false).unwrap_err().param(),
+            request(&Json::from(&req), "gemini/../x?y", false)
+                .unwrap_err()
+                .param(),
             "model"
         );
     }
@@ -525,7 +528,7 @@ mod tests {
             {"role": "tool", "tool_call_id": "nope", "content": "x"}
         ]});
         assert_eq!(
-            request(&openai, "gemini-2.5-flash", false)
+            request(&Json::from(&openai), "gemini-2.5-flash", false)
                 .unwrap_err()
                 .param(),
             "messages[1].tool_call_id"
@@ -571,7 +574,7 @@ mod tests {
         let url = fixture_json(include_str!(
             "../../../tests/fixtures/openai/chat_completion_request_image.json"
         ));
-        let err = request(&url, "gemini-2.0-flash", false).unwrap_err();
+        let err = request(&Json::from(&url), "gemini-2.0-flash", false).unwrap_err();
         assert_eq!(err.param(), "messages[0].content[1].image_url.url");
         assert!(err.to_string().contains("data:"));
         let files = json!({"messages": [{"role": "user", "content": [{"type": "image_url",
@@ -634,14 +637,14 @@ mod tests {
     fn unsupported_fields_are_named() {
         let req = json!({"messages": [{"role": "user", "content": "hi"}], "logprobs": true});
         assert_eq!(
-            request(&req, "gemini-2.0-flash", false)
+            request(&Json::from(&req), "gemini-2.0-flash", false)
                 .unwrap_err()
                 .param(),
             "logprobs"
         );
         let req = json!({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]});
         assert_eq!(
-            request(&req, "gemini-2.0-flash", false)
+            request(&Json::from(&req), "gemini-2.0-flash", false)
                 .unwrap_err()
                 .param(),
             "messages[0].content[0].type"

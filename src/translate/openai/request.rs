@@ -4,7 +4,11 @@
 //! Field policy (which request fields are mapped, dropped or rejected) lives
 //! here so that Anthropic and Gemini apply the same rules; vendor modules only
 //! add their own restrictions (e.g. Anthropic has no `n`).
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
+
+use super::json::Json;
 
 use crate::translate::{invalid, unsupported, TranslateError};
 
@@ -51,7 +55,7 @@ pub(crate) struct Msg<'a> {
     pub tool_call_id: Option<&'a str>,
     /// Assistant `thinking_blocks` (Anthropic thinking / redacted_thinking
     /// blocks with their signatures, as llmo returned them), verbatim.
-    pub thinking_blocks: Vec<&'a Value>,
+    pub thinking_blocks: Vec<&'a Json<'a>>,
 }
 
 /// A text part, with the Anthropic prompt-caching marker some clients put on
@@ -59,7 +63,7 @@ pub(crate) struct Msg<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Text<'a> {
     pub text: &'a str,
-    pub cache_control: Option<&'a Value>,
+    pub cache_control: Option<&'a Json<'a>>,
 }
 
 #[derive(Debug)]
@@ -87,7 +91,7 @@ pub(crate) struct ToolCallIn<'a> {
 pub(crate) struct Tool<'a> {
     pub name: &'a str,
     pub description: Option<&'a str>,
-    pub parameters: Option<&'a Value>,
+    pub parameters: Option<&'a Json<'a>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +106,7 @@ pub(crate) enum ToolChoice<'a> {
 pub(crate) enum ResponseFormat<'a> {
     Text,
     JsonObject,
-    JsonSchema { schema: &'a Value },
+    JsonSchema { schema: &'a Json<'a> },
 }
 
 /// Request fields llmo accepts and ignores, because they only affect OpenAI's
@@ -143,22 +147,33 @@ const MAPPED_FIELDS: &[&str] = &[
     "modalities",
 ];
 
+/// An object's members.
+type Obj<'a> = [(Cow<'a, str>, Json<'a>)];
+
+/// `null`, for absent members.
+static NULL: Json<'static> = Json::Null;
+
 /// `field` when present and not `null`.
-fn get<'a>(obj: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
-    obj.get(field).filter(|v| !v.is_null())
+fn get<'a>(obj: &'a Obj<'a>, field: &str) -> Option<&'a Json<'a>> {
+    member(obj, field).filter(|v| !v.is_null())
+}
+
+/// `field`, `null` or not (a repeated key: the last one counts).
+fn member<'a>(obj: &'a Obj<'a>, field: &str) -> Option<&'a Json<'a>> {
+    obj.iter().rev().find(|(k, _)| k == field).map(|(_, v)| v)
 }
 
 /// `field` of a JSON object value when it is itself an object.
-fn get_obj<'a>(v: &'a Value, field: &str) -> Option<&'a Value> {
+fn get_obj<'a>(v: &'a Json<'a>, field: &str) -> Option<&'a Json<'a>> {
     v.get(field).filter(|c| c.is_object())
 }
 
-fn as_str<'a>(v: &'a Value, field: &str) -> Result<&'a str, TranslateError> {
+fn as_str<'a>(v: &'a Json<'a>, field: &str) -> Result<&'a str, TranslateError> {
     v.as_str()
         .ok_or_else(|| invalid(field, format!("`{field}` must be a string")))
 }
 
-fn as_u64(v: &Value, field: &str, min: u64) -> Result<u64, TranslateError> {
+fn as_u64(v: &Json<'_>, field: &str, min: u64) -> Result<u64, TranslateError> {
     match v.as_u64() {
         Some(n) if n >= min => Ok(n),
         _ => Err(invalid(
@@ -168,7 +183,7 @@ fn as_u64(v: &Value, field: &str, min: u64) -> Result<u64, TranslateError> {
     }
 }
 
-fn as_f64_in(v: &Value, field: &str, lo: f64, hi: f64) -> Result<f64, TranslateError> {
+fn as_f64_in(v: &Json<'_>, field: &str, lo: f64, hi: f64) -> Result<f64, TranslateError> {
     match v.as_f64() {
         Some(x) if (lo..=hi).contains(&x) => Ok(x),
         _ => Err(invalid(
@@ -180,9 +195,9 @@ fn as_f64_in(v: &Value, field: &str, lo: f64, hi: f64) -> Result<f64, TranslateE
 
 /// Every field is mapped, dropped or the gateway's own; anything else is
 /// named in a 400 (never silently ignored).
-fn check_field_names(obj: &Map<String, Value>) -> Result<(), TranslateError> {
+fn check_field_names(obj: &Obj<'_>) -> Result<(), TranslateError> {
     for (key, value) in obj {
-        let k = key.as_str();
+        let k: &str = key;
         if value.is_null()
             || MAPPED_FIELDS.contains(&k)
             || DROPPED_FIELDS.contains(&k)
@@ -206,7 +221,7 @@ fn check_field_names(obj: &Map<String, Value>) -> Result<(), TranslateError> {
 }
 
 /// Fields llmo cannot honour, accepted only with their neutral value.
-fn check_neutral_values(obj: &Map<String, Value>) -> Result<(), TranslateError> {
+fn check_neutral_values(obj: &Obj<'_>) -> Result<(), TranslateError> {
     if let Some(v) = get(obj, "logprobs") {
         if v.as_bool() != Some(false) {
             return Err(unsupported(
@@ -224,7 +239,7 @@ fn check_neutral_values(obj: &Map<String, Value>) -> Result<(), TranslateError> 
         }
     }
     if let Some(v) = get(obj, "logit_bias") {
-        if !v.as_object().is_some_and(Map::is_empty) {
+        if !v.as_object().is_some_and(<[_]>::is_empty) {
             return Err(unsupported(
                 "logit_bias",
                 "`logit_bias` is not supported for this model",
@@ -246,7 +261,7 @@ fn check_neutral_values(obj: &Map<String, Value>) -> Result<(), TranslateError> 
 }
 
 /// Reads and checks an OpenAI Chat Completions request.
-pub(crate) fn parse_chat(req: &Value) -> Result<ChatRequest<'_>, TranslateError> {
+pub(crate) fn parse_chat<'a>(req: &'a Json<'a>) -> Result<ChatRequest<'a>, TranslateError> {
     let obj = req
         .as_object()
         .ok_or_else(|| invalid("body", "the request body must be a JSON object"))?;
@@ -308,8 +323,8 @@ pub(crate) fn parse_chat(req: &Value) -> Result<ChatRequest<'_>, TranslateError>
         .transpose()?;
     if let Some(v) = get(obj, "stop") {
         out.stop = match v {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(a) => a
+            Json::String(s) => vec![&**s],
+            Json::Array(a) => a
                 .iter()
                 .enumerate()
                 .map(|(i, s)| as_str(s, &format!("stop[{i}]")))
@@ -333,8 +348,9 @@ pub(crate) fn parse_chat(req: &Value) -> Result<ChatRequest<'_>, TranslateError>
     }
 
     let messages = get(obj, "messages")
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .ok_or_else(|| invalid("messages", "`messages` must be a non-empty array"))?;
+    out.messages.reserve_exact(messages.len());
     for (i, m) in messages.iter().enumerate() {
         parse_message(i, m, &mut out)?;
     }
@@ -347,13 +363,13 @@ pub(crate) fn parse_chat(req: &Value) -> Result<ChatRequest<'_>, TranslateError>
     Ok(out)
 }
 
-fn parse_tools(v: &Value) -> Result<Vec<Tool<'_>>, TranslateError> {
+fn parse_tools<'a>(v: &'a Json<'a>) -> Result<Vec<Tool<'a>>, TranslateError> {
     let arr = v
         .as_array()
         .ok_or_else(|| invalid("tools", "`tools` must be an array"))?;
     let mut tools = Vec::with_capacity(arr.len());
     for (i, t) in arr.iter().enumerate() {
-        let ty = t.get("type").and_then(Value::as_str).unwrap_or("function");
+        let ty = t.get("type").and_then(Json::as_str).unwrap_or("function");
         if ty != "function" {
             return Err(unsupported(
                 format!("tools[{i}].type"),
@@ -362,17 +378,14 @@ fn parse_tools(v: &Value) -> Result<Vec<Tool<'_>>, TranslateError> {
                 ),
             ));
         }
-        let f = t
-            .get("function")
-            .and_then(Value::as_object)
-            .ok_or_else(|| {
-                invalid(
-                    format!("tools[{i}].function"),
-                    "a function tool needs `function`",
-                )
-            })?;
+        let f = t.get("function").and_then(Json::as_object).ok_or_else(|| {
+            invalid(
+                format!("tools[{i}].function"),
+                "a function tool needs `function`",
+            )
+        })?;
         let name = get(f, "name")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| {
                 invalid(
@@ -380,7 +393,7 @@ fn parse_tools(v: &Value) -> Result<Vec<Tool<'_>>, TranslateError> {
                     "a function tool needs a `name`",
                 )
             })?;
-        let description = get(f, "description").and_then(Value::as_str);
+        let description = get(f, "description").and_then(Json::as_str);
         let parameters = match get(f, "parameters") {
             Some(p) if p.is_object() => Some(p),
             Some(_) => {
@@ -401,11 +414,11 @@ fn parse_tools(v: &Value) -> Result<Vec<Tool<'_>>, TranslateError> {
 }
 
 fn parse_tool_choice<'a>(
-    v: &'a Value,
+    v: &'a Json<'a>,
     tools: &[Tool<'_>],
 ) -> Result<ToolChoice<'a>, TranslateError> {
     let choice = match v {
-        Value::String(s) => match s.as_str() {
+        Json::String(s) => match &**s {
             "auto" => ToolChoice::Auto,
             "none" => ToolChoice::None,
             "required" => ToolChoice::Required,
@@ -416,18 +429,18 @@ fn parse_tool_choice<'a>(
                 ))
             }
         },
-        Value::Object(o) => {
-            let ty = o.get("type").and_then(Value::as_str).unwrap_or("");
+        Json::Object(_) => {
+            let ty = v.get("type").and_then(Json::as_str).unwrap_or("");
             if ty != "function" {
                 return Err(unsupported(
                     "tool_choice.type",
                     format!("`tool_choice` type `{ty}` is not supported for this model"),
                 ));
             }
-            let name = o
+            let name = v
                 .get("function")
                 .and_then(|f| f.get("name"))
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .ok_or_else(|| {
                     invalid(
                         "tool_choice.function.name",
@@ -456,10 +469,10 @@ fn parse_tool_choice<'a>(
     }
 }
 
-fn parse_response_format(v: &Value) -> Result<ResponseFormat<'_>, TranslateError> {
+fn parse_response_format<'a>(v: &'a Json<'a>) -> Result<ResponseFormat<'a>, TranslateError> {
     let ty = v
         .get("type")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .ok_or_else(|| invalid("response_format.type", "`response_format` needs a `type`"))?;
     match ty {
         "text" => Ok(ResponseFormat::Text),
@@ -486,27 +499,27 @@ fn parse_response_format(v: &Value) -> Result<ResponseFormat<'_>, TranslateError
 
 /// Text parts of a `content` that may only hold text (system, tool, assistant).
 fn text_parts<'a>(
-    content: &'a Value,
-    message_cache: Option<&'a Value>,
+    content: &'a Json<'a>,
+    message_cache: Option<&'a Json<'a>>,
     field: &str,
     out: &mut Vec<Text<'a>>,
 ) -> Result<(), TranslateError> {
     match content {
-        Value::Null => Ok(()),
-        Value::String(s) => {
+        Json::Null => Ok(()),
+        Json::String(s) => {
             out.push(Text {
                 text: s,
                 cache_control: message_cache,
             });
             Ok(())
         }
-        Value::Array(parts) => {
+        Json::Array(parts) => {
             for (j, p) in parts.iter().enumerate() {
-                let ty = p.get("type").and_then(Value::as_str).unwrap_or("");
+                let ty = p.get("type").and_then(Json::as_str).unwrap_or("");
                 match ty {
                     "text" | "refusal" => {
                         let key = if ty == "text" { "text" } else { "refusal" };
-                        let t = p.get(key).and_then(Value::as_str).ok_or_else(|| {
+                        let t = p.get(key).and_then(Json::as_str).ok_or_else(|| {
                             invalid(format!("{field}[{j}].{key}"), "a text part needs a string")
                         })?;
                         out.push(Text {
@@ -533,13 +546,13 @@ fn text_parts<'a>(
 
 /// The parts of a user message: text and `image_url` parts.
 fn user_parts<'a>(
-    content: &'a Value,
-    message_cache: Option<&'a Value>,
+    content: &'a Json<'a>,
+    message_cache: Option<&'a Json<'a>>,
     cfield: &str,
 ) -> Result<Vec<Part<'a>>, TranslateError> {
     let mut parts = Vec::new();
     match content {
-        Value::String(s) => {
+        Json::String(s) => {
             if !s.is_empty() {
                 parts.push(Part::Text(Text {
                     text: s,
@@ -547,12 +560,12 @@ fn user_parts<'a>(
                 }));
             }
         }
-        Value::Array(items) => {
+        Json::Array(items) => {
             for (j, p) in items.iter().enumerate() {
-                let ty = p.get("type").and_then(Value::as_str).unwrap_or("");
+                let ty = p.get("type").and_then(Json::as_str).unwrap_or("");
                 match ty {
                     "text" => {
-                        let t = p.get("text").and_then(Value::as_str).ok_or_else(|| {
+                        let t = p.get("text").and_then(Json::as_str).ok_or_else(|| {
                             invalid(
                                 format!("{cfield}[{j}].text"),
                                 "a text part needs a string `text`",
@@ -570,7 +583,7 @@ fn user_parts<'a>(
                         let url = p
                             .get("image_url")
                             .and_then(|u| u.get("url"))
-                            .and_then(Value::as_str)
+                            .and_then(Json::as_str)
                             .ok_or_else(|| {
                                 invalid(param.clone(), "an image part needs `image_url.url`")
                             })?;
@@ -597,7 +610,7 @@ fn user_parts<'a>(
 
 /// An assistant message's `thinking_blocks` (signed Anthropic blocks the
 /// client sends back), checked for their type and kept verbatim.
-fn thinking_blocks(i: usize, obj: &Map<String, Value>) -> Result<Vec<&Value>, TranslateError> {
+fn thinking_blocks<'a>(i: usize, obj: &'a Obj<'a>) -> Result<Vec<&'a Json<'a>>, TranslateError> {
     let mut thinking_blocks = Vec::new();
     if let Some(tb) = get(obj, "thinking_blocks") {
         let arr = tb.as_array().ok_or_else(|| {
@@ -607,7 +620,7 @@ fn thinking_blocks(i: usize, obj: &Map<String, Value>) -> Result<Vec<&Value>, Tr
             )
         })?;
         for (j, b) in arr.iter().enumerate() {
-            let ty = b.get("type").and_then(Value::as_str).unwrap_or("");
+            let ty = b.get("type").and_then(Json::as_str).unwrap_or("");
             if !matches!(ty, "thinking" | "redacted_thinking") {
                 return Err(invalid(
                     format!("messages[{i}].thinking_blocks[{j}].type"),
@@ -622,16 +635,16 @@ fn thinking_blocks(i: usize, obj: &Map<String, Value>) -> Result<Vec<&Value>, Tr
 
 fn parse_message<'a>(
     i: usize,
-    m: &'a Value,
+    m: &'a Json<'a>,
     out: &mut ChatRequest<'a>,
 ) -> Result<(), TranslateError> {
     let obj = m
         .as_object()
         .ok_or_else(|| invalid(format!("messages[{i}]"), "each message must be an object"))?;
     let role = get(obj, "role")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .ok_or_else(|| invalid(format!("messages[{i}].role"), "each message needs a `role`"))?;
-    let content = obj.get("content").unwrap_or(&Value::Null);
+    let content = member(obj, "content").unwrap_or(&NULL);
     let cfield = format!("messages[{i}].content");
     let message_cache = get(obj, "cache_control");
     match role {
@@ -693,7 +706,7 @@ fn parse_message<'a>(
         }
         "tool" => {
             let id = get(obj, "tool_call_id")
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .ok_or_else(|| {
                     invalid(
                         format!("messages[{i}].tool_call_id"),
@@ -727,22 +740,26 @@ fn parse_message<'a>(
     Ok(())
 }
 
-fn parse_tool_call(i: usize, j: usize, c: &Value) -> Result<ToolCallIn<'_>, TranslateError> {
+fn parse_tool_call<'a>(
+    i: usize,
+    j: usize,
+    c: &'a Json<'a>,
+) -> Result<ToolCallIn<'a>, TranslateError> {
     let base = format!("messages[{i}].tool_calls[{j}]");
     let id = c
         .get("id")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .ok_or_else(|| invalid(format!("{base}.id"), "a tool call needs an `id`"))?;
     let f = c
         .get("function")
         .ok_or_else(|| invalid(format!("{base}.function"), "a tool call needs `function`"))?;
-    let name = f.get("name").and_then(Value::as_str).ok_or_else(|| {
+    let name = f.get("name").and_then(Json::as_str).ok_or_else(|| {
         invalid(
             format!("{base}.function.name"),
             "a tool call needs `function.name`",
         )
     })?;
-    let raw = f.get("arguments").and_then(Value::as_str).unwrap_or("");
+    let raw = f.get("arguments").and_then(Json::as_str).unwrap_or("");
     let arguments = if raw.trim().is_empty() {
         Value::Object(Map::new())
     } else {
@@ -758,7 +775,7 @@ fn parse_tool_call(i: usize, j: usize, c: &Value) -> Result<ToolCallIn<'_>, Tran
     };
     let thought_signature = c
         .pointer("/extra_content/google/thought_signature")
-        .and_then(Value::as_str);
+        .and_then(Json::as_str);
     Ok(ToolCallIn {
         id,
         name,
@@ -782,6 +799,11 @@ pub(crate) fn parse_data_url(url: &str) -> Option<(&str, &str)> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Reads a request given as a `Value`; only the outcome is kept.
+    fn parse_chat(v: &Value) -> Result<(), TranslateError> {
+        super::parse_chat(&Json::from(v)).map(|_| ())
+    }
 
     #[test]
     fn unknown_and_unsupported_fields_are_named() {
@@ -807,7 +829,8 @@ mod tests {
             "logprobs":false,"logit_bias":{},"store":true,"metadata":{"a":"b"},
             "service_tier":"auto","modalities":["text"],"seed":null,"n":1
         });
-        let r = parse_chat(&req).unwrap();
+        let j = Json::from(&req);
+        let r = super::parse_chat(&j).unwrap();
         assert_eq!(r.n, Some(1));
         assert!(r.seed.is_none());
     }
