@@ -317,6 +317,63 @@ fn build_model<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::ProviderInput;
+    use std::time::Instant;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = Store::open(&dir.path().join("t.db")).unwrap();
+        let input = ProviderInput {
+            kind: Some("openai-compatible".into()),
+            base_url: Some("http://127.0.0.1:9/v1".into()),
+            models: vec!["chat".into()],
+            ..Default::default()
+        };
+        s.add_provider("p", &input).unwrap();
+        (dir, s)
+    }
+
+    fn step(s: &mut Store, cur: &Snapshot, lives: &LiveStates) -> Option<(Snapshot, Reloaded)> {
+        refresh(s, Some(cur), lives).unwrap()
+    }
+
+    /// A key created or revoked reads and rebuilds only the key table (the
+    /// routes are the same objects); any other change is a full reload; no
+    /// change reads nothing but the versions. Rate windows survive both.
+    #[test]
+    fn key_changes_are_applied_as_a_delta_and_rate_state_survives() {
+        let (_dir, mut s) = store();
+        let lives = LiveStates::default();
+        let (_, limited) = s.create_key("limited", Some(1), None).unwrap();
+        let (_, old) = s.create_key("old", None, None).unwrap();
+        let (snap, how) = refresh(&mut s, None, &lives).unwrap().unwrap();
+        assert_eq!(how, Reloaded::Full);
+        assert_eq!(snap.keys.len(), 2);
+        let lim = key_digest(limited.expose());
+        assert!(snap.keys.get(&lim).unwrap().live.try_acquire(Instant::now()).is_ok());
+        assert!(step(&mut s, &snap, &lives).is_none(), "nothing changed");
+
+        let (_, new) = s.create_key("new", None, None).unwrap();
+        s.revoke_key("old").unwrap();
+        let (snap2, how) = step(&mut s, &snap, &lives).unwrap();
+        assert_eq!(how, Reloaded::Keys { added: 1, removed: 1 });
+        assert!(Arc::ptr_eq(&snap.models, &snap2.models));
+        assert!(Arc::ptr_eq(&snap.providers, &snap2.providers));
+        assert!(snap2.keys.get(&key_digest(new.expose())).is_some());
+        assert!(snap2.keys.get(&key_digest(old.expose())).is_none());
+        assert_eq!(snap2.keys.len(), 2);
+        let over = |sn: &Snapshot| sn.keys.get(&lim).unwrap().live.try_acquire(Instant::now());
+        assert!(over(&snap2).is_err(), "the rate window survived the key delta");
+
+        s.set_model_enabled("chat", false).unwrap();
+        let (snap3, how) = step(&mut s, &snap2, &lives).unwrap();
+        assert_eq!(how, Reloaded::Full);
+        assert!(!Arc::ptr_eq(&snap2.models, &snap3.models));
+        assert!(!snap3.models["chat"].enabled);
+        assert_eq!(snap3.keys.len(), 2);
+        assert!(over(&snap3).is_err(), "the rate window survived the full reload");
+        assert!(step(&mut s, &snap3, &lives).is_none());
+    }
 
     #[test]
     fn digest_matches_the_store_hash() {
