@@ -50,9 +50,9 @@ impl KeyRt {
         }
         match (&self.allowed, row.models_json) {
             (None, None) => true,
-            (Some(a), Some(_)) => row
-                .models()
-                .is_some_and(|ms| ms.len() == a.len() && ms.iter().zip(a.iter()).all(|(x, y)| **x == **y)),
+            (Some(a), Some(_)) => row.models().is_some_and(|ms| {
+                ms.len() == a.len() && ms.iter().zip(a.iter()).all(|(x, y)| **x == **y)
+            }),
             _ => false,
         }
     }
@@ -278,7 +278,10 @@ mod tests {
         let same = new.get(&digest(7)).unwrap();
         assert!(Arc::ptr_eq(same, &kept));
         assert!(same.live.try_acquire(Instant::now()).is_ok());
-        assert!(same.live.try_acquire(Instant::now()).is_err(), "rpm 2 used up");
+        assert!(
+            same.live.try_acquire(Instant::now()).is_err(),
+            "rpm 2 used up"
+        );
     }
 
     #[test]

@@ -350,20 +350,35 @@ mod tests {
         assert_eq!(how, Reloaded::Full);
         assert_eq!(snap.keys.len(), 2);
         let lim = key_digest(limited.expose());
-        assert!(snap.keys.get(&lim).unwrap().live.try_acquire(Instant::now()).is_ok());
+        assert!(snap
+            .keys
+            .get(&lim)
+            .unwrap()
+            .live
+            .try_acquire(Instant::now())
+            .is_ok());
         assert!(step(&mut s, &snap, &lives).is_none(), "nothing changed");
 
         let (_, new) = s.create_key("new", None, None).unwrap();
         s.revoke_key("old").unwrap();
         let (snap2, how) = step(&mut s, &snap, &lives).unwrap();
-        assert_eq!(how, Reloaded::Keys { added: 1, removed: 1 });
+        assert_eq!(
+            how,
+            Reloaded::Keys {
+                added: 1,
+                removed: 1
+            }
+        );
         assert!(Arc::ptr_eq(&snap.models, &snap2.models));
         assert!(Arc::ptr_eq(&snap.providers, &snap2.providers));
         assert!(snap2.keys.get(&key_digest(new.expose())).is_some());
         assert!(snap2.keys.get(&key_digest(old.expose())).is_none());
         assert_eq!(snap2.keys.len(), 2);
         let over = |sn: &Snapshot| sn.keys.get(&lim).unwrap().live.try_acquire(Instant::now());
-        assert!(over(&snap2).is_err(), "the rate window survived the key delta");
+        assert!(
+            over(&snap2).is_err(),
+            "the rate window survived the key delta"
+        );
 
         s.set_model_enabled("chat", false).unwrap();
         let (snap3, how) = step(&mut s, &snap2, &lives).unwrap();
@@ -371,7 +386,10 @@ mod tests {
         assert!(!Arc::ptr_eq(&snap2.models, &snap3.models));
         assert!(!snap3.models["chat"].enabled);
         assert_eq!(snap3.keys.len(), 2);
-        assert!(over(&snap3).is_err(), "the rate window survived the full reload");
+        assert!(
+            over(&snap3).is_err(),
+            "the rate window survived the full reload"
+        );
         assert!(step(&mut s, &snap3, &lives).is_none());
     }
 

@@ -385,7 +385,14 @@ impl SqliteStore {
         tx.execute(
             "INSERT INTO api_keys (name, key_hash, prefix, rpm_limit, allowed_models, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![k.name, k.key_hash, k.prefix, k.rpm_limit, k.models_json, now_ms()],
+            params![
+                k.name,
+                k.key_hash,
+                k.prefix,
+                k.rpm_limit,
+                k.models_json,
+                now_ms()
+            ],
         )
         .map_err(|e| map_unique(e, "key", &k.name))?;
         bump_keys_version(&tx, 1)?;
@@ -585,7 +592,11 @@ fn read_versions(conn: &rusqlite::Connection) -> Result<Versions> {
 }
 
 fn read_max_key_id(conn: &rusqlite::Connection) -> Result<i64> {
-    Ok(conn.query_row("SELECT coalesce(max(id), 0) FROM api_keys", [], |r| r.get(0))?)
+    Ok(
+        conn.query_row("SELECT coalesce(max(id), 0) FROM api_keys", [], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 /// A TEXT column borrowed from the row (no copy).
@@ -595,8 +606,7 @@ fn text<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e)))
 }
 
-const KEY_ROW_COLS: &str =
-    "id, name, key_hash, rpm_limit, allowed_models, revoked_at IS NOT NULL";
+const KEY_ROW_COLS: &str = "id, name, key_hash, rpm_limit, allowed_models, revoked_at IS NOT NULL";
 
 /// Runs a key query and hands each row to `on_key`,
 /// borrowed: no allocation per row. A row whose hash is not 64 hex digits

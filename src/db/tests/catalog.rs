@@ -311,7 +311,10 @@ pub(super) fn catalog_snapshot_and_version(mut t: TestStore) {
     assert_eq!(c.models[0].mappings[0].upstream_model, "chat");
     assert_eq!(keys.len(), 1);
     let stored = s.get_key("app").unwrap().key_hash;
-    assert_eq!(Some(keys[0].1), crate::db::catalog::digest_from_hex(&stored));
+    assert_eq!(
+        Some(keys[0].1),
+        crate::db::catalog::digest_from_hex(&stored)
+    );
 }
 
 /// Key writes move `keys_version` with `config_version`, so a reader can
@@ -325,13 +328,18 @@ pub(super) fn key_changes_are_told_apart(mut t: TestStore) {
     let c = s.load_catalog(&mut |_| {}).unwrap();
     assert_eq!(s.catalog_versions().unwrap(), c.versions);
 
-    s.create_key("new", Some(5), Some(vec!["chat".into()])).unwrap();
+    s.create_key("new", Some(5), Some(vec!["chat".into()]))
+        .unwrap();
     s.revoke_key("gone").unwrap();
     s.create_key("brief", None, None).unwrap();
     s.revoke_key("brief").unwrap();
     let v = s.catalog_versions().unwrap();
     assert!(v.config > c.versions.config);
-    assert!(v.only_keys_changed_since(c.versions), "{v:?} vs {:?}", c.versions);
+    assert!(
+        v.only_keys_changed_since(c.versions),
+        "{v:?} vs {:?}",
+        c.versions
+    );
     let mut seen = Vec::new();
     let ch = s
         .load_key_changes(c.max_key_id, &mut |k| {
