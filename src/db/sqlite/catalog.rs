@@ -557,7 +557,10 @@ fn client_key_from_row(r: &Row<'_>) -> rusqlite::Result<ClientKey> {
 }
 
 /// Adds `n` to the `keys_version` counter (see [`Versions`]), in the
-/// transaction of the key write it accounts for.
+/// transaction of the key write it accounts for. Only for the writes
+/// `load_key_changes` reads back: a new key row, or a revocation. Any other
+/// key change (an edited limit, a deleted row) must not call it, so that the
+/// gateway reloads the whole catalog instead.
 fn bump_keys_version(tx: &Transaction<'_>, n: i64) -> Result<()> {
     if n > 0 {
         tx.execute(
