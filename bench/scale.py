@@ -146,6 +146,12 @@ class Server:
         print(f"[scale] gave up waiting for {what} after {TIMEOUT_S:.0f} s", file=sys.stderr)
         return None
 
+    def cpu_ms(self):
+        """User + system CPU time the server has used so far, ms (all threads)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
     def rss_kb(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
@@ -168,6 +174,7 @@ def start_and_settle(llmo, tmp, db, tag):
     s = Server(llmo, tmp, db, tag)
     ready = s.wait("/ready", lambda: s.request("GET", "/ready")[0] == 200)
     ready_s = None if ready is None else time.monotonic() - s.t0
+    s.start_cpu_ms = s.cpu_ms()
     time.sleep(1.0)
     return s, ready_s, s.rss_kb()
 
@@ -193,6 +200,7 @@ def measure(llmo, n_keys, n_models):
         s, ready_s, rss = start_and_settle(llmo, tmp, full, "full")
         servers.append(s)
         res["start_to_ready_s"] = ready_s
+        res["start_cpu_ms"] = s.start_cpu_ms
         res["idle_rss_kb"] = rss
         res["bytes_per_key"] = (rss - rss0) * 1024 / n_keys if n_keys else None
         old = bench_key(1)
@@ -220,12 +228,14 @@ def measure(llmo, n_keys, n_models):
         res["cli_key_create_s"] = w
 
         t = time.monotonic()
+        cpu0 = s.cpu_ms()
         st, body = s.request("POST", "/admin/models",
                              {"name": "bench-late", "providers": [{"provider": "bench", "upstream_model": "x"}]},
                              ADMIN_KEY)
         assert st == 201, (st, body)
         w = s.wait("the admin-added model", lambda: s.request("GET", "/v1/models/bench-late", None, old)[0] == 200)
         res["admin_model_add_s"] = None if w is None else time.monotonic() - t
+        res["admin_model_add_cpu_ms"] = s.cpu_ms() - cpu0
         res["rss_after_changes_kb"] = s.rss_kb()
         s.stop()
         with open(s.log_path) as f:
@@ -250,6 +260,7 @@ def verdict(v, limit):
 def table(r):
     rows = [
         ("start to ready (existing DB)", fmt_s(r["start_to_ready_s"]), "< 1 s", verdict(r["start_to_ready_s"], 1.0)),
+        ("CPU time used from start to ready (all threads)", f"{r['start_cpu_ms']:.0f} ms", "–", ""),
         ("key created via admin API: usable after", fmt_s(r["admin_key_create_s"]), "< 1 s",
          verdict(r["admin_key_create_s"], 1.0)),
         ("key revoked via admin API: refused after", fmt_s(r["admin_key_revoke_s"]), "< 1 s",
@@ -258,6 +269,7 @@ def table(r):
          "< 1 s", verdict(r["cli_key_create_s"], 1.0)),
         ("model added via admin API (full reload): routed after", fmt_s(r["admin_model_add_s"]), "< 1 s",
          verdict(r["admin_model_add_s"], 1.0)),
+        ("CPU time used by that full reload (all threads)", f"{r['admin_model_add_cpu_ms']:.0f} ms", "–", ""),
         ("idle RSS, 1 s after ready", f"{r['idle_rss_kb'] / 1024:.1f} MiB", "–", ""),
         ("idle RSS without the client keys", f"{r['idle_rss_kb_no_keys'] / 1024:.1f} MiB", "–", ""),
         ("memory per client key (RSS difference / keys)",
@@ -267,7 +279,8 @@ def table(r):
     lines = [
         f"### Large catalog: {r['keys']:,} client keys, {r['models']:,} models (`bench/scale.py`)",
         "",
-        f"- seeded in {r['seed_s']:.1f} s; server log: " + "; ".join(f"`{x.split(' ', 2)[-1]}`" for x in r["server_log"]),
+        f"- load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}; "
+        f"seeded in {r['seed_s']:.1f} s; server log: " + "; ".join(f"`{x.split(' ', 2)[-1]}`" for x in r["server_log"]),
         "",
         "| case | llmo | target | result |",
         "|---|---|---|---|",
