@@ -122,23 +122,40 @@ impl KeyRow<'_> {
     }
 }
 
-/// Decodes a 64-digit hex SHA-256 (as the store keeps key hashes).
-pub fn digest_from_hex(s: &str) -> Option<[u8; 32]> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
+/// Hex digit values by byte; 0xff for a byte that is not a hex digit.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Decodes a 64-digit hex SHA-256 (as the store keeps key hashes). A table
+/// lookup per digit: this runs for every key on every full load.
+pub fn digest_from_hex(s: &str) -> Option<[u8; 32]> {
     let b = s.as_bytes();
     if b.len() != 64 {
         return None;
     }
     let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = nibble(b[i * 2])? << 4 | nibble(b[i * 2 + 1])?;
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        let (hi, lo) = (
+            HEX_VALUE[usize::from(pair[0])],
+            HEX_VALUE[usize::from(pair[1])],
+        );
+        if (hi | lo) > 15 {
+            return None;
+        }
+        *o = hi << 4 | lo;
     }
     Some(out)
 }
