@@ -18,6 +18,8 @@
 #   BENCH_OUT       where to write the table (default bench/results.md)
 #   BENCH_ONLY      only the scenarios whose id matches this extended regex,
 #                   e.g. 'stream-c256' or '^json-c32' (ids: KIND-NAME-DELAYms)
+#   BENCH_SCALE     0 = skip the large-catalog case (bench/scale.py; default 1)
+#   BENCH_SCALE_KEYS, BENCH_SCALE_MODELS  its size (default 100000 and 10000)
 #   BENCH_NICE      run everything at this nice level, e.g. -5 on a machine shared
 #                   with other work (negative values need root; default: unchanged)
 set -euo pipefail
@@ -27,6 +29,8 @@ ROOT=$(cd "$BENCH_DIR/.." && pwd)
 DURATION=${BENCH_DURATION:-5}
 WARMUP=${BENCH_WARMUP:-1}
 CHUNKS=${BENCH_CHUNKS:-20}
+BENCH_SCALE_KEYS=${BENCH_SCALE_KEYS:-100000}
+BENCH_SCALE_MODELS=${BENCH_SCALE_MODELS:-10000}
 PIN=${BENCH_PIN:-1}
 SKIP_LLMO=${BENCH_SKIP_LLMO:-0}
 OUT=${BENCH_OUT:-$BENCH_DIR/results.md}
@@ -362,4 +366,18 @@ R_CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null 
 R_KERNEL=$(uname -sr)
 R_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 python3 "$BENCH_DIR/report.py" "$RESULTS" | tee "$OUT"
+
+# ---------------------------------------------------------------- large catalog
+# llmo with 100,000 client keys and 10,000 models: start to ready, reloads,
+# memory per key (bench/scale.py; BENCH_SCALE=0 skips it, BENCH_ONLY=scale
+# runs it alone with the other scenarios filtered out).
+if [[ -n $LLMO && ${BENCH_SCALE:-1} == 1 && ( -z ${BENCH_ONLY:-} || scale =~ $BENCH_ONLY ) ]]; then
+    log "large catalog: $BENCH_SCALE_KEYS keys, $BENCH_SCALE_MODELS models (bench/scale.py)"
+    if python3 "$BENCH_DIR/scale.py" --llmo "$LLMO" --keys "$BENCH_SCALE_KEYS" --models "$BENCH_SCALE_MODELS" \
+        >"$LOGDIR/scale.md" 2>"$LOGDIR/scale.log"; then
+        { echo; cat "$LOGDIR/scale.md"; } | tee -a "$OUT"
+    else
+        log "large catalog: failed: $(reason "$LOGDIR/scale.log")"
+    fi
+fi
 log "table written to $OUT; raw results in $RESULTS"

@@ -60,13 +60,104 @@ impl ClientKey {
     }
 }
 
-/// Everything the gateway routes with, read in one transaction.
+/// The catalog's change counters. `config` moves on every change (triggers
+/// on each table); `keys` moves with the client-key writes this store makes
+/// (create, revoke), by as much and in the same transaction. So when both
+/// moved by the same amount, only client keys changed, and a running gateway
+/// can apply them as a delta instead of reloading everything. A change made
+/// any other way (another tool's SQL) moves `config` alone: a full reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Versions {
+    pub config: i64,
+    pub keys: i64,
+}
+
+impl Versions {
+    /// True when every change between `old` and `self` was a client-key
+    /// write (nothing else in the catalog changed).
+    pub fn only_keys_changed_since(self, old: Versions) -> bool {
+        self.config.wrapping_sub(self.keys) == old.config.wrapping_sub(old.keys)
+    }
+}
+
+/// Everything the gateway routes with but the client keys, read in one
+/// transaction with them (the keys are handed to a callback row by row:
+/// [`Store::load_catalog`]).
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
-    pub version: i64,
+    pub versions: Versions,
+    /// The highest client-key id (revoked ones included): keys created later
+    /// have a higher one.
+    pub max_key_id: i64,
     pub providers: Vec<Provider>,
     pub models: Vec<RouteModel>,
-    pub keys: Vec<ClientKey>,
+}
+
+/// What [`Store::load_key_changes`] read besides the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyChanges {
+    pub versions: Versions,
+    pub max_key_id: i64,
+}
+
+/// One client key as the gateway routes with it, borrowed from the row
+/// being read (nothing is allocated for a key the gateway already has).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRow<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    /// SHA-256 of the key (the stored hex, decoded).
+    pub digest: [u8; 32],
+    pub rpm_limit: i64,
+    /// The allowed models as stored (a JSON array), `None` for all.
+    pub models_json: Option<&'a str>,
+    pub revoked: bool,
+}
+
+impl KeyRow<'_> {
+    /// The allowed public models; `None` means all.
+    pub fn models(&self) -> Option<Vec<String>> {
+        self.models_json
+            .map(|m| serde_json::from_str(m).unwrap_or_default())
+    }
+}
+
+/// Hex digit values by byte; 0xff for a byte that is not a hex digit.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Decodes a 64-digit hex SHA-256 (as the store keeps key hashes). A table
+/// lookup per digit: this runs for every key on every full load.
+pub fn digest_from_hex(s: &str) -> Option<[u8; 32]> {
+    let b = s.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        let (hi, lo) = (
+            HEX_VALUE[usize::from(pair[0])],
+            HEX_VALUE[usize::from(pair[1])],
+        );
+        if (hi | lo) > 15 {
+            return None;
+        }
+        *o = hi << 4 | lo;
+    }
+    Some(out)
 }
 
 /// SHA-256 hex of a client key: what the store keeps instead of the key.
@@ -423,16 +514,16 @@ impl Store {
     ) -> Result<(ClientKey, Secret)> {
         let (new, secret) = NewKey::generate(name, rpm_limit, models)?;
         engine!(&mut *self, s => s.insert_key(&new))?;
-        let key = self
-            .list_keys()?
-            .into_iter()
-            .find(|k| k.name == name)
-            .ok_or_else(|| not_found("key", name))?;
-        Ok((key, secret))
+        Ok((self.get_key(name)?, secret))
     }
 
     pub fn list_keys(&self) -> Result<Vec<ClientKey>> {
         engine!(self, s => s.list_keys())
+    }
+
+    /// One client key by name (revoked or not).
+    pub fn get_key(&self, name: &str) -> Result<ClientKey> {
+        engine!(self, s => s.find_key(name))?.ok_or_else(|| not_found("key", name))
     }
 
     /// Marks a key revoked (kept for the logs' sake). Revoking twice is an error.
@@ -440,7 +531,7 @@ impl Store {
         if engine!(&mut *self, s => s.revoke_key(name))? {
             return Ok(());
         }
-        Err(if self.list_keys()?.iter().any(|k| k.name == name) {
+        Err(if engine!(&*self, s => s.find_key(name))?.is_some() {
             StoreError::Conflict {
                 message: format!("key `{name}` is already revoked"),
                 hint: None,
@@ -450,8 +541,26 @@ impl Store {
         })
     }
 
-    /// Reads the whole routing catalog in one read transaction.
-    pub fn load_catalog(&mut self) -> Result<Catalog> {
-        engine!(&mut *self, s => s.load_catalog())
+    /// The catalog's change counters (one query; polled by the gateway).
+    pub fn catalog_versions(&self) -> Result<Versions> {
+        engine!(self, s => s.catalog_versions())
+    }
+
+    /// Reads the whole routing catalog in one read transaction: one query
+    /// per table. The unrevoked client keys go to `on_key`, row by row.
+    pub fn load_catalog(&mut self, on_key: &mut dyn FnMut(KeyRow<'_>)) -> Result<Catalog> {
+        engine!(&mut *self, s => s.load_catalog(on_key))
+    }
+
+    /// The client keys that changed since the load that saw `max_key_id`
+    /// (in one read transaction): every key created since (`revoked` set if
+    /// it already was), and every older key that is revoked now (the caller
+    /// drops those it still has). Other tables are not read.
+    pub fn load_key_changes(
+        &mut self,
+        max_key_id: i64,
+        on_key: &mut dyn FnMut(KeyRow<'_>),
+    ) -> Result<KeyChanges> {
+        engine!(&mut *self, s => s.load_key_changes(max_key_id, on_key))
     }
 }

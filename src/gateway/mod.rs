@@ -35,6 +35,7 @@ use crate::db::{OpenReport, Store, StoreError};
 pub(crate) mod body;
 pub(crate) mod breaker;
 pub(crate) mod error;
+mod key_table;
 mod mem;
 pub(crate) mod metrics;
 mod passthrough;
@@ -52,7 +53,7 @@ use breaker::{BreakerConfig, Change};
 use error::ApiError;
 use metrics::Metrics;
 use recorder::{Recorder, RecorderHandle};
-use snapshot::{LiveStates, Snapshot};
+use snapshot::{LiveStates, Reloaded, Snapshot};
 
 /// Appends the low `digits` hex digits of `v`, lowercase, zero-padded.
 fn push_hex(out: &mut String, v: u64, digits: u32) {
@@ -314,26 +315,39 @@ fn log_open_report(r: &OpenReport) {
     }
 }
 
-/// Loads the catalog and swaps in a new snapshot.
-fn load(shared: &Shared, store: &mut Store, initial: bool) -> Result<i64, StoreError> {
-    let cat = store.load_catalog()?;
-    let snap = Snapshot::build(&cat, &shared.lives);
+/// Brings the routing snapshot up to date with the catalog and swaps the
+/// new one in: a full load at start (or when routes changed), the changed
+/// client keys alone when only keys changed, nothing when nothing did (see
+/// [`snapshot::refresh`]).
+fn load(shared: &Shared, store: &mut Store) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let current = shared.snapshot();
+    let Some((snap, how)) = snapshot::refresh(store, current.as_deref(), &shared.lives)? else {
+        return Ok(());
+    };
+    let initial = current.is_none();
+    drop(current);
     let (np, nm, nk) = (snap.providers.len(), snap.models.len(), snap.keys.len());
     let version = snap.version;
     shared.set_snapshot(Arc::new(snap));
-    if initial {
-        tracing::info!("loaded {np} provider(s), {nm} model(s), {nk} key(s)");
-        if np == 0 {
-            tracing::warn!(
-                "no providers configured; /ready answers 503 until one is added with `llmo provider add`"
-            );
+    let ms = started.elapsed().as_millis();
+    match how {
+        Reloaded::Full if initial => {
+            tracing::info!("loaded {np} provider(s), {nm} model(s), {nk} key(s) in {ms} ms");
+            if np == 0 {
+                tracing::warn!(
+                    "no providers configured; /ready answers 503 until one is added with `llmo provider add`"
+                );
+            }
         }
-    } else {
-        tracing::info!(
-            "configuration changed (version {version}): reloaded {np} provider(s), {nm} model(s), {nk} key(s)"
-        );
+        Reloaded::Full => tracing::info!(
+            "configuration changed (version {version}): reloaded {np} provider(s), {nm} model(s), {nk} key(s) in {ms} ms"
+        ),
+        Reloaded::Keys { added, removed } => tracing::info!(
+            "client keys changed (version {version}): {added} added, {removed} revoked; {nk} key(s) live, applied in {ms} ms"
+        ),
     }
-    Ok(version)
+    Ok(())
 }
 
 /// What the database thread is asked to do besides its polling.
@@ -395,7 +409,6 @@ impl DbWorker {
         let thread = std::thread::Builder::new()
             .name("llmo-db".into())
             .spawn(move || {
-                let mut version = shared.snapshot().map(|s| s.version);
                 let mut backoff = RETRY_FIRST;
                 let mut done: Option<mpsc::SyncSender<()>> = None;
                 let mut failing: Option<String> = None;
@@ -416,9 +429,8 @@ impl DbWorker {
                                 let _ = shared.recorder.set(o.recorder);
                                 handle = Some(o.handle);
                                 let mut s = o.store;
-                                match load(&shared, &mut s, true) {
-                                    Ok(v) => {
-                                        version = Some(v);
+                                match load(&shared, &mut s) {
+                                    Ok(()) => {
                                         shared.set_problem(None);
                                         tracing::info!("database is usable now; serving");
                                     }
@@ -438,20 +450,12 @@ impl DbWorker {
                             }
                         },
                         Some(s) => {
-                            let res = s.config_version().and_then(|v| {
-                                if Some(v) == version {
-                                    Ok(v)
-                                } else {
-                                    load(&shared, s, version.is_none())
-                                }
-                            });
-                            match res {
-                                Ok(v) => {
+                            match load(&shared, s) {
+                                Ok(()) => {
                                     if failing.take().is_some() {
                                         tracing::info!("configuration reads work again");
                                     }
                                     shared.set_problem(None);
-                                    version = Some(v);
                                 }
                                 // Said once per distinct error, not every poll; the
                                 // last good snapshot keeps serving meanwhile.
@@ -595,7 +599,7 @@ async fn open_at_start(
             let _ = shared.recorder.set(o.recorder);
             let sh = shared.clone();
             let (store, res) = tokio::task::spawn_blocking(move || {
-                let r = load(&sh, &mut o.store, true);
+                let r = load(&sh, &mut o.store);
                 (o.store, r)
             })
             .await?;

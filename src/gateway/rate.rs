@@ -3,7 +3,7 @@
 //! per-key live state that holds one. Behind a short `std` mutex that is
 //! never held across an `.await`.
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(60);
@@ -52,19 +52,48 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Live state of one client key (its request-rate window).
-#[derive(Debug, Default)]
-pub(crate) struct KeyLive {
-    rate: Mutex<RateWindow>,
-}
+/// Live state of one client key: its request-rate window, shared by the
+/// key's entries in successive snapshots so a reload does not reset it.
+/// Keys without a limit have none (nothing is allocated for them); the
+/// window's log of admissions grows only as requests come.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct KeyLive(Option<Arc<Mutex<RateWindow>>>);
 
 impl KeyLive {
-    pub(crate) fn set_rpm(&self, rpm: u32) {
-        lock(&self.rate).set_rpm(rpm);
+    /// The state for a key limited to `rpm` (0 = unlimited), carrying on
+    /// `previous`'s window when there is one.
+    pub(crate) fn new(rpm: u32, previous: Option<&KeyLive>) -> KeyLive {
+        if rpm == 0 {
+            return KeyLive(None);
+        }
+        match previous.and_then(|p| p.0.as_ref()) {
+            Some(w) => {
+                lock(w).set_rpm(rpm);
+                KeyLive(Some(w.clone()))
+            }
+            None => {
+                let mut w = RateWindow::default();
+                w.set_rpm(rpm);
+                KeyLive(Some(Arc::new(Mutex::new(w))))
+            }
+        }
     }
 
     pub(crate) fn try_acquire(&self, now: Instant) -> Result<(), Duration> {
-        lock(&self.rate).try_acquire(now)
+        match &self.0 {
+            None => Ok(()),
+            Some(w) => lock(w).try_acquire(now),
+        }
+    }
+
+    /// Whether `other` is the same window (tests).
+    #[cfg(test)]
+    pub(crate) fn same_as(&self, other: &KeyLive) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
     }
 }
 
@@ -86,5 +115,21 @@ mod tests {
         for _ in 0..1000 {
             assert!(w.try_acquire(t0).is_ok());
         }
+    }
+
+    #[test]
+    fn key_state_is_kept_across_a_new_limit_and_absent_without_one() {
+        let t0 = Instant::now();
+        let a = KeyLive::new(1, None);
+        assert!(a.try_acquire(t0).is_ok());
+        assert!(a.try_acquire(t0).is_err());
+        let b = KeyLive::new(1, Some(&a));
+        assert!(b.same_as(&a));
+        assert!(b.try_acquire(t0).is_err(), "the window carried over");
+        let c = KeyLive::new(2, Some(&b));
+        assert!(c.try_acquire(t0).is_ok(), "the new limit applies");
+        let none = KeyLive::new(0, Some(&c));
+        assert!(none.0.is_none());
+        assert!(none.try_acquire(t0).is_ok());
     }
 }

@@ -1,10 +1,14 @@
 //! The immutable routing snapshot built from the catalog: providers with
 //! their adapters (keys resolved once, here), models with candidates sorted
-//! into priority tiers, client keys by SHA-256, and the pre-rendered
-//! `/v1/models` bodies. A reload builds a new one and swaps it in; requests
-//! in flight keep the one they started with. Live state (circuits, rate
-//! windows) is kept by name across snapshots.
-use std::collections::HashMap;
+//! into priority tiers, client keys by SHA-256 (`key_table`), and the
+//! pre-rendered `/v1/models` bodies. A reload builds a new one and swaps it
+//! in; requests in flight keep the one they started with. [`refresh`]
+//! decides how much to rebuild: nothing when the catalog's versions did not
+//! move, only the changed client keys when nothing else changed (the routes
+//! are shared with the previous snapshot), else everything, in one pass per
+//! table. Live state (circuits by provider name, rate windows by key) is
+//! kept across snapshots.
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,10 +16,12 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::breaker::ProviderLive;
+pub(crate) use super::key_table::KeyRt;
+use super::key_table::{KeyDelta, KeyTable, KeyTableBuilder};
 use super::providers::AnyAdapter;
-use super::rate::KeyLive;
 use crate::catalog::ProviderKind;
-use crate::db::catalog::{Catalog, RouteModel};
+use crate::db::catalog::{Catalog, KeyChanges, RouteModel, Versions};
+use crate::db::{Store, StoreError};
 
 pub(crate) struct ProviderRt {
     pub name: Arc<str>,
@@ -93,37 +99,26 @@ pub(crate) struct ModelRoute {
     pub json: Bytes,
 }
 
-pub(crate) struct KeyRt {
-    pub name: Arc<str>,
-    /// Public models this key may use; `None` means all.
-    pub allowed: Option<Vec<Box<str>>>,
-    pub live: Arc<KeyLive>,
-}
-
-impl KeyRt {
-    pub(crate) fn allows(&self, model: &str) -> bool {
-        self.allowed
-            .as_ref()
-            .is_none_or(|a| a.iter().any(|m| &**m == model))
-    }
-}
-
 pub(crate) struct Snapshot {
+    /// The catalog's `config_version` this snapshot reflects.
     pub version: i64,
+    pub versions: Versions,
+    /// The highest client-key id seen (the next key delta reads above it).
+    pub max_key_id: i64,
     /// Every provider, enabled or not, in catalog order (for `/ready`).
-    pub providers: Vec<Arc<ProviderRt>>,
-    pub models: HashMap<Box<str>, ModelRoute>,
+    pub providers: Arc<Vec<Arc<ProviderRt>>>,
+    pub models: Arc<HashMap<Box<str>, ModelRoute>>,
     /// Live (unrevoked) keys by the SHA-256 of the key.
-    pub keys: HashMap<[u8; 32], Arc<KeyRt>>,
+    pub keys: KeyTable,
     /// `GET /v1/models` body.
     pub models_json: Bytes,
 }
 
-/// Live state by name, carried from one snapshot to the next.
+/// Live state by provider name, carried from one snapshot to the next (a
+/// key's rate window travels with its entry in the key table).
 #[derive(Default)]
 pub(crate) struct LiveStates {
     providers: Mutex<HashMap<String, Arc<ProviderLive>>>,
-    keys: Mutex<HashMap<String, Arc<KeyLive>>>,
 }
 
 #[derive(Serialize)]
@@ -140,17 +135,6 @@ struct ModelList<'a> {
     data: Vec<ModelObject<'a>>,
 }
 
-fn hex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 /// SHA-256 of a presented key (same digest as `db::catalog::hash_key`,
 /// without the hex round trip).
 pub(crate) fn key_digest(key: &str) -> [u8; 32] {
@@ -158,13 +142,64 @@ pub(crate) fn key_digest(key: &str) -> [u8; 32] {
     sha2::Sha256::digest(key.as_bytes()).into()
 }
 
+/// What a [`refresh`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reloaded {
+    /// Every table was read and the snapshot rebuilt (keys that did not
+    /// change kept their entries and rate windows).
+    Full,
+    /// Only client keys changed: the changed ones were read and applied to
+    /// the key table; the routes are the previous snapshot's.
+    Keys { added: usize, removed: usize },
+}
+
+/// Brings `current` up to date with the store: `None` when the catalog did
+/// not change since it was loaded; a key delta when only client keys did
+/// (see [`Versions`]); else a full load.
+pub(crate) fn refresh(
+    store: &mut Store,
+    current: Option<&Snapshot>,
+    lives: &LiveStates,
+) -> Result<Option<(Snapshot, Reloaded)>, StoreError> {
+    let Some(cur) = current else {
+        return Ok(Some((load_full(store, None, lives)?, Reloaded::Full)));
+    };
+    let v = store.catalog_versions()?;
+    if v == cur.versions {
+        return Ok(None);
+    }
+    if v.only_keys_changed_since(cur.versions) {
+        let mut delta = KeyDelta::default();
+        let ch = store.load_key_changes(cur.max_key_id, &mut |row| delta.add(&cur.keys, row))?;
+        // Something else may have changed between the two reads.
+        if ch.versions.only_keys_changed_since(cur.versions) {
+            let (added, removed) = delta.counts();
+            let snap = cur.with_keys(delta.apply(&cur.keys), ch);
+            return Ok(Some((snap, Reloaded::Keys { added, removed })));
+        }
+    }
+    Ok(Some((load_full(store, Some(cur), lives)?, Reloaded::Full)))
+}
+
+/// Reads the whole catalog into a new snapshot; keys that did not change
+/// since `current` keep their entries.
+fn load_full(
+    store: &mut Store,
+    current: Option<&Snapshot>,
+    lives: &LiveStates,
+) -> Result<Snapshot, StoreError> {
+    let mut keys = KeyTableBuilder::new(current.map(|c| &c.keys));
+    let cat = store.load_catalog(&mut |row| keys.add(row))?;
+    Ok(Snapshot::build(&cat, lives, keys.finish()))
+}
+
 impl Snapshot {
-    pub(crate) fn build(cat: &Catalog, lives: &LiveStates) -> Snapshot {
+    pub(crate) fn build(cat: &Catalog, lives: &LiveStates, keys: KeyTable) -> Snapshot {
         let (providers, by_id) = build_providers(cat, lives);
         let mut models = HashMap::with_capacity(cat.models.len());
         let mut listed = Vec::new();
         for m in &cat.models {
-            let (route, obj) = build_model(cat, m, &by_id);
+            let (route, obj) = build_model(m, &by_id);
             if m.enabled {
                 listed.push(obj);
             }
@@ -179,13 +214,35 @@ impl Snapshot {
         );
 
         Snapshot {
-            version: cat.version,
-            providers,
-            models,
-            keys: build_keys(cat, lives),
+            version: cat.versions.config,
+            versions: cat.versions,
+            max_key_id: cat.max_key_id,
+            providers: Arc::new(providers),
+            models: Arc::new(models),
+            keys,
             models_json,
         }
     }
+
+    /// This snapshot with another key table (the routes are shared).
+    fn with_keys(&self, keys: KeyTable, ch: KeyChanges) -> Snapshot {
+        Snapshot {
+            version: ch.versions.config,
+            versions: ch.versions,
+            max_key_id: ch.max_key_id,
+            providers: self.providers.clone(),
+            models: self.models.clone(),
+            keys,
+            models_json: self.models_json.clone(),
+        }
+    }
+}
+
+/// A provider's runtime entry and the defaults its mappings inherit.
+struct ProviderRef {
+    rt: Arc<ProviderRt>,
+    priority: i64,
+    weight: i64,
 }
 
 /// Every provider with its adapter, in catalog order, and the same by id;
@@ -193,9 +250,9 @@ impl Snapshot {
 fn build_providers(
     cat: &Catalog,
     lives: &LiveStates,
-) -> (Vec<Arc<ProviderRt>>, HashMap<i64, Arc<ProviderRt>>) {
+) -> (Vec<Arc<ProviderRt>>, HashMap<i64, ProviderRef>) {
     let mut plives = lives.providers.lock().unwrap_or_else(|p| p.into_inner());
-    let mut by_id: HashMap<i64, Arc<ProviderRt>> = HashMap::new();
+    let mut by_id: HashMap<i64, ProviderRef> = HashMap::with_capacity(cat.providers.len());
     let mut providers = Vec::with_capacity(cat.providers.len());
     for p in &cat.providers {
         let live = plives.entry(p.name.clone()).or_default().clone();
@@ -222,11 +279,18 @@ fn build_providers(
             key,
             live,
         });
-        by_id.insert(p.id, rt.clone());
+        by_id.insert(
+            p.id,
+            ProviderRef {
+                rt: rt.clone(),
+                priority: p.priority,
+                weight: p.weight,
+            },
+        );
         providers.push(rt);
     }
-    let names: Vec<&String> = cat.providers.iter().map(|p| &p.name).collect();
-    plives.retain(|k, _| names.contains(&k));
+    let names: HashSet<&str> = cat.providers.iter().map(|p| p.name.as_str()).collect();
+    plives.retain(|k, _| names.contains(k.as_str()));
     drop(plives);
     (providers, by_id)
 }
@@ -234,17 +298,16 @@ fn build_providers(
 /// One model's route (candidates in priority tiers, what was skipped and
 /// why) and its `/v1/models` object.
 fn build_model<'a>(
-    cat: &Catalog,
     m: &'a RouteModel,
-    by_id: &HashMap<i64, Arc<ProviderRt>>,
+    by_id: &HashMap<i64, ProviderRef>,
 ) -> (ModelRoute, ModelObject<'a>) {
     let mut skipped = Vec::new();
     let mut cands: Vec<(i64, Candidate)> = Vec::new();
     for mp in &m.mappings {
-        let Some(p) = by_id.get(&mp.provider_id) else {
+        let Some(pref) = by_id.get(&mp.provider_id) else {
             continue;
         };
-        let prov = cat.providers.iter().find(|x| x.id == mp.provider_id);
+        let p = &pref.rt;
         if !mp.enabled {
             skipped.push(format!("mapping to `{}` is disabled", p.name));
             continue;
@@ -257,12 +320,12 @@ fn build_model<'a>(
             skipped.push(format!("provider `{}`: {why}", p.name));
             continue;
         }
-        let weight = mp.weight.or(prov.map(|x| x.weight)).unwrap_or(1);
+        let weight = mp.weight.unwrap_or(pref.weight);
         if weight <= 0 {
             skipped.push(format!("provider `{}` has weight 0 (drained)", p.name));
             continue;
         }
-        let priority = mp.priority.or(prov.map(|x| x.priority)).unwrap_or(0);
+        let priority = mp.priority.unwrap_or(pref.priority);
         cands.push((
             priority,
             Candidate {
@@ -303,42 +366,93 @@ fn build_model<'a>(
     )
 }
 
-/// Live (unrevoked) keys by digest; live states of keys no longer in the
-/// catalog are dropped.
-fn build_keys(cat: &Catalog, lives: &LiveStates) -> HashMap<[u8; 32], Arc<KeyRt>> {
-    let mut klives = lives.keys.lock().unwrap_or_else(|p| p.into_inner());
-    let mut keys = HashMap::with_capacity(cat.keys.len());
-    for k in cat.keys.iter().filter(|k| k.revoked_at.is_none()) {
-        let Some(digest) = hex32(&k.key_hash) else {
-            continue;
-        };
-        let live = klives.entry(k.name.clone()).or_default().clone();
-        live.set_rpm(u32::try_from(k.rpm_limit).unwrap_or(u32::MAX));
-        keys.insert(
-            digest,
-            Arc::new(KeyRt {
-                name: Arc::from(k.name.as_str()),
-                allowed: k
-                    .models
-                    .as_ref()
-                    .map(|ms| ms.iter().map(|m| Box::from(m.as_str())).collect()),
-                live,
-            }),
-        );
-    }
-    klives.retain(|name, _| cat.keys.iter().any(|k| &k.name == name));
-    keys
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::ProviderInput;
+    use std::time::Instant;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = Store::open(&dir.path().join("t.db")).unwrap();
+        let input = ProviderInput {
+            kind: Some("openai-compatible".into()),
+            base_url: Some("http://127.0.0.1:9/v1".into()),
+            models: vec!["chat".into()],
+            ..Default::default()
+        };
+        s.add_provider("p", &input).unwrap();
+        (dir, s)
+    }
+
+    fn step(s: &mut Store, cur: &Snapshot, lives: &LiveStates) -> Option<(Snapshot, Reloaded)> {
+        refresh(s, Some(cur), lives).unwrap()
+    }
+
+    /// A key created or revoked reads and rebuilds only the key table (the
+    /// routes are the same objects); any other change is a full reload; no
+    /// change reads nothing but the versions. Rate windows survive both.
+    #[test]
+    fn key_changes_are_applied_as_a_delta_and_rate_state_survives() {
+        let (_dir, mut s) = store();
+        let lives = LiveStates::default();
+        let (_, limited) = s.create_key("limited", Some(1), None).unwrap();
+        let (_, old) = s.create_key("old", None, None).unwrap();
+        let (snap, how) = refresh(&mut s, None, &lives).unwrap().unwrap();
+        assert_eq!(how, Reloaded::Full);
+        assert_eq!(snap.keys.len(), 2);
+        let lim = key_digest(limited.expose());
+        assert!(snap
+            .keys
+            .get(&lim)
+            .unwrap()
+            .live
+            .try_acquire(Instant::now())
+            .is_ok());
+        assert!(step(&mut s, &snap, &lives).is_none(), "nothing changed");
+
+        let (_, new) = s.create_key("new", None, None).unwrap();
+        s.revoke_key("old").unwrap();
+        let (snap2, how) = step(&mut s, &snap, &lives).unwrap();
+        assert_eq!(
+            how,
+            Reloaded::Keys {
+                added: 1,
+                removed: 1
+            }
+        );
+        assert!(Arc::ptr_eq(&snap.models, &snap2.models));
+        assert!(Arc::ptr_eq(&snap.providers, &snap2.providers));
+        assert!(snap2.keys.get(&key_digest(new.expose())).is_some());
+        assert!(snap2.keys.get(&key_digest(old.expose())).is_none());
+        assert_eq!(snap2.keys.len(), 2);
+        let over = |sn: &Snapshot| sn.keys.get(&lim).unwrap().live.try_acquire(Instant::now());
+        assert!(
+            over(&snap2).is_err(),
+            "the rate window survived the key delta"
+        );
+
+        s.set_model_enabled("chat", false).unwrap();
+        let (snap3, how) = step(&mut s, &snap2, &lives).unwrap();
+        assert_eq!(how, Reloaded::Full);
+        assert!(!Arc::ptr_eq(&snap2.models, &snap3.models));
+        assert!(!snap3.models["chat"].enabled);
+        assert_eq!(snap3.keys.len(), 2);
+        assert!(
+            over(&snap3).is_err(),
+            "the rate window survived the full reload"
+        );
+        assert!(step(&mut s, &snap3, &lives).is_none());
+    }
 
     #[test]
     fn digest_matches_the_store_hash() {
         let k = "llmo-abc";
         let hex = crate::db::catalog::hash_key(k);
-        assert_eq!(hex32(&hex), Some(key_digest(k)));
-        assert_eq!(hex32("zz"), None);
+        use crate::db::catalog::digest_from_hex;
+        assert_eq!(digest_from_hex(&hex), Some(key_digest(k)));
+        assert_eq!(digest_from_hex(&hex.to_uppercase()), Some(key_digest(k)));
+        assert_eq!(digest_from_hex("zz"), None);
+        assert_eq!(digest_from_hex(&format!("g{}", &hex[1..])), None);
     }
 }

@@ -57,6 +57,44 @@ async fn revoked_keys_stop_working_within_2s() {
     .await;
 }
 
+/// A key created by another process is usable once the poll sees it (a
+/// key delta, not a full reload), and a key's rate window is not reset by
+/// reloads: neither by a key delta nor by an unrelated full one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_created_elsewhere_work_and_rate_windows_survive_reloads() {
+    let (_mock, dir) = one_provider(|_| {}).await;
+    let path = dir.path().to_path_buf();
+    let mut s = store(&path);
+    let (_, limited) = s.create_key("limited", Some(2), None).unwrap();
+    let mut gw = Gw::start(dir, |o| o.settings.allow_anonymous.value = false).await;
+    gw.key = Some(limited.expose().to_string());
+    assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    assert_eq!(gw.chat(&chat_body()).await.status(), 200);
+    assert_eq!(gw.chat(&chat_body()).await.status(), 429);
+
+    let (_, fresh) = s.create_key("fresh", None, None).unwrap();
+    let mut other = chat_body();
+    other["model"] = json!("late");
+    map(&mut s, "late", "p1", "late-upstream");
+    let as_fresh = || {
+        gw.http
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .bearer_auth(fresh.expose())
+            .header("content-type", "application/json")
+            .body(other.to_string())
+            .send()
+    };
+    eventually(PATIENCE, "the new key and model are served", || async {
+        as_fresh().await.unwrap().status() == 200
+    })
+    .await;
+    assert_eq!(
+        gw.chat(&chat_body()).await.status(),
+        429,
+        "the limited key's window survived the reload"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_database_serves_not_ready_then_recovers() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,6 @@ use serde_json::{json, Value};
 use super::body::{self, KeyCreate};
 use super::reply::{created, ok, with_store, with_store_renamed, Reply};
 use crate::admin::Admin;
-use crate::db::StoreError;
 
 pub(super) async fn list(admin: &Admin) -> Reply {
     let keys = with_store(admin, |s| s.list_keys()).await?;
@@ -31,11 +30,7 @@ pub(super) async fn create(admin: &Admin, body: &[u8]) -> Reply {
 pub(super) async fn revoke(admin: &Admin, name: String) -> Reply {
     let v = with_store(admin, move |s| {
         s.revoke_key(&name)?;
-        s.list_keys()?
-            .into_iter()
-            .find(|k| k.name == name)
-            .map(|k| k.view())
-            .ok_or(StoreError::NotFound { what: "key", name })
+        s.get_key(&name).map(|k| k.view())
     })
     .await?;
     ok(json!(v))

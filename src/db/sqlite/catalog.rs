@@ -1,12 +1,16 @@
 //! The catalog's SQL on SQLite: providers, models, mappings and client keys.
 //! Checks and defaults are applied before these run (`db/catalog.rs`).
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use rusqlite::types::{Type, ValueRef};
 use rusqlite::{params, OptionalExtension, Row, ToSql, Transaction};
 
 use super::SqliteStore;
 use crate::catalog::{MappingInput, MappingView, ModelView, Provider, ProviderKind};
-use crate::db::catalog::{Catalog, ClientKey, NewKey, ProviderFields, RouteMapping, RouteModel};
+use crate::db::catalog::{
+    digest_from_hex, Catalog, ClientKey, KeyChanges, KeyRow, NewKey, ProviderFields, RouteMapping,
+    RouteModel, Versions,
+};
 use crate::db::{Result, StoreError};
 use crate::secret::Secret;
 use crate::time::{now_ms, rfc3339};
@@ -377,54 +381,95 @@ impl SqliteStore {
     }
 
     pub(crate) fn insert_key(&mut self, k: &NewKey) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO api_keys (name, key_hash, prefix, rpm_limit, allowed_models, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![k.name, k.key_hash, k.prefix, k.rpm_limit, k.models_json, now_ms()],
-            )
-            .map_err(|e| map_unique(e, "key", &k.name))?;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO api_keys (name, key_hash, prefix, rpm_limit, allowed_models, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                k.name,
+                k.key_hash,
+                k.prefix,
+                k.rpm_limit,
+                k.models_json,
+                now_ms()
+            ],
+        )
+        .map_err(|e| map_unique(e, "key", &k.name))?;
+        bump_keys_version(&tx, 1)?;
+        tx.commit()?;
         Ok(())
     }
 
     pub(crate) fn list_keys(&self) -> Result<Vec<ClientKey>> {
-        let mut st = self.conn.prepare(
-            "SELECT name, key_hash, prefix, rpm_limit, allowed_models, created_at, last_used_at, revoked_at
-             FROM api_keys ORDER BY name",
-        )?;
-        let rows = st.query_map([], |r| {
-            let models: Option<String> = r.get(4)?;
-            Ok(ClientKey {
-                name: r.get(0)?,
-                key_hash: r.get(1)?,
-                prefix: r.get(2)?,
-                rpm_limit: r.get(3)?,
-                models: models.and_then(|m| serde_json::from_str(&m).ok()),
-                created_at: r.get(5)?,
-                last_used_at: r.get(6)?,
-                revoked_at: r.get(7)?,
-            })
-        })?;
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {CLIENT_KEY_COLS} FROM api_keys ORDER BY name"
+        ))?;
+        let rows = st.query_map([], client_key_from_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    pub(crate) fn find_key(&self, name: &str) -> Result<Option<ClientKey>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {CLIENT_KEY_COLS} FROM api_keys WHERE name = ?1"),
+                [name],
+                client_key_from_row,
+            )
+            .optional()?)
     }
 
     /// False when there is no such key or it was already revoked.
     pub(crate) fn revoke_key(&mut self, name: &str) -> Result<bool> {
-        let n = self.conn.execute(
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
             "UPDATE api_keys SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
             params![name, now_ms()],
         )?;
+        bump_keys_version(&tx, n as i64)?;
+        tx.commit()?;
         Ok(n > 0)
     }
 
-    /// Reads the whole routing catalog in one read transaction.
-    pub(crate) fn load_catalog(&mut self) -> Result<Catalog> {
+    pub(crate) fn catalog_versions(&self) -> Result<Versions> {
+        read_versions(&self.conn)
+    }
+
+    pub(crate) fn load_key_changes(
+        &mut self,
+        max_key_id: i64,
+        on_key: &mut dyn FnMut(KeyRow<'_>),
+    ) -> Result<KeyChanges> {
         let tx = self.conn.transaction()?;
-        let version: i64 = tx.query_row(
-            "SELECT value FROM meta WHERE key = 'config_version'",
-            [],
-            |r| r.get(0),
+        let versions = read_versions(&tx)?;
+        let max = read_max_key_id(&tx)?;
+        // Created since (by id: keys are never deleted by llmo), then the
+        // older ones that are revoked now.
+        read_key_rows(
+            &tx,
+            &format!("SELECT {KEY_ROW_COLS} FROM api_keys WHERE id > ?1"),
+            &[&max_key_id],
+            on_key,
         )?;
+        read_key_rows(
+            &tx,
+            &format!(
+                "SELECT {KEY_ROW_COLS} FROM api_keys WHERE revoked_at IS NOT NULL AND id <= ?1"
+            ),
+            &[&max_key_id],
+            on_key,
+        )?;
+        tx.commit()?;
+        Ok(KeyChanges {
+            versions,
+            max_key_id: max.max(max_key_id),
+        })
+    }
+
+    /// Reads the whole routing catalog in one read transaction.
+    pub(crate) fn load_catalog(&mut self, on_key: &mut dyn FnMut(KeyRow<'_>)) -> Result<Catalog> {
+        let tx = self.conn.transaction()?;
+        let versions = read_versions(&tx)?;
         let providers = {
             let mut st = tx.prepare(&format!(
                 "SELECT {PROVIDER_COLS} FROM providers ORDER BY id"
@@ -465,20 +510,133 @@ impl SqliteStore {
                     },
                 ))
             })?;
+            let index: HashMap<i64, usize> = models
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _))| (*id, i))
+                .collect();
             for row in rows {
                 let (mid, mapping) = row?;
-                if let Some((_, m)) = models.iter_mut().find(|(id, _)| *id == mid) {
-                    m.mappings.push(mapping);
+                if let Some(&i) = index.get(&mid) {
+                    models[i].1.mappings.push(mapping);
                 }
             }
         }
+        let max_key_id = read_max_key_id(&tx)?;
+        read_key_rows(
+            &tx,
+            &format!("SELECT {KEY_ROW_COLS} FROM api_keys WHERE revoked_at IS NULL"),
+            &[],
+            on_key,
+        )?;
         tx.commit()?;
-        let keys = self.list_keys()?;
         Ok(Catalog {
-            version,
+            versions,
+            max_key_id,
             providers,
             models: models.into_iter().map(|(_, m)| m).collect(),
-            keys,
         })
     }
+}
+
+const CLIENT_KEY_COLS: &str =
+    "name, key_hash, prefix, rpm_limit, allowed_models, created_at, last_used_at, revoked_at";
+
+fn client_key_from_row(r: &Row<'_>) -> rusqlite::Result<ClientKey> {
+    let models: Option<String> = r.get(4)?;
+    Ok(ClientKey {
+        name: r.get(0)?,
+        key_hash: r.get(1)?,
+        prefix: r.get(2)?,
+        rpm_limit: r.get(3)?,
+        models: models.and_then(|m| serde_json::from_str(&m).ok()),
+        created_at: r.get(5)?,
+        last_used_at: r.get(6)?,
+        revoked_at: r.get(7)?,
+    })
+}
+
+/// Adds `n` to the `keys_version` counter (see [`Versions`]), in the
+/// transaction of the key write it accounts for. Only for the writes
+/// `load_key_changes` reads back: a new key row, or a revocation. Any other
+/// key change (an edited limit, a deleted row) must not call it, so that the
+/// gateway reloads the whole catalog instead.
+fn bump_keys_version(tx: &Transaction<'_>, n: i64) -> Result<()> {
+    if n > 0 {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('keys_version', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = value + ?1",
+            [n],
+        )?;
+    }
+    Ok(())
+}
+
+fn read_versions(conn: &rusqlite::Connection) -> Result<Versions> {
+    let mut v = Versions::default();
+    let mut st = conn.prepare_cached(
+        "SELECT key, value FROM meta WHERE key IN ('config_version', 'keys_version')",
+    )?;
+    let mut rows = st.query([])?;
+    let mut seen_config = false;
+    while let Some(r) = rows.next()? {
+        match text(r, 0)? {
+            "config_version" => {
+                v.config = r.get(1)?;
+                seen_config = true;
+            }
+            _ => v.keys = r.get(1)?,
+        }
+    }
+    if !seen_config {
+        return Err(rusqlite::Error::QueryReturnedNoRows.into());
+    }
+    Ok(v)
+}
+
+fn read_max_key_id(conn: &rusqlite::Connection) -> Result<i64> {
+    Ok(
+        conn.query_row("SELECT coalesce(max(id), 0) FROM api_keys", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// A TEXT column borrowed from the row (no copy).
+fn text<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+    r.get_ref(i)?
+        .as_str()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e)))
+}
+
+const KEY_ROW_COLS: &str = "id, name, key_hash, rpm_limit, allowed_models, revoked_at IS NOT NULL";
+
+/// Runs a key query and hands each row to `on_key`,
+/// borrowed: no allocation per row. A row whose hash is not 64 hex digits
+/// is skipped (it cannot match any key).
+fn read_key_rows(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: &[&dyn ToSql],
+    on_key: &mut dyn FnMut(KeyRow<'_>),
+) -> Result<()> {
+    let mut st = conn.prepare(sql)?;
+    let mut rows = st.query(params)?;
+    while let Some(r) = rows.next()? {
+        let Some(digest) = digest_from_hex(text(r, 2)?) else {
+            continue;
+        };
+        on_key(KeyRow {
+            id: r.get(0)?,
+            name: text(r, 1)?,
+            digest,
+            rpm_limit: r.get(3)?,
+            models_json: match r.get_ref(4)? {
+                ValueRef::Null => None,
+                _ => Some(text(r, 4)?),
+            },
+            revoked: r.get(5)?,
+        });
+    }
+    Ok(())
 }

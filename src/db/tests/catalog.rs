@@ -299,12 +299,68 @@ pub(super) fn catalog_snapshot_and_version(mut t: TestStore) {
     s.create_key("app", None, None).unwrap();
     let v1 = s.config_version().unwrap();
     assert!(v1 > v0, "catalog changes bump the version ({v0} -> {v1})");
-    let c = s.load_catalog().unwrap();
-    assert_eq!(c.version, v1);
+    let mut keys = Vec::new();
+    let c = s
+        .load_catalog(&mut |k| keys.push((k.name.to_string(), k.digest)))
+        .unwrap();
+    assert_eq!(c.versions.config, v1);
     assert_eq!(c.providers.len(), 1);
     assert_eq!(c.models.len(), 1);
     assert_eq!(c.models[0].name, "chat");
     assert_eq!(c.models[0].mappings[0].provider_id, c.providers[0].id);
     assert_eq!(c.models[0].mappings[0].upstream_model, "chat");
-    assert_eq!(c.keys.len(), 1);
+    assert_eq!(keys.len(), 1);
+    let stored = s.get_key("app").unwrap().key_hash;
+    assert_eq!(
+        Some(keys[0].1),
+        crate::db::catalog::digest_from_hex(&stored)
+    );
+}
+
+/// Key writes move `keys_version` with `config_version`, so a reader can
+/// tell a key-only change from any other; the delta read hands over the
+/// keys created since and the older ones now revoked, and nothing else.
+pub(super) fn key_changes_are_told_apart(mut t: TestStore) {
+    let s = &mut t.store;
+    s.add_provider("a", &openai(&["chat"])).unwrap();
+    s.create_key("old", None, None).unwrap();
+    s.create_key("gone", None, None).unwrap();
+    let c = s.load_catalog(&mut |_| {}).unwrap();
+    assert_eq!(s.catalog_versions().unwrap(), c.versions);
+
+    s.create_key("new", Some(5), Some(vec!["chat".into()]))
+        .unwrap();
+    s.revoke_key("gone").unwrap();
+    s.create_key("brief", None, None).unwrap();
+    s.revoke_key("brief").unwrap();
+    let v = s.catalog_versions().unwrap();
+    assert!(v.config > c.versions.config);
+    assert!(
+        v.only_keys_changed_since(c.versions),
+        "{v:?} vs {:?}",
+        c.versions
+    );
+    let mut seen = Vec::new();
+    let ch = s
+        .load_key_changes(c.max_key_id, &mut |k| {
+            seen.push((k.name.to_string(), k.revoked, k.rpm_limit, k.models()))
+        })
+        .unwrap();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("brief".to_string(), true, 0, None),
+            ("gone".to_string(), true, 0, None),
+            ("new".to_string(), false, 5, Some(vec!["chat".to_string()])),
+        ]
+    );
+    assert_eq!(ch.versions, v);
+    assert!(ch.max_key_id > c.max_key_id);
+
+    // Anything else (here a model) is not a key-only change.
+    s.set_model_enabled("chat", false).unwrap();
+    let w = s.catalog_versions().unwrap();
+    assert!(!w.only_keys_changed_since(v));
+    assert!(!w.only_keys_changed_since(c.versions));
 }

@@ -103,6 +103,7 @@ macro_rules! store_suite {
                 catalog::mapping_patch,
                 catalog::keys_round_trip,
                 catalog::catalog_snapshot_and_version,
+                catalog::key_changes_are_told_apart,
                 logs::log_writes_and_pages,
                 logs::last_page_has_no_next,
                 logs::log_filters,
