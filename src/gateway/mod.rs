@@ -34,6 +34,8 @@ use crate::db::{OpenReport, Store, StoreError};
 pub(crate) mod body;
 pub(crate) mod breaker;
 pub(crate) mod error;
+#[cfg(test)]
+mod fuzz;
 pub(crate) mod metrics;
 pub(crate) mod providers;
 pub(crate) mod proxy;

@@ -163,12 +163,18 @@ impl Relay {
             let end = last_boundary(&self.buf)?;
             self.buf.split_to(end).freeze()
         };
-        let mut strip: Option<(usize, usize)> = None;
-        for (start, end) in events(&complete) {
+        // Usage-only chunks the client did not ask for, and where the
+        // event that carried `[DONE]` ends: nothing after it is relayed,
+        // however the upstream's bytes were split into reads.
+        let mut strip: Vec<(usize, usize)> = Vec::new();
+        let mut cut = complete.len();
+        'events: for (start, end) in events(&complete) {
             let ev = &complete[start..end];
             for data in data_lines(ev) {
                 if data == b"[DONE]" {
                     self.phase = Phase::Done;
+                    cut = end;
+                    break 'events;
                 } else if has_usage_object(data) {
                     #[derive(Deserialize)]
                     struct UsageChunk {
@@ -180,21 +186,28 @@ impl Relay {
                         if let Some(u) = c.usage {
                             self.usage = u;
                         }
-                        if c.choices.is_empty() && !self.client_wants_usage {
-                            strip = Some((start, end));
+                        if c.choices.is_empty()
+                            && !self.client_wants_usage
+                            && strip.last() != Some(&(start, end))
+                        {
+                            strip.push((start, end));
                         }
                     }
                 }
             }
         }
-        let out = match strip {
-            None => complete,
-            Some((s, e)) => {
-                let mut b = BytesMut::with_capacity(complete.len() - (e - s));
-                b.extend_from_slice(&complete[..s]);
-                b.extend_from_slice(&complete[e..]);
-                b.freeze()
+        let complete = complete.slice(..cut);
+        let out = if strip.is_empty() {
+            complete
+        } else {
+            let mut b = BytesMut::with_capacity(complete.len());
+            let mut from = 0;
+            for (s, e) in strip {
+                b.extend_from_slice(&complete[from..s]);
+                from = e;
             }
+            b.extend_from_slice(&complete[from..]);
+            b.freeze()
         };
         (!out.is_empty()).then_some(out)
     }
