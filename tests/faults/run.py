@@ -509,9 +509,11 @@ def case_kill9_loop(ctx):
         total_lost += max(lost, 0)
         check(lost >= 0 or written - answered <= 6,
               f"round {i + 1}: {written} rows for {answered} answers")
-        # The writer batches for 50 ms; allow a debug build on a busy
-        # machine 250 ms of traffic (the target is ~100 ms).
-        check(lost_ms <= 250, f"round {i + 1}: lost {lost} rows = ~{lost_ms:.0f} ms of answers")
+        # The writer batches for 50 ms (the target is ~100 ms of rows); a
+        # debug build on a busy 2-core machine gets 250 ms, or 10 rows when
+        # the load is light.
+        check(lost <= max(rate * 250, 10),
+              f"round {i + 1}: lost {lost} rows = ~{lost_ms:.0f} ms of answers")
     check(srv.health_ok(), "/health after the last restart")
     check(max(ready_ms) < 3000, f"ready again in {max(ready_ms):.0f} ms")
     return (f"{rounds} rounds, answered {total_answered}, lost {total_lost} "
@@ -1050,6 +1052,10 @@ def main():
     only = set(args.only.split(",")) if args.only else None
     if only and only - {c[0] for c in CASES}:
         sys.exit(f"unknown case(s): {', '.join(sorted(only - {c[0] for c in CASES}))}")
+    def on_term(*_):
+        raise KeyboardInterrupt  # unwinds through the cleanup (servers, mounts)
+
+    signal.signal(signal.SIGTERM, on_term)
     ctx = Ctx(args.long)
     results = []
     t_all = time.monotonic()
