@@ -42,7 +42,7 @@ pub(crate) const REQUESTS: &[&[u8]] = &[
     fx!("openai/embeddings_request_batch.json"),
 ];
 
-const ANTHROPIC_STREAMS: &[&[u8]] = &[
+pub(crate) const ANTHROPIC_STREAMS: &[&[u8]] = &[
     fx!("anthropic/messages_stream.sse"),
     fx!("anthropic/messages_stream_docs.sse"),
     fx!("anthropic/tool_use_stream.sse"),
@@ -52,7 +52,7 @@ const ANTHROPIC_STREAMS: &[&[u8]] = &[
     fx!("translate/anthropic_two_tools_max_tokens.sse"),
 ];
 
-const GEMINI_STREAMS: &[&[u8]] = &[
+pub(crate) const GEMINI_STREAMS: &[&[u8]] = &[
     fx!("gemini/stream_generate_content.sse"),
     fx!("gemini/stream_generate_content_thinking.sse"),
     fx!("gemini/function_call_stream.sse"),
@@ -276,7 +276,7 @@ fn translate_stream(
 /// depends on how the bytes were split (reported; not fixed here while
 /// `translate/` is being reworked): chunking invariance is checked for
 /// Gemini streams without them.
-fn has_stray_lines(input: &[u8]) -> bool {
+pub(crate) fn has_stray_lines(input: &[u8]) -> bool {
     let mut p = SseParser::new();
     let mut out = Vec::new();
     p.feed(input, &mut out);

@@ -7,8 +7,8 @@ $LLMO_BIN, default target/debug/llmo) over a fresh temp dir (database, HOME,
 XDG dirs), listening on 127.0.0.1:0 (the address is read from the server's
 "listening on" log line), with mock upstreams served by this script (a
 threaded HTTP server on 127.0.0.1:0 whose answer depends on the first path
-segment of the provider's base URL: /ok, /html, /trunc, /reset, /stall,
-/blackhole). Every case asserts the status the client gets, that the server
+segment of the provider's base URL: /ok, /anthropic, /html, /trunc,
+/reset, /stall, /dribble, /unframed, /blackhole). Every case asserts the status the client gets, that the server
 stays up and answers /health, and what was lost (nothing, or counted in
 llmo_log_rows_dropped_total).
 
@@ -17,9 +17,13 @@ rows vs answered, time to ready), SIGTERM under load (0 rows lost), the
 database locked by another process (BEGIN EXCLUSIVE), a read-only database
 directory (a read-only bind mount; skipped with the reason if `mount` is
 not allowed), a full disk (a small tmpfs; same), upstream faults (reset
-mid-body, HTML and truncated 200s, a stalled stream, an upstream that never
-answers), and client abuse (2,000 idle connections, huge headers,
-slowloris, a stalled body, deep JSON, invalid UTF-8).
+mid-body, HTML and truncated 200s, a stalled stream, a stream that dribbles
+bytes but never an event, 4 MiB without an event boundary, an upstream that
+never answers), a stream still open at the --shutdown-timeout deadline,
+and client abuse (2,000 idle connections, a 1 MiB header, slowloris, a
+stalled body, JSON nested 256 deep, invalid UTF-8). Servers run with
+LLMO_REQUEST_BODY_TIMEOUT=2s and providers with a 2 s timeout, so each
+timeout case takes ~2 s.
 
 PENDING maps a case to the issue-10 item whose fix makes it pass; on a
 branch without that fix the case prints `pending (item N)` instead of
