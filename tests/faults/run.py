@@ -61,6 +61,7 @@ PENDING = {
     "upstream_html_200": "item 16",
     "upstream_truncated_200": "item 16",
     "stalled_body": "item 13",
+    "dribbled_body": "item 13",
     "unframed_stream": "item 14",
     "shutdown_deadline": "item 17",
     "deep_json": "item 20",
@@ -896,30 +897,58 @@ def case_slowloris(ctx):
     return f"200 for others in {ms:.0f} ms with 200 slowloris connections"
 
 
-def case_stalled_body(ctx):
-    """Complete headers, Content-Length 1000, then silence: 408 within the
-    body deadline (item 13) and the connection closed."""
+def body_case(ctx, drip):
+    """Complete headers, Content-Length 1000, 9 bytes of body, then silence
+    (or one byte every 0.5 s if `drip`): the status line the server sent
+    before closing, and how long that took."""
     srv = ctx.shared_server()
     bound = ctx.body_timeout_s + 3
-    s = socket.create_connection((srv.host, srv.port), timeout=bound)
+    s = socket.create_connection((srv.host, srv.port), timeout=0.5)
     t0 = time.monotonic()
+    data = b""
+    closed = False
     try:
         s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: "
                   b"application/json\r\ncontent-length: 1000\r\n\r\n{\"model\":")
-        data = b""
-        try:
-            while True:
+        while time.monotonic() - t0 < bound:
+            try:
                 chunk = s.recv(65536)
                 if not chunk:
+                    closed = True
                     break
                 data += chunk
-        except socket.timeout:
-            pass
+            except socket.timeout:
+                if drip:
+                    try:
+                        s.send(b" ")
+                    except OSError:
+                        break
+            except OSError:
+                closed = True
+                break
     finally:
         s.close()
     ms = (time.monotonic() - t0) * 1000
     check(srv.health_ok(), "/health after the case")
     status = data.split(b" ", 2)[1] if data.startswith(b"HTTP/1.1 ") else b"(none)"
+    if status == b"408":
+        check(closed, f"408 after {ms:.0f} ms, but the connection stayed open")
+    return status, ms
+
+
+def case_stalled_body(ctx):
+    """Complete headers, Content-Length 1000, then silence: 408 within the
+    body deadline (item 13) and the connection closed."""
+    status, ms = body_case(ctx, drip=False)
+    check(status == b"408", f"got {status.decode()} after {ms:.0f} ms "
+          f"(body timeout {ctx.body_timeout_s} s)")
+    return f"408 after {ms:.0f} ms"
+
+
+def case_dribbled_body(ctx):
+    """The same body sent a byte every 0.5 s: the deadline bounds the whole
+    read, not the gap between bytes (item 13)."""
+    status, ms = body_case(ctx, drip=True)
     check(status == b"408", f"got {status.decode()} after {ms:.0f} ms "
           f"(body timeout {ctx.body_timeout_s} s)")
     return f"408 after {ms:.0f} ms"
@@ -982,6 +1011,7 @@ CASES = [
     ("huge_headers", "431", case_huge_headers),
     ("slowloris", "others served", case_slowloris),
     ("stalled_body", "408 within body timeout", case_stalled_body),
+    ("dribbled_body", "408 within body timeout", case_dribbled_body),
     ("deep_json", "400 naming nesting limit", case_deep_json),
     ("invalid_utf8", "400", case_invalid_utf8),
 ]
