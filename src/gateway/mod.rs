@@ -35,6 +35,8 @@ use crate::db::{OpenReport, Store, StoreError};
 pub(crate) mod body;
 pub(crate) mod breaker;
 pub(crate) mod error;
+#[cfg(test)]
+mod fuzz;
 mod key_table;
 mod mem;
 pub(crate) mod metrics;

@@ -267,27 +267,43 @@ impl Relay {
         let Some(mut complete) = complete else {
             return (None, false);
         };
-        let mut strip: Option<(usize, usize)> = None;
+        // Usage-only chunks the client did not ask for, and where the
+        // event that carried `[DONE]` ends: nothing after it is relayed,
+        // however the upstream's bytes were split into reads.
+        let mut strip: Vec<(usize, usize)> = Vec::new();
+        let mut cut = complete.len();
         let mut too_large: Option<usize> = None;
         for (start, end) in events(&complete) {
             if end - start > MAX_EVENT {
                 too_large = Some(start);
                 break;
             }
-            self.read_event(&complete[start..end], &mut || strip = Some((start, end)));
+            self.read_event(&complete[start..end], &mut || {
+                if strip.last() != Some(&(start, end)) {
+                    strip.push((start, end));
+                }
+            });
+            if matches!(self.phase, Phase::Done) {
+                cut = end;
+                break;
+            }
         }
         if let Some(start) = too_large {
-            complete.truncate(start);
+            cut = cut.min(start);
             self.failed = Some(Cut::TooLarge);
         }
-        let out = match strip {
-            None => complete,
-            Some((s, e)) => {
-                let mut b = BytesMut::with_capacity(complete.len() - (e - s));
-                b.extend_from_slice(&complete[..s]);
-                b.extend_from_slice(&complete[e..]);
-                b.freeze()
+        complete.truncate(cut);
+        let out = if strip.is_empty() {
+            complete
+        } else {
+            let mut b = BytesMut::with_capacity(complete.len());
+            let mut from = 0;
+            for (s, e) in strip {
+                b.extend_from_slice(&complete[from..s]);
+                from = e;
             }
+            b.extend_from_slice(&complete[from..]);
+            b.freeze()
         };
         ((!out.is_empty()).then_some(out), true)
     }

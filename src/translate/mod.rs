@@ -185,6 +185,8 @@
 
 pub mod anthropic;
 mod error;
+#[cfg(test)]
+pub(crate) mod fuzz;
 pub mod gemini;
 pub mod openai;
 mod sse;
