@@ -19,6 +19,26 @@ use rusqlite::{Connection, OpenFlags};
 use super::{open_error, SqliteStore};
 use crate::db::{Result, StoreError};
 
+/// Whether the filesystem holding `path` is mounted read-only (statvfs's
+/// `ST_RDONLY`): then no permission or owner change helps, only a writable
+/// mount. `false` when it cannot tell.
+pub fn read_only_mount(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call,
+    // and `st` points at writable memory of the struct's size.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return false;
+    }
+    // SAFETY: statvfs returned 0, so it initialised the struct.
+    let st = unsafe { st.assume_init() };
+    st.f_flag & libc::ST_RDONLY != 0
+}
+
 /// The magic string at the start of every SQLite 3 database file.
 const MAGIC: &[u8; 16] = b"SQLite format 3\0";
 

@@ -198,7 +198,27 @@ fn connect(path: &Path) -> Result<Connection> {
 
 fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode as C;
-    let (message, hint) = match e.sqlite_error_code() {
+    let code = e.sqlite_error_code();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if matches!(
+        code,
+        Some(C::ReadOnly | C::CannotOpen | C::PermissionDenied)
+    ) && info::read_only_mount(dir)
+    {
+        // No chmod or chown helps here (and root gets this too).
+        return StoreError::Open {
+            path: path.to_path_buf(),
+            message: format!(
+                "the database is read-only: the filesystem at `{}` is mounted read-only",
+                dir.display()
+            ),
+            hint: "mount a writable volume there (SQLite also writes `-wal` and `-shm` files beside the database), or point `--db` at a writable path".to_string(),
+        };
+    }
+    let (message, hint) = match code {
         Some(C::NotADatabase) => (
             "the file is not an SQLite database, or it is corrupt".to_string(),
             "restore the newest `*.backup-*` file next to it, or point `--db` elsewhere".to_string(),

@@ -105,16 +105,7 @@ mod sys {
 
     /// Whether the filesystem holding `path` is mounted read-only.
     pub fn read_only_mount(path: &Path) -> bool {
-        let Ok(c) = cstr(path) else { return false };
-        let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
-        // SAFETY: as in `free_space`.
-        let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
-        if rc != 0 {
-            return false;
-        }
-        // SAFETY: statvfs returned 0, so it initialised the struct.
-        let st = unsafe { st.assume_init() };
-        st.f_flag & libc::ST_RDONLY != 0
+        crate::db::info::read_only_mount(path)
     }
 
     pub fn euid() -> u32 {
