@@ -267,10 +267,12 @@ impl Relay {
         let Some(mut complete) = complete else {
             return (None, false);
         };
-        // Usage-only chunks the client did not ask for, and where the
-        // event that carried `[DONE]` ends: nothing after it is relayed,
-        // however the upstream's bytes were split into reads.
-        let mut strip: Vec<(usize, usize)> = Vec::new();
+        // Edits to the relayed bytes: usage-only chunks the client did not
+        // ask for are dropped, upstream error events rewritten without the
+        // provider's key or URLs; and where the event that carried `[DONE]`
+        // ends: nothing after it is relayed, however the upstream's bytes
+        // were split into reads.
+        let mut edits: Vec<(usize, usize, Option<Vec<u8>>)> = Vec::new();
         let mut cut = complete.len();
         let mut too_large: Option<usize> = None;
         for (start, end) in events(&complete) {
@@ -278,9 +280,14 @@ impl Relay {
                 too_large = Some(start);
                 break;
             }
-            self.read_event(&complete[start..end], &mut || {
-                if strip.last() != Some(&(start, end)) {
-                    strip.push((start, end));
+            let ev = &complete[start..end];
+            if let Some(clean) = self.scrubbed_error(ev) {
+                edits.push((start, end, Some(clean)));
+                continue;
+            }
+            self.read_event(ev, &mut || {
+                if edits.last().map(|e| (e.0, e.1)) != Some((start, end)) {
+                    edits.push((start, end, None));
                 }
             });
             if matches!(self.phase, Phase::Done) {
@@ -293,19 +300,49 @@ impl Relay {
             self.failed = Some(Cut::TooLarge);
         }
         complete.truncate(cut);
-        let out = if strip.is_empty() {
+        let out = if edits.is_empty() {
             complete
         } else {
             let mut b = BytesMut::with_capacity(complete.len());
             let mut from = 0;
-            for (s, e) in strip {
+            for (s, e, with) in edits {
                 b.extend_from_slice(&complete[from..s]);
+                if let Some(w) = with {
+                    b.extend_from_slice(&w);
+                }
                 from = e;
             }
             b.extend_from_slice(&complete[from..]);
             b.freeze()
         };
         ((!out.is_empty()).then_some(out), true)
+    }
+
+    /// A passthrough event carrying an upstream error (`data: {"error": ...}`
+    /// or `event: error`), rewritten without the provider's key, key-like
+    /// tokens or URLs, when the scrubber changed anything. Only error events
+    /// are looked at, by their first bytes, so the common event costs a few
+    /// byte compares.
+    fn scrubbed_error(&self, ev: &[u8]) -> Option<Vec<u8>> {
+        let is_error = ev.starts_with(b"event: error")
+            || ev.starts_with(b"event:error")
+            || data_lines(ev).any(|d| {
+                let d = d.trim_ascii_start();
+                d.starts_with(b"{") && d[1..].trim_ascii_start().starts_with(b"\"error\"")
+            });
+        if !is_error {
+            return None;
+        }
+        let text = String::from_utf8_lossy(ev);
+        let hide = self
+            .provider
+            .adapter
+            .as_ref()
+            .map_or(["", ""], |a| a.hidden());
+        match crate::secret::scrub(&text, &hide) {
+            std::borrow::Cow::Owned(clean) => Some(clean.into_bytes()),
+            std::borrow::Cow::Borrowed(_) => None,
+        }
     }
 
     /// Notes `[DONE]` and the usage of one passthrough event; calls `strip`

@@ -647,3 +647,49 @@ async fn translated_429s_everywhere_answer_429_with_retry_after() {
     assert_eq!(v["error"]["code"], "upstream_rate_limited", "{v}");
     assert_eq!((anthropic.calls(), gemini.calls()), (1, 1));
 }
+
+/// An OpenAI-kind stream that breaks off with an error event echoing the
+/// request's `Authorization` (a proxy in front of the upstream, say): the
+/// event reaches the client, but without llmo's key or the upstream's URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_event_in_a_relayed_stream_never_shows_the_key() {
+    for key in [UPSTREAM_KEY, PLAIN_KEY] {
+        let mock = MockUpstream::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        add_provider(&mut s, "v", &mock.url(), |p| {
+            p.kind = Some("openai-compatible".into());
+            p.key = Some(llmo::catalog::KeySource::Inline(llmo::secret::Secret::new(
+                key,
+            )));
+        });
+        map(&mut s, "m", "v", "up-model");
+        let gw = Gw::start(dir, |_| {}).await;
+        let first = r#"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"up-model","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}"#;
+        let error = format!(
+            r#"data: {{"error":{{"message":"upstream proxy refused Bearer {key} for {}/chat/completions","type":"server_error"}}}}"#,
+            mock.url()
+        );
+        mock.set_default(Reply::Sse {
+            chunks: vec![
+                (std::time::Duration::ZERO, format!("{first}\n\n")),
+                (
+                    std::time::Duration::ZERO,
+                    format!("{error}\n\ndata: [DONE]\n\n"),
+                ),
+            ],
+            broken: false,
+        });
+        let mut body = chat_body();
+        body["stream"] = json!(true);
+        let res = gw.chat(&body).await;
+        assert_eq!(res.status(), 200);
+        let text = res.text().await.unwrap();
+        assert!(text.contains(r#""content":"Hel""#), "{text}");
+        assert!(text.contains("upstream proxy refused"), "{text}");
+        for leak in [key, &mock.addr.to_string()] {
+            assert!(!text.contains(leak), "`{leak}` leaked: {text}");
+        }
+        assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    }
+}

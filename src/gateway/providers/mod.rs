@@ -89,6 +89,12 @@ impl AnyAdapter {
         !matches!((self, api), (AnyAdapter::Anthropic(_), Api::Embeddings))
     }
 
+    /// What the scrubber hides from this provider's error text: its exact
+    /// key and its base URL (see [`upstream::UpstreamEndpoint::hidden`]).
+    pub(crate) fn hidden(&self) -> [&str; 2] {
+        dispatch!(self, a => a.endpoint().hidden())
+    }
+
     /// Builds the adapter for a stored provider (the key resolved now, once
     /// per catalog snapshot). `Err` says why the provider cannot be used.
     pub(crate) fn for_provider(p: &Provider) -> Result<AnyAdapter, String> {

@@ -27,6 +27,11 @@ pub(crate) struct OpenAi {
 }
 
 impl OpenAi {
+    /// Its endpoint (base URL, auth, the key to scrub).
+    pub(crate) fn endpoint(&self) -> &UpstreamEndpoint {
+        &self.endpoint
+    }
+
     pub(crate) fn new(p: &Provider) -> Result<Self, String> {
         let endpoint = UpstreamEndpoint::new(&p.base_url, p.resolve_key(), Auth::Bearer, None)?;
         let base = &endpoint.base;

@@ -60,6 +60,11 @@ pub(crate) struct Translated<V> {
 }
 
 impl<V: Vendor> Translated<V> {
+    /// Its endpoint (base URL, auth, the key to scrub).
+    pub(crate) fn endpoint(&self) -> &UpstreamEndpoint {
+        &self.endpoint
+    }
+
     pub(crate) fn new(p: &Provider) -> Result<Self, String> {
         Ok(Translated {
             endpoint: UpstreamEndpoint::new(
