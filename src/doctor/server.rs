@@ -6,7 +6,6 @@
 //! and says which process it is. Without one, the checks judge from
 //! doctor's own environment and say so.
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -78,28 +77,13 @@ struct ServerFacts {
     admin_key: Option<bool>,
 }
 
-/// The address to ask for a listen address: 0.0.0.0 / [::] mean every
-/// interface, so ask the loopback of the same family.
-fn local_addr(listen: &str) -> String {
-    match listen.parse::<SocketAddr>() {
-        Ok(mut a) if a.ip().is_unspecified() => {
-            a.set_ip(match a.ip() {
-                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            });
-            a.to_string()
-        }
-        _ => listen.to_string(),
-    }
-}
-
 /// Asks `GET /ready` at the listen address; `Judge::Local` when nothing
 /// answers there like llmo does.
 pub(crate) async fn ask(listen: Option<&str>, timeout: Duration) -> Judge {
     let Some(listen) = listen else {
         return Judge::Local { addr: None };
     };
-    let addr = local_addr(listen);
+    let addr = crate::cli::health::probe_addr(listen);
     let local = || Judge::Local {
         addr: Some(addr.clone()),
     };
@@ -201,8 +185,8 @@ mod tests {
             None
         );
         assert_eq!(parse_ready("h:1", b"<html>"), None);
-        assert_eq!(local_addr("0.0.0.0:9"), "127.0.0.1:9");
-        assert_eq!(local_addr("[::]:9"), "[::1]:9");
+        assert_eq!(crate::cli::health::probe_addr("0.0.0.0:9"), "127.0.0.1:9");
+        assert_eq!(crate::cli::health::probe_addr("[::]:9"), "[::1]:9");
     }
 
     #[test]

@@ -211,19 +211,13 @@ impl UpstreamEndpoint {
         http: &reqwest::Client,
         url: impl IntoUrl,
         body: Vec<u8>,
-        (timeout, limit): (Duration, u64),
+        bounds: (Duration, u64),
         on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
     ) -> Result<Bytes, UpstreamError> {
-        let ms = timeout.as_millis() as u64;
-        let work = async {
-            let res = self
-                .send_ok(self.post(http, url, body, false), ms, on_error)
-                .await?;
-            read_capped(res, limit, true, ms).await
-        };
-        tokio::time::timeout(timeout, work)
-            .await
-            .map_err(|_| UpstreamError::Timeout(ms))?
+        let (whole, _) = self
+            .fetch_up_to(http, url, body, bounds, None, on_error)
+            .await?;
+        Ok(whole)
     }
 
     /// [`Self::fetch`] for an answer that may be relayed as it arrives: the
@@ -237,21 +231,38 @@ impl UpstreamEndpoint {
         (timeout, limit): (Duration, u64),
         on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
     ) -> Result<(Bytes, Option<Rest>), UpstreamError> {
+        // Under a small limit the whole answer is read (and refused
+        // before the client sees anything).
+        let head = (limit > BUFFERED_MAX).then_some(BUFFERED_MAX);
+        let (head, more) = self
+            .fetch_up_to(http, url, body, (timeout, limit), head, on_error)
+            .await?;
+        let rest = more.map(|res| Rest {
+            body: reqwest::Body::from(res),
+            read: head.len() as u64,
+            limit,
+        });
+        Ok((head, rest))
+    }
+
+    /// The call behind [`Self::fetch`] and [`Self::fetch_head`]: the
+    /// success body up to `head` bytes (all of it when `None`), and the
+    /// response when more is left, all within `timeout`.
+    async fn fetch_up_to(
+        &self,
+        http: &reqwest::Client,
+        url: impl IntoUrl,
+        body: Vec<u8>,
+        (timeout, limit): (Duration, u64),
+        head: Option<u64>,
+        on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
+    ) -> Result<(Bytes, Option<reqwest::Response>), UpstreamError> {
         let ms = timeout.as_millis() as u64;
         let work = async {
             let res = self
                 .send_ok(self.post(http, url, body, false), ms, on_error)
                 .await?;
-            // Under a small limit the whole answer is read (and refused
-            // before the client sees anything).
-            let head = (limit > BUFFERED_MAX).then_some(BUFFERED_MAX);
-            let (head, more) = read_up_to(res, limit, true, head, ms).await?;
-            let rest = more.map(|res| Rest {
-                body: reqwest::Body::from(res),
-                read: head.len() as u64,
-                limit,
-            });
-            Ok((head, rest))
+            read_up_to(res, limit, true, head, ms).await
         };
         tokio::time::timeout(timeout, work)
             .await
