@@ -175,11 +175,60 @@ fn prepare_path(path: &Path) -> Result<bool> {
     match o.open(path) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(open_err(
-            e.to_string(),
-            "the directory must be writable by this user; fix its permissions or point `--db`/`LLMO_DB` elsewhere",
-        )),
+        Err(e) => Err(match path.parent().and_then(unwritable_dir) {
+            Some((message, hint)) => open_err(message, &hint),
+            None => open_err(
+                e.to_string(),
+                "the directory must be writable by this user; fix its permissions or point `--db`/`LLMO_DB` elsewhere",
+            ),
+        }),
     }
+}
+
+/// Why this process cannot write in the database's directory, and the fix:
+/// a read-only mount (no chown helps: a writable volume does) or another
+/// owner (chown, or Kubernetes' `fsGroup`). `None` when it can write there.
+fn unwritable_dir(dir: &Path) -> Option<(String, String)> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let writable = || {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+            return true;
+        };
+        // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+        unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+    };
+    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    unwritable_sentence(dir, info::read_only_mount(dir), writable(), uid, gid)
+}
+
+/// The sentences of [`unwritable_dir`], from the facts (unit-tested).
+fn unwritable_sentence(
+    dir: &Path,
+    read_only_mount: bool,
+    writable: bool,
+    uid: u32,
+    gid: u32,
+) -> Option<(String, String)> {
+    let d = dir.display();
+    if read_only_mount {
+        return Some((
+            format!("the database is read-only: the filesystem at `{d}` is mounted read-only"),
+            format!("point `--db`/`LLMO_DB` at a writable mount, or mount a writable volume at `{d}` (the container image keeps the database on a volume at `/data`: mount one there and leave `LLMO_DB=/data/llmo.db`); SQLite also writes `-wal` and `-shm` files beside the database"),
+        ));
+    }
+    if writable || uid == 0 {
+        return None;
+    }
+    Some((
+        format!("the directory `{d}` is not writable by uid {uid}, the user llmo runs as"),
+        format!("`chown {uid} {d}` (for a container: the host directory or volume mounted there), or in Kubernetes set the pod's `securityContext.fsGroup: {gid}`; or point `--db`/`LLMO_DB` at a writable directory"),
+    ))
 }
 
 /// Opens a read-write connection with llmo's per-connection pragmas. The
@@ -206,17 +255,16 @@ fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
     if matches!(
         code,
         Some(C::ReadOnly | C::CannotOpen | C::PermissionDenied)
-    ) && info::read_only_mount(dir)
-    {
-        // No chmod or chown helps here (and root gets this too).
-        return StoreError::Open {
-            path: path.to_path_buf(),
-            message: format!(
-                "the database is read-only: the filesystem at `{}` is mounted read-only",
-                dir.display()
-            ),
-            hint: "mount a writable volume there (SQLite also writes `-wal` and `-shm` files beside the database), or point `--db` at a writable path".to_string(),
-        };
+    ) {
+        // A read-only mount (no chmod or chown helps, and root gets this
+        // too) or a directory owned by another user.
+        if let Some((message, hint)) = unwritable_dir(dir) {
+            return StoreError::Open {
+                path: path.to_path_buf(),
+                message,
+                hint,
+            };
+        }
     }
     let (message, hint) = match code {
         Some(C::NotADatabase) => (
@@ -253,6 +301,34 @@ mod tests {
         c.execute_batch("CREATE TABLE IF NOT EXISTS t (b BLOB)")
             .unwrap();
         c
+    }
+
+    #[test]
+    fn an_unwritable_directory_names_the_mount_or_the_owner_and_the_fix() {
+        let dir = Path::new("/data");
+        // A read-only mount (a container's root, `LLMO_DB=/llmo.db`): a volume
+        // is the fix, whoever runs it; no chown.
+        let (msg, fix) = unwritable_sentence(Path::new("/"), true, false, 65532, 65532).unwrap();
+        assert_eq!(
+            msg,
+            "the database is read-only: the filesystem at `/` is mounted read-only"
+        );
+        assert!(
+            fix.contains("mount one there") && fix.contains("/data"),
+            "{fix}"
+        );
+        assert!(!fix.contains("chown"), "{fix}");
+        // A volume owned by someone else: chown to this uid, or fsGroup.
+        let (msg, fix) = unwritable_sentence(dir, false, false, 65532, 65532).unwrap();
+        assert_eq!(
+            msg,
+            "the directory `/data` is not writable by uid 65532, the user llmo runs as"
+        );
+        assert!(fix.starts_with("`chown 65532 /data`"), "{fix}");
+        assert!(fix.contains("`securityContext.fsGroup: 65532`"), "{fix}");
+        // Writable, or root (ownership is not the cause): the engine's words.
+        assert_eq!(unwritable_sentence(dir, false, true, 65532, 65532), None);
+        assert_eq!(unwritable_sentence(dir, false, false, 0, 0), None);
     }
 
     fn fault(r: rusqlite::Result<usize>) -> (FaultKind, String) {
