@@ -2,10 +2,13 @@
 # The whole test suite, with its set-up: the Rust unit and integration tests,
 # the official `openai` Python SDK against a real `llmo serve` (mock upstreams
 # on 127.0.0.1), the fault suite when present, and the admin web UI in
-# headless Chromium. Never talks to a real provider.
+# headless Chromium, then the static musl binary, its container image,
+# compose.yaml and the Kubernetes base under podman (tests/static/,
+# tests/container/). Never talks to a real provider.
 #
 # It first checks what it needs (cargo with Rust >= 1.85, a C compiler,
-# python3 with venv, node and npm, chromium) and names what is missing with
+# python3 with venv, node and npm, chromium; Rust's musl target, musl-tools,
+# buildah, podman, runc, podman-compose, kubectl, root) and names what is missing with
 # the command that installs it. Python packages (PyPI `openai`) go into a
 # virtual environment under target/py-venv (created once, then reused);
 # nothing is installed into the system Python. npm's `playwright-core` goes to
@@ -46,6 +49,18 @@ fi
 if [ ! -x /usr/bin/chromium ] && ! { [ -z "$sudo" ] && command -v apt-get >/dev/null; }; then
     need "chromium at /usr/bin/chromium (for the browser test)" chromium
 fi
+# The static binary and its container image (tests/static/, tests/container/).
+if command -v rustup >/dev/null && ! rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+    missing+=("Rust's musl target (for the static binary): rustup target add x86_64-unknown-linux-musl")
+fi
+command -v musl-gcc >/dev/null || need "musl-gcc (the bundled SQLite for the static binary)" musl-tools
+command -v buildah >/dev/null || need "buildah (builds the container image)" buildah
+command -v podman >/dev/null || need "podman (runs the container tests)" podman
+command -v runc >/dev/null || need "runc (podman's runtime on these machines)" runc
+command -v podman-compose >/dev/null || need "podman-compose (the compose test)" podman-compose
+command -v kubectl >/dev/null ||
+    missing+=("kubectl (renders deploy/k8s offline; the client alone is enough): install the Kubernetes client (kubectl)")
+[ -z "$sudo" ] || missing+=("root (the container tests run podman as root)")
 if ((${#missing[@]})); then
     {
         echo "tests/run.sh: missing prerequisites (README.md, section Install, lists them):"
@@ -106,3 +121,13 @@ fi
 
 step "admin web UI in headless Chromium"
 tests/browser/run.sh
+
+# ----- the static binary, its image, compose and Kubernetes -----
+step "cargo build --release --target x86_64-unknown-linux-musl"
+cargo build --release --target x86_64-unknown-linux-musl
+if [ -f tests/static/run.sh ]; then
+    step "tests/static/run.sh"
+    bash tests/static/run.sh
+fi
+step "tests/container/run.sh (image, compose, k8s)"
+tests/container/run.sh
