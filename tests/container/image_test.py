@@ -81,6 +81,20 @@ def case_build_and_inspect():
     hc = img.get("Healthcheck") or {}
     check(hc.get("Test", [])[:3] == ["CMD", "/usr/local/bin/llmo", "health"],
           f"healthcheck {hc} (built without --format docker?)")
+    # Exactly two things inside: the binary and an empty /data owned by
+    # 65532 (so a fresh named volume is too); nothing else of the context.
+    root = lib.podman("image", "mount", S["image"]).stdout.strip()
+    try:
+        files = {}
+        for d, dirs, names in os.walk(root):
+            for n in dirs + names:
+                st = os.lstat(os.path.join(d, n))
+                files["/" + os.path.relpath(os.path.join(d, n), root)] = (st.st_uid, st.st_gid)
+    finally:
+        lib.podman("image", "unmount", S["image"], check_rc=False)
+    want = {"/data": (65532, 65532), "/usr": (0, 0), "/usr/local": (0, 0),
+            "/usr/local/bin": (0, 0), "/usr/local/bin/llmo": (0, 0)}
+    check(files == want, f"image files {files}")
     layers = len(img.get("RootFS", {}).get("Layers", []))
     return f"{size / 1e6:.1f} MB, {layers} layers, built in {S['build_s']:.1f}s"
 
