@@ -102,6 +102,11 @@ def case_posture():
     check(sc["capabilities"]["drop"] == ["ALL"], f"capabilities {sc['capabilities']}")
     check((sc.get("seccompProfile") or psc.get("seccompProfile"))["type"] == "RuntimeDefault",
           "seccompProfile")
+    (http,) = [p["containerPort"] for p in c["ports"] if p["name"] == "http"]
+    listen = env_value(c, "LLMO_LISTEN")
+    check(listen == f"0.0.0.0:{http}", f"LLMO_LISTEN {listen} vs containerPort {http}")
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        check(c[probe]["httpGet"]["port"] in ("http", http), f"{probe} port")
     check(c["livenessProbe"]["httpGet"]["path"] == "/health", "liveness path")
     check(c["readinessProbe"]["httpGet"]["path"] == "/ready", "readiness path")
     check("startupProbe" in c, "startupProbe")
@@ -239,6 +244,10 @@ def case_runs_as_the_manifest_says():
     lib.wait_status(url, 200, timeout=min(30, c["startupProbe"]["periodSeconds"] *
                                           c["startupProbe"]["failureThreshold"]))
     log(f"startupProbe {url} 200 after {time.monotonic() - started:.2f}s")
+    help_ = lib.exec_(ctr, "llmo", "serve", "--help").stdout
+    if "--apply" in help_ and not APPLY_MERGED:
+        raise lib.Fail("this llmo has `serve --apply`: set APPLY_MERGED = True in "
+                       "tests/container/k8s_test.py")
     url, _ = probe_url(c, "livenessProbe", port)
     check(lib.http("GET", url)[0] == 200, f"livenessProbe {url}")
     url, _ = probe_url(c, "readinessProbe", port)
@@ -256,10 +265,6 @@ def case_runs_as_the_manifest_says():
     check(doctor.returncode == 0, f"llmo doctor in the pod: {doctor.stdout}{doctor.stderr}")
     for v in S["secret"]["stringData"].values():
         check(v not in doctor.stdout + doctor.stderr + lib.logs(ctr), "a secret was printed")
-    help_ = lib.exec_(ctr, "llmo", "serve", "--help").stdout
-    if "--apply" in help_ and not APPLY_MERGED:
-        raise lib.Fail("this llmo has `serve --apply`: set APPLY_MERGED = True in "
-                       "tests/container/k8s_test.py")
     return f"probes: startup/liveness 200, readiness {st}"
 
 
