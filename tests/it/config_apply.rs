@@ -380,3 +380,140 @@ fn every_bad_file_names_file_line_and_key_and_changes_nothing() {
     env.fails(&["config", "apply", &file]);
     assert_eq!(export(&env), before);
 }
+
+mod serve_apply {
+    //! `llmo serve --apply FILE`: applied before ready, re-applied when a
+    //! Kubernetes-style symlink swap changes the content, a bad edit keeps
+    //! the old catalog and is reported.
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use serde_json::{json, Value};
+
+    use crate::common::eventually;
+    use crate::common::gw::{Gw, JsonValue};
+    use crate::common::mock_upstream::MockUpstream;
+
+    fn catalog(url: &str, model: &str, extra: &str) -> String {
+        format!(
+            "[providers.mock]\nkind = \"openai-compatible\"\nbase_url = \"{url}\"\nno_api_key = true\nmax_retries = 0\n{extra}\n\
+             [models.{model}]\nproviders = [{{ provider = \"mock\", upstream_model = \"up\" }}]\n"
+        )
+    }
+
+    /// A ConfigMap mount: `catalog.toml -> ..data/catalog.toml`, `..data -> ..<stamp>`.
+    /// Each update writes a new stamped dir and swaps `..data` atomically.
+    struct ConfigMapDir {
+        dir: PathBuf,
+        n: u32,
+    }
+
+    impl ConfigMapDir {
+        fn new(dir: &Path, text: &str) -> ConfigMapDir {
+            let dir = dir.join("cm");
+            std::fs::create_dir(&dir).unwrap();
+            let mut c = ConfigMapDir { dir, n: 0 };
+            c.update(text);
+            std::os::unix::fs::symlink("..data/catalog.toml", c.file()).unwrap();
+            c
+        }
+
+        fn file(&self) -> PathBuf {
+            self.dir.join("catalog.toml")
+        }
+
+        fn update(&mut self, text: &str) {
+            self.n += 1;
+            let stamp = format!("..2026_12_01_03_00_0{}.12345", self.n);
+            std::fs::create_dir(self.dir.join(&stamp)).unwrap();
+            std::fs::write(self.dir.join(&stamp).join("catalog.toml"), text).unwrap();
+            let tmp = self.dir.join("..data_tmp");
+            std::os::unix::fs::symlink(&stamp, &tmp).unwrap();
+            std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
+        }
+    }
+
+    async fn answers(gw: &Gw, model: &str) -> bool {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        gw.chat(&body).await.status() == 200
+    }
+
+    async fn ready(gw: &Gw) -> (u16, Value) {
+        let r = gw.get("/ready").await;
+        (r.status().as_u16(), r.json_value().await)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_configmap_swap_is_applied_and_a_bad_edit_keeps_the_old_catalog() {
+        let mock = MockUpstream::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cm = ConfigMapDir::new(dir.path(), &catalog(&mock.url(), "m1", ""));
+        let file = cm.file();
+        let gw = Gw::start(dir, |o| {
+            o.settings.apply.value = Some(file.clone());
+            o.settings.apply_prune.value = true;
+        })
+        .await;
+        // Applied before the server was ready: the first request is served.
+        eventually(Duration::from_secs(10), "ready", || async {
+            ready(&gw).await.0 == 200
+        })
+        .await;
+        assert!(answers(&gw, "m1").await);
+        let (_, body) = ready(&gw).await;
+        assert_eq!(body["apply"]["error"], Value::Null, "{body}");
+
+        cm.update(&catalog(&mock.url(), "m2", ""));
+        eventually(
+            Duration::from_secs(10),
+            "m2 served after the swap",
+            || async { answers(&gw, "m2").await },
+        )
+        .await;
+        assert!(!answers(&gw, "m1").await, "--apply-prune removed m1");
+
+        cm.update(&catalog(&mock.url(), "m3", "weigth = 2"));
+        eventually(Duration::from_secs(10), "the bad edit reported", || async {
+            ready(&gw).await.1["apply"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("catalog.toml:6: providers.mock: unknown key `weigth`"))
+        })
+        .await;
+        let (status, body) = ready(&gw).await;
+        assert_eq!(
+            status, 200,
+            "a bad edit after a good apply keeps the gateway ready: {body}"
+        );
+        assert!(answers(&gw, "m2").await && !answers(&gw, "m3").await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bad_file_at_start_serves_not_ready_until_it_is_fixed() {
+        let mock = MockUpstream::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("catalog.toml");
+        std::fs::write(&file, catalog(&mock.url(), "m1", "priority = -1")).unwrap();
+        let f2 = file.clone();
+        let gw = Gw::start(dir, |o| o.settings.apply.value = Some(f2)).await;
+        eventually(
+            Duration::from_secs(10),
+            "not ready, naming the file",
+            || async {
+                let (s, b) = ready(&gw).await;
+                s == 503
+                    && b["problem"].as_str().is_some_and(|p| {
+                        p.contains(
+                            "catalog.toml:6: providers.mock: invalid `priority`: must be 0 or more",
+                        )
+                    })
+            },
+        )
+        .await;
+        std::fs::write(&file, catalog(&mock.url(), "m1", "")).unwrap();
+        eventually(Duration::from_secs(10), "ready once fixed", || async {
+            ready(&gw).await.0 == 200
+        })
+        .await;
+        assert!(answers(&gw, "m1").await);
+    }
+}
