@@ -287,3 +287,86 @@ pub fn apply_file(
     let text = read(path)?;
     apply_text(store, &path.display().to_string(), &text, prune, dry_run)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::catalog_state::KeyLimits;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap().0;
+        (dir, s)
+    }
+
+    const ONE: &str = "[providers.p]\nkind = \"openai-compatible\"\nbase_url = \"http://h:1/v1\"\nno_api_key = true\n";
+
+    #[test]
+    fn a_failing_statement_writes_nothing() {
+        let (_d, mut s) = store();
+        let v = s.config_version().unwrap();
+        let mut plan = plan(
+            &parse("f", ONE).unwrap(),
+            &s.catalog_state().unwrap(),
+            "f",
+            false,
+        )
+        .unwrap();
+        plan.changes.push(CatalogChange::SetKeyLimits(KeyLimits {
+            name: "ghost".into(),
+            rpm_limit: 1,
+            models: None,
+            revoked: false,
+        }));
+        let e = s
+            .apply_catalog_changes(plan.version, &plan.changes)
+            .unwrap_err();
+        assert!(matches!(e, StoreError::NotFound { what: "key", .. }), "{e}");
+        assert!(s.list_providers().unwrap().is_empty());
+        assert_eq!(s.config_version().unwrap(), v);
+    }
+
+    #[test]
+    fn a_plan_made_on_an_older_catalog_is_refused() {
+        let (_d, mut s) = store();
+        let p = plan(
+            &parse("f", ONE).unwrap(),
+            &s.catalog_state().unwrap(),
+            "f",
+            false,
+        )
+        .unwrap();
+        s.create_key("k", None, None).unwrap();
+        let e = s.apply_catalog_changes(p.version, &p.changes).unwrap_err();
+        assert!(e.to_string().contains("the catalog changed"), "{e}");
+        assert!(s.list_providers().unwrap().is_empty());
+        // Planned again, it applies, and the version moves by exactly one.
+        let v = s.config_version().unwrap();
+        let done = apply_text(&mut s, "f", ONE, false, false).unwrap();
+        assert!(done.written);
+        assert_eq!(s.config_version().unwrap(), v + 1);
+    }
+
+    #[test]
+    fn tables_of_mappings_and_quoted_names_parse_with_their_paths() {
+        let text = format!(
+            "{ONE}\n[models.\"a:b\"]\n[[models.\"a:b\".providers]]\nprovider = \"p\"\nweight = 2\n\n[[models.\"a:b\".providers]]\nprovider = \"p\"\nbogus = 1\n"
+        );
+        let e = parse("f.toml", &text).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.toml:13: models.\"a:b\".providers[1]: unknown key `bogus` (expected one of provider, upstream_model, priority, weight, enabled)"
+        );
+        let (_d, mut s) = store();
+        let ok = text.replace("bogus = 1\n", "").replace(
+            "provider = \"p\"\n\n",
+            "provider = \"p\"\nupstream_model = \"u\"\n\n",
+        );
+        let e = apply_text(&mut s, "f.toml", &ok, false, false).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("f.toml:12: models.\"a:b\".providers[1]: provider `p` is mapped twice"),
+            "{e}"
+        );
+    }
+}
