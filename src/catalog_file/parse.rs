@@ -36,17 +36,19 @@ const KEY_KEYS: &[&str] = &["rpm", "models"];
 pub(super) struct Cursor<'a> {
     pub(super) file: &'a str,
     pub(super) text: &'a str,
+    /// Byte offset of every line's start (a binary search gives a line).
+    starts: Vec<usize>,
 }
 
 impl Cursor<'_> {
+    fn new<'a>(file: &'a str, text: &'a str) -> Cursor<'a> {
+        let starts = std::iter::once(0).chain(memchr_lines(text)).collect();
+        Cursor { file, text, starts }
+    }
+
     /// 1-based line of a byte offset.
     pub(super) fn line(&self, at: usize) -> usize {
-        let end = at.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1
+        self.starts.partition_point(|s| *s <= at).max(1)
     }
 
     fn line_of(&self, span: Option<Range<usize>>, fallback: usize) -> usize {
@@ -64,6 +66,14 @@ impl Cursor<'_> {
     }
 }
 
+/// The offsets just after each newline.
+fn memchr_lines(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.bytes()
+        .enumerate()
+        .filter(|(_, b)| *b == b'\n')
+        .map(|(i, _)| i + 1)
+}
+
 /// A key as the file's paths write it: bare when TOML allows, else quoted.
 pub(super) fn key_str(k: &str) -> String {
     let bare = !k.is_empty()
@@ -77,7 +87,7 @@ pub(super) fn key_str(k: &str) -> String {
 }
 
 pub(super) fn parse(file: &str, text: &str) -> Result<CatalogDoc, FileError> {
-    let cur = Cursor { file, text };
+    let cur = Cursor::new(file, text);
     let doc = toml_edit::ImDocument::parse(text).map_err(|e| syntax_error(&cur, &e))?;
     let root = doc.as_table();
     let mut out = CatalogDoc::default();
