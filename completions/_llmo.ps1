@@ -36,6 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'llmo' -ScriptBlock {
             [CompletionResult]::new('provider', 'provider', [CompletionResultType]::ParameterValue, 'Manage upstream providers (OpenAI, Anthropic, Gemini, OpenAI-compatible)')
             [CompletionResult]::new('model', 'model', [CompletionResultType]::ParameterValue, 'Manage the public models clients ask for, and their provider mappings')
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Manage the API keys that clients of the gateway present')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Export the catalog as a TOML file, or apply one (configuration as code)')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Show or apply database schema migrations')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check configuration, database, migrations and providers, and say how to fix problems')
             [CompletionResult]::new('admin-key', 'admin-key', [CompletionResultType]::ParameterValue, 'Create the admin key that protects the admin API and web UI')
@@ -50,11 +51,13 @@ Register-ArgumentCompleter -Native -CommandName 'llmo' -ScriptBlock {
             [CompletionResult]::new('--log-retention', '--log-retention', [CompletionResultType]::ParameterName, 'Days of request logs to keep [env: LLMO_LOG_RETENTION_DAYS] [default: 30]')
             [CompletionResult]::new('--shutdown-timeout', '--shutdown-timeout', [CompletionResultType]::ParameterName, 'How long shutdown waits for in-flight requests and streams, e.g. `30s` [env: LLMO_SHUTDOWN_TIMEOUT] [default: 30s]')
             [CompletionResult]::new('--upstream-max-body', '--upstream-max-body', [CompletionResultType]::ParameterName, 'Largest non-stream upstream answer llmo reads, e.g. `64MiB`; a larger one is a 502 [env: LLMO_UPSTREAM_MAX_BODY] [default: 64MiB]')
+            [CompletionResult]::new('--apply', '--apply', [CompletionResultType]::ParameterName, 'Apply this catalog file (as `llmo config apply` does) at start and whenever its content changes [env: LLMO_APPLY]')
             [CompletionResult]::new('--admin-key-file', '--admin-key-file', [CompletionResultType]::ParameterName, 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]')
             [CompletionResult]::new('--allow-anonymous', '--allow-anonymous', [CompletionResultType]::ParameterName, 'Serve requests that carry no API key [env: LLMO_ALLOW_ANONYMOUS]')
             [CompletionResult]::new('--exit-on-error', '--exit-on-error', [CompletionResultType]::ParameterName, 'Exit 1 when the database cannot be opened or migrated, instead of serving not-ready and retrying in the background')
+            [CompletionResult]::new('--apply-prune', '--apply-prune', [CompletionResultType]::ParameterName, 'With `--apply`: also remove the providers, models and mappings the file does not name [env: LLMO_APPLY_PRUNE]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON instead of tables')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
@@ -504,6 +507,69 @@ Register-ArgumentCompleter -Native -CommandName 'llmo' -ScriptBlock {
         'llmo;key;help;help' {
             break
         }
+        'llmo;config' {
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON instead of tables')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more detail (and debug logs)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more detail (and debug logs)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Print the whole catalog (providers, models, client-key limits) as TOML; secrets are never exported')
+            [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Make the database match a catalog file, in one transaction; prints the plan')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'llmo;config;export' {
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write to this file instead of stdout')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON instead of tables')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more detail (and debug logs)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more detail (and debug logs)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'llmo;config;apply' {
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the plan and change nothing')
+            [CompletionResult]::new('--prune', '--prune', [CompletionResultType]::ParameterName, 'Also remove the providers, models and mappings the file does not name (client keys are never revoked)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print machine-readable JSON instead of tables')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more detail (and debug logs)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more detail (and debug logs)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'llmo;config;help' {
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Print the whole catalog (providers, models, client-key limits) as TOML; secrets are never exported')
+            [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Make the database match a catalog file, in one transaction; prints the plan')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'llmo;config;help;export' {
+            break
+        }
+        'llmo;config;help;apply' {
+            break
+        }
+        'llmo;config;help;help' {
+            break
+        }
         'llmo;migrate' {
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]')
@@ -661,6 +727,7 @@ Register-ArgumentCompleter -Native -CommandName 'llmo' -ScriptBlock {
             [CompletionResult]::new('provider', 'provider', [CompletionResultType]::ParameterValue, 'Manage upstream providers (OpenAI, Anthropic, Gemini, OpenAI-compatible)')
             [CompletionResult]::new('model', 'model', [CompletionResultType]::ParameterValue, 'Manage the public models clients ask for, and their provider mappings')
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Manage the API keys that clients of the gateway present')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Export the catalog as a TOML file, or apply one (configuration as code)')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Show or apply database schema migrations')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check configuration, database, migrations and providers, and say how to fix problems')
             [CompletionResult]::new('admin-key', 'admin-key', [CompletionResultType]::ParameterValue, 'Create the admin key that protects the admin API and web UI')
@@ -751,6 +818,17 @@ Register-ArgumentCompleter -Native -CommandName 'llmo' -ScriptBlock {
             break
         }
         'llmo;help;key;revoke' {
+            break
+        }
+        'llmo;help;config' {
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Print the whole catalog (providers, models, client-key limits) as TOML; secrets are never exported')
+            [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Make the database match a catalog file, in one transaction; prints the plan')
+            break
+        }
+        'llmo;help;config;export' {
+            break
+        }
+        'llmo;help;config;apply' {
             break
         }
         'llmo;help;migrate' {

@@ -22,6 +22,9 @@ _llmo() {
             llmo,completions)
                 cmd="llmo__subcmd__completions"
                 ;;
+            llmo,config)
+                cmd="llmo__subcmd__config"
+                ;;
             llmo,doctor)
                 cmd="llmo__subcmd__doctor"
                 ;;
@@ -58,11 +61,32 @@ _llmo() {
             llmo__subcmd__admin__subcmd__key__subcmd__help,help)
                 cmd="llmo__subcmd__admin__subcmd__key__subcmd__help__subcmd__help"
                 ;;
+            llmo__subcmd__config,apply)
+                cmd="llmo__subcmd__config__subcmd__apply"
+                ;;
+            llmo__subcmd__config,export)
+                cmd="llmo__subcmd__config__subcmd__export"
+                ;;
+            llmo__subcmd__config,help)
+                cmd="llmo__subcmd__config__subcmd__help"
+                ;;
+            llmo__subcmd__config__subcmd__help,apply)
+                cmd="llmo__subcmd__config__subcmd__help__subcmd__apply"
+                ;;
+            llmo__subcmd__config__subcmd__help,export)
+                cmd="llmo__subcmd__config__subcmd__help__subcmd__export"
+                ;;
+            llmo__subcmd__config__subcmd__help,help)
+                cmd="llmo__subcmd__config__subcmd__help__subcmd__help"
+                ;;
             llmo__subcmd__help,admin-key)
                 cmd="llmo__subcmd__help__subcmd__admin__subcmd__key"
                 ;;
             llmo__subcmd__help,completions)
                 cmd="llmo__subcmd__help__subcmd__completions"
+                ;;
+            llmo__subcmd__help,config)
+                cmd="llmo__subcmd__help__subcmd__config"
                 ;;
             llmo__subcmd__help,doctor)
                 cmd="llmo__subcmd__help__subcmd__doctor"
@@ -90,6 +114,12 @@ _llmo() {
                 ;;
             llmo__subcmd__help__subcmd__admin__subcmd__key,generate)
                 cmd="llmo__subcmd__help__subcmd__admin__subcmd__key__subcmd__generate"
+                ;;
+            llmo__subcmd__help__subcmd__config,apply)
+                cmd="llmo__subcmd__help__subcmd__config__subcmd__apply"
+                ;;
+            llmo__subcmd__help__subcmd__config,export)
+                cmd="llmo__subcmd__help__subcmd__config__subcmd__export"
                 ;;
             llmo__subcmd__help__subcmd__key,create)
                 cmd="llmo__subcmd__help__subcmd__key__subcmd__create"
@@ -302,7 +332,7 @@ _llmo() {
 
     case "${cmd}" in
         llmo)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version serve provider model key migrate doctor admin-key health completions help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version serve provider model key config migrate doctor admin-key health completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -435,6 +465,132 @@ _llmo() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        llmo__subcmd__config)
+            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version export apply help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__config__subcmd__apply)
+            opts="-q -v -h -V --dry-run --prune --db --config --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__config__subcmd__export)
+            opts="-q -v -h -V --out --db --config --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__config__subcmd__help)
+            opts="export apply help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__config__subcmd__help__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__config__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__config__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         llmo__subcmd__doctor)
             opts="-q -v -h -V --probe --probe-timeout --admin-key-file --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -496,7 +652,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__help)
-            opts="serve provider model key migrate doctor admin-key health completions help"
+            opts="serve provider model key config migrate doctor admin-key health completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -540,6 +696,48 @@ _llmo() {
         llmo__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__help__subcmd__config)
+            opts="export apply"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__help__subcmd__config__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__help__subcmd__config__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1964,7 +2162,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__serve)
-            opts="-q -v -h -V --listen --allow-anonymous --max-body --log-retention --shutdown-timeout --upstream-max-body --exit-on-error --admin-key-file --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --listen --allow-anonymous --max-body --log-retention --shutdown-timeout --upstream-max-body --exit-on-error --apply --apply-prune --admin-key-file --db --config --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1987,6 +2185,10 @@ _llmo() {
                     return 0
                     ;;
                 --upstream-max-body)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --apply)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

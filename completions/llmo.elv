@@ -33,6 +33,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand provider 'Manage upstream providers (OpenAI, Anthropic, Gemini, OpenAI-compatible)'
             cand model 'Manage the public models clients ask for, and their provider mappings'
             cand key 'Manage the API keys that clients of the gateway present'
+            cand config 'Export the catalog as a TOML file, or apply one (configuration as code)'
             cand migrate 'Show or apply database schema migrations'
             cand doctor 'Check configuration, database, migrations and providers, and say how to fix problems'
             cand admin-key 'Create the admin key that protects the admin API and web UI'
@@ -46,11 +47,13 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --log-retention 'Days of request logs to keep [env: LLMO_LOG_RETENTION_DAYS] [default: 30]'
             cand --shutdown-timeout 'How long shutdown waits for in-flight requests and streams, e.g. `30s` [env: LLMO_SHUTDOWN_TIMEOUT] [default: 30s]'
             cand --upstream-max-body 'Largest non-stream upstream answer llmo reads, e.g. `64MiB`; a larger one is a 502 [env: LLMO_UPSTREAM_MAX_BODY] [default: 64MiB]'
+            cand --apply 'Apply this catalog file (as `llmo config apply` does) at start and whenever its content changes [env: LLMO_APPLY]'
             cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --allow-anonymous 'Serve requests that carry no API key [env: LLMO_ALLOW_ANONYMOUS]'
             cand --exit-on-error 'Exit 1 when the database cannot be opened or migrated, instead of serving not-ready and retrying in the background'
+            cand --apply-prune 'With `--apply`: also remove the providers, models and mappings the file does not name [env: LLMO_APPLY_PRUNE]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -454,6 +457,62 @@ set edit:completion:arg-completer[llmo] = {|@words|
         }
         &'llmo;key;help;help'= {
         }
+        &'llmo;config'= {
+            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --json 'Print machine-readable JSON instead of tables'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -v 'Print more detail (and debug logs)'
+            cand --verbose 'Print more detail (and debug logs)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand export 'Print the whole catalog (providers, models, client-key limits) as TOML; secrets are never exported'
+            cand apply 'Make the database match a catalog file, in one transaction; prints the plan'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'llmo;config;export'= {
+            cand --out 'Write to this file instead of stdout'
+            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --json 'Print machine-readable JSON instead of tables'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -v 'Print more detail (and debug logs)'
+            cand --verbose 'Print more detail (and debug logs)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'llmo;config;apply'= {
+            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --dry-run 'Print the plan and change nothing'
+            cand --prune 'Also remove the providers, models and mappings the file does not name (client keys are never revoked)'
+            cand --json 'Print machine-readable JSON instead of tables'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -v 'Print more detail (and debug logs)'
+            cand --verbose 'Print more detail (and debug logs)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'llmo;config;help'= {
+            cand export 'Print the whole catalog (providers, models, client-key limits) as TOML; secrets are never exported'
+            cand apply 'Make the database match a catalog file, in one transaction; prints the plan'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'llmo;config;help;export'= {
+        }
+        &'llmo;config;help;apply'= {
+        }
+        &'llmo;config;help;help'= {
+        }
         &'llmo;migrate'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
@@ -596,6 +655,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand provider 'Manage upstream providers (OpenAI, Anthropic, Gemini, OpenAI-compatible)'
             cand model 'Manage the public models clients ask for, and their provider mappings'
             cand key 'Manage the API keys that clients of the gateway present'
+            cand config 'Export the catalog as a TOML file, or apply one (configuration as code)'
             cand migrate 'Show or apply database schema migrations'
             cand doctor 'Check configuration, database, migrations and providers, and say how to fix problems'
             cand admin-key 'Create the admin key that protects the admin API and web UI'
@@ -664,6 +724,14 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;help;key;list'= {
         }
         &'llmo;help;key;revoke'= {
+        }
+        &'llmo;help;config'= {
+            cand export 'Print the whole catalog (providers, models, client-key limits) as TOML; secrets are never exported'
+            cand apply 'Make the database match a catalog file, in one transaction; prints the plan'
+        }
+        &'llmo;help;config;export'= {
+        }
+        &'llmo;help;config;apply'= {
         }
         &'llmo;help;migrate'= {
             cand status 'Show every migration known to the binary or the database and its state (exit 1 when the database does not match this binary)'

@@ -35,6 +35,7 @@ complete -c llmo -n "__fish_llmo_needs_command" -f -a "serve" -d 'Run the OpenAI
 complete -c llmo -n "__fish_llmo_needs_command" -f -a "provider" -d 'Manage upstream providers (OpenAI, Anthropic, Gemini, OpenAI-compatible)'
 complete -c llmo -n "__fish_llmo_needs_command" -f -a "model" -d 'Manage the public models clients ask for, and their provider mappings'
 complete -c llmo -n "__fish_llmo_needs_command" -f -a "key" -d 'Manage the API keys that clients of the gateway present'
+complete -c llmo -n "__fish_llmo_needs_command" -f -a "config" -d 'Export the catalog as a TOML file, or apply one (configuration as code)'
 complete -c llmo -n "__fish_llmo_needs_command" -f -a "migrate" -d 'Show or apply database schema migrations'
 complete -c llmo -n "__fish_llmo_needs_command" -f -a "doctor" -d 'Check configuration, database, migrations and providers, and say how to fix problems'
 complete -c llmo -n "__fish_llmo_needs_command" -f -a "admin-key" -d 'Create the admin key that protects the admin API and web UI'
@@ -46,11 +47,13 @@ complete -c llmo -n "__fish_llmo_using_subcommand serve" -l max-body -d 'Largest
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l log-retention -d 'Days of request logs to keep [env: LLMO_LOG_RETENTION_DAYS] [default: 30]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l shutdown-timeout -d 'How long shutdown waits for in-flight requests and streams, e.g. `30s` [env: LLMO_SHUTDOWN_TIMEOUT] [default: 30s]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l upstream-max-body -d 'Largest non-stream upstream answer llmo reads, e.g. `64MiB`; a larger one is a 502 [env: LLMO_UPSTREAM_MAX_BODY] [default: 64MiB]' -r
+complete -c llmo -n "__fish_llmo_using_subcommand serve" -l apply -d 'Apply this catalog file (as `llmo config apply` does) at start and whenever its content changes [env: LLMO_APPLY]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l allow-anonymous -d 'Serve requests that carry no API key [env: LLMO_ALLOW_ANONYMOUS]'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l exit-on-error -d 'Exit 1 when the database cannot be opened or migrated, instead of serving not-ready and retrying in the background'
+complete -c llmo -n "__fish_llmo_using_subcommand serve" -l apply-prune -d 'With `--apply`: also remove the providers, models and mappings the file does not name [env: LLMO_APPLY_PRUNE]'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -275,6 +278,36 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcomman
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "list" -d 'List keys (prefix, limits, last use; never the key)'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a key (a running server stops accepting it within 2 s)'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -s q -l quiet -d 'Print only data and errors'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -s v -l verbose -d 'Print more detail (and debug logs)'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -s h -l help -d 'Print help'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -s V -l version -d 'Print version'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -f -a "export" -d 'Print the whole catalog (providers, models, client-key limits) as TOML; secrets are never exported'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -f -a "apply" -d 'Make the database match a catalog file, in one transaction; prints the plan'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -l out -d 'Write to this file instead of stdout' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Print only data and errors'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -s v -l verbose -d 'Print more detail (and debug logs)'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -l dry-run -d 'Print the plan and change nothing'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -l prune -d 'Also remove the providers, models and mappings the file does not name (client keys are never revoked)'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -s q -l quiet -d 'Print only data and errors'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -s v -l verbose -d 'Print more detail (and debug logs)'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -s h -l help -d 'Print help'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -s V -l version -d 'Print version'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "export" -d 'Print the whole catalog (providers, models, client-key limits) as TOML; secrets are never exported'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "apply" -d 'Make the database match a catalog file, in one transaction; prints the plan'
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l json -d 'Print machine-readable JSON instead of tables'
@@ -350,16 +383,17 @@ complete -c llmo -n "__fish_llmo_using_subcommand completions" -s q -l quiet -d 
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions help" -f -a "serve" -d 'Run the OpenAI-compatible gateway (until SIGTERM/SIGINT)'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions help" -f -a "provider" -d 'Manage upstream providers (OpenAI, Anthropic, Gemini, OpenAI-compatible)'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions help" -f -a "model" -d 'Manage the public models clients ask for, and their provider mappings'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions help" -f -a "key" -d 'Manage the API keys that clients of the gateway present'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions help" -f -a "migrate" -d 'Show or apply database schema migrations'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions help" -f -a "doctor" -d 'Check configuration, database, migrations and providers, and say how to fix problems'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions help" -f -a "admin-key" -d 'Create the admin key that protects the admin API and web UI'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions help" -f -a "health" -d 'Ask a running server whether it is ready, and show each provider\'s state'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key config migrate doctor admin-key health completions help" -f -a "serve" -d 'Run the OpenAI-compatible gateway (until SIGTERM/SIGINT)'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key config migrate doctor admin-key health completions help" -f -a "provider" -d 'Manage upstream providers (OpenAI, Anthropic, Gemini, OpenAI-compatible)'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key config migrate doctor admin-key health completions help" -f -a "model" -d 'Manage the public models clients ask for, and their provider mappings'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key config migrate doctor admin-key health completions help" -f -a "key" -d 'Manage the API keys that clients of the gateway present'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key config migrate doctor admin-key health completions help" -f -a "config" -d 'Export the catalog as a TOML file, or apply one (configuration as code)'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key config migrate doctor admin-key health completions help" -f -a "migrate" -d 'Show or apply database schema migrations'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key config migrate doctor admin-key health completions help" -f -a "doctor" -d 'Check configuration, database, migrations and providers, and say how to fix problems'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key config migrate doctor admin-key health completions help" -f -a "admin-key" -d 'Create the admin key that protects the admin API and web UI'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key config migrate doctor admin-key health completions help" -f -a "health" -d 'Ask a running server whether it is ready, and show each provider\'s state'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key config migrate doctor admin-key health completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key config migrate doctor admin-key health completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "add" -d 'Add a provider'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "list" -d 'List providers (lowest priority number first)'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from provider" -f -a "show" -d 'Show one provider'
@@ -378,6 +412,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcomma
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "create" -d 'Create a key and print it (once: it cannot be shown again)'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "list" -d 'List keys (prefix, limits, last use; never the key)'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "revoke" -d 'Revoke a key (a running server stops accepting it within 2 s)'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "export" -d 'Print the whole catalog (providers, models, client-key limits) as TOML; secrets are never exported'
+complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "apply" -d 'Make the database match a catalog file, in one transaction; prints the plan'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Show every migration known to the binary or the database and its state (exit 1 when the database does not match this binary)'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "up" -d 'Apply pending migrations, each in its own transaction, after backing up the database'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and __fish_seen_subcommand_from admin-key" -f -a "generate" -d 'Print a new random admin key, or write it to a file (mode 0600)'

@@ -4,6 +4,7 @@
 //! [`cli::main`], so integration tests drive the same code in-process.
 pub mod admin;
 pub mod catalog;
+pub mod catalog_file;
 pub mod cli;
 pub mod config;
 pub mod db;

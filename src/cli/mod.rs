@@ -16,6 +16,7 @@ use crate::output::Printer;
 
 pub mod admin_key;
 pub mod completions;
+pub mod config;
 pub mod doctor;
 pub mod generate;
 pub mod health;
@@ -87,6 +88,9 @@ pub enum Command {
     /// Manage the API keys that clients of the gateway present
     #[command(subcommand)]
     Key(key::Cmd),
+    /// Export the catalog as a TOML file, or apply one (configuration as code)
+    #[command(subcommand)]
+    Config(config::Cmd),
     /// Show or apply database schema migrations
     #[command(subcommand)]
     Migrate(migrate::Cmd),
@@ -194,6 +198,7 @@ pub fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Provider(cmd) => provider::run(cmd, ctx),
         Command::Model(cmd) => model::run(cmd, ctx),
         Command::Key(cmd) => key::run(cmd, ctx),
+        Command::Config(cmd) => config::run(cmd, ctx),
         Command::Migrate(cmd) => migrate::run(cmd, ctx),
         Command::Doctor(args) => doctor::run(args, ctx),
         Command::AdminKey(cmd) => admin_key::run(cmd, ctx),

@@ -35,6 +35,14 @@ pub struct Args {
     /// serving not-ready and retrying in the background
     #[arg(long)]
     pub exit_on_error: bool,
+    /// Apply this catalog file (as `llmo config apply` does) at start and
+    /// whenever its content changes [env: LLMO_APPLY]
+    #[arg(long, value_name = "FILE")]
+    pub apply: Option<std::path::PathBuf>,
+    /// With `--apply`: also remove the providers, models and mappings the
+    /// file does not name [env: LLMO_APPLY_PRUNE]
+    #[arg(long)]
+    pub apply_prune: bool,
     #[command(flatten)]
     pub admin: super::AdminKeyArg,
 }
@@ -48,6 +56,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     o.shutdown_timeout = args.shutdown_timeout;
     o.admin_key_file = args.admin.admin_key_file;
     o.upstream_max_body = args.upstream_max_body;
+    o.apply = args.apply;
+    o.apply_prune = args.apply_prune.then_some(true);
     let settings = crate::config::Settings::resolve(&o)?;
     let addr = settings.listen.value.clone();
     let mut opts = Options::new(settings);

@@ -171,6 +171,10 @@ struct FileConfig {
     /// Proxies whose `X-Forwarded-For` names the client: addresses or CIDR
     /// ranges, as a list or one comma-separated string.
     trusted_proxies: Option<toml::Value>,
+    /// A catalog file `llmo serve` applies at start and when it changes.
+    apply: Option<PathBuf>,
+    /// Whether that apply removes what the file does not name.
+    apply_prune: Option<bool>,
 }
 
 /// Values given on the command line. `None` means "not given".
@@ -186,6 +190,9 @@ pub struct Overrides {
     /// `--admin-key-file PATH`.
     pub admin_key_file: Option<PathBuf>,
     pub upstream_max_body: Option<u64>,
+    /// `serve --apply FILE` / `--apply-prune`.
+    pub apply: Option<PathBuf>,
+    pub apply_prune: Option<bool>,
 }
 
 /// The config file that was considered.
@@ -220,6 +227,11 @@ pub struct Settings {
     pub request_body_min_rate: Sourced<u64>,
     /// Peers whose `X-Forwarded-For` is believed for the client's address.
     pub trusted_proxies: Sourced<TrustedProxies>,
+    /// The catalog file `llmo serve` applies at start and re-applies when
+    /// its content changes (`None`: none).
+    pub apply: Sourced<Option<PathBuf>>,
+    /// Whether that apply prunes what the file does not name.
+    pub apply_prune: Sourced<bool>,
 }
 
 /// The platform default paths (e.g. `~/.local/share/llmo/llmo.db` and
@@ -306,6 +318,8 @@ impl Settings {
             request_body_timeout: unset(),
             request_body_min_rate: unset(),
             trusted_proxies: unset(),
+            apply: unset(),
+            apply_prune: unset(),
         }
     }
 

@@ -444,6 +444,47 @@ pub(crate) const SETTINGS: &[SettingDef] = &[
             set: |s, v| s.trusted_proxies = v,
         }),
     },
+    // Configuration as code (`llmo serve --apply`): the catalog file applied
+    // at start and whenever it changes, and whether that prunes.
+    SettingDef {
+        name: "apply",
+        file_key: Some("apply"),
+        env: "LLMO_APPLY",
+        flag: Some("apply"),
+        secret: false,
+        value: Some(&Spec {
+            parse: |v| Ok(Some(std::path::PathBuf::from(v))),
+            flag: |o| Ok(o.apply.clone().map(Some)),
+            file: |f, cfg| {
+                let p = f.apply.as_ref()?;
+                let dir = cfg.parent().unwrap_or(Path::new(""));
+                Some(Ok(Some(dir.join(p))))
+            },
+            default: || Ok(None),
+            show: |p| {
+                p.as_ref()
+                    .map_or_else(|| "none".into(), |p| p.display().to_string())
+            },
+            get: |s| &s.apply,
+            set: |s, v| s.apply = v,
+        }),
+    },
+    SettingDef {
+        name: "apply_prune",
+        file_key: Some("apply_prune"),
+        env: "LLMO_APPLY_PRUNE",
+        flag: Some("apply-prune"),
+        secret: false,
+        value: Some(&Spec {
+            parse: parse_bool,
+            flag: |o| Ok(o.apply_prune.filter(|b| *b)),
+            file: |f, _| f.apply_prune.map(Ok),
+            default: || Ok(false),
+            show: bool::to_string,
+            get: |s| &s.apply_prune,
+            set: |s, v| s.apply_prune = v,
+        }),
+    },
 ];
 
 /// The config file's `trusted_proxies`: a list of strings, or one string.
@@ -553,6 +594,8 @@ mod tests {
                 "LLMO_REQUEST_BODY_TIMEOUT",
                 "LLMO_REQUEST_BODY_MIN_RATE",
                 "LLMO_TRUSTED_PROXIES",
+                "LLMO_APPLY",
+                "LLMO_APPLY_PRUNE",
             ]
         );
         for d in SETTINGS {
@@ -580,7 +623,7 @@ mod tests {
             .map(|d| d.name)
             .collect();
         assert_eq!(listed, rows);
-        assert_eq!(listed.len(), 13);
+        assert_eq!(listed.len(), 15);
     }
 
     #[test]
@@ -730,6 +773,20 @@ mod tests {
                     "10.0.0.3",
                     "none (the peer address is the client)",
                 ],
+            ),
+            case(
+                "apply",
+                Some(|o, _| o.apply = Some("/flag.toml".into())),
+                "/env.toml",
+                "apply = \"/file.toml\"",
+                ["/flag.toml", "/env.toml", "/file.toml", "none"],
+            ),
+            case(
+                "apply_prune",
+                Some(|o, _| o.apply_prune = Some(true)),
+                "false",
+                "apply_prune = true",
+                ["true", "false", "true", "false"],
             ),
             case(
                 "admin_key",

@@ -21,7 +21,7 @@ pub struct MappingPatch {
 }
 
 impl MappingPatch {
-    fn validate(&self) -> Result<(), Invalid> {
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
         if let Some(u) = &self.upstream_model {
             if u.trim().is_empty() {
                 return Err(Invalid::new("upstream_model", "must not be empty"));

@@ -289,7 +289,7 @@ impl ProviderFields {
 }
 
 /// Checks a model's name and its mappings' priorities and weights.
-fn check_model(name: &str, mappings: &[MappingInput]) -> Result<()> {
+pub(crate) fn check_model(name: &str, mappings: &[MappingInput]) -> Result<()> {
     validate_model_name(name)?;
     for m in mappings {
         if let Some(p) = m.priority.filter(|p| *p < 0) {
@@ -298,6 +298,18 @@ fn check_model(name: &str, mappings: &[MappingInput]) -> Result<()> {
         if let Some(w) = m.weight.filter(|w| *w < 0) {
             return Err(Invalid::new("weight", format!("must be 0 or more (got {w})")).into());
         }
+    }
+    Ok(())
+}
+
+/// Checks a client key's limits (as `llmo key create` and the catalog file
+/// give them).
+pub(crate) fn check_key_limits(rpm_limit: Option<i64>, models: Option<&[String]>) -> Result<()> {
+    if let Some(r) = rpm_limit.filter(|r| *r < 0) {
+        return Err(Invalid::new("rpm", format!("must be 0 or more (got {r})")).into());
+    }
+    for m in models.unwrap_or_default() {
+        validate_model_name(m)?;
     }
     Ok(())
 }
@@ -322,14 +334,7 @@ impl NewKey {
         models: Option<Vec<String>>,
     ) -> Result<(NewKey, Secret)> {
         validate_key_name(name)?;
-        if let Some(r) = rpm_limit.filter(|r| *r < 0) {
-            return Err(Invalid::new("rpm", format!("must be 0 or more (got {r})")).into());
-        }
-        if let Some(ms) = &models {
-            for m in ms {
-                validate_model_name(m)?;
-            }
-        }
+        check_key_limits(rpm_limit, models.as_deref())?;
         let secret = generate_key()?;
         let key = NewKey {
             name: name.to_string(),

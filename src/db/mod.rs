@@ -44,6 +44,7 @@ use std::path::{Path, PathBuf};
 
 mod admin;
 pub mod catalog;
+pub mod catalog_state;
 pub mod logs;
 pub mod migrate;
 mod sqlite;

@@ -32,6 +32,7 @@ use tokio::net::TcpListener;
 use crate::config::Settings;
 use crate::db::{OpenReport, Store, StoreError};
 
+mod apply;
 pub(crate) mod body;
 pub(crate) mod breaker;
 pub(crate) mod error;
@@ -159,6 +160,10 @@ pub(crate) struct Shared {
     /// The admin API and UI (`/admin`, `/admin-ui`); answers 503 without an
     /// admin key.
     pub admin: OnceLock<Arc<crate::admin::Admin>>,
+    /// `--apply FILE`: the watcher (run by the database thread) and what
+    /// `/ready` says about the file.
+    applier: std::sync::Mutex<Option<apply::Applier>>,
+    apply_status: RwLock<Option<Arc<apply::ApplyStatus>>>,
 }
 
 impl Shared {
@@ -193,7 +198,31 @@ impl Shared {
             ids: AtomicU64::new(0),
             cut: tokio::sync::watch::channel(false).0,
             admin: OnceLock::new(),
+            applier: std::sync::Mutex::new(
+                s.apply
+                    .value
+                    .clone()
+                    .map(|p| apply::Applier::new(p, s.apply_prune.value)),
+            ),
+            apply_status: RwLock::new(None),
         })
+    }
+
+    /// Applies the `--apply` file if it changed (at once when `now`), on the
+    /// database thread, before the catalog is (re)loaded.
+    fn apply_file(&self, store: &mut Store, now: bool) {
+        let mut guard = self.applier.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(a) = guard.as_mut() else { return };
+        if let Some(st) = a.tick(store, now) {
+            *self.apply_status.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(st));
+        }
+    }
+
+    pub(crate) fn apply_status(&self) -> Option<Arc<apply::ApplyStatus>> {
+        self.apply_status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The current routing snapshot (an `Arc` clone; no lock is kept).
@@ -431,6 +460,7 @@ impl DbWorker {
                                 let _ = shared.recorder.set(o.recorder);
                                 handle = Some(o.handle);
                                 let mut s = o.store;
+                                shared.apply_file(&mut s, true);
                                 match load(&shared, &mut s) {
                                     Ok(()) => {
                                         shared.set_problem(None);
@@ -452,6 +482,7 @@ impl DbWorker {
                             }
                         },
                         Some(s) => {
+                            shared.apply_file(s, false);
                             match load(&shared, s) {
                                 Ok(()) => {
                                     if failing.take().is_some() {
@@ -601,6 +632,7 @@ async fn open_at_start(
             let _ = shared.recorder.set(o.recorder);
             let sh = shared.clone();
             let (store, res) = tokio::task::spawn_blocking(move || {
+                sh.apply_file(&mut o.store, true);
                 let r = load(&sh, &mut o.store);
                 (o.store, r)
             })

@@ -204,6 +204,9 @@ struct ReadyBody<'a> {
     fix: Option<&'a str>,
     providers: Vec<ProviderHealth<'a>>,
     server: ServerFacts,
+    /// The `--apply` file's state, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    apply: Option<&'a super::apply::ApplyStatus>,
 }
 
 /// What `llmo doctor` asks the running server instead of judging from its
@@ -272,8 +275,19 @@ fn ready(shared: &Shared) -> Response<Body> {
     let snap = shared.snapshot();
     let problem = shared.problem();
     let providers = provider_health(snap.as_deref());
+    let apply = shared.apply_status();
+    // A file that never applied keeps the gateway unready (a bad rollout
+    // takes no traffic); a bad edit after a good apply does not.
+    let apply_blocks = apply
+        .as_deref()
+        .filter(|a| !a.applied)
+        .and_then(|a| Some((a.error.as_deref()?, a.fix.as_deref().unwrap_or(""))));
     let (ready, problem, fix) = match (&problem, &snap) {
         (Some(p), _) => (false, Some(p.problem.as_str()), Some(p.fix.as_str())),
+        (None, _) if apply_blocks.is_some() => {
+            let (p, f) = apply_blocks.unwrap_or_default();
+            (false, Some(p), Some(f))
+        }
         (None, None) => (false, Some("the database is not open yet"), Some("wait, or see the logs")),
         (None, Some(s)) if s.providers.is_empty() => (
             false,
@@ -291,6 +305,7 @@ fn ready(shared: &Shared) -> Response<Body> {
             pid: std::process::id(),
             admin_key: shared.admin.get().is_some_and(|a| a.enabled()),
         },
+        apply: apply.as_deref(),
     };
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     json(

@@ -1466,6 +1466,8 @@ upstream_max_body = "7KiB"
 request_body_timeout = "7s"
 request_body_min_rate = 7
 trusted_proxies = ["10.0.0.7"]
+apply = "/file/catalog.toml"
+apply_prune = true
 "#,
     );
     let flag_key = env.path().join("admin.key");
@@ -1484,6 +1486,8 @@ trusted_proxies = ["10.0.0.7"]
         ("LLMO_REQUEST_BODY_TIMEOUT", "8s"),
         ("LLMO_REQUEST_BODY_MIN_RATE", "8"),
         ("LLMO_TRUSTED_PROXIES", "10.0.0.8"),
+        ("LLMO_APPLY", "/env/catalog.toml"),
+        ("LLMO_APPLY_PRUNE", "false"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -1517,6 +1521,8 @@ trusted_proxies = ["10.0.0.7"]
             row("request_body_timeout", "7s", Source::File),
             row("request_body_min_rate", "7 bytes/s", Source::File),
             row("trusted_proxies", "10.0.0.7", Source::File),
+            row("apply", "/file/catalog.toml", Source::File),
+            row("apply_prune", "true", Source::File),
         ]
     );
 
@@ -1537,6 +1543,8 @@ trusted_proxies = ["10.0.0.7"]
             row("request_body_timeout", "8s", Source::Env),
             row("request_body_min_rate", "8 bytes/s", Source::Env),
             row("trusted_proxies", "10.0.0.8", Source::Env),
+            row("apply", "/env/catalog.toml", Source::Env),
+            row("apply_prune", "false", Source::Env),
         ]
     );
 
@@ -1550,6 +1558,8 @@ trusted_proxies = ["10.0.0.7"]
         shutdown_timeout: Some(std::time::Duration::from_secs(9)),
         admin_key_file: Some(flag_key),
         upstream_max_body: Some(9),
+        apply: Some("/flag/catalog.toml".into()),
+        apply_prune: Some(true),
     };
     let s = Settings::resolve_with(&flags, &vars).unwrap();
     let t = table(&s);
@@ -1561,6 +1571,8 @@ trusted_proxies = ["10.0.0.7"]
     assert_eq!(t[5], row("shutdown_timeout", "9s", Source::Flag));
     assert_eq!(t[8], row("admin_key", "llmo-...0009", Source::Flag));
     assert_eq!(t[9], row("upstream_max_body", "9", Source::Flag));
+    assert_eq!(t[13], row("apply", "/flag/catalog.toml", Source::Flag));
+    assert_eq!(t[14], row("apply_prune", "true", Source::Flag));
 
     // An empty file, no env, no flags: the defaults the README documents.
     let empty = env.path().join("empty.toml");
@@ -1590,6 +1602,8 @@ trusted_proxies = ["10.0.0.7"]
                 "none (the peer address is the client)",
                 Source::Default
             ),
+            row("apply", "none", Source::Default),
+            row("apply_prune", "false", Source::Default),
         ]
     );
 }

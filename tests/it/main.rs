@@ -11,6 +11,7 @@
 mod admin;
 mod cli;
 mod common;
+mod config_apply;
 mod doctor;
 mod edges;
 mod gateway;

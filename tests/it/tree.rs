@@ -285,6 +285,18 @@ const LAYERS: &[(&str, &[&str], &str)] = &[
         "the adapters are a leaf: upstream wire formats and the HTTP client, never the server",
     ),
     (
+        "src/catalog_file/",
+        &[
+            "crate::gateway",
+            "crate::admin",
+            "crate::cli",
+            "crate::doctor",
+            "hyper::",
+            "reqwest::",
+        ],
+        "the catalog file sits below its callers (the CLI and the gateway)",
+    ),
+    (
         "src/gateway/",
         &["crate::cli", "crate::doctor"],
         "the server does not reach up into the CLI",

@@ -15,10 +15,11 @@ use crate::db::{Result, StoreError};
 use crate::secret::Secret;
 use crate::time::{now_ms, rfc3339};
 
-const PROVIDER_COLS: &str = "id, name, kind, base_url, api_key, api_key_env, priority, weight, \
+pub(super) const PROVIDER_COLS: &str =
+    "id, name, kind, base_url, api_key, api_key_env, priority, weight, \
      max_retries, timeout_ms, rate_limit_rpm, enabled, created_at, updated_at";
 
-fn provider_from_row(r: &Row<'_>) -> rusqlite::Result<Provider> {
+pub(super) fn provider_from_row(r: &Row<'_>) -> rusqlite::Result<Provider> {
     let kind: String = r.get(2)?;
     Ok(Provider {
         id: r.get(0)?,
@@ -572,7 +573,7 @@ fn bump_keys_version(tx: &Transaction<'_>, n: i64) -> Result<()> {
     Ok(())
 }
 
-fn read_versions(conn: &rusqlite::Connection) -> Result<Versions> {
+pub(super) fn read_versions(conn: &rusqlite::Connection) -> Result<Versions> {
     let mut v = Versions::default();
     let mut st = conn.prepare_cached(
         "SELECT key, value FROM meta WHERE key IN ('config_version', 'keys_version')",

@@ -13,6 +13,7 @@ use super::{DatabaseError, FaultKind, Result, StoreError};
 
 mod admin;
 mod catalog;
+mod catalog_state;
 pub mod info;
 pub(super) mod logs;
 pub(super) mod migrate;
