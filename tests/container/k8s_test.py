@@ -32,7 +32,7 @@ from lib import check, log
 # LLMO_APPLY): then the catalog in the ConfigMap must be applied by the pod,
 # and re-applied when the ConfigMap's mount is swapped. Before that merge the
 # binary ignores LLMO_APPLY, and check_catalog_applied() is skipped.
-APPLY_MERGED = False
+APPLY_MERGED = True
 # ---------------------------------------------------------------------------
 
 K8S = os.path.join(lib.ROOT, "deploy", "k8s")
