@@ -302,7 +302,7 @@ _llmo() {
 
     case "${cmd}" in
         llmo)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version serve provider model key migrate doctor admin-key health completions help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version serve provider model key migrate doctor admin-key health completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -316,6 +316,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -324,7 +328,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__admin__subcmd__key)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version generate help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -338,6 +342,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -346,7 +354,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__admin__subcmd__key__subcmd__generate)
-            opts="-q -v -h -V --out --force --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --out --force --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -362,6 +370,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -414,7 +426,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__completions)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version bash elvish fish powershell zsh"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -428,6 +440,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -436,7 +452,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__doctor)
-            opts="-q -v -h -V --probe --probe-timeout --admin-key-file --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --probe --probe-timeout --admin-key-file --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -458,6 +474,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -466,7 +486,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__health)
-            opts="-q -v -h -V --url --timeout --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --url --timeout --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -486,6 +506,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -944,7 +968,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version create list revoke help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version create list revoke help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -958,6 +982,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -966,7 +994,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key__subcmd__create)
-            opts="-q -v -h -V --rpm --models --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --rpm --models --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -986,6 +1014,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1066,7 +1098,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key__subcmd__list)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1078,6 +1110,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1088,7 +1124,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key__subcmd__revoke)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1102,6 +1138,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1110,7 +1150,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__migrate)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version status up help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version status up help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1122,6 +1162,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1188,7 +1232,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__migrate__subcmd__status)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1200,6 +1244,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1210,7 +1258,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__migrate__subcmd__up)
-            opts="-q -v -h -V --dry-run --no-backup --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --dry-run --no-backup --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1224,6 +1272,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1232,7 +1284,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version add list show remove unmap enable disable help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version add list show remove unmap enable disable help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1246,6 +1298,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1254,7 +1310,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__add)
-            opts="-q -v -h -V --provider --description --disabled --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --provider --description --disabled --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1276,6 +1332,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1284,7 +1344,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__disable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1296,6 +1356,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1306,7 +1370,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__enable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1318,6 +1382,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1454,7 +1522,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__list)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1466,6 +1534,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1476,7 +1548,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__remove)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1488,6 +1560,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1498,7 +1574,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__show)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1512,6 +1588,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1520,7 +1600,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__unmap)
-            opts="-q -v -h -V --provider --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --provider --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1538,6 +1618,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1546,7 +1630,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version add list show update rename remove enable disable help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version add list show update rename remove enable disable help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1560,6 +1644,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1568,7 +1656,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__add)
-            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --no-api-key --disabled --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --no-api-key --disabled --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1622,6 +1710,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1630,7 +1722,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__disable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1642,6 +1734,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1652,7 +1748,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__enable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1664,6 +1760,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1814,7 +1914,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__list)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1826,6 +1926,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1836,7 +1940,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__remove)
-            opts="-q -v -h -V --force --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --force --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1848,6 +1952,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1858,7 +1966,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__rename)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1870,6 +1978,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1880,7 +1992,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__show)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1894,6 +2006,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1902,7 +2018,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__update)
-            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --no-api-key --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --no-api-key --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1956,6 +2072,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1964,7 +2084,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__serve)
-            opts="-q -v -h -V --listen --allow-anonymous --max-body --log-retention --shutdown-timeout --upstream-max-body --exit-on-error --admin-key-file --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --listen --allow-anonymous --max-body --log-retention --shutdown-timeout --upstream-max-body --exit-on-error --admin-key-file --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2000,6 +2120,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)

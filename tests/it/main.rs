@@ -19,6 +19,7 @@ mod gateway_resilience;
 mod gateway_translated;
 mod generated;
 mod health_cli;
+mod logs_json;
 mod memory;
 mod migrate;
 #[cfg(unix)]
