@@ -12,7 +12,7 @@ use crate::common::{eventually_blocking, TestEnv, PATIENCE};
 use crate::health_cli::Served;
 
 /// One HTTP/1.1 request on a fresh connection: (status, x-request-id, body).
-fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String, String) {
+pub(crate) fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
         s,

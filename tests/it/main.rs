@@ -26,4 +26,5 @@ mod migrate;
 mod readme;
 mod recorder;
 mod streams;
+mod tls;
 mod tree;
