@@ -26,8 +26,8 @@ end
 
 complete -c llmo -n "__fish_llmo_needs_command" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_needs_command" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_needs_command" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_needs_command" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_needs_command" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_needs_command" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_needs_command" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -51,23 +51,23 @@ complete -c llmo -n "__fish_llmo_using_subcommand serve" -l upstream-max-body -d
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand serve" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand serve" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l allow-anonymous -d 'Serve requests that carry no API key [env: LLMO_ALLOW_ANONYMOUS]'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l exit-on-error -d 'Exit 1 when the database cannot be opened or migrated, instead of serving not-ready and retrying in the background'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -f -a "add" -d 'Add a provider'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -f -a "list" -d 'List providers (lowest priority number first)'
@@ -90,32 +90,32 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l models -d 'Public model names served by this provider (created if new, mapped under the same upstream name)' -r
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l no-api-key -d 'The server needs no key (a local Ollama or vLLM; openai-compatible only). One of `--api-key`, `--api-key-env` or this is required'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l disabled -d 'Add it disabled (no traffic until `llmo provider enable`)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l kind -d 'API flavour: openai, anthropic, gemini or openai-compatible' -r
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l base-url -d 'API base URL [default: the vendor\'s; required for openai-compatible, e.g. http://localhost:11434/v1]' -r
@@ -129,50 +129,50 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l models -d 'Public model names served by this provider (created if new, mapped under the same upstream name)' -r
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l no-api-key -d 'Forget the provider\'s key (stored or variable): for servers that need none, such as a local Ollama or vLLM'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l force -d 'Remove it even if it is the only provider of some model'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a provider'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "list" -d 'List providers (lowest priority number first)'
@@ -185,12 +185,12 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -f -a "add" -d 'Add a model served by one or more providers (or add mappings to an existing one)'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -f -a "list" -d 'List models and their providers'
@@ -204,68 +204,68 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l description -d 'Free text shown in listings' -r
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l disabled -d 'Add it disabled'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l provider -r
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a model served by one or more providers (or add mappings to an existing one)'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from help" -f -a "list" -d 'List models and their providers'
@@ -277,12 +277,12 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -f -a "create" -d 'Create a key and print it (once: it cannot be shown again)'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -f -a "list" -d 'List keys (prefix, limits, last use; never the key)'
@@ -292,30 +292,30 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcomman
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l models -d 'Public models this key may use [default: all]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a key and print it (once: it cannot be shown again)'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "list" -d 'List keys (prefix, limits, last use; never the key)'
@@ -323,35 +323,35 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcomman
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -f -a "status" -d 'Show every migration known to the binary or the database and its state (exit 1 when the database does not match this binary)'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -f -a "up" -d 'Apply pending migrations, each in its own transaction, after backing up the database'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l dry-run -d 'Show what would be applied, change nothing'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l no-backup -d 'Skip the backup copy (`VACUUM INTO <db>.backup-v<N>-<time>`) of a non-empty database'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show every migration known to the binary or the database and its state (exit 1 when the database does not match this binary)'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "up" -d 'Apply pending migrations, each in its own transaction, after backing up the database'
@@ -360,35 +360,35 @@ complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l probe-timeout -d 'H
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l probe -d 'Also call each enabled provider\'s models list once (never a paid completion) to check that it is reachable and accepts the key. Without it nothing leaves this machine'
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -f -a "generate" -d 'Print a new random admin key, or write it to a file (mode 0600)'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l out -d 'Write the key to this file (created with mode 0600) instead of printing it' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l force -d 'Replace FILE if it exists'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from help" -f -a "generate" -d 'Print a new random admin key, or write it to a file (mode 0600)'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -396,21 +396,21 @@ complete -c llmo -n "__fish_llmo_using_subcommand health" -l url -d 'Base URL of
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l timeout -d 'How long to wait for the answer, e.g. `5s` or `500ms`' -r
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand health" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand health" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand health" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand health" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand health" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand health" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand health" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand completions" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t'Human-readable lines (the default)'
-json\t'One JSON object per line'"
+complete -c llmo -n "__fish_llmo_using_subcommand completions" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -s v -l verbose -d 'Print more detail (and debug logs)'
-complete -c llmo -n "__fish_llmo_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c llmo -n "__fish_llmo_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions help" -f -a "serve" -d 'Run the OpenAI-compatible gateway (until SIGTERM/SIGINT)'
 complete -c llmo -n "__fish_llmo_using_subcommand help; and not __fish_seen_subcommand_from serve provider model key migrate doctor admin-key health completions help" -f -a "provider" -d 'Manage upstream providers (OpenAI, Anthropic, Gemini, OpenAI-compatible)'

@@ -34,10 +34,10 @@ pub const FORMAT_ENV: &str = "LLMO_LOG_FORMAT";
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
-    /// Human-readable lines (the default).
+    // No per-value docs: clap would switch every command's help to the long
+    // layout to show them; `--log-format`'s own help says what each does.
     #[default]
     Text,
-    /// One JSON object per line.
     Json,
 }
 

@@ -563,6 +563,7 @@ mod tests {
                 "LLMO_REQUEST_BODY_TIMEOUT",
                 "LLMO_REQUEST_BODY_MIN_RATE",
                 "LLMO_TRUSTED_PROXIES",
+                "LLMO_LOG_FORMAT",
             ]
         );
         for d in SETTINGS {
