@@ -332,7 +332,7 @@ _llmo() {
 
     case "${cmd}" in
         llmo)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version serve provider model key config migrate doctor admin-key health completions help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version serve provider model key config migrate doctor admin-key health completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -346,6 +346,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -354,7 +358,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__admin__subcmd__key)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version generate help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -368,6 +372,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -376,7 +384,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__admin__subcmd__key__subcmd__generate)
-            opts="-q -v -h -V --out --force --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --out --force --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -392,6 +400,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -444,7 +456,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__completions)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version bash elvish fish powershell zsh"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -456,6 +468,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -466,7 +482,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__config)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version export apply help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version export apply help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -480,6 +496,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -488,7 +508,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__config__subcmd__apply)
-            opts="-q -v -h -V --dry-run --prune --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --dry-run --prune --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -502,6 +522,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -510,7 +534,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__config__subcmd__export)
-            opts="-q -v -h -V --out --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --out --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -526,6 +550,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -592,7 +620,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__doctor)
-            opts="-q -v -h -V --probe --probe-timeout --admin-key-file --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --probe --probe-timeout --admin-key-file --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -614,6 +642,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -622,7 +654,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__health)
-            opts="-q -v -h -V --url --timeout --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --url --timeout --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -642,6 +674,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1142,7 +1178,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version create list revoke help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version create list revoke help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1156,6 +1192,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1164,7 +1204,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key__subcmd__create)
-            opts="-q -v -h -V --rpm --models --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --rpm --models --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1184,6 +1224,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1264,7 +1308,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key__subcmd__list)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1276,6 +1320,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1286,7 +1334,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__key__subcmd__revoke)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1300,6 +1348,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1308,7 +1360,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__migrate)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version status up help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version status up help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1320,6 +1372,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1386,7 +1442,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__migrate__subcmd__status)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1398,6 +1454,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1408,7 +1468,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__migrate__subcmd__up)
-            opts="-q -v -h -V --dry-run --no-backup --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --dry-run --no-backup --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1422,6 +1482,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1430,7 +1494,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version add list show remove unmap enable disable help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version add list show remove unmap enable disable help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1444,6 +1508,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1452,7 +1520,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__add)
-            opts="-q -v -h -V --provider --description --disabled --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --provider --description --disabled --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1474,6 +1542,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1482,7 +1554,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__disable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1494,6 +1566,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1504,7 +1580,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__enable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1516,6 +1592,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1652,7 +1732,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__list)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1664,6 +1744,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1674,7 +1758,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__remove)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1686,6 +1770,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1696,7 +1784,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__show)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1710,6 +1798,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1718,7 +1810,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__model__subcmd__unmap)
-            opts="-q -v -h -V --provider --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --provider --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1736,6 +1828,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1744,7 +1840,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version add list show update rename remove enable disable help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version add list show update rename remove enable disable help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1758,6 +1854,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1766,7 +1866,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__add)
-            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --no-api-key --disabled --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --no-api-key --disabled --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1820,6 +1920,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1828,7 +1932,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__disable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1840,6 +1944,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1850,7 +1958,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__enable)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1862,6 +1970,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2012,7 +2124,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__list)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2024,6 +2136,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2034,7 +2150,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__remove)
-            opts="-q -v -h -V --force --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --force --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2046,6 +2162,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2056,7 +2176,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__rename)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2068,6 +2188,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2078,7 +2202,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__show)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2092,6 +2216,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2100,7 +2228,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__provider__subcmd__update)
-            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --no-api-key --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --kind --base-url --api-key --api-key-env --priority --weight --max-retries --timeout --rate-limit --models --no-api-key --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2154,6 +2282,10 @@ _llmo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2162,7 +2294,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__serve)
-            opts="-q -v -h -V --listen --allow-anonymous --max-body --log-retention --shutdown-timeout --upstream-max-body --exit-on-error --apply --apply-prune --admin-key-file --db --config --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --listen --allow-anonymous --max-body --log-retention --shutdown-timeout --upstream-max-body --exit-on-error --apply --apply-prune --admin-key-file --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2202,6 +2334,10 @@ _llmo() {
                     ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)

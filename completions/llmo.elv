@@ -20,6 +20,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -51,6 +52,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --allow-anonymous 'Serve requests that carry no API key [env: LLMO_ALLOW_ANONYMOUS]'
             cand --exit-on-error 'Exit 1 when the database cannot be opened or migrated, instead of serving not-ready and retrying in the background'
             cand --apply-prune 'With `--apply`: also remove the providers, models and mappings the file does not name [env: LLMO_APPLY_PRUNE]'
@@ -67,6 +69,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -99,6 +102,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --models 'Public model names served by this provider (created if new, mapped under the same upstream name)'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --no-api-key 'The server needs no key (a local Ollama or vLLM; openai-compatible only). One of `--api-key`, `--api-key-env` or this is required'
             cand --disabled 'Add it disabled (no traffic until `llmo provider enable`)'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -114,6 +118,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider;list'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -127,6 +132,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider;show'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -150,6 +156,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --models 'Public model names served by this provider (created if new, mapped under the same upstream name)'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --no-api-key 'Forget the provider''s key (stored or variable): for servers that need none, such as a local Ollama or vLLM'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
@@ -164,6 +171,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider;rename'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -177,6 +185,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider;remove'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --force 'Remove it even if it is the only provider of some model'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
@@ -191,6 +200,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider;enable'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -204,6 +214,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider;disable'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -246,6 +257,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;model'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -269,6 +281,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --description 'Free text shown in listings'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --disabled 'Add it disabled'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
@@ -283,6 +296,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;model;list'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -296,6 +310,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;model;show'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -309,6 +324,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;model;remove'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -323,6 +339,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --provider 'provider'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -336,6 +353,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;model;enable'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -349,6 +367,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;model;disable'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -388,6 +407,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;key'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -407,6 +427,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --models 'Public models this key may use [default: all]'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -420,6 +441,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;key;list'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -433,6 +455,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;key;revoke'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -460,6 +483,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;config'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -477,6 +501,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --out 'Write to this file instead of stdout'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -490,6 +515,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;config;apply'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --dry-run 'Print the plan and change nothing'
             cand --prune 'Also remove the providers, models and mappings the file does not name (client keys are never revoked)'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -516,6 +542,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;migrate'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -532,6 +559,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;migrate;status'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -545,6 +573,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;migrate;up'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --dry-run 'Show what would be applied, change nothing'
             cand --no-backup 'Skip the backup copy (`VACUUM INTO <db>.backup-v<N>-<time>`) of a non-empty database'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -573,6 +602,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --probe 'Also call each enabled provider''s models list once (never a paid completion) to check that it is reachable and accepts the key. Without it nothing leaves this machine'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
@@ -587,6 +617,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;admin-key'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -603,6 +634,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --out 'Write the key to this file (created with mode 0600) instead of printing it'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --force 'Replace FILE if it exists'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
@@ -627,6 +659,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --timeout 'How long to wait for the answer, e.g. `5s` or `500ms`'
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -640,6 +673,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;completions'= {
             cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'

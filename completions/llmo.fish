@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_llmo_global_optspecs
-    string join \n db= config= json q/quiet v/verbose h/help V/version
+    string join \n db= config= json q/quiet v/verbose log-format= h/help V/version
 end
 
 function __fish_llmo_needs_command
@@ -26,6 +26,8 @@ end
 
 complete -c llmo -n "__fish_llmo_needs_command" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_needs_command" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_needs_command" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_needs_command" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_needs_command" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_needs_command" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -51,6 +53,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand serve" -l apply -d 'Apply this
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand serve" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l allow-anonymous -d 'Serve requests that carry no API key [env: LLMO_ALLOW_ANONYMOUS]'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l exit-on-error -d 'Exit 1 when the database cannot be opened or migrated, instead of serving not-ready and retrying in the background'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l apply-prune -d 'With `--apply`: also remove the providers, models and mappings the file does not name [env: LLMO_APPLY_PRUNE]'
@@ -61,6 +65,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand serve" -s h -l help -d 'Print 
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -87,6 +93,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l models -d 'Public model names served by this provider (created if new, mapped under the same upstream name)' -r
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l no-api-key -d 'The server needs no key (a local Ollama or vLLM; openai-compatible only). One of `--api-key`, `--api-key-env` or this is required'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l disabled -d 'Add it disabled (no traffic until `llmo provider enable`)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l json -d 'Print machine-readable JSON instead of tables'
@@ -96,6 +104,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -103,6 +113,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -120,6 +132,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l models -d 'Public model names served by this provider (created if new, mapped under the same upstream name)' -r
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l no-api-key -d 'Forget the provider\'s key (stored or variable): for servers that need none, such as a local Ollama or vLLM'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print only data and errors'
@@ -128,6 +142,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -135,6 +151,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l force -d 'Remove it even if it is the only provider of some model'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print only data and errors'
@@ -143,6 +161,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -150,6 +170,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -166,6 +188,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -183,6 +207,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l description -d 'Free text shown in listings' -r
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l disabled -d 'Add it disabled'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print only data and errors'
@@ -191,6 +217,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -198,6 +226,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -205,6 +235,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -213,6 +245,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l provider -r
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -220,6 +254,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -227,6 +263,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -242,6 +280,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -255,6 +295,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcomman
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l models -d 'Public models this key may use [default: all]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -262,6 +304,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcomman
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -269,6 +313,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcomman
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -280,6 +326,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcomman
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -291,6 +339,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_su
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -l out -d 'Write to this file instead of stdout' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -298,6 +348,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcom
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -l dry-run -d 'Print the plan and change nothing'
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -l prune -d 'Also remove the providers, models and mappings the file does not name (client keys are never revoked)'
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -l json -d 'Print machine-readable JSON instead of tables'
@@ -310,6 +362,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcom
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -320,6 +374,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_s
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -327,6 +383,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subco
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l dry-run -d 'Show what would be applied, change nothing'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l no-backup -d 'Skip the backup copy (`VACUUM INTO <db>.backup-v<N>-<time>`) of a non-empty database'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l json -d 'Print machine-readable JSON instead of tables'
@@ -341,6 +399,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l probe-timeout -d 'H
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l probe -d 'Also call each enabled provider\'s models list once (never a paid completion) to check that it is reachable and accepts the key. Without it nothing leaves this machine'
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -s q -l quiet -d 'Print only data and errors'
@@ -349,6 +409,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand doctor" -s h -l help -d 'Print
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -359,6 +421,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l out -d 'Write the key to this file (created with mode 0600) instead of printing it' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l force -d 'Replace FILE if it exists'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -s q -l quiet -d 'Print only data and errors'
@@ -371,6 +435,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand health" -l url -d 'Base URL of
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l timeout -d 'How long to wait for the answer, e.g. `5s` or `500ms`' -r
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand health" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand health" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand health" -s v -l verbose -d 'Print more detail (and debug logs)'
@@ -378,6 +444,8 @@ complete -c llmo -n "__fish_llmo_using_subcommand health" -s h -l help -d 'Print
 complete -c llmo -n "__fish_llmo_using_subcommand health" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand completions" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -s v -l verbose -d 'Print more detail (and debug logs)'

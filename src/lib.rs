@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod error;
 pub mod gateway;
 mod http_util;
+pub mod logging;
 pub mod output;
 pub mod secret;
 pub mod time;

@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// The static (musl) build allocates with mimalloc: musl's own malloc costs
+/// far more CPU per request under the gateway's threads (bench/README.md).
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // The maintainers' `llmo generate` stays out of the public command tree.
     if std::env::args_os().nth(1).is_some_and(|a| a == "generate") {

@@ -125,9 +125,7 @@ tests/browser/run.sh
 # ----- the static binary, its image, compose and Kubernetes -----
 step "cargo build --release --target x86_64-unknown-linux-musl"
 cargo build --release --target x86_64-unknown-linux-musl
-if [ -f tests/static/run.sh ]; then
-    step "tests/static/run.sh"
-    bash tests/static/run.sh
-fi
+step "tests/static/run.sh"
+bash tests/static/run.sh
 step "tests/container/run.sh (image, compose, k8s)"
 tests/container/run.sh

@@ -63,6 +63,10 @@ pub struct GlobalArgs {
     /// Print more detail (and debug logs)
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Log line format on stderr: `text`, or `json` (one object per line)
+    /// [env: LLMO_LOG_FORMAT] [default: text]
+    #[arg(long, global = true, value_name = "FORMAT", value_enum)]
+    pub log_format: Option<crate::logging::LogFormat>,
 }
 
 /// `--admin-key-file`: only for the commands that use the admin key
@@ -163,8 +167,10 @@ impl Ctx {
 /// Runs a parsed command line and maps the outcome to an exit code:
 /// 0 ok, 1 the user's input or the system's state is wrong, 2 unexpected.
 pub fn main(cli: Cli) -> ExitCode {
-    init_tracing(&cli.global);
     let ctx = Ctx::new(cli.global.clone());
+    if let Err(e) = init_tracing(&cli.global) {
+        return report_error(&ctx.printer, &e.into());
+    }
     match run(cli.command, &ctx) {
         Ok(code) => code,
         Err(err) => report_error(&ctx.printer, &err),
@@ -181,9 +187,16 @@ pub fn report_error(printer: &Printer, err: &anyhow::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let class = classify(err);
-    eprintln!("{}: {err:#}", printer.paint("error", "31"));
-    if let Some(h) = class.hint {
-        eprintln!("{}: {h}", printer.paint("hint", "36"));
+    if crate::logging::is_json() {
+        eprintln!(
+            "{}",
+            crate::logging::error_line(&format!("{err:#}"), class.hint.as_deref())
+        );
+    } else {
+        eprintln!("{}: {err:#}", printer.paint("error", "31"));
+        if let Some(h) = &class.hint {
+            eprintln!("{}: {h}", printer.paint("hint", "36"));
+        }
     }
     if class.is_user {
         ExitCode::from(1)
@@ -207,8 +220,12 @@ pub fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn init_tracing(global: &GlobalArgs) {
+/// Installs the log output: `LLMO_LOG`'s filter (or one from -q/-v) and
+/// the format (`--log-format`, `LLMO_LOG_FORMAT`; see [`crate::logging`]).
+fn init_tracing(global: &GlobalArgs) -> Result<(), crate::error::UserError> {
     use tracing_subscriber::EnvFilter;
+    let env_format = std::env::var(crate::logging::FORMAT_ENV).ok();
+    let format = crate::logging::resolve(global.log_format, env_format.as_deref())?;
     let default = if global.verbose {
         "llmo=debug,info"
     } else if global.quiet {
@@ -221,11 +238,9 @@ fn init_tracing(global: &GlobalArgs) {
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(default));
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(!no_color && std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    let ansi = !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    crate::logging::init(format, filter, ansi);
+    Ok(())
 }
 
 #[cfg(test)]

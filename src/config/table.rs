@@ -485,6 +485,16 @@ pub(crate) const SETTINGS: &[SettingDef] = &[
             set: |s, v| s.apply_prune = v,
         }),
     },
+    // The log line format (text | json), read by `cli::init_tracing` before
+    // anything else, like `LLMO_LOG` (so not from the config file).
+    SettingDef {
+        name: "log_format",
+        file_key: None,
+        env: "LLMO_LOG_FORMAT",
+        flag: Some("log-format"),
+        secret: false,
+        value: None,
+    },
 ];
 
 /// The config file's `trusted_proxies`: a list of strings, or one string.
@@ -596,6 +606,7 @@ mod tests {
                 "LLMO_TRUSTED_PROXIES",
                 "LLMO_APPLY",
                 "LLMO_APPLY_PRUNE",
+                "LLMO_LOG_FORMAT",
             ]
         );
         for d in SETTINGS {

@@ -3,7 +3,10 @@
 //! multi-megabyte request left its peak resident for good. At start the
 //! arenas are capped; after a request with a large body the allocator is
 //! asked to return its free pages (`malloc_trim`), off the request path, by
-//! [`trim_task`]. Other allocators (musl) need neither: no-ops there.
+//! [`trim_task`]. Both calls are glibc's (`target_env = "gnu"`) and no-ops
+//! elsewhere: the static musl build allocates with mimalloc (`main.rs`),
+//! which returns freed pages to the OS by itself shortly after they fall
+//! free (its purge delay), so it needs neither an arena cap nor a trim.
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 

@@ -135,6 +135,38 @@ impl Problem {
     }
 }
 
+/// The one HTTP client for upstreams: the embedded Mozilla roots plus the
+/// CAs of `SSL_CERT_FILE` / `SSL_CERT_DIR` (see [`providers::tls`]); a
+/// variable naming nothing usable stops the start.
+fn upstream_client() -> anyhow::Result<reqwest::Client> {
+    let extra = providers::tls::ExtraRoots::from_env().map_err(|e| {
+        crate::error::user(e)
+            .hint("point the variable at a readable PEM file (or directory), or unset it")
+    })?;
+    if !extra.certs.is_empty() {
+        tracing::info!(
+            "trusting {} extra CA certificate(s) besides the built-in roots: {}",
+            extra.certs.len(),
+            extra.sources.join(", ")
+        );
+    }
+    let mut b = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(1024)
+        .connect_timeout(Duration::from_secs(10));
+    for cert in extra.certs {
+        b = b.add_root_certificate(cert);
+    }
+    let sources = extra.sources.join(", ");
+    b.build().map_err(|e| match sources.is_empty() {
+        true => anyhow::Error::new(e),
+        false => {
+            crate::error::user(format!("cannot use the CA certificates of {sources}: {e}")).into()
+        }
+    })
+}
+
 /// State shared by every connection and request.
 pub(crate) struct Shared {
     pub http: reqwest::Client,
@@ -168,12 +200,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn new(s: &Settings, body_rate_grace: Duration) -> anyhow::Result<Shared> {
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
-            .connect_timeout(Duration::from_secs(10))
-            .build()?;
+        let http = upstream_client()?;
         Ok(Shared {
             http,
             metrics: Metrics::default(),

@@ -20,10 +20,12 @@ mod gateway_resilience;
 mod gateway_translated;
 mod generated;
 mod health_cli;
+mod logs_json;
 mod memory;
 mod migrate;
 #[cfg(unix)]
 mod readme;
 mod recorder;
 mod streams;
+mod tls;
 mod tree;

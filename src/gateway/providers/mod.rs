@@ -21,6 +21,7 @@ pub(crate) mod gemini;
 pub(crate) mod openai;
 pub(crate) mod probe;
 pub(crate) mod request;
+pub(crate) mod tls;
 pub(crate) mod translated;
 pub(crate) mod upstream;
 
@@ -331,16 +332,55 @@ impl UpstreamError {
             detail.push_str(&s.to_string());
             src = s.source();
         }
-        let class = transport_class(e, &detail);
+        let class = certificate_problem(e).unwrap_or_else(|| transport_class(e, &detail).into());
         tracing::warn!(error = %detail, "upstream transport error: {class}");
         if e.is_timeout() {
             UpstreamError::Timeout(timeout_ms)
         } else if e.is_body() || e.is_decode() {
-            UpstreamError::Broken(class.into())
+            UpstreamError::Broken(class)
         } else {
-            UpstreamError::Connect(class.into())
+            UpstreamError::Connect(class)
         }
     }
+}
+
+/// A TLS certificate the client rejected, named by rustls' reason (its
+/// kind only: no host name or URL), with the fix for a private CA.
+fn certificate_problem(e: &reqwest::Error) -> Option<String> {
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        // rustls' error travels inside an io::Error, whose source() skips it.
+        let inner = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        let text = inner.map_or_else(|| s.to_string(), ToString::to_string);
+        if let Some(reason) = text.strip_prefix("invalid peer certificate: ") {
+            return Some(certificate_sentence(reason));
+        }
+        src = s.source();
+    }
+    None
+}
+
+/// rustls' reason (`UnknownIssuer`, `certificate expired: ...`) as the
+/// client's sentence.
+fn certificate_sentence(reason: &str) -> String {
+    let r = reason.to_ascii_lowercase().replace(' ', "");
+    let (what, kind) = if r.contains("unknownissuer") {
+        return "upstream TLS certificate not trusted (UnknownIssuer); if a corporate proxy or \
+                private CA signs it, point SSL_CERT_FILE at its PEM bundle"
+            .into();
+    } else if r.contains("notvalidforname") {
+        ("not valid for the upstream's host name", "NotValidForName")
+    } else if r.contains("notvalidyet") {
+        ("not valid yet", "NotValidYet")
+    } else if r.contains("expired") {
+        ("expired", "Expired")
+    } else {
+        let word = reason.split(|c: char| !c.is_ascii_alphanumeric()).next();
+        ("rejected", word.unwrap_or_default())
+    };
+    format!("upstream TLS certificate {what} ({kind})")
 }
 
 /// The class of a transport error, from the `io::Error` at the root of its
