@@ -62,6 +62,24 @@ impl std::fmt::Debug for Admin {
     }
 }
 
+/// The client of the provider test: the gateway's trusted roots (a bad
+/// `SSL_CERT_FILE` already stopped `serve`; elsewhere the embedded roots).
+fn admin_http_client() -> reqwest::Client {
+    let b = reqwest::Client::builder().user_agent(concat!(
+        "llmo/",
+        env!("CARGO_PKG_VERSION"),
+        " (admin test)"
+    ));
+    let b = crate::gateway::providers::tls::with_extra_roots(b).unwrap_or_else(|_| {
+        reqwest::Client::builder().user_agent(concat!(
+            "llmo/",
+            env!("CARGO_PKG_VERSION"),
+            " (admin test)"
+        ))
+    });
+    b.build().unwrap_or_default()
+}
+
 impl Admin {
     pub fn new(db_path: PathBuf, admin_key: Option<Secret>, live: Arc<dyn LiveView>) -> Self {
         Admin {
@@ -70,10 +88,7 @@ impl Admin {
             live,
             store: Arc::new(Mutex::new(None)),
             limiter: Mutex::new(FailureLimiter::new(LIMITER_CAPACITY)),
-            http: reqwest::Client::builder()
-                .user_agent(concat!("llmo/", env!("CARGO_PKG_VERSION"), " (admin test)"))
-                .build()
-                .unwrap_or_default(),
+            http: admin_http_client(),
         }
     }
 

@@ -183,3 +183,29 @@ fn an_unreadable_or_empty_ssl_cert_file_stops_serve_with_one_sentence() {
         );
     }
 }
+
+#[test]
+fn doctor_probe_trusts_the_same_ca_as_the_gateway() {
+    let mock = https_mock();
+    let env = env_for(&mock);
+    let ca = format!("{FIXTURES}/ca.pem");
+    let run = |with_ca: bool| {
+        let mut cmd = env.cmd();
+        if with_ca {
+            cmd.env("SSL_CERT_FILE", &ca);
+        } else {
+            cmd.env_remove("SSL_CERT_FILE");
+        }
+        let out = cmd.args(["doctor", "--probe", "--json"]).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let checks = v["checks"].as_array().unwrap().clone();
+        checks
+            .into_iter()
+            .find(|c| c["group"] == "probe" && c["name"] == "tls")
+            .unwrap_or_else(|| panic!("no probe check for `tls`: {v}"))
+    };
+    let trusted = run(true);
+    assert_eq!(trusted["status"], "ok", "{trusted}");
+    let untrusted = run(false);
+    assert_ne!(untrusted["status"], "ok", "{untrusted}");
+}

@@ -11,10 +11,23 @@ pub(crate) async fn probes(providers: &[Provider], timeout: Duration) -> Vec<Che
     if providers.is_empty() {
         return Vec::new();
     }
-    let http = match reqwest::Client::builder()
-        .user_agent(concat!("llmo/", env!("CARGO_PKG_VERSION"), " (doctor)"))
-        .build()
-    {
+    let b = reqwest::Client::builder().user_agent(concat!(
+        "llmo/",
+        env!("CARGO_PKG_VERSION"),
+        " (doctor)"
+    ));
+    let b = match crate::gateway::providers::tls::with_extra_roots(b) {
+        Ok(b) => b,
+        Err(e) => {
+            return vec![Check::fail(
+                Group::Probe,
+                "ca certificates",
+                e,
+                "point the variable at a readable PEM file (or directory), or unset it",
+            )]
+        }
+    };
+    let http = match b.build() {
         Ok(c) => c,
         Err(e) => {
             return vec![Check::fail(

@@ -30,6 +30,18 @@ pub(crate) struct ExtraRoots {
     pub sources: Vec<String>,
 }
 
+/// `b` trusting the `SSL_CERT_FILE` / `SSL_CERT_DIR` CAs too: the same
+/// roots as the gateway's upstream client, for the other clients that call
+/// providers (the admin API's provider test, `doctor --probe`).
+pub(crate) fn with_extra_roots(
+    mut b: reqwest::ClientBuilder,
+) -> Result<reqwest::ClientBuilder, String> {
+    for cert in ExtraRoots::from_env()?.certs {
+        b = b.add_root_certificate(cert);
+    }
+    Ok(b)
+}
+
 impl ExtraRoots {
     /// From `SSL_CERT_FILE` and `SSL_CERT_DIR` (unset or empty: none).
     pub(crate) fn from_env() -> Result<ExtraRoots, String> {
