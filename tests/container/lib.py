@@ -1,7 +1,10 @@
-"""What the container tests share (stdlib only): podman with the flags these
-machines need (../../shared/CONTAINERS.md: vfs, cgroupfs, runc, no default
-ulimits, --network host), building the image, a mock OpenAI upstream on
-127.0.0.1, HTTP helpers, polling, and a cleanup list run on every exit.
+"""What the container tests share (stdlib only): podman with the flags a
+daemonless sandbox needs — `vfs` storage (no overlay mounts), the `cgroupfs`
+manager (no systemd), the `runc` runtime (crun refuses hybrid cgroups),
+`default_ulimits = []` (raising RLIMIT_NOFILE is forbidden) and
+`--network host` (mocks on 127.0.0.1, ports from the OS) — building the
+image, a mock OpenAI upstream on 127.0.0.1, HTTP helpers, polling, and a
+cleanup list run on every exit.
 
 Every container and image a test makes is named `llmo-ctest-<pid>-...` and
 removed by that name at exit (also on failure or Ctrl-C); nothing else on
