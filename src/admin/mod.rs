@@ -65,19 +65,12 @@ impl std::fmt::Debug for Admin {
 /// The client of the provider test: the gateway's trusted roots (a bad
 /// `SSL_CERT_FILE` already stopped `serve`; elsewhere the embedded roots).
 fn admin_http_client() -> reqwest::Client {
-    let b = reqwest::Client::builder().user_agent(concat!(
-        "llmo/",
-        env!("CARGO_PKG_VERSION"),
-        " (admin test)"
-    ));
-    let b = crate::gateway::providers::tls::with_extra_roots(b).unwrap_or_else(|_| {
-        reqwest::Client::builder().user_agent(concat!(
-            "llmo/",
-            env!("CARGO_PKG_VERSION"),
-            " (admin test)"
-        ))
-    });
-    b.build().unwrap_or_default()
+    const UA: &str = concat!("llmo/", env!("CARGO_PKG_VERSION"), " (admin test)");
+    let b = reqwest::Client::builder().user_agent(UA);
+    crate::gateway::providers::tls::with_extra_roots(b)
+        .unwrap_or_else(|_| reqwest::Client::builder().user_agent(UA))
+        .build()
+        .unwrap_or_default()
 }
 
 impl Admin {

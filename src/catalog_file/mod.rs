@@ -43,6 +43,19 @@ pub struct FileError {
     pub hint: Option<String>,
 }
 
+impl FileError {
+    /// An error at `file:line` about the key `path`, without a hint.
+    pub(crate) fn new(file: &str, line: usize, path: &str, message: impl Into<String>) -> Self {
+        FileError {
+            file: file.to_string(),
+            line,
+            path: path.to_string(),
+            message: message.into(),
+            hint: None,
+        }
+    }
+}
+
 /// The lines of an entry's keys (for errors found after parsing).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Lines {

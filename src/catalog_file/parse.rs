@@ -56,13 +56,7 @@ impl Cursor<'_> {
     }
 
     pub(super) fn error(&self, line: usize, path: &str, message: impl Into<String>) -> FileError {
-        FileError {
-            file: self.file.to_string(),
-            line,
-            path: path.to_string(),
-            message: message.into(),
-            hint: None,
-        }
+        FileError::new(self.file, line, path, message)
     }
 }
 

@@ -32,13 +32,7 @@ struct Planner<'a> {
 
 impl Planner<'_> {
     fn err(&self, line: usize, path: &str, message: impl Into<String>) -> FileError {
-        FileError {
-            file: self.file.to_string(),
-            line,
-            path: path.to_string(),
-            message: message.into(),
-            hint: None,
-        }
+        FileError::new(self.file, line, path, message)
     }
 
     /// A validation error of the catalog's code, placed at its key's line.
