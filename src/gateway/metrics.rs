@@ -916,10 +916,10 @@ mod tests {
     }
 
     /// Not an assertion on speed (shared machine): prints the cost of the
-    /// hot-path call. A benchmark, so ignored by default: CI runs the ignored
-    /// benchmarks once in release mode (`cargo test --release -- --ignored`).
+    /// hot-path call. A benchmark, so ignored by default:
+    /// `LLMO_TEST_BENCH=1 bash tests/run.sh` runs the ignored benchmarks optimised.
     #[test]
-    #[ignore = "benchmark: CI runs it with `cargo test --release -- --ignored`"]
+    #[ignore = "benchmark: LLMO_TEST_BENCH=1 bash tests/run.sh runs it optimised"]
     fn request_cost() {
         let m = Metrics::default();
         let models = ["gpt-4o", "claude-sonnet", "gemini-flash"];

@@ -996,7 +996,7 @@ async fn log_queries_walk_indexes() {
 
 /// The same at one million rows (made in one statement), with timings.
 #[tokio::test]
-#[ignore = "benchmark: run with cargo test --release -- --ignored"]
+#[ignore = "benchmark: LLMO_TEST_BENCH=1 bash tests/run.sh runs it optimised"]
 async fn a_million_rows_are_paged_through_indexes() {
     let h = H::new();
     let t = std::time::Instant::now();

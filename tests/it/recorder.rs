@@ -523,7 +523,7 @@ fn burst(n: usize) -> Duration {
 /// queue. Figures are printed (`-- --nocapture`); only "no row lost" is
 /// asserted, the machine is shared.
 #[test]
-#[ignore = "benchmark: run with cargo test --release -- --ignored"]
+#[ignore = "benchmark: LLMO_TEST_BENCH=1 bash tests/run.sh runs it optimised"]
 fn writer_throughput() {
     let n = 200_000;
     let secs = burst(n).as_secs_f64();

@@ -319,10 +319,10 @@ mod tests {
     }
 
     /// The measurement behind this module's design. A benchmark, so ignored
-    /// by default: CI runs the ignored benchmarks once in release mode
-    /// (`cargo test --release -- --ignored`).
+    /// by default: `LLMO_TEST_BENCH=1 bash tests/run.sh` runs the ignored
+    /// benchmarks optimised.
     #[test]
-    #[ignore = "benchmark: CI runs it with `cargo test --release -- --ignored`"]
+    #[ignore = "benchmark: LLMO_TEST_BENCH=1 bash tests/run.sh runs it optimised"]
     fn rewrite_cost() {
         let msgs: Vec<serde_json::Value> = (0..40)
             .map(|i| serde_json::json!({"role": "user", "content": format!("message {i} {}", "lorem ipsum dolor sit amet ".repeat(10))}))
