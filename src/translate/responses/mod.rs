@@ -11,6 +11,7 @@
 mod request;
 mod response;
 mod stream;
+mod wire;
 
 pub(crate) use request::{input_items, to_chat};
 pub(crate) use response::from_chat;
