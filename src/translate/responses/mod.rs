@@ -11,6 +11,8 @@
 mod request;
 mod response;
 mod stream;
+#[cfg(test)]
+mod test_util;
 mod wire;
 
 pub(crate) use request::{input_items, to_chat};

@@ -51,10 +51,10 @@ const BUILT_IN: &str = "only an `openai` provider can run built-in tools";
 /// Responses items), prepended to this request's `input`.
 pub(crate) fn to_chat(body: &[u8], prior: Option<&[u8]>) -> Result<ChatRequest, TranslateError> {
     let req = Json::parse(body)
-        .map_err(|e| invalid("", format!("the request body is not valid JSON: {e}")))?;
+        .map_err(|e| invalid("body", format!("the request body is not valid JSON: {e}")))?;
     let obj = req
         .as_object()
-        .ok_or_else(|| invalid("", "the request body must be a JSON object"))?;
+        .ok_or_else(|| invalid("body", "the request body must be a JSON object"))?;
     check_fields(obj)?;
     let model = get(&req, "model")
         .and_then(Json::as_str)
@@ -177,7 +177,7 @@ pub(crate) fn input_items(body: &[u8]) -> Result<Vec<u8>, TranslateError> {
         input: Option<&'a RawValue>,
     }
     let parsed: Input<'_> = serde_json::from_slice(body)
-        .map_err(|e| invalid("", format!("the request body is not valid JSON: {e}")))?;
+        .map_err(|e| invalid("body", format!("the request body is not valid JSON: {e}")))?;
     let Some(raw) = parsed.input else {
         return Ok(b"[]".to_vec());
     };
@@ -798,5 +798,356 @@ fn reasoning_effort<'a>(req: &'a Json<'a>) -> Result<Option<&'a str>, TranslateE
             .as_str()
             .map(Some)
             .ok_or_else(|| invalid("reasoning.effort", "`reasoning.effort` must be a string")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::translate::test_support::{fixture_json, golden_json};
+
+    /// Translates `body`, checks llmo's own Chat parser accepts the result
+    /// (the gateway parses it again), and returns it as JSON.
+    fn chat(body: &Value, prior: Option<&Value>) -> Value {
+        let prior = prior.map(|p| serde_json::to_vec(p).unwrap());
+        let c = to_chat(&serde_json::to_vec(body).unwrap(), prior.as_deref()).unwrap();
+        let parsed = Json::parse(&c.body).unwrap();
+        crate::translate::openai::parse_chat(&parsed).unwrap();
+        let v: Value = serde_json::from_slice(&c.body).unwrap();
+        assert_eq!(c.stream, v["stream"] == true);
+        assert!(c.input_estimate > 0);
+        v
+    }
+
+    fn err(body: &Value) -> TranslateError {
+        match to_chat(&serde_json::to_vec(body).unwrap(), None) {
+            Err(e) => e,
+            Ok(_) => panic!("{body} should fail"),
+        }
+    }
+
+    fn codex() -> Value {
+        fixture_json(include_str!(
+            "../../../tests/fixtures/openai/codex_responses_request_recorded.json"
+        ))["body"]
+            .clone()
+    }
+
+    #[test]
+    fn codex_recording_names_its_web_search_tool_in_a_400() {
+        let e = err(&codex());
+        assert_eq!(e.status(), 400);
+        assert_eq!(e.param(), "tools[8].type");
+        assert!(e.to_string().contains("built-in tool `web_search`"), "{e}");
+        assert!(e.to_string().contains("only an `openai` provider"), "{e}");
+    }
+
+    /// The Codex recording without `web_search` (Codex: `web_search =
+    /// "disabled"`), on its second turn: Codex sends the reasoning item,
+    /// the function call and its output back after the first turn's input.
+    #[test]
+    fn golden_codex_second_turn() {
+        let mut body = codex();
+        body["tools"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|t| t["type"] != "web_search");
+        body["input"].as_array_mut().unwrap().extend([
+            json!({"type": "reasoning", "id": "rs_01", "summary": [
+                {"type": "summary_text", "text": "**Listing files**"},
+                {"type": "summary_text", "text": "I will run ls."}
+            ], "content": null, "encrypted_content": "gAAAAABo-opaque"}),
+            json!({"type": "function_call", "id": "fc_01", "name": "exec_command",
+                   "arguments": "{\"cmd\":\"ls\"}", "call_id": "call_ls"}),
+            json!({"type": "function_call", "name": "spawn_agent", "namespace": "multi_agent_v1",
+                   "arguments": "{}", "call_id": "call_spawn"}),
+            json!({"type": "function_call_output", "call_id": "call_ls",
+                   "output": "Cargo.toml\nsrc\n"}),
+            json!({"type": "function_call_output", "call_id": "call_spawn",
+                   "output": [{"type": "input_text", "text": "agent 7"}]}),
+        ]);
+        let got = chat(&body, None);
+        golden_json!("responses/request_codex_second_turn.json", &got);
+        let msgs = got["messages"].as_array().unwrap();
+        assert_eq!(
+            msgs[4]["reasoning_content"],
+            "**Listing files**\n\nI will run ls."
+        );
+        assert_eq!(
+            msgs[4]["tool_calls"][1]["function"]["name"],
+            "multi_agent_v1__spawn_agent"
+        );
+        assert!(got["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["function"]["name"] == "multi_agent_v1__close_agent"));
+        assert_eq!(got["stream_options"], json!({"include_usage": true}));
+    }
+
+    #[test]
+    fn golden_function_tools_request() {
+        let body = fixture_json(include_str!(
+            "../../../tests/fixtures/openai/responses_request_function_tools_docs.json"
+        ));
+        let got = chat(&body, None);
+        golden_json!("responses/request_function_tools.json", &got);
+        assert_eq!(
+            got["messages"][0],
+            json!({"role": "system", "content": "You are a weather bot."})
+        );
+        assert_eq!(got["max_completion_tokens"], 1024);
+        assert_eq!(got["reasoning_effort"], "low");
+        assert_eq!(
+            got["response_format"]["json_schema"]["name"],
+            "weather_report"
+        );
+        assert_eq!(got["user"], "user-1234");
+        for dropped in [
+            "store",
+            "metadata",
+            "instructions",
+            "input",
+            "text",
+            "reasoning",
+        ] {
+            assert!(got.get(dropped).is_none(), "{dropped}");
+        }
+    }
+
+    #[test]
+    fn string_input_images_and_tool_choice() {
+        let got = chat(&json!({"model": "m", "input": "hi", "stream": false}), None);
+        assert_eq!(got["messages"], json!([{"role": "user", "content": "hi"}]));
+        assert!(got.get("stream").is_none() && got.get("stream_options").is_none());
+
+        let got = chat(
+            &json!({"model": "m", "input": [{"type": "message", "role": "user", "content": [
+                {"type": "input_text", "text": "what is this?"},
+                {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}
+            ]}], "tools": [{"type": "function", "name": "f", "parameters": null}],
+            "tool_choice": {"type": "function", "name": "f"}}),
+            None,
+        );
+        assert_eq!(
+            got["messages"][0]["content"][1],
+            json!({"type": "image_url",
+            "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}})
+        );
+        assert_eq!(
+            got["tool_choice"],
+            json!({"type": "function", "function": {"name": "f"}})
+        );
+        assert_eq!(
+            got["tools"][0],
+            json!({"type": "function", "function": {"name": "f"}})
+        );
+    }
+
+    #[test]
+    fn assistant_text_and_calls_of_one_turn_are_one_message() {
+        let got = chat(
+            &json!({"model": "m", "input": [
+                {"role": "user", "content": "q"},
+                {"type": "reasoning", "id": "rs_1", "summary": []},
+                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Let me check."}]},
+                {"type": "function_call", "call_id": "c1", "name": "a", "arguments": "{}"},
+                {"type": "function_call", "call_id": "c2", "name": "b", "arguments": "{\"x\":1}"},
+                {"type": "function_call_output", "call_id": "c1", "output": "1"},
+                {"type": "function_call_output", "call_id": "c2", "output": "2"},
+                {"type": "message", "role": "assistant", "content": [{"type": "refusal", "refusal": "No."}]},
+                {"type": "message", "role": "developer", "content": "be brief"},
+                {"role": "user", "content": "again"}
+            ]}),
+            None,
+        );
+        let msgs = got["messages"].as_array().unwrap();
+        let roles: Vec<&str> = msgs.iter().map(|m| m["role"].as_str().unwrap()).collect();
+        assert_eq!(
+            roles,
+            [
+                "user",
+                "assistant",
+                "tool",
+                "tool",
+                "assistant",
+                "system",
+                "user"
+            ]
+        );
+        assert_eq!(msgs[1]["content"], "Let me check.");
+        assert!(
+            msgs[1].get("reasoning_content").is_none(),
+            "empty reasoning is dropped"
+        );
+        assert_eq!(msgs[1]["tool_calls"].as_array().unwrap().len(), 2);
+        assert_eq!(msgs[1]["tool_calls"][1]["id"], "c2");
+        assert_eq!(msgs[3]["tool_call_id"], "c2");
+        assert_eq!(msgs[4]["content"], "No.");
+    }
+
+    /// Each row: a request the translation cannot honour, and the field its
+    /// 400 names.
+    #[test]
+    fn what_cannot_be_translated_is_a_400_naming_the_field() {
+        let user =
+            |content: Value| json!({"model": "m", "input": [{"role": "user", "content": content}]});
+        let cases = [
+            (
+                json!({"model": "m", "input": "x", "tools": [{"type": "file_search", "vector_store_ids": []}]}),
+                "tools[0].type",
+            ),
+            (
+                json!({"model": "m", "input": "x", "tools": [{"type": "custom", "name": "apply_patch"}]}),
+                "tools[0].type",
+            ),
+            (
+                json!({"model": "m", "input": "x", "tools": [{"type": "namespace", "name": "n", "tools": [{"type": "custom", "name": "c"}]}]}),
+                "tools[0].tools[0].type",
+            ),
+            (
+                json!({"model": "m", "input": "x", "tool_choice": {"type": "web_search_preview"}}),
+                "tool_choice.type",
+            ),
+            (
+                user(json!([{"type": "input_file", "file_id": "file-1"}])),
+                "input[0].content[0].type",
+            ),
+            (
+                user(json!([{"type": "input_image", "file_id": "file-1"}])),
+                "input[0].content[0].file_id",
+            ),
+            (
+                user(json!([{"type": "input_audio", "input_audio": {}}])),
+                "input[0].content[0].type",
+            ),
+            (user(json!([])), "input[0].content"),
+            (
+                json!({"model": "m", "input": [{"type": "item_reference", "id": "msg_1"}]}),
+                "input[0].id",
+            ),
+            (
+                json!({"model": "m", "input": [{"type": "web_search_call", "id": "ws_1"}]}),
+                "input[0].type",
+            ),
+            (
+                json!({"model": "m", "input": [{"type": "custom_tool_call", "call_id": "c"}]}),
+                "input[0].type",
+            ),
+            (
+                json!({"model": "m", "input": [{"type": "function_call_output", "call_id": "c", "output": [{"type": "input_image", "image_url": "https://x"}]}]}),
+                "input[0].output[0].type",
+            ),
+            (
+                json!({"model": "m", "input": "x", "background": true}),
+                "background",
+            ),
+            (
+                json!({"model": "m", "input": "x", "conversation": "conv_1"}),
+                "conversation",
+            ),
+            (
+                json!({"model": "m", "input": "x", "frobnicate": 1}),
+                "frobnicate",
+            ),
+            (
+                json!({"model": "m", "input": "x", "text": {"format": {"type": "xml"}}}),
+                "text.format.type",
+            ),
+            (json!({"model": "m"}), "input"),
+            (json!({"input": "x"}), "model"),
+        ];
+        for (body, field) in cases {
+            let e = err(&body);
+            assert_eq!((e.status(), e.param()), (400, field), "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn neutral_values_and_platform_fields_are_accepted() {
+        let got = chat(
+            &json!({"model": "m", "input": "x", "background": false, "top_logprobs": 0,
+                    "store": false, "include": ["reasoning.encrypted_content"], "truncation": "auto",
+                    "service_tier": "auto", "prompt_cache_key": "k", "metadata": {"a": "b"},
+                    "previous_response_id": "resp_1", "client_metadata": {}, "parallel_tool_calls": true,
+                    "safety_identifier": "sid"}),
+            None,
+        );
+        assert_eq!(got["user"], "sid");
+        assert!(
+            got.get("parallel_tool_calls").is_none(),
+            "only sent with tools"
+        );
+    }
+
+    #[test]
+    fn input_items_of_string_array_and_absent_input() {
+        let items = |b: Value| -> Value {
+            serde_json::from_slice(&input_items(&serde_json::to_vec(&b).unwrap()).unwrap()).unwrap()
+        };
+        assert_eq!(
+            items(json!({"input": "hi \"there\""})),
+            json!([{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi \"there\""}]}])
+        );
+        let list = json!([{"role": "user", "content": "a"}, {"type": "function_call_output", "call_id": "c", "output": "o"}]);
+        assert_eq!(items(json!({"model": "m", "input": list.clone()})), list);
+        assert_eq!(items(json!({"model": "m"})), json!([]));
+        assert_eq!(input_items(b"{\"input\": 3}").unwrap_err().param(), "input");
+    }
+
+    /// Turn 1 asks, the model calls a tool; turn 2 sends only the tool
+    /// output and `previous_response_id`. The stored conversation (turn 1's
+    /// input items + its output items) comes first; the instructions are
+    /// turn 2's own.
+    #[test]
+    fn second_turn_carries_the_stored_conversation() {
+        use super::super::{from_chat, test_util::meta};
+        let turn1 = json!({"model": "m", "instructions": "old", "input": "weather in Paris?",
+            "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]});
+        let turn1_body = serde_json::to_vec(&turn1).unwrap();
+        let completion =
+            include_bytes!("../../../tests/fixtures/openai/chat_completion_tool_call.json");
+        let response: Value =
+            serde_json::from_slice(&from_chat(completion, &meta(&turn1_body)).unwrap()).unwrap();
+        let mut prior: Value = serde_json::from_slice(&input_items(&turn1_body).unwrap()).unwrap();
+        let call_id = response["output"][0]["call_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        prior
+            .as_array_mut()
+            .unwrap()
+            .extend(response["output"].as_array().unwrap().iter().cloned());
+
+        let turn2 = json!({"model": "m", "instructions": "new", "previous_response_id": response["id"],
+            "tools": turn1["tools"],
+            "input": [{"type": "function_call_output", "call_id": call_id, "output": "18C"}]});
+        let got = chat(&turn2, Some(&prior));
+        assert_eq!(
+            got["messages"],
+            json!([
+                {"role": "system", "content": "new"},
+                {"role": "user", "content": "weather in Paris?"},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": call_id, "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{\"city\":\"San Francisco\",\"state\":\"CA\"}"}}]},
+                {"role": "tool", "content": "18C", "tool_call_id": call_id}
+            ])
+        );
+
+        // An item_reference is replaced by the stored item it names.
+        let prior =
+            json!([{"type": "message", "id": "msg_u1", "role": "user", "content": "first"}]);
+        let turn3 = json!({"model": "m", "input": [{"type": "item_reference", "id": "msg_u1"},
+            {"role": "user", "content": "second"}]});
+        let got = chat(&turn3, Some(&prior));
+        let texts: Vec<&str> = got["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap())
+            .collect();
+        assert_eq!(texts, ["first", "first", "second"]);
     }
 }
