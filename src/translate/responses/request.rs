@@ -1150,4 +1150,37 @@ mod tests {
             .collect();
         assert_eq!(texts, ["first", "first", "second"]);
     }
+
+    /// Mutated Responses requests and Chat completions: no panic, output
+    /// bounded by a small multiple of the input.
+    #[test]
+    fn fuzzed_requests_and_completions() {
+        use crate::translate::fuzz::{assert_bounded, fuzz};
+        let codex = serde_json::to_vec(&codex()).unwrap();
+        let requests: &[&[u8]] = &[
+            include_bytes!("../../../tests/fixtures/openai/responses_request_function_tools_docs.json"),
+            &codex,
+            br#"{"model":"m","input":[{"role":"user","content":[{"type":"input_text","text":"a"}]},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"o"}]}"#,
+        ];
+        fuzz("responses request", requests, |_, input| {
+            if let Ok(c) = to_chat(input, Some(input)) {
+                assert_bounded("responses::to_chat", 2 * input.len(), c.body.len(), 2, 4096);
+            }
+            if let Ok(items) = input_items(input) {
+                assert_bounded("responses::input_items", input.len(), items.len(), 2, 4096);
+            }
+        });
+        let completions: &[&[u8]] = &[
+            include_bytes!("../../../tests/fixtures/openai/chat_completion.json"),
+            include_bytes!(
+                "../../../tests/fixtures/openai/chat_completion_tool_call_parallel.json"
+            ),
+        ];
+        fuzz("responses from_chat", completions, |_, input| {
+            let m = super::super::test_util::meta(b"{}");
+            if let Ok(r) = super::super::from_chat(input, &m) {
+                assert_bounded("responses::from_chat", input.len(), r.len(), 3, 4096);
+            }
+        });
+    }
 }

@@ -1035,4 +1035,29 @@ mod tests {
             assert!(out.next().is_none());
         }
     }
+
+    /// Mutated Chat streams (the fuzz corpus, plus llmo's own translated
+    /// Anthropic stream): no panic, the stream always ends with a terminal
+    /// event, output bounded, chunking does not change it.
+    #[test]
+    fn fuzzed_chat_streams() {
+        use crate::translate::fuzz::{assert_bounded, chunks, fuzz, OPENAI_STREAMS};
+        let anthropic = via_anthropic(fx!("translate/anthropic_text_and_tool.sse"));
+        let corpus: Vec<&[u8]> = [OPENAI_STREAMS, &[LENGTH, anthropic.as_slice()]].concat();
+        fuzz("responses stream", &corpus, |rng, input| {
+            let whole = encode_unchecked(REQUEST, &[input]);
+            let c = checked(&whole);
+            assert!(c.terminal["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("response."));
+            // Text is repeated in its delta, done, part, item and final events.
+            assert_bounded("responses stream", input.len(), whole.len(), 6, 8192);
+            assert_eq!(
+                String::from_utf8_lossy(&encode_unchecked(REQUEST, &chunks(rng, input))),
+                String::from_utf8_lossy(&whole),
+                "chunking changed the output"
+            );
+        });
+    }
 }
