@@ -188,6 +188,9 @@ mod error;
 #[cfg(test)]
 pub(crate) mod fuzz;
 pub mod gemini;
+// Used by the gateway's `/v1/messages` ingress (until it is wired in, only by tests).
+#[cfg_attr(not(test), allow(dead_code, unused_imports))]
+pub(crate) mod messages;
 pub mod openai;
 mod sse;
 mod stream;
@@ -205,6 +208,18 @@ pub use stream::{StreamTranslator, EVENT_TOO_LARGE};
 pub struct UpstreamCall {
     pub path: String,
     pub body: Vec<u8>,
+}
+
+/// A client request of another API, rewritten as an OpenAI Chat Completions request.
+#[cfg_attr(not(test), allow(dead_code))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChatRequest {
+    /// The Chat Completions JSON body. `model` is the client's model string unchanged; when
+    /// `stream` is set the body has `"stream":true` and `"stream_options":{"include_usage":true}`.
+    pub body: Vec<u8>,
+    pub stream: bool,
+    /// Local estimate of the prompt's input tokens (for `message_start` before usage is known).
+    pub input_estimate: u32,
 }
 
 /// Identity of the response llmo builds: the public model name the client
