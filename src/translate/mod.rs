@@ -188,6 +188,9 @@ mod error;
 #[cfg(test)]
 pub(crate) mod fuzz;
 pub mod gemini;
+// Used by the gateway's `/v1/messages` ingress (until it is wired in, only by tests).
+#[cfg_attr(not(test), allow(dead_code, unused_imports))]
+pub(crate) mod messages;
 pub mod openai;
 pub(crate) mod responses;
 mod sse;
@@ -209,7 +212,8 @@ pub struct UpstreamCall {
 }
 
 /// A client request of another API, rewritten as an OpenAI Chat Completions request.
-#[allow(dead_code)] // read by the gateway once it serves the new ingress routes
+#[cfg_attr(not(test), allow(dead_code))]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ChatRequest {
     /// The Chat Completions JSON body. `model` is the client's model string unchanged; when
     /// `stream` is set the body has `"stream":true` and `"stream_options":{"include_usage":true}`.
