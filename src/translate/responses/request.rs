@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::wire::{flat_name, get, get_str, Raw};
+use super::wire::{decrypt_thinking, flat_name, get, get_str, Raw};
 use crate::translate::openai::Json;
 use crate::translate::{invalid, to_body, unsupported, ChatRequest, TranslateError};
 
@@ -279,6 +279,8 @@ struct ChatMsg<'a> {
     tool_calls: Vec<ChatToolCall<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_call_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    thinking_blocks: Vec<serde_json::Value>,
 }
 
 impl<'a> ChatMsg<'a> {
@@ -289,6 +291,7 @@ impl<'a> ChatMsg<'a> {
             reasoning_content: None,
             tool_calls: Vec::new(),
             tool_call_id: None,
+            thinking_blocks: Vec::new(),
         }
     }
 }
@@ -372,6 +375,7 @@ struct Conversation<'a> {
 #[derive(Default)]
 struct Assistant<'a> {
     reasoning: Option<String>,
+    thinking_blocks: Vec<serde_json::Value>,
     parts: Vec<ChatPart<'a>>,
     tool_calls: Vec<ChatToolCall<'a>>,
 }
@@ -392,6 +396,7 @@ impl<'a> Conversation<'a> {
             reasoning_content: a.reasoning,
             tool_calls: a.tool_calls,
             tool_call_id: None,
+            thinking_blocks: a.thinking_blocks,
         });
     }
 
@@ -460,6 +465,7 @@ impl<'a> Conversation<'a> {
                     reasoning_content: None,
                     tool_calls: Vec::new(),
                     tool_call_id: Some(call_id),
+                    thinking_blocks: Vec::new(),
                 });
                 Ok(())
             }
@@ -469,6 +475,10 @@ impl<'a> Conversation<'a> {
                 if !a.parts.is_empty() || !a.tool_calls.is_empty() {
                     self.flush();
                 }
+                let blocks = get_str(item, "encrypted_content").map(decrypt_thinking);
+                self.assistant()
+                    .thinking_blocks
+                    .extend(blocks.unwrap_or_default());
                 if !text.is_empty() {
                     let r = self.assistant().reasoning.get_or_insert_with(String::new);
                     if !r.is_empty() {
@@ -552,6 +562,7 @@ impl<'a> Conversation<'a> {
                 reasoning_content: None,
                 tool_calls: Vec::new(),
                 tool_call_id: None,
+                thinking_blocks: Vec::new(),
             });
         }
         Ok(())
@@ -1182,5 +1193,65 @@ mod tests {
                 assert_bounded("responses::from_chat", input.len(), r.len(), 3, 4096);
             }
         });
+    }
+
+    /// Claude's signed thinking survives a Responses round trip: answer ->
+    /// reasoning item (`encrypted_content`) -> next turn's input -> the
+    /// assistant's `thinking_blocks` -> Anthropic `thinking` block.
+    #[test]
+    fn claude_thinking_blocks_round_trip_through_encrypted_content() {
+        use super::super::{from_chat, test_util::meta};
+        use crate::translate::{anthropic, ResponseMeta};
+        let answer = anthropic::response(
+            include_bytes!("../../../tests/fixtures/anthropic/thinking_response.json"),
+            &ResponseMeta {
+                public_model: "claude",
+                fallback_id: "chatcmpl-1",
+                created: 1,
+            },
+        )
+        .unwrap();
+        let signature = answer.choices[0].message.thinking_blocks[0]["signature"].clone();
+        assert!(signature.is_string());
+        let req = br#"{"model":"claude","input":"27 * 453?"}"#;
+        let response: Value = serde_json::from_slice(
+            &from_chat(&serde_json::to_vec(&answer).unwrap(), &meta(req)).unwrap(),
+        )
+        .unwrap();
+        let reasoning = &response["output"][0];
+        assert_eq!(reasoning["type"], "reasoning");
+        assert!(reasoning["encrypted_content"]
+            .as_str()
+            .unwrap()
+            .starts_with("llmo.thinking_blocks.v1:"));
+
+        let mut input = vec![json!({"role": "user", "content": "27 * 453?"})];
+        input.extend(response["output"].as_array().unwrap().iter().cloned());
+        input.push(json!({"role": "user", "content": "and 28 * 453?"}));
+        let got = chat(
+            &json!({"model": "claude", "input": input, "reasoning": {"effort": "low"}}),
+            None,
+        );
+        assert_eq!(
+            got["messages"][1]["thinking_blocks"][0]["signature"],
+            signature
+        );
+
+        let body = serde_json::to_vec(&got).unwrap();
+        let up =
+            anthropic::request(&Json::parse(&body).unwrap(), "claude-sonnet-4-5", false).unwrap();
+        let up: Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(up["messages"][1]["content"][0]["type"], "thinking");
+        assert_eq!(up["messages"][1]["content"][0]["signature"], signature);
+
+        // OpenAI's own encrypted reasoning cannot be replayed elsewhere: dropped.
+        let got = chat(
+            &json!({"model": "m", "input": [
+            {"role": "user", "content": "q"},
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAAABopaque"},
+            {"role": "assistant", "content": "a"}]}),
+            None,
+        );
+        assert!(got["messages"][1].get("thinking_blocks").is_none());
     }
 }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::wire::Namespaces;
+use super::wire::{encrypt_thinking, Namespaces};
 use super::ResponseMeta;
 use crate::translate::TranslateError;
 
@@ -26,12 +26,21 @@ pub(crate) fn from_chat(
     if let Some(choice) = c.choices.into_iter().find(|c| c.index.unwrap_or(0) == 0) {
         finish = choice.finish_reason;
         let m = choice.message;
-        if let Some(r) = m
+        let reasoning = m
             .reasoning_content
             .or(m.reasoning)
-            .filter(|r| !r.is_empty())
-        {
-            out.push(Item::reasoning(&head, out.len(), r.into_owned()));
+            .filter(|r| !r.is_empty());
+        let encrypted = encrypt_thinking(&m.thinking_blocks);
+        if reasoning.is_some() || encrypted.is_some() {
+            let text = reasoning.map(Cow::into_owned).unwrap_or_default();
+            let mut item = Item::reasoning(&head, out.len(), text);
+            if let Item::Reasoning {
+                encrypted_content, ..
+            } = &mut item
+            {
+                *encrypted_content = encrypted;
+            }
+            out.push(item);
         }
         let mut parts = Vec::new();
         if let Some(t) = m.content.filter(|t| !t.is_empty()) {
@@ -312,6 +321,9 @@ pub(super) enum Item {
     Reasoning {
         id: String,
         summary: Vec<SummaryText>,
+        /// Claude's signed thinking blocks ([`encrypt_thinking`]).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        encrypted_content: Option<String>,
     },
     Message {
         id: String,
@@ -334,7 +346,12 @@ impl Item {
     pub(super) fn reasoning(head: &Head, index: usize, text: String) -> Self {
         Self::Reasoning {
             id: head.item_id("rs", index),
-            summary: vec![SummaryText::new(text)],
+            summary: if text.is_empty() {
+                Vec::new()
+            } else {
+                vec![SummaryText::new(text)]
+            },
+            encrypted_content: None,
         }
     }
 
@@ -489,6 +506,10 @@ struct ChatMessage<'a> {
     refusal: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "null_as_empty")]
     tool_calls: Vec<ChatToolCall<'a>>,
+    /// Claude's signed thinking blocks (LiteLLM convention, as llmo's
+    /// Anthropic translation returns them).
+    #[serde(default, deserialize_with = "null_as_empty")]
+    thinking_blocks: Vec<serde_json::Value>,
 }
 
 pub(super) fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>

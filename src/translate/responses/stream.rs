@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::response::{
     null_as_empty, ChatUsage, End, Head, Item, Part, ResponseError, ResponseUsage, SummaryText,
 };
-use super::wire::Namespaces;
+use super::wire::{encrypt_thinking, Namespaces};
 use super::ResponseMeta;
 use crate::translate::sse::{SseEvent, SseParser};
 
@@ -27,6 +27,8 @@ pub(crate) struct ResponsesEncoder {
     open: Option<usize>,
     /// Output index of each Chat tool-call `index`, in order of appearance.
     calls: Vec<(u64, usize)>,
+    /// Thinking blocks of the open reasoning item (its `encrypted_content`).
+    thinking: Vec<serde_json::Value>,
     finish: Option<End>,
     usage: Option<ResponseUsage>,
     done: bool,
@@ -45,6 +47,7 @@ impl ResponsesEncoder {
             items: Vec::new(),
             open: None,
             calls: Vec::new(),
+            thinking: Vec::new(),
             finish: None,
             usage: None,
             done: false,
@@ -197,6 +200,10 @@ impl ResponsesEncoder {
                 self.reasoning_delta(r, out);
             }
         }
+        if !d.thinking_blocks.is_empty() {
+            self.reasoning_item(out);
+            self.thinking.extend(d.thinking_blocks.iter().cloned());
+        }
         if let Some(t) = &d.content {
             if !t.is_empty() {
                 self.text_delta(t, false, out);
@@ -212,42 +219,46 @@ impl ResponsesEncoder {
         }
     }
 
-    fn reasoning_delta(&mut self, text: &str, out: &mut Vec<u8>) {
-        let index = match self.open {
+    /// The open reasoning item, opened (without a summary part) if needed.
+    fn reasoning_item(&mut self, out: &mut Vec<u8>) -> usize {
+        match self.open {
             Some(i) if matches!(self.items[i], Item::Reasoning { .. }) => i,
             _ => {
                 self.close_open(out);
                 let i = self.items.len();
-                let mut item = Item::reasoning(&self.head, i, String::new());
-                if let Item::Reasoning { summary, .. } = &mut item {
-                    summary.clear();
-                }
-                self.add_item(item, out);
+                self.add_item(Item::reasoning(&self.head, i, String::new()), out);
                 self.open = Some(i);
+                i
+            }
+        }
+    }
+
+    fn reasoning_delta(&mut self, text: &str, out: &mut Vec<u8>) {
+        let index = self.reasoning_item(out);
+        let id = self.items[index].id().to_owned();
+        if let Item::Reasoning { summary, .. } = &self.items[index] {
+            if summary.is_empty() {
                 let part = SummaryText::new(String::new());
-                let id = self.items[i].id().to_owned();
                 self.emit(
                     &SummaryPartEvent {
                         kind: "response.reasoning_summary_part.added",
                         item_id: &id,
-                        output_index: i,
+                        output_index: index,
                         summary_index: 0,
                         part: &part,
                     },
                     out,
                 );
-                if let Item::Reasoning { summary, .. } = &mut self.items[i] {
+                if let Item::Reasoning { summary, .. } = &mut self.items[index] {
                     summary.push(part);
                 }
-                i
             }
-        };
+        }
         if let Item::Reasoning { summary, .. } = &mut self.items[index] {
             if let Some(s) = summary.last_mut() {
                 s.text.push_str(text);
             }
         }
-        let id = self.items[index].id().to_owned();
         self.emit(
             &SummaryDeltaEvent {
                 kind: "response.reasoning_summary_text.delta",
@@ -415,6 +426,14 @@ impl ResponsesEncoder {
 
     fn close_item(&mut self, i: usize, status: &'static str, out: &mut Vec<u8>) {
         let id = self.items[i].id().to_owned();
+        if let Item::Reasoning {
+            encrypted_content, ..
+        } = &mut self.items[i]
+        {
+            if !self.thinking.is_empty() {
+                *encrypted_content = encrypt_thinking(&std::mem::take(&mut self.thinking));
+            }
+        }
         match self.items[i].clone() {
             Item::Reasoning { summary, .. } => {
                 for (j, s) in summary.iter().enumerate() {
@@ -716,6 +735,9 @@ struct Delta<'a> {
     refusal: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "null_as_empty")]
     tool_calls: Vec<ToolCallDelta<'a>>,
+    /// Claude's signed thinking block, sent when the block ends.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    thinking_blocks: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]

@@ -213,8 +213,12 @@ pub(crate) fn checked(out: &[u8]) -> Checked {
             "response.output_item.done" => {
                 let final_item = &v["item"];
                 let mut acc = item.clone();
-                if let Some(st) = final_item.get("status") {
-                    acc["status"] = st.clone();
+                // Set when the item ends: its status, and the thinking
+                // blocks of a reasoning item (they arrive whole).
+                for key in ["status", "encrypted_content"] {
+                    if let Some(x) = final_item.get(key) {
+                        acc[key] = x.clone();
+                    }
                 }
                 assert_eq!(&acc, final_item, "the done item is what the deltas built");
                 *item = final_item.clone();
