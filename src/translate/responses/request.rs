@@ -75,53 +75,11 @@ pub(crate) fn to_chat(body: &[u8], prior: Option<&[u8]>) -> Result<ChatRequest, 
             .ok_or_else(|| invalid("stream", "`stream` must be a boolean"))?,
     };
 
-    let mut conv = Conversation::default();
-    if let Some(i) = get(&req, "instructions") {
-        let text = i
-            .as_str()
-            .ok_or_else(|| invalid("instructions", "`instructions` must be a string"))?;
-        if !text.is_empty() {
-            conv.messages.push(ChatMsg::text("system", text));
-        }
-    }
-    let prior_items = match &prior {
-        Some(p) => p.as_array().ok_or_else(|| {
-            invalid(
-                "previous_response_id",
-                "the stored conversation of `previous_response_id` is unreadable",
-            )
-        })?,
-        None => &[],
-    };
-    for (i, item) in prior_items.iter().enumerate() {
-        conv.item(item, &format!("previous_response_id[{i}]"), prior_items)?;
-    }
-    match get(&req, "input") {
-        None => {}
-        Some(Json::String(s)) => {
-            conv.flush();
-            conv.messages.push(ChatMsg::text("user", s));
-        }
-        Some(Json::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                conv.item(item, &format!("input[{i}]"), prior_items)?;
-            }
-        }
-        Some(_) => return Err(invalid("input", "`input` must be a string or an array")),
-    }
-    conv.flush();
-    if !conv
-        .messages
-        .iter()
-        .any(|m| m.role != "system" && m.role != "developer")
-    {
-        return Err(invalid("input", "`input` must hold at least one message"));
-    }
-
+    let messages = conversation(&req, prior.as_ref())?;
     let tools = tools(&req)?;
     let chat = ChatBody {
         model,
-        messages: conv.messages,
+        messages,
         tool_choice: tool_choice(&req)?,
         parallel_tool_calls: match get(&req, "parallel_tool_calls") {
             Some(v) if !tools.is_empty() => Some(v.as_bool().ok_or_else(|| {
@@ -165,6 +123,57 @@ pub(crate) fn to_chat(body: &[u8], prior: Option<&[u8]>) -> Result<ChatRequest, 
         stream,
         input_estimate,
     })
+}
+
+/// The Chat messages: `instructions`, then the stored conversation, then
+/// this request's `input`.
+fn conversation<'a>(
+    req: &'a Json<'a>,
+    prior: Option<&'a Json<'a>>,
+) -> Result<Vec<ChatMsg<'a>>, TranslateError> {
+    let mut conv = Conversation::default();
+    if let Some(i) = get(req, "instructions") {
+        let text = i
+            .as_str()
+            .ok_or_else(|| invalid("instructions", "`instructions` must be a string"))?;
+        if !text.is_empty() {
+            conv.messages.push(ChatMsg::text("system", text));
+        }
+    }
+    let prior_items = match prior {
+        Some(p) => p.as_array().ok_or_else(|| {
+            invalid(
+                "previous_response_id",
+                "the stored conversation of `previous_response_id` is unreadable",
+            )
+        })?,
+        None => &[],
+    };
+    for (i, item) in prior_items.iter().enumerate() {
+        conv.item(item, &format!("previous_response_id[{i}]"), prior_items)?;
+    }
+    match get(req, "input") {
+        None => {}
+        Some(Json::String(s)) => {
+            conv.flush();
+            conv.messages.push(ChatMsg::text("user", s));
+        }
+        Some(Json::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                conv.item(item, &format!("input[{i}]"), prior_items)?;
+            }
+        }
+        Some(_) => return Err(invalid("input", "`input` must be a string or an array")),
+    }
+    conv.flush();
+    if !conv
+        .messages
+        .iter()
+        .any(|m| m.role != "system" && m.role != "developer")
+    {
+        return Err(invalid("input", "`input` must hold at least one message"));
+    }
+    Ok(conv.messages)
 }
 
 /// This request's `input` as a JSON array of items (a string input -> one
