@@ -808,16 +808,21 @@ fn response_format(req: &Json<'_>) -> Result<Option<serde_json::Value>, Translat
     }
 }
 
+/// `reasoning.effort` as Chat's `reasoning_effort`: `xhigh` (newer OpenAI
+/// models) becomes `high`, the most llmo's translators and most
+/// OpenAI-compatible servers know.
 fn reasoning_effort<'a>(req: &'a Json<'a>) -> Result<Option<&'a str>, TranslateError> {
     let Some(r) = get(req, "reasoning") else {
         return Ok(None);
     };
-    match get(r, "effort") {
+    match get(r, "effort").map(Json::as_str) {
         None => Ok(None),
-        Some(e) => e
-            .as_str()
-            .map(Some)
-            .ok_or_else(|| invalid("reasoning.effort", "`reasoning.effort` must be a string")),
+        Some(Some(e @ ("none" | "minimal" | "low" | "medium" | "high"))) => Ok(Some(e)),
+        Some(Some("xhigh")) => Ok(Some("high")),
+        Some(_) => Err(invalid(
+            "reasoning.effort",
+            "`reasoning.effort` must be one of none, minimal, low, medium, high, xhigh",
+        )),
     }
 }
 
@@ -1077,6 +1082,10 @@ mod tests {
                 "text.format.type",
             ),
             (json!({"model": "m"}), "input"),
+            (
+                json!({"model": "m", "input": "x", "reasoning": {"effort": "max"}}),
+                "reasoning.effort",
+            ),
             (json!({"input": "x"}), "model"),
         ];
         for (body, field) in cases {

@@ -553,6 +553,11 @@ impl ResponsesEncoder {
     /// then an `error` event: the openai SDKs raise on an event whose data
     /// has an `error` member.
     fn fail(&mut self, code: &str, message: &str, out: &mut Vec<u8>) {
+        self.fail_as("server_error", code, message, out);
+    }
+
+    /// [`fail`](Self::fail) with the OpenAI error `type` of the `error` event.
+    fn fail_as(&mut self, kind: &str, code: &str, message: &str, out: &mut Vec<u8>) {
         let message = crate::translate::error::redact_keys(message);
         let error = ResponseError {
             code: code.to_owned(),
@@ -573,11 +578,7 @@ impl ResponsesEncoder {
                 message: &message,
                 param: None,
                 error: ErrorInner {
-                    kind: if code == "server_error" {
-                        "server_error"
-                    } else {
-                        "upstream_error"
-                    },
+                    kind,
                     code,
                     message: &message,
                     param: None,
