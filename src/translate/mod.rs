@@ -222,7 +222,11 @@
 //! | `store`, `metadata`, `previous_response_id`, `include`, `truncation`, `service_tier`, `prompt_cache_key`, `prompt_cache_retention`, `stream_options`, `max_tool_calls`, `client_metadata` (Codex) | not sent: the store is llmo's (gateway); the rest are OpenAI-platform settings |
 //! | `background: true`, `conversation`, `prompt`, `top_logprobs` > 0 | **400** naming the field; any other unknown field -> 400 |
 //!
-//! `input_estimate` is the Chat body's length / 4.
+//! `input_estimate` is the Chat body's length / 4. A 400 of the chat
+//! translators names a Chat field; `responses::responses_param` gives the
+//! Responses field to name instead (`max_completion_tokens` ->
+//! `max_output_tokens`, `reasoning_effort` -> `reasoning.effort`,
+//! `response_format` -> `text.format`, `messages[…]` -> `input`, `tools[…]` -> `tools`).
 //!
 //! | Chat completion | Response object |
 //! |---|---|

@@ -176,6 +176,25 @@ fn conversation<'a>(
     Ok(conv.messages)
 }
 
+/// A Chat request field named in an error (by llmo's chat translators,
+/// which read what [`to_chat`] wrote) as the Responses field it came from,
+/// for the error a Responses client gets: `max_completion_tokens` ->
+/// `max_output_tokens`, `reasoning_effort` -> `reasoning.effort`,
+/// `response_format…` -> `text.format`, `messages…` -> `input`, `tools[…]…`
+/// -> `tools` (Chat's indexes do not match the client's: instructions and
+/// merged turns shift messages, namespaces tools); others unchanged.
+pub(crate) fn responses_param(chat_param: &str) -> Cow<'_, str> {
+    let mapped = match chat_param {
+        "max_completion_tokens" | "max_tokens" => "max_output_tokens",
+        "reasoning_effort" => "reasoning.effort",
+        p if p.starts_with("response_format") => "text.format",
+        p if p == "messages" || p.starts_with("messages[") || p.starts_with("messages.") => "input",
+        p if p.starts_with("tools[") || p.starts_with("tools.") => "tools",
+        p => return Cow::Borrowed(p),
+    };
+    Cow::Borrowed(mapped)
+}
+
 /// This request's `input` as a JSON array of items (a string input -> one
 /// user message item), for the store (`previous_response_id` of a later
 /// request).
@@ -1271,5 +1290,86 @@ mod tests {
             None,
         );
         assert!(got["messages"][1].get("thinking_blocks").is_none());
+    }
+
+    /// Responses -> Chat -> Anthropic Messages / Gemini: the chat
+    /// translators take what `to_chat` writes (the Codex turn with its tool
+    /// loop included, tool-call ids paired).
+    #[test]
+    fn golden_responses_to_anthropic_and_gemini() {
+        use crate::translate::{anthropic, gemini};
+        let body = fixture_json(include_str!(
+            "../../../tests/fixtures/openai/responses_request_function_tools_docs.json"
+        ));
+        let mut body = body;
+        // Claude's limits: no forced JSON output with tools; with thinking
+        // on, temperature stays 1 and the budget (1024 for `low`) stays under
+        // the output limit.
+        body.as_object_mut().unwrap().remove("text");
+        body.as_object_mut().unwrap().remove("temperature");
+        body["max_output_tokens"] = json!(4096);
+        body["input"].as_array_mut().unwrap().extend([
+            json!({"type": "function_call", "call_id": "call_w", "name": "get_current_weather",
+                   "arguments": "{\"location\":\"Boston, MA\",\"unit\":\"celsius\"}"}),
+            json!({"type": "function_call_output", "call_id": "call_w", "output": "{\"temp\":21}"}),
+        ]);
+        let c = chat(&body, None);
+        let chat_body = serde_json::to_vec(&c).unwrap();
+        let j = Json::parse(&chat_body).unwrap();
+        let a: Value = serde_json::from_slice(
+            &anthropic::request(&j, "claude-sonnet-4-5", true)
+                .unwrap()
+                .body,
+        )
+        .unwrap();
+        golden_json!("responses/request_function_tools_anthropic.json", &a);
+        assert_eq!(a["system"], "You are a weather bot.");
+        assert_eq!(a["messages"][1]["content"][0]["id"], "call_w");
+        assert_eq!(a["messages"][2]["content"][0]["tool_use_id"], "call_w");
+        let g: Value =
+            serde_json::from_slice(&gemini::request(&j, "gemini-2.5-flash", true).unwrap().body)
+                .unwrap();
+        golden_json!("responses/request_function_tools_gemini.json", &g);
+        assert_eq!(
+            g["contents"][2]["parts"][0]["functionResponse"]["name"],
+            "get_current_weather"
+        );
+
+        let mut codex = codex();
+        codex["tools"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|t| t["type"] != "web_search");
+        codex["input"].as_array_mut().unwrap().extend([
+            json!({"type": "function_call", "name": "spawn_agent", "namespace": "multi_agent_v1",
+                   "arguments": "{}", "call_id": "call_spawn"}),
+            json!({"type": "function_call_output", "call_id": "call_spawn", "output": "ok"}),
+        ]);
+        let chat_body = serde_json::to_vec(&chat(&codex, None)).unwrap();
+        let j = Json::parse(&chat_body).unwrap();
+        let a: Value = serde_json::from_slice(
+            &anthropic::request(&j, "claude-sonnet-4-5", true)
+                .unwrap()
+                .body,
+        )
+        .unwrap();
+        let last = a["messages"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["content"][0]["tool_use_id"], "call_spawn");
+        gemini::request(&j, "gemini-2.5-flash", true).unwrap();
+    }
+
+    #[test]
+    fn chat_params_in_errors_are_named_as_the_client_sent_them() {
+        for (chat, responses) in [
+            ("max_completion_tokens", "max_output_tokens"),
+            ("reasoning_effort", "reasoning.effort"),
+            ("response_format.json_schema.schema", "text.format"),
+            ("messages[3].content[0].image_url", "input"),
+            ("tools[2].function.parameters", "tools"),
+            ("temperature", "temperature"),
+            ("n", "n"),
+        ] {
+            assert_eq!(responses_param(chat), responses, "{chat}");
+        }
     }
 }
