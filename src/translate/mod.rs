@@ -209,7 +209,7 @@
 //! | `item_reference` | the item of `prior` with that `id`; otherwise **400** (`input[i].id`) |
 //! | other item types (`web_search_call`, `custom_tool_call`, `computer_call`, ...) | **400** naming `input[i].type` |
 //! | `tools` function `{name, description, parameters, strict}` | `{type:function, function:{...}}` |
-//! | `tools` `namespace` (Codex groups tools so) | its function tools flattened as `<namespace>__<name>` (the namespace's own description is not sent); calls come back split into `name` + `namespace` |
+//! | `tools` `namespace` (Codex groups tools so) | its function tools flattened as `<namespace>__<name>`, the namespace's description before each one's own; calls come back split into `name` + `namespace` |
 //! | built-in tools (`web_search`, `file_search`, `computer_use_preview`, `code_interpreter`, `image_generation`, `local_shell`, `mcp`, `custom`, ...) | **400** naming `tools[i].type`: only an `openai` provider can run them (Codex sends `web_search` unless its config says `web_search = "disabled"`) |
 //! | `tool_choice` auto / none / required / `{type:function,name}` | same / `{type:function,function:{name}}`; other types -> 400 |
 //! | `parallel_tool_calls` | same, only when there are tools (Chat rejects it without) |

@@ -384,7 +384,7 @@ struct ChatTool<'a> {
 struct ChatFunction<'a> {
     name: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
+    description: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parameters: Option<Raw<'a, 'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -711,7 +711,7 @@ fn tools<'a>(req: &'a Json<'a>) -> Result<Vec<ChatTool<'a>>, TranslateError> {
     for (i, t) in list.iter().enumerate() {
         let field = format!("tools[{i}]");
         match get_str(t, "type") {
-            Some("function") => out.push(function_tool(t, None, &field)?),
+            Some("function") => out.push(function_tool(t, None, None, &field)?),
             Some("namespace") => {
                 let ns = get_str(t, "name").ok_or_else(|| {
                     invalid(format!("{field}.name"), "a `namespace` tool needs a `name`")
@@ -725,7 +725,7 @@ fn tools<'a>(req: &'a Json<'a>) -> Result<Vec<ChatTool<'a>>, TranslateError> {
                             "only function tools can be translated inside a `namespace`",
                         ));
                     }
-                    out.push(function_tool(c, Some(ns), &cf)?);
+                    out.push(function_tool(c, Some(ns), get_str(t, "description"), &cf)?);
                 }
             }
             Some(other) => {
@@ -740,18 +740,29 @@ fn tools<'a>(req: &'a Json<'a>) -> Result<Vec<ChatTool<'a>>, TranslateError> {
     Ok(out)
 }
 
+/// A function tool; one of a namespace gets the flat name and the
+/// namespace's description before its own.
 fn function_tool<'a>(
     t: &'a Json<'a>,
     namespace: Option<&str>,
+    namespace_description: Option<&str>,
     field: &str,
 ) -> Result<ChatTool<'a>, TranslateError> {
     let name = get_str(t, "name")
         .ok_or_else(|| invalid(format!("{field}.name"), "a function tool needs a `name`"))?;
+    let description = match (
+        namespace_description.filter(|d| !d.is_empty()),
+        get_str(t, "description"),
+    ) {
+        (Some(ns), Some(d)) => Some(Cow::Owned(format!("{ns}\n\n{d}"))),
+        (Some(ns), None) => Some(Cow::Owned(ns.to_owned())),
+        (None, d) => d.map(Cow::Borrowed),
+    };
     Ok(ChatTool {
         kind: "function",
         function: ChatFunction {
             name: flat_name(namespace, name),
-            description: get_str(t, "description"),
+            description,
             parameters: get(t, "parameters").map(Raw),
             strict: get(t, "strict").and_then(Json::as_bool),
         },
@@ -927,7 +938,11 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .any(|t| t["function"]["name"] == "multi_agent_v1__close_agent"));
+            .any(|t| t["function"]["name"] == "multi_agent_v1__close_agent"
+                && t["function"]["description"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Tools for spawning and managing sub-agents.\n\n")));
         assert_eq!(got["stream_options"], json!({"include_usage": true}));
     }
 
