@@ -209,7 +209,7 @@
 //! | `thinking` `adaptive` (Claude Code), or absent, with `output_config.effort` | `reasoning_effort` = the effort (`max` -> `high`); adaptive without an effort: omitted (upstream default) |
 //! | `thinking` `disabled` | no `reasoning_effort` |
 //! | `output_config.format` / `output_format` `json_schema` | `response_format` `json_schema` (`name: output`, `strict: true`: Anthropic's outputs are strict) |
-//! | `metadata.user_id` | `user` |
+//! | `metadata.user_id` | `user`; longer than OpenAI's 64-character limit (Claude Code's JSON id is ~170) -> its SHA-256 in hex, a stable 64-character id |
 //! | `stream: true` | `stream: true` + `stream_options.include_usage: true` (always: `message_delta` needs the usage) |
 //! | `mcp_servers` (non-empty) | 400 (tools that would run at Anthropic) |
 //! | `context_management`, `container`, `service_tier`, `inference_geo`, top-level `cache_control`, unknown fields | ignored: Anthropic platform features with no meaning for a Chat upstream (`anthropic-beta` headers likewise) |

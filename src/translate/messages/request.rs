@@ -35,7 +35,7 @@ struct ChatBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_effort: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<&'a str>,
+    user: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -286,7 +286,7 @@ pub(crate) fn to_chat(body: &[u8]) -> Result<ChatRequest, TranslateError> {
         reasoning_effort: reasoning_effort(obj)?,
         user: match get(obj, "metadata") {
             Some(m) => match get(obj_of(m, "metadata")?, "user_id") {
-                Some(u) => Some(str_of(u, "metadata.user_id")?),
+                Some(u) => Some(user_field(str_of(u, "metadata.user_id")?)),
                 None => None,
             },
             None => None,
@@ -301,6 +301,21 @@ pub(crate) fn to_chat(body: &[u8]) -> Result<ChatRequest, TranslateError> {
         stream,
         input_estimate: estimate(obj),
     })
+}
+
+/// OpenAI rejects a `user` longer than this.
+const MAX_USER: usize = 64;
+
+/// `metadata.user_id` as Chat's `user`: as sent when it fits OpenAI's 64
+/// characters, else its SHA-256 in hex (64 characters; Claude Code sends a
+/// JSON object of ~170), so one user stays one stable id.
+fn user_field(id: &str) -> Cow<'_, str> {
+    use sha2::Digest;
+    if id.chars().count() <= MAX_USER {
+        return Cow::Borrowed(id);
+    }
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    Cow::Owned(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn stop_sequences<'a>(obj: &'a Obj<'a>) -> Result<Vec<&'a str>, TranslateError> {
@@ -870,6 +885,10 @@ mod tests {
         assert_eq!(got["stream_options"]["include_usage"], true);
         assert_eq!(got["reasoning_effort"], "high");
         assert_eq!(got["tools"].as_array().unwrap().len(), 24);
+        // Claude Code's user id (a JSON object) is too long for OpenAI's `user`.
+        let user = got["user"].as_str().unwrap();
+        assert_eq!(user.len(), 64);
+        assert!(user.bytes().all(|b| b.is_ascii_hexdigit()));
         assert!(c.input_estimate > 1000);
     }
 
