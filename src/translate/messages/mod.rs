@@ -171,4 +171,81 @@ mod tests {
             }
         }
     }
+
+    const REQUESTS: &[&[u8]] = &[
+        include_bytes!("../../../tests/fixtures/anthropic/messages_stream_request.json"),
+        include_bytes!("../../../tests/fixtures/anthropic/tool_result_request.json"),
+        include_bytes!("../../../tests/fixtures/anthropic/image_request.json"),
+        include_bytes!("../../../tests/fixtures/anthropic/messages_request_system_blocks.json"),
+        include_bytes!("../../../tests/fixtures/anthropic/structured_output_request.json"),
+        include_bytes!("../../../tests/fixtures/anthropic/thinking_request.json"),
+    ];
+    const COMPLETIONS: &[&[u8]] = &[
+        include_bytes!("../../../tests/fixtures/openai/chat_completion.json"),
+        include_bytes!("../../../tests/fixtures/openai/chat_completion_tool_call_parallel.json"),
+        include_bytes!("../../../tests/fixtures/openai/chat_completion_recorded.json"),
+    ];
+    const STREAMS: &[&[u8]] = &[
+        include_bytes!(
+            "../../../tests/fixtures/openai/chat_completion_stream_include_usage_reconstructed.sse"
+        ),
+        include_bytes!("../../../tests/fixtures/openai/chat_completion_tool_call_stream.sse"),
+        include_bytes!("../../../tests/fixtures/translate/openai_reasoning_text_two_tools.sse"),
+    ];
+
+    /// Mutated client requests and upstream answers: no panic, output
+    /// bounded by the input (the shared seeded harness of `translate::fuzz`).
+    #[test]
+    fn fuzz_requests_and_answers() {
+        use crate::translate::fuzz::{assert_bounded, fuzz};
+        fuzz("messages::to_chat", REQUESTS, |_, input| {
+            if let Ok(c) = to_chat(input) {
+                assert_bounded("to_chat", input.len(), c.body.len(), 3, 512);
+                assert!(serde_json::from_slice::<Value>(&c.body).is_ok());
+            }
+            let _ = count_tokens(input);
+        });
+        fuzz("messages::from_chat", COMPLETIONS, |_, input| {
+            if let Ok(out) = from_chat(input, "claude-public") {
+                assert_bounded("from_chat", input.len(), out.len(), 3, 512);
+            }
+        });
+    }
+
+    /// Mutated OpenAI streams in random pieces: no panic, the same events
+    /// as in one read, bounded output, and always a proper end
+    /// (`message_stop` or one `error` event).
+    #[test]
+    fn fuzz_encoder() {
+        use crate::translate::fuzz::{assert_bounded, chunks, fuzz};
+        let run = |pieces: &[&[u8]]| {
+            let mut e = MessagesEncoder::new("claude-public", 10);
+            let mut out = Vec::new();
+            for p in pieces {
+                out.extend(e.feed(p));
+            }
+            out.extend(e.finish());
+            assert!(e.is_done());
+            out
+        };
+        fuzz("messages::MessagesEncoder", STREAMS, |rng, input| {
+            let whole = run(&[input]);
+            assert_eq!(
+                run(&chunks(rng, input)),
+                whole,
+                "chunking changed the events"
+            );
+            assert_bounded("MessagesEncoder", input.len(), whole.len(), 10, 2048);
+            let text = String::from_utf8(whole).unwrap();
+            assert!(
+                text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+                    || (text.matches("event: error").count() == 1
+                        && text
+                            .rsplit("\n\n")
+                            .nth(1)
+                            .is_some_and(|l| l.starts_with("event: error"))),
+                "{text}"
+            );
+        });
+    }
 }
