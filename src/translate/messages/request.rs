@@ -781,8 +781,8 @@ fn tool_message<'a>(b: &'a Json<'a>, field: &str) -> Result<ChatMsg<'a>, Transla
 }
 
 /// An assistant turn: text -> `content`, `tool_use` -> `tool_calls`,
-/// `thinking` -> `reasoning_content` + `thinking_blocks` (verbatim, with
-/// their signatures), `redacted_thinking` -> `thinking_blocks`.
+/// `thinking` -> `reasoning_content` + `thinking_blocks` (verbatim, when
+/// signed), `redacted_thinking` -> `thinking_blocks`.
 fn assistant_turn<'a>(content: &'a Json<'a>, cfield: &str) -> Result<ChatMsg<'a>, TranslateError> {
     let blocks = match content {
         Json::String(s) => {
@@ -837,7 +837,14 @@ fn assistant_turn<'a>(content: &'a Json<'a>, cfield: &str) -> Result<ChatMsg<'a>
                     )
                 })?;
                 reasoning.get_or_insert_with(String::new).push_str(t);
-                m.thinking_blocks.push(Raw(b));
+                // An unsigned block (one llmo made from another provider's
+                // reasoning) cannot be replayed to Anthropic: text only.
+                if b.get("signature")
+                    .and_then(Json::as_str)
+                    .is_some_and(|s| !s.is_empty())
+                {
+                    m.thinking_blocks.push(Raw(b));
+                }
             }
             "redacted_thinking" => m.thinking_blocks.push(Raw(b)),
             ty => return Err(cannot_carry(&bf, ty)),
@@ -958,6 +965,14 @@ mod tests {
         assert_eq!(m[1]["content"], "Checking.");
         assert_eq!(m[1]["reasoning_content"], "let me");
         assert_eq!(m[1]["thinking_blocks"][0]["signature"], "sig1");
+        // A thinking block llmo built from another provider's reasoning
+        // (no signature) goes back as reasoning text only.
+        let unsigned = chat_json(&json!({"model": "m", "max_tokens": 10, "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": ""}, {"type": "text", "text": "a"}]},
+            {"role": "user", "content": "q2"}]}));
+        assert_eq!(unsigned["messages"][1]["reasoning_content"], "t");
+        assert!(unsigned["messages"][1].get("thinking_blocks").is_none());
         assert_eq!(m[2]["role"], "tool");
         assert_eq!(m[2]["tool_call_id"], "toolu_1");
         assert_eq!(m[2]["content"][0]["cache_control"]["type"], "ephemeral");
