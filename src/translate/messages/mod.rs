@@ -4,7 +4,8 @@
 //!
 //! The mapping decisions are tables in [`crate::translate`] ("Anthropic
 //! Messages ingress"); this directory implements them: `request`
-//! (Messages request -> Chat request), `response` (chat.completion ->
+//! (Messages request -> Chat request, written with `chat`'s borrowed
+//! structs), `response` (chat.completion ->
 //! Messages response), `stream` ([`MessagesEncoder`]: OpenAI chunk SSE ->
 //! Messages SSE), `count` (the local input-token estimate behind
 //! `count_tokens` and `message_start`) and `error` (Anthropic error bodies).
@@ -13,6 +14,7 @@
 //! walked by hand, so every 400 names the field at fault
 //! (`messages[2].content[0].type`); the Chat body is written with borrowed
 //! `Serialize` structs.
+mod chat;
 mod count;
 mod error;
 mod request;
