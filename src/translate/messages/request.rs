@@ -890,6 +890,30 @@ mod tests {
             json!({"type": "function", "function": {"name": "f"}})
         );
         assert!(named.get("reasoning_effort").is_none());
+        let tool = json!([{"name": "f", "input_schema": {"type": "object"}}]);
+        for (choice, want) in [
+            ("auto", json!("auto")),
+            ("none", json!("none")),
+            ("any", json!("required")),
+        ] {
+            let got = chat_json(
+                &json!({"model": "m", "max_tokens": 1, "tools": tool, "tool_choice": {"type": choice},
+                "messages": [{"role": "user", "content": "hi"}]}),
+            );
+            assert_eq!(got["tool_choice"], want);
+            assert!(got.get("parallel_tool_calls").is_none());
+        }
+        let no_tools = chat_json(
+            &json!({"model": "m", "max_tokens": 1, "tool_choice": {"type": "auto"},
+            "messages": [{"role": "user", "content": "hi"}]}),
+        );
+        assert!(no_tools.get("tool_choice").is_none());
+        assert_eq!(
+            chat_err(
+                &json!({"model": "m", "max_tokens": 1, "tool_choice": {"type": "any"}, "messages": [{"role": "user", "content": "hi"}]})
+            ),
+            "tool_choice"
+        );
         for (budget, effort) in [
             (1024, "low"),
             (2047, "low"),
