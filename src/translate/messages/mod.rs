@@ -250,4 +250,57 @@ mod tests {
             );
         });
     }
+
+    /// A Claude Code tool loop through a Chat upstream: turn 1 streams a
+    /// tool call back; the client appends what it accumulated and its
+    /// `tool_result`; turn 2 is a Chat conversation with the call and its
+    /// result paired by id, the reasoning as text, and no unsigned block.
+    #[test]
+    fn a_tool_loop_round_trips_through_chat() {
+        let mut turn = fixture_json(include_str!(
+            "../../../tests/fixtures/anthropic/claude_code_messages_request_recorded.json"
+        ))["body"]
+            .clone();
+        let chat = to_chat(&serde_json::to_vec(&turn).unwrap()).unwrap();
+        let mut enc = MessagesEncoder::new("claude-opus-4-8", chat.input_estimate);
+        let mut sse = enc.feed(include_bytes!(
+            "../../../tests/fixtures/translate/openai_reasoning_text_two_tools.sse"
+        ));
+        sse.extend(enc.finish());
+        let answer = super::stream::tests::accumulate(&sse);
+        assert_eq!(answer["stop_reason"], "tool_use");
+        let ids: Vec<Value> = answer["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["type"] == "tool_use")
+            .map(|b| b["id"].clone())
+            .collect();
+        let msgs = turn["messages"].as_array_mut().unwrap();
+        msgs.push(json!({"role": "assistant", "content": answer["content"]}));
+        msgs.push(json!({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": ids[0], "content": "18°C"},
+            {"type": "tool_result", "tool_use_id": ids[1], "content": [{"type": "text", "text": "22°C"}],
+             "cache_control": {"type": "ephemeral"}}]}));
+        let next: Value =
+            serde_json::from_slice(&to_chat(&serde_json::to_vec(&turn).unwrap()).unwrap().body)
+                .unwrap();
+        let m = next["messages"].as_array().unwrap();
+        let n = m.len();
+        let assistant = &m[n - 3];
+        assert_eq!(
+            assistant["reasoning_content"],
+            "The user wants two cities °F."
+        );
+        assert!(assistant.get("thinking_blocks").is_none());
+        assert_eq!(assistant["content"], "Checking both 東京.");
+        assert_eq!(assistant["tool_calls"][0]["id"], ids[0]);
+        assert_eq!(
+            assistant["tool_calls"][1]["function"]["arguments"],
+            r#"{"city":"東京"}"#
+        );
+        assert_eq!(m[n - 2]["tool_call_id"], ids[0]);
+        assert_eq!(m[n - 1]["tool_call_id"], ids[1]);
+        assert_eq!(m[n - 1]["content"][0]["cache_control"]["type"], "ephemeral");
+    }
 }

@@ -615,7 +615,7 @@ fn upstream_error(e: &Value) -> (&'static str, String) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::TRUNCATED;
     use crate::translate::messages::test_util::*;
     use crate::translate::messages::MessagesEncoder;
