@@ -716,6 +716,7 @@ impl Pruner {
                             request_logs = pruned.request_logs,
                             provider_stats = pruned.provider_stats,
                             provider_health = pruned.provider_health,
+                            responses = pruned.responses,
                             "retention removed rows older than the log retention"
                         );
                     }
