@@ -189,6 +189,7 @@ mod error;
 pub(crate) mod fuzz;
 pub mod gemini;
 pub mod openai;
+pub(crate) mod responses;
 mod sse;
 mod stream;
 #[cfg(test)]
@@ -205,6 +206,17 @@ pub use stream::{StreamTranslator, EVENT_TOO_LARGE};
 pub struct UpstreamCall {
     pub path: String,
     pub body: Vec<u8>,
+}
+
+/// A client request of another API, rewritten as an OpenAI Chat Completions request.
+#[allow(dead_code)] // read by the gateway once it serves the new ingress routes
+pub(crate) struct ChatRequest {
+    /// The Chat Completions JSON body. `model` is the client's model string unchanged; when
+    /// `stream` is set the body has `"stream":true` and `"stream_options":{"include_usage":true}`.
+    pub body: Vec<u8>,
+    pub stream: bool,
+    /// Local estimate of the prompt's input tokens (for `message_start` before usage is known).
+    pub input_estimate: u32,
 }
 
 /// Identity of the response llmo builds: the public model name the client
