@@ -47,6 +47,7 @@ pub(crate) mod proxy;
 pub(crate) mod rate;
 pub mod recorder;
 pub(crate) mod request_log;
+mod responses;
 pub(crate) mod responses_state;
 mod retry;
 mod router;

@@ -116,6 +116,10 @@ async fn api(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Respons
                 }
             })
         }
+        (&Method::GET | &Method::DELETE, p) if p.starts_with("/v1/responses/") => {
+            let id = crate::http_util::decode_path_segment(&p["/v1/responses/".len()..]);
+            super::responses::by_id(shared, &snap, req, &id, &mut log).await
+        }
         (m, p @ ("/v1/chat/completions" | "/v1/embeddings" | "/v1/models")) => {
             Err(ApiError::MethodNotAllowed {
                 method: m.to_string(),
@@ -147,6 +151,7 @@ fn api_of(path: &str) -> &'static str {
         "/v1/chat/completions" => "chat",
         "/v1/embeddings" => "embeddings",
         p if p == "/v1/models" || p.starts_with("/v1/models/") => "models",
+        p if p == "/v1/responses" || p.starts_with("/v1/responses/") => "responses",
         _ => "other",
     }
 }
