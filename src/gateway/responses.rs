@@ -26,10 +26,6 @@
 //!   `DELETE /v1/responses/{id}`: `{"id","object":"response","deleted":true}`.
 //!   Both 404 `response_not_found` for an id that is unknown, deleted,
 //!   pruned or another key's (see [`super::responses_state`]).
-#![allow(
-    dead_code,
-    reason = "POST /v1/responses is wired after the ingress seam merge"
-)]
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -39,6 +35,8 @@ use hyper::{Request, Response, StatusCode};
 
 use super::body::Body;
 use super::error::ApiError;
+use super::ingress::{Dialect, Ingress};
+use super::providers::request::{Api, ClientRequest};
 use super::proxy;
 use super::request_log::LogCtx;
 use super::responses_state::owner;
@@ -195,6 +193,28 @@ impl ResponsesCtx {
         }
     }
 
+    /// A translated non-stream answer (a `chat.completion`) as a Response
+    /// object, kept when `store` is on.
+    pub(crate) fn answer(
+        &self,
+        completion: &[u8],
+        public_model: &str,
+    ) -> Result<Vec<u8>, TranslateError> {
+        let out = translate::from_chat(completion, &self.meta(public_model))?;
+        if let Some(k) = &self.keep {
+            k.store(&out);
+        }
+        Ok(out)
+    }
+
+    /// The egress stage of a translated stream.
+    pub(crate) fn egress(&self, public_model: &str) -> ResponsesEgress {
+        ResponsesEgress {
+            enc: translate::ResponsesEncoder::new(&self.meta(public_model)),
+            keep: self.keep.clone(),
+        }
+    }
+
     /// The 404 a translated candidate answers for an unknown
     /// `previous_response_id` (OpenAI's error shape, passed to the client).
     pub(crate) fn missing(&self) -> Option<(u16, Bytes)> {
@@ -209,6 +229,27 @@ impl ResponsesCtx {
                 Some("previous_response_id"),
             )),
         ))
+    }
+}
+
+/// The Responses event stream of a translated answer; its final Response
+/// is kept when the stream ends (with `store` on).
+pub(crate) struct ResponsesEgress {
+    enc: translate::ResponsesEncoder,
+    keep: Option<Arc<Keep>>,
+}
+
+impl ResponsesEgress {
+    pub(crate) fn feed(&mut self, openai_sse: &[u8]) -> Vec<u8> {
+        self.enc.feed(openai_sse)
+    }
+
+    pub(crate) fn finish(&mut self) -> Vec<u8> {
+        let tail = self.enc.finish();
+        if let (Some(k), Some(r)) = (self.keep.take(), self.enc.response()) {
+            k.store(r);
+        }
+        tail
     }
 }
 
@@ -272,6 +313,58 @@ fn json(status: StatusCode, body: Bytes) -> Response<Body> {
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
+}
+
+/// `POST /v1/responses`.
+pub(super) async fn create(
+    shared: &Arc<Shared>,
+    snap: Arc<Snapshot>,
+    req: Request<Incoming>,
+    log: &mut LogCtx,
+) -> Result<Response<Body>, ApiError> {
+    let (key, body) = proxy::admit_request(shared, &snap, req, log).await?;
+    let _trim = (body.len() >= super::mem::LARGE_BODY).then_some(super::mem::LargeRequest);
+    let creq = ClientRequest::parse(&body, Api::Responses)?;
+    log.stream = creq.stream;
+    let model = proxy::model_route(&snap, &creq.model, key.as_deref(), log)?;
+    let owner = owner(key.as_ref().map(|k| k.id));
+    let prep = prepare(shared, &body, &owner).await?;
+    if let Some(prev) = &prep.missing_prev {
+        if !has_native(model) {
+            return Err(not_found(prev, Some("previous_response_id")));
+        }
+    }
+    // Candidates get the expanded body (`model` rewritten for natives).
+    let creq = if prep.body != body {
+        ClientRequest::parse(&prep.body, Api::Responses)?
+    } else {
+        creq
+    };
+    let keep = prep.store.then(|| {
+        Arc::new(Keep {
+            shared: shared.clone(),
+            owner: owner.clone(),
+            model: model.name.as_ref().into(),
+            body: prep.body.clone(),
+        })
+    });
+    let ctx = ResponsesCtx {
+        id: new_id(),
+        created_at: (crate::time::now_ms() / 1000).max(0) as u64,
+        request: body.clone(),
+        missing_prev: prep.missing_prev.clone(),
+        keep,
+    };
+    let ing = Ingress::new(
+        Dialect::Responses,
+        &prep.body,
+        &creq.model,
+        "/v1/responses",
+        Vec::new(),
+    )
+    .with_responses(ctx);
+    let out = proxy::route(shared, model, &creq, Api::Responses, Some(&ing), log).await?;
+    Ok(proxy::respond(out, log))
 }
 
 /// `GET /v1/responses/{id}` and `DELETE /v1/responses/{id}`.

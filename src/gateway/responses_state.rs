@@ -22,10 +22,6 @@
 //!   another key's id is a 404 like an unknown one.
 //! - Rows are kept as long as request logs (`log_retention_days`): the
 //!   writer's retention prunes them in the same pass.
-#![allow(
-    dead_code,
-    reason = "POST /v1/responses is wired after the ingress seam merge"
-)]
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};

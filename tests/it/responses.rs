@@ -71,7 +71,11 @@ fn events(text: &str) -> Vec<(String, Value)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn translated_answer_is_a_response_object_kept_for_get_and_delete() {
     let (mock, mut gw, _) = gateway("openai-compatible", &[]).await;
-    let res = create(&gw, &json!({"model": "m", "input": "hi", "instructions": "be brief"})).await;
+    let res = create(
+        &gw,
+        &json!({"model": "m", "input": "hi", "instructions": "be brief"}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let v = res.json_value().await;
     let id = v["id"].as_str().unwrap().to_string();
@@ -103,16 +107,26 @@ async fn translated_answer_is_a_response_object_kept_for_get_and_delete() {
         json!({"id": id, "object": "response", "deleted": true})
     );
     let (st, e) = error_of(gw.get(&format!("/v1/responses/{id}")).await).await;
-    assert_eq!((st, e["error"]["code"].as_str()), (404, Some("response_not_found")));
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (404, Some("response_not_found"))
+    );
     let (st, _) = error_of(delete(&gw, &id).await).await;
     assert_eq!(st, 404);
     let logs = gw.stop_and_logs().await;
     assert_eq!(logs.len(), 5);
-    assert!(logs.iter().all(|l| l.api.as_deref() == Some("responses")), "{logs:?}");
+    assert!(
+        logs.iter().all(|l| l.api.as_deref() == Some("responses")),
+        "{logs:?}"
+    );
     assert_eq!(logs[0].path.as_deref(), Some("/v1/responses"));
     assert!(logs[0].prompt_tokens.is_some());
     let s = store(gw.dir.path());
-    assert_eq!(s.count_responses().unwrap(), 0, "the delete reached the database");
+    assert_eq!(
+        s.count_responses().unwrap(),
+        0,
+        "the delete reached the database"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +141,11 @@ async fn translated_stream_has_the_responses_events_with_tool_arguments_and_usag
     let text = res.text().await.unwrap();
     let evs = events(&text);
     let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names[..2], ["response.created", "response.in_progress"], "{text}");
+    assert_eq!(
+        names[..2],
+        ["response.created", "response.in_progress"],
+        "{text}"
+    );
     assert!(names.contains(&"response.output_item.added"), "{names:?}");
     let args: String = evs
         .iter()
@@ -153,7 +171,10 @@ async fn translated_stream_has_the_responses_events_with_tool_arguments_and_usag
     assert_eq!(got.status(), 200);
     assert_eq!(got.json_value().await["output"], done["output"]);
     let logs = gw.stop_and_logs().await;
-    assert_eq!((logs[0].prompt_tokens, logs[0].completion_tokens), (Some(44), Some(16)));
+    assert_eq!(
+        (logs[0].prompt_tokens, logs[0].completion_tokens),
+        (Some(44), Some(16))
+    );
     assert!(logs[0].stream);
 }
 
@@ -161,12 +182,19 @@ async fn translated_stream_has_the_responses_events_with_tool_arguments_and_usag
 async fn anthropic_provider_answers_a_translated_response() {
     let (mock, gw, _) = gateway("anthropic", &[]).await;
     mock.set_default(Reply::ok(ANTHROPIC_JSON));
-    let res = create(&gw, &json!({"model": "m", "input": "hi", "max_output_tokens": 100})).await;
+    let res = create(
+        &gw,
+        &json!({"model": "m", "input": "hi", "max_output_tokens": 100}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let v = res.json_value().await;
     assert_eq!(v["object"], "response");
     assert!(v["id"].as_str().unwrap().starts_with("resp_"));
-    assert_eq!(v["output"].as_array().unwrap().last().unwrap()["type"], "message");
+    assert_eq!(
+        v["output"].as_array().unwrap().last().unwrap()["type"],
+        "message"
+    );
     let up = mock.last_request();
     assert_eq!(up.path, "/v1/messages");
     assert_eq!(up.json()["max_tokens"], 100);
@@ -175,8 +203,14 @@ async fn anthropic_provider_answers_a_translated_response() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn previous_response_id_expands_the_whole_conversation_for_a_translated_provider() {
     let (mock, gw, _) = gateway("openai-compatible", &[]).await;
-    let first = create(&gw, &json!({"model": "m", "input": "hi"})).await.json_value().await;
-    let answer = first["output"][0]["content"][0]["text"].as_str().unwrap().to_string();
+    let first = create(&gw, &json!({"model": "m", "input": "hi"}))
+        .await
+        .json_value()
+        .await;
+    let answer = first["output"][0]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let res = create(
         &gw,
         &json!({"model": "m", "input": "and then?", "previous_response_id": first["id"]}),
@@ -198,20 +232,32 @@ async fn previous_response_id_expands_the_whole_conversation_for_a_translated_pr
         &json!({"model": "m", "input": "more", "previous_response_id": second["id"]}),
     )
     .await;
-    assert_eq!(mock.last_request().json()["messages"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        mock.last_request().json()["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_and_other_keys_ids_are_404_never_a_fresh_conversation() {
     let (mock, mut gw, keys) = gateway("openai-compatible", &["a", "b"]).await;
     gw.key = Some(keys[0].clone());
-    let v = create(&gw, &json!({"model": "m", "input": "secret"})).await.json_value().await;
+    let v = create(&gw, &json!({"model": "m", "input": "secret"}))
+        .await
+        .json_value()
+        .await;
     let id = v["id"].as_str().unwrap().to_string();
     assert_eq!(gw.get(&format!("/v1/responses/{id}")).await.status(), 200);
     let calls = mock.calls();
     gw.key = Some(keys[1].clone());
     let (st, e) = error_of(gw.get(&format!("/v1/responses/{id}")).await).await;
-    assert_eq!((st, e["error"]["code"].as_str()), (404, Some("response_not_found")));
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (404, Some("response_not_found"))
+    );
     let (st, _) = error_of(delete(&gw, &id).await).await;
     assert_eq!(st, 404);
     for prev in [id.as_str(), "resp_00000000000000000000000000000000"] {
@@ -224,7 +270,10 @@ async fn unknown_and_other_keys_ids_are_404_never_a_fresh_conversation() {
         assert_eq!(st, 404);
         assert_eq!(e["error"]["code"], "response_not_found");
         assert_eq!(e["error"]["param"], "previous_response_id");
-        assert!(e["error"]["message"].as_str().unwrap().contains(prev), "{e}");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(prev),
+            "{e}"
+        );
     }
     assert_eq!(mock.calls(), calls, "nothing went upstream");
     // Its owner still has it.
@@ -243,11 +292,17 @@ async fn store_false_is_not_kept_and_store_true_reaches_the_database() {
     let gone = v["id"].as_str().unwrap().to_string();
     let (st, _) = error_of(gw.get(&format!("/v1/responses/{gone}")).await).await;
     assert_eq!(st, 404);
-    let kept = create(&gw, &json!({"model": "m", "input": "hi"})).await.json_value().await;
+    let kept = create(&gw, &json!({"model": "m", "input": "hi"}))
+        .await
+        .json_value()
+        .await;
     gw.stop().await.unwrap();
     let s = store(gw.dir.path());
     assert_eq!(s.count_responses().unwrap(), 1);
-    let row = s.get_response(kept["id"].as_str().unwrap(), "").unwrap().unwrap();
+    let row = s
+        .get_response(kept["id"].as_str().unwrap(), "")
+        .unwrap()
+        .unwrap();
     let items: Value = serde_json::from_slice(&row.items).unwrap();
     assert_eq!(items[0]["role"], "user");
     assert_eq!(items[1]["type"], "message");
@@ -259,7 +314,11 @@ async fn openai_provider_gets_a_byte_equal_passthrough_plain_and_stream() {
     let (mock, mut gw, _) = gateway("openai", &[]).await;
     mock.set_default(Reply::ok(RESPONSE_JSON));
     let body = br#"{"model":"m","input":"hi","tools":[{"type":"web_search"}],"store":true}"#;
-    let res = gw.post_raw("/v1/responses", body.to_vec()).send().await.unwrap();
+    let res = gw
+        .post_raw("/v1/responses", body.to_vec())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), RESPONSE_JSON);
     let up = mock.last_request();
@@ -280,17 +339,24 @@ async fn openai_provider_gets_a_byte_equal_passthrough_plain_and_stream() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), RESPONSE_SSE);
     // An id llmo did not store goes to OpenAI as is (OpenAI may know it).
+    mock.set_default(Reply::ok(RESPONSE_JSON));
     let res = create(
         &gw,
         &json!({"model": "m", "input": "x", "previous_response_id": "resp_openai_1"}),
     )
     .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(mock.last_request().json()["previous_response_id"], "resp_openai_1");
+    assert_eq!(
+        mock.last_request().json()["previous_response_id"],
+        "resp_openai_1"
+    );
     let logs = gw.stop_and_logs().await;
     assert!(logs.iter().all(|l| l.api.as_deref() == Some("responses")));
     assert!(logs[1].stream);
-    assert!(logs[1].prompt_tokens.is_some(), "usage from response.completed");
+    assert!(
+        logs[1].prompt_tokens.is_some(),
+        "usage from response.completed"
+    );
 }
 
 /// Codex's second turn (reasoning, function_call and function_call_output
@@ -324,6 +390,9 @@ async fn a_codex_shaped_turn_works_through_a_translated_provider() {
     assert_eq!(out["tool_call_id"], "call_1");
     assert_eq!(out["content"], "README.md");
     // Not kept (`store: false`).
-    let id = evs.last().unwrap().1["response"]["id"].as_str().unwrap().to_string();
+    let id = evs.last().unwrap().1["response"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(gw.get(&format!("/v1/responses/{id}")).await.status(), 404);
 }
