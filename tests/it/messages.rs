@@ -544,3 +544,105 @@ async fn failover_between_anthropic_and_a_translated_provider_works_both_ways() 
     assert_eq!((oai.calls(), ant.calls()), (1, 1));
     assert_eq!(ant.last_request().json()["messages"], body["messages"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_that_fail_mid_way_end_with_one_anthropic_error_event() {
+    let (ant, oai, dir) = setup_order(&["ant"]).await;
+    let mut gw = Gw::start(dir, |_| {}).await;
+    let body = json!({"model": "m", "max_tokens": 64, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    // Anthropic's own error event after content: relayed (without the
+    // provider's key), and the stream ends there.
+    let events = crate::common::mock_upstream::sse_events(MESSAGE_SSE);
+    let error = format!("event: error\ndata: {{\"type\":\"error\",\"error\":{{\"type\":\"overloaded_error\",\"message\":\"Overloaded for {UPSTREAM_KEY}\"}}}}\n\n");
+    let mut chunks: Vec<String> = events[..4].to_vec();
+    chunks.push(error);
+    chunks.push(events[4].clone());
+    ant.set_default(Reply::Sse {
+        chunks: chunks
+            .into_iter()
+            .map(|c| (std::time::Duration::ZERO, c))
+            .collect(),
+        broken: false,
+    });
+    let text = send(&gw, "/v1/messages", &[], &body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(text.starts_with(&events[..4].concat()), "{text}");
+    let tail = &text[events[..4].concat().len()..];
+    assert!(tail.starts_with("event: error\n"), "{tail}");
+    assert!(
+        tail.contains("overloaded_error") && !tail.contains(UPSTREAM_KEY),
+        "{tail}"
+    );
+    assert_eq!(
+        tail.matches("event:").count(),
+        1,
+        "nothing after the error: {tail}"
+    );
+    drop(gw.stop_and_logs().await);
+
+    // A translated stream cut mid-way: one Anthropic error event, no `[DONE]`.
+    let (_ant, oai2, dir) = setup_order(&["oai"]).await;
+    drop(oai);
+    let mut gw = Gw::start(dir, |_| {}).await;
+    let chunks = crate::common::mock_upstream::sse_events(TOOL_CALL_SSE);
+    oai2.set_default(Reply::Sse {
+        chunks: chunks[..4]
+            .iter()
+            .map(|c| (std::time::Duration::ZERO, c.clone()))
+            .collect(),
+        broken: true,
+    });
+    let text = send(&gw, "/v1/messages", &[], &body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let events = anthropic_events(&text);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"message_start"), "{text}");
+    assert_eq!(names.iter().filter(|n| **n == "error").count(), 1, "{text}");
+    assert_eq!(names.last(), Some(&"error"), "{text}");
+    assert!(
+        !text.contains("[DONE]") && !names.contains(&"message_stop"),
+        "{text}"
+    );
+    let logs = gw.stop_and_logs().await;
+    assert_eq!(logs[0].status, 502, "{logs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_over_a_mebibyte_pass_through_or_are_translated_whole() {
+    let body =
+        json!({"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]});
+    let long = "y".repeat(1100 * 1024);
+    let (ant, _oai, dir) = setup_order(&["ant"]).await;
+    let mut gw = Gw::start(dir, |_| {}).await;
+    let big = MESSAGE.replace("Hi! My name is Claude.", &long);
+    ant.set_default(Reply::ok(&big));
+    let res = send(&gw, "/v1/messages", &[], &body).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap() == big, "byte for byte");
+    let logs = gw.stop_and_logs().await;
+    assert_eq!(
+        (logs[0].prompt_tokens, logs[0].completion_tokens),
+        (Some(2095), Some(503))
+    );
+
+    let (_ant, oai, dir) = setup_order(&["oai"]).await;
+    let gw = Gw::start(dir, |_| {}).await;
+    let mut chat: Value = serde_json::from_str(crate::common::mock_upstream::CHAT).unwrap();
+    chat["choices"][0]["message"]["content"] = json!(long);
+    oai.set_default(Reply::ok(&chat.to_string()));
+    let v = send(&gw, "/v1/messages", &[], &body)
+        .await
+        .json_value()
+        .await;
+    assert_eq!(v["type"], "message");
+    assert_eq!(
+        v["content"][0]["text"].as_str().map(str::len),
+        Some(long.len())
+    );
+}
