@@ -35,8 +35,7 @@ use super::Shared;
 use crate::catalog::ProviderKind;
 use crate::translate::messages::{self, MessagesEncoder};
 use crate::translate::responses;
-use crate::translate::ChatRequest;
-use crate::translate::TranslateError;
+use crate::translate::{ChatRequest, TranslateError};
 
 /// The client API a route speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -199,7 +199,7 @@
 //! | `text` block (+ `cache_control`) | text part, `cache_control` kept on it (LiteLLM convention, read back by the Chat -> Anthropic translator); `citations` dropped |
 //! | `image` `base64` / `url` | `image_url` with a `data:` URL / the URL; `file` source -> 400 naming `...source.type` |
 //! | assistant `text` / `tool_use` | `content` / `tool_calls` (ids kept, `input` -> `arguments` JSON text); text after a tool call loses its position (Chat has one content) |
-//! | assistant `thinking` / `redacted_thinking` | `reasoning_content` (the thinking texts) + `thinking_blocks` (every block verbatim with its signature) |
+//! | assistant `thinking` / `redacted_thinking` | `reasoning_content` (the thinking texts) + `thinking_blocks` (signed and redacted blocks verbatim; an unsigned block, as llmo returns for other providers' reasoning, only as text: Anthropic would reject it) |
 //! | user `tool_result` (string or text blocks) | `tool` messages, in order, before the rest of that turn (a user message); `is_error: true` -> content prefixed `Error: ` (Chat has no error flag); `cache_control` on its last text part; image blocks inside -> 400 (Chat tool messages are text) |
 //! | `document`, `search_result`, `server_tool_use`, `*_tool_result`, `container_upload`, other block types | 400 naming `messages[i].content[j].type` |
 //! | `tools` (custom) | function tools: `input_schema` -> `parameters`, `strict` kept; `cache_control`, `input_examples`, `defer_loading` dropped |

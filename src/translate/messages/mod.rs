@@ -4,7 +4,8 @@
 //!
 //! The mapping decisions are tables in [`crate::translate`] ("Anthropic
 //! Messages ingress"); this directory implements them: `request`
-//! (Messages request -> Chat request), `response` (chat.completion ->
+//! (Messages request -> Chat request, written with `chat`'s borrowed
+//! structs), `response` (chat.completion ->
 //! Messages response), `stream` ([`MessagesEncoder`]: OpenAI chunk SSE ->
 //! Messages SSE), `count` (the local input-token estimate behind
 //! `count_tokens` and `message_start`) and `error` (Anthropic error bodies).
@@ -13,6 +14,7 @@
 //! walked by hand, so every 400 names the field at fault
 //! (`messages[2].content[0].type`); the Chat body is written with borrowed
 //! `Serialize` structs.
+mod chat;
 mod count;
 mod error;
 mod request;
@@ -170,5 +172,135 @@ mod tests {
                 Err(e) => assert_eq!(e.param(), "messages[0].content[1].image_url.url"),
             }
         }
+    }
+
+    const REQUESTS: &[&[u8]] = &[
+        include_bytes!("../../../tests/fixtures/anthropic/messages_stream_request.json"),
+        include_bytes!("../../../tests/fixtures/anthropic/tool_result_request.json"),
+        include_bytes!("../../../tests/fixtures/anthropic/image_request.json"),
+        include_bytes!("../../../tests/fixtures/anthropic/messages_request_system_blocks.json"),
+        include_bytes!("../../../tests/fixtures/anthropic/structured_output_request.json"),
+        include_bytes!("../../../tests/fixtures/anthropic/thinking_request.json"),
+    ];
+    const COMPLETIONS: &[&[u8]] = &[
+        include_bytes!("../../../tests/fixtures/openai/chat_completion.json"),
+        include_bytes!("../../../tests/fixtures/openai/chat_completion_tool_call_parallel.json"),
+        include_bytes!("../../../tests/fixtures/openai/chat_completion_recorded.json"),
+    ];
+    const STREAMS: &[&[u8]] = &[
+        include_bytes!(
+            "../../../tests/fixtures/openai/chat_completion_stream_include_usage_reconstructed.sse"
+        ),
+        include_bytes!("../../../tests/fixtures/openai/chat_completion_tool_call_stream.sse"),
+        include_bytes!("../../../tests/fixtures/translate/openai_reasoning_text_two_tools.sse"),
+    ];
+
+    /// Mutated client requests and upstream answers: no panic, output
+    /// bounded by the input (the shared seeded harness of `translate::fuzz`).
+    #[test]
+    fn fuzz_requests_and_answers() {
+        use crate::translate::fuzz::{assert_bounded, fuzz};
+        fuzz("messages::to_chat", REQUESTS, |_, input| {
+            if let Ok(c) = to_chat(input) {
+                assert_bounded("to_chat", input.len(), c.body.len(), 3, 512);
+                assert!(serde_json::from_slice::<Value>(&c.body).is_ok());
+            }
+            let _ = count_tokens(input);
+        });
+        fuzz("messages::from_chat", COMPLETIONS, |_, input| {
+            if let Ok(out) = from_chat(input, "claude-public") {
+                assert_bounded("from_chat", input.len(), out.len(), 3, 512);
+            }
+        });
+    }
+
+    /// Mutated OpenAI streams in random pieces: no panic, the same events
+    /// as in one read, bounded output, and always a proper end
+    /// (`message_stop` or one `error` event).
+    #[test]
+    fn fuzz_encoder() {
+        use crate::translate::fuzz::{assert_bounded, chunks, fuzz};
+        let run = |pieces: &[&[u8]]| {
+            let mut e = MessagesEncoder::new("claude-public", 10);
+            let mut out = Vec::new();
+            for p in pieces {
+                out.extend(e.feed(p));
+            }
+            out.extend(e.finish());
+            assert!(e.is_done());
+            out
+        };
+        fuzz("messages::MessagesEncoder", STREAMS, |rng, input| {
+            let whole = run(&[input]);
+            assert_eq!(
+                run(&chunks(rng, input)),
+                whole,
+                "chunking changed the events"
+            );
+            assert_bounded("MessagesEncoder", input.len(), whole.len(), 10, 2048);
+            let text = String::from_utf8(whole).unwrap();
+            assert!(
+                text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+                    || (text.matches("event: error").count() == 1
+                        && text
+                            .rsplit("\n\n")
+                            .nth(1)
+                            .is_some_and(|l| l.starts_with("event: error"))),
+                "{text}"
+            );
+        });
+    }
+
+    /// A Claude Code tool loop through a Chat upstream: turn 1 streams a
+    /// tool call back; the client appends what it accumulated and its
+    /// `tool_result`; turn 2 is a Chat conversation with the call and its
+    /// result paired by id, the reasoning as text, and no unsigned block.
+    #[test]
+    fn a_tool_loop_round_trips_through_chat() {
+        let mut turn = fixture_json(include_str!(
+            "../../../tests/fixtures/anthropic/claude_code_messages_request_recorded.json"
+        ))["body"]
+            .clone();
+        let chat = to_chat(&serde_json::to_vec(&turn).unwrap()).unwrap();
+        let mut enc = MessagesEncoder::new("claude-opus-4-8", chat.input_estimate);
+        let mut sse = enc.feed(include_bytes!(
+            "../../../tests/fixtures/translate/openai_reasoning_text_two_tools.sse"
+        ));
+        sse.extend(enc.finish());
+        let answer = super::stream::tests::accumulate(&sse);
+        assert_eq!(answer["stop_reason"], "tool_use");
+        let ids: Vec<Value> = answer["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["type"] == "tool_use")
+            .map(|b| b["id"].clone())
+            .collect();
+        let msgs = turn["messages"].as_array_mut().unwrap();
+        msgs.push(json!({"role": "assistant", "content": answer["content"]}));
+        msgs.push(json!({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": ids[0], "content": "18°C"},
+            {"type": "tool_result", "tool_use_id": ids[1], "content": [{"type": "text", "text": "22°C"}],
+             "cache_control": {"type": "ephemeral"}}]}));
+        let next: Value =
+            serde_json::from_slice(&to_chat(&serde_json::to_vec(&turn).unwrap()).unwrap().body)
+                .unwrap();
+        let m = next["messages"].as_array().unwrap();
+        let n = m.len();
+        let assistant = &m[n - 3];
+        assert_eq!(
+            assistant["reasoning_content"],
+            "The user wants two cities °F."
+        );
+        assert!(assistant.get("thinking_blocks").is_none());
+        assert_eq!(assistant["content"], "Checking both 東京.");
+        assert_eq!(assistant["tool_calls"][0]["id"], ids[0]);
+        assert_eq!(
+            assistant["tool_calls"][1]["function"]["arguments"],
+            r#"{"city":"東京"}"#
+        );
+        assert_eq!(m[n - 2]["tool_call_id"], ids[0]);
+        assert_eq!(m[n - 1]["tool_call_id"], ids[1]);
+        assert_eq!(m[n - 1]["content"][0]["cache_control"]["type"], "ephemeral");
     }
 }

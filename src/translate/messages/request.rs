@@ -1,182 +1,16 @@
 //! Anthropic Messages request -> OpenAI Chat Completions request body.
 use std::borrow::Cow;
 
-use serde::Serialize;
-
+use super::chat::{
+    ChatBody, ChatMsg, ChatTool, ChatToolChoice, FunctionOut, ImageUrl, JsonSchemaFormat,
+    MsgContent, NamedFunction, PartOut, ResponseFormat, StreamOptions, ToolCallOut, ToolFunction,
+};
 use super::count::estimate;
 use super::Raw;
 use crate::translate::openai::Json;
 use crate::translate::{invalid, unsupported, ChatRequest, TranslateError};
 
 type Obj<'a> = [(Cow<'a, str>, Json<'a>)];
-
-#[derive(Serialize)]
-struct ChatBody<'a> {
-    model: &'a str,
-    messages: Vec<ChatMsg<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tokens: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<Raw<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<Raw<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_k: Option<Raw<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    stop: Vec<&'a str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tools: Vec<ChatTool<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_choice: Option<ChatToolChoice<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    parallel_tool_calls: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_format: Option<ResponseFormat<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_effort: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    stream: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stream_options: Option<StreamOptions>,
-}
-
-#[derive(Serialize)]
-struct StreamOptions {
-    include_usage: bool,
-}
-
-#[derive(Serialize)]
-struct ChatMsg<'a> {
-    role: &'static str,
-    /// `null` only for an assistant turn that is all tool calls.
-    content: Option<MsgContent<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_content: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    thinking_blocks: Vec<Raw<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<ToolCallOut<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_call_id: Option<&'a str>,
-}
-
-impl<'a> ChatMsg<'a> {
-    fn new(role: &'static str, content: Option<MsgContent<'a>>) -> Self {
-        Self {
-            role,
-            content,
-            reasoning_content: None,
-            thinking_blocks: Vec::new(),
-            tool_calls: Vec::new(),
-            tool_call_id: None,
-        }
-    }
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum MsgContent<'a> {
-    Text(Cow<'a, str>),
-    Parts(Vec<PartOut<'a>>),
-}
-
-impl<'a> MsgContent<'a> {
-    /// A plain string when the parts are one text without a cache marker
-    /// (what every Chat server reads), else the parts.
-    fn from_parts(mut parts: Vec<PartOut<'a>>) -> Self {
-        if let [PartOut::Text {
-            cache_control: None,
-            ..
-        }] = parts.as_slice()
-        {
-            if let Some(PartOut::Text { text, .. }) = parts.pop() {
-                return Self::Text(Cow::Borrowed(text));
-            }
-        }
-        Self::Parts(parts)
-    }
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum PartOut<'a> {
-    Text {
-        text: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        cache_control: Option<Raw<'a>>,
-    },
-    ImageUrl {
-        image_url: ImageUrl<'a>,
-    },
-}
-
-#[derive(Serialize)]
-struct ImageUrl<'a> {
-    url: Cow<'a, str>,
-}
-
-#[derive(Serialize)]
-struct ToolCallOut<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: FunctionOut<'a>,
-}
-
-#[derive(Serialize)]
-struct FunctionOut<'a> {
-    name: &'a str,
-    arguments: String,
-}
-
-#[derive(Serialize)]
-struct ChatTool<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: ToolFunction<'a>,
-}
-
-#[derive(Serialize)]
-struct ToolFunction<'a> {
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
-    parameters: Raw<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    strict: Option<bool>,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum ChatToolChoice<'a> {
-    Mode(&'static str),
-    Named {
-        #[serde(rename = "type")]
-        kind: &'static str,
-        function: NamedFunction<'a>,
-    },
-}
-
-#[derive(Serialize)]
-struct NamedFunction<'a> {
-    name: &'a str,
-}
-
-#[derive(Serialize)]
-struct ResponseFormat<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    json_schema: JsonSchemaFormat<'a>,
-}
-
-#[derive(Serialize)]
-struct JsonSchemaFormat<'a> {
-    name: &'static str,
-    schema: Raw<'a>,
-    strict: bool,
-}
 
 /// Top-level fields read by this translation; every other field is ignored
 /// (see the module docs' table for which and why), except those in
@@ -781,8 +615,8 @@ fn tool_message<'a>(b: &'a Json<'a>, field: &str) -> Result<ChatMsg<'a>, Transla
 }
 
 /// An assistant turn: text -> `content`, `tool_use` -> `tool_calls`,
-/// `thinking` -> `reasoning_content` + `thinking_blocks` (verbatim, with
-/// their signatures), `redacted_thinking` -> `thinking_blocks`.
+/// `thinking` -> `reasoning_content` + `thinking_blocks` (verbatim, when
+/// signed), `redacted_thinking` -> `thinking_blocks`.
 fn assistant_turn<'a>(content: &'a Json<'a>, cfield: &str) -> Result<ChatMsg<'a>, TranslateError> {
     let blocks = match content {
         Json::String(s) => {
@@ -837,7 +671,14 @@ fn assistant_turn<'a>(content: &'a Json<'a>, cfield: &str) -> Result<ChatMsg<'a>
                     )
                 })?;
                 reasoning.get_or_insert_with(String::new).push_str(t);
-                m.thinking_blocks.push(Raw(b));
+                // An unsigned block (one llmo made from another provider's
+                // reasoning) cannot be replayed to Anthropic: text only.
+                if b.get("signature")
+                    .and_then(Json::as_str)
+                    .is_some_and(|s| !s.is_empty())
+                {
+                    m.thinking_blocks.push(Raw(b));
+                }
             }
             "redacted_thinking" => m.thinking_blocks.push(Raw(b)),
             ty => return Err(cannot_carry(&bf, ty)),
@@ -958,6 +799,14 @@ mod tests {
         assert_eq!(m[1]["content"], "Checking.");
         assert_eq!(m[1]["reasoning_content"], "let me");
         assert_eq!(m[1]["thinking_blocks"][0]["signature"], "sig1");
+        // A thinking block llmo built from another provider's reasoning
+        // (no signature) goes back as reasoning text only.
+        let unsigned = chat_json(&json!({"model": "m", "max_tokens": 10, "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": ""}, {"type": "text", "text": "a"}]},
+            {"role": "user", "content": "q2"}]}));
+        assert_eq!(unsigned["messages"][1]["reasoning_content"], "t");
+        assert!(unsigned["messages"][1].get("thinking_blocks").is_none());
         assert_eq!(m[2]["role"], "tool");
         assert_eq!(m[2]["tool_call_id"], "toolu_1");
         assert_eq!(m[2]["content"][0]["cache_control"]["type"], "ephemeral");
@@ -1041,6 +890,30 @@ mod tests {
             json!({"type": "function", "function": {"name": "f"}})
         );
         assert!(named.get("reasoning_effort").is_none());
+        let tool = json!([{"name": "f", "input_schema": {"type": "object"}}]);
+        for (choice, want) in [
+            ("auto", json!("auto")),
+            ("none", json!("none")),
+            ("any", json!("required")),
+        ] {
+            let got = chat_json(
+                &json!({"model": "m", "max_tokens": 1, "tools": tool, "tool_choice": {"type": choice},
+                "messages": [{"role": "user", "content": "hi"}]}),
+            );
+            assert_eq!(got["tool_choice"], want);
+            assert!(got.get("parallel_tool_calls").is_none());
+        }
+        let no_tools = chat_json(
+            &json!({"model": "m", "max_tokens": 1, "tool_choice": {"type": "auto"},
+            "messages": [{"role": "user", "content": "hi"}]}),
+        );
+        assert!(no_tools.get("tool_choice").is_none());
+        assert_eq!(
+            chat_err(
+                &json!({"model": "m", "max_tokens": 1, "tool_choice": {"type": "any"}, "messages": [{"role": "user", "content": "hi"}]})
+            ),
+            "tool_choice"
+        );
         for (budget, effort) in [
             (1024, "low"),
             (2047, "low"),

@@ -615,7 +615,7 @@ fn upstream_error(e: &Value) -> (&'static str, String) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::TRUNCATED;
     use crate::translate::messages::test_util::*;
     use crate::translate::messages::MessagesEncoder;
@@ -635,11 +635,39 @@ mod tests {
         let mut e = MessagesEncoder::new("claude-public", 321);
         let mut out = Vec::new();
         for p in pieces {
-            out.extend(e.feed(p));
+            let got = e.feed(p);
+            assert!(
+                got.is_empty() || (got.starts_with(b"event: ") && got.ends_with(b"\n\n")),
+                "feed must return whole events"
+            );
+            out.extend(got);
         }
         out.extend(e.finish());
         assert!(e.is_done());
         out
+    }
+
+    #[test]
+    fn message_delta_waits_for_the_usage_chunk() {
+        let mut e = MessagesEncoder::new("claude-public", 5);
+        let first = e.feed(
+            b"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n",
+        );
+        assert!(std::str::from_utf8(&first).unwrap().contains("text_delta"));
+        let fin = e.feed(b"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+        let fin = String::from_utf8(fin).unwrap();
+        assert!(
+            fin.starts_with("event: content_block_stop") && !fin.contains("message_delta"),
+            "{fin}"
+        );
+        assert!(!e.is_done());
+        let usage = e.feed(b"data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n");
+        let usage = String::from_utf8(usage).unwrap();
+        assert!(usage.contains(r#""usage":{"input_tokens":3,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}"#), "{usage}");
+        assert!(usage.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+        assert!(e.is_done());
+        assert!(e.feed(b"data: [DONE]\n\n").is_empty());
+        assert!(e.finish().is_empty());
     }
 
     /// What the official SDK's accumulator builds from a Messages stream,
