@@ -250,6 +250,82 @@
 //! tool, follow-up turn, structured output; 249-770 tokens) the error is
 //! -1.7 % to -3.6 %; the framing constants were fitted on those recordings,
 //! so expect more (+-15-30 %) on code or non-English prose.
+//! ## Responses ingress (OpenAI Responses as the client's API)
+//!
+//! `responses::to_chat(body, prior)` rewrites a `/v1/responses` request as a
+//! Chat Completions request (which then goes through the chat translators
+//! above); `responses::from_chat` and `responses::ResponsesEncoder` turn the
+//! answer back into a Response object / the Responses event stream. `prior`
+//! is the stored conversation of `previous_response_id` (earlier input items
+//! and output items, from `responses::input_items` and the Response's
+//! `output`), prepended to `input`. Unit tests in `responses/` (goldens in
+//! its `snapshots/`).
+//!
+//! | Responses request | Chat Completions |
+//! |---|---|
+//! | `instructions` | a leading `system` message; never taken from `prior` (OpenAI: instructions are not carried over) |
+//! | `input` string | one `user` message |
+//! | `message` items (also without `type`) | `user` / `assistant`; `system` and `developer` -> `system` (every Chat server knows it); one text part -> a string, else text parts |
+//! | parts `input_text`, `output_text`, `refusal` | text parts |
+//! | `input_image` (`image_url`: https or data URL, `detail`) | `image_url` part (user messages only; elsewhere 400); `file_id` -> **400** naming it (needs OpenAI's Files API) |
+//! | `input_file`, `input_audio`, other parts | **400** naming `input[i].content[j].type` |
+//! | consecutive `reasoning`, assistant `message` and `function_call` items | one `assistant` message: text, then `tool_calls` (`call_id` is the tool-call id) |
+//! | `function_call` with `namespace` | the tool-call name `<namespace>__<name>` (see tools) |
+//! | `function_call_output` (string, or text parts) | a `tool` message with `tool_call_id = call_id`; image/file parts -> 400 |
+//! | `reasoning` item | its `content` reasoning text, else its summaries (joined by blank lines) -> `reasoning_content` of the next assistant message; `encrypted_content` llmo wrote (`llmo.thinking_blocks.v1:` + Claude's signed blocks) -> that message's `thinking_blocks`, so Claude keeps its thinking across a tool loop; OpenAI's own `encrypted_content` is unreadable elsewhere and dropped |
+//! | `item_reference` | the item of `prior` with that `id`; otherwise **400** (`input[i].id`) |
+//! | other item types (`web_search_call`, `custom_tool_call`, `computer_call`, ...) | **400** naming `input[i].type` |
+//! | `tools` function `{name, description, parameters, strict}` | `{type:function, function:{...}}` |
+//! | `tools` `namespace` (Codex groups tools so) | its function tools flattened as `<namespace>__<name>`, the namespace's description before each one's own; calls come back split into `name` + `namespace` |
+//! | built-in tools (`web_search`, `file_search`, `computer_use_preview`, `code_interpreter`, `image_generation`, `local_shell`, `mcp`, `custom`, ...) | **400** naming `tools[i].type`: only an `openai` provider can run them (Codex sends `web_search` unless its config says `web_search = "disabled"`) |
+//! | `tool_choice` auto / none / required / `{type:function,name}` | same / `{type:function,function:{name}}`; other types -> 400 |
+//! | `parallel_tool_calls` | same, only when there are tools (Chat rejects it without) |
+//! | `text.format` text / json_object / json_schema `{name,schema,strict,description}` | none / `response_format` json_object / json_schema; `text.verbosity` dropped |
+//! | `reasoning.effort` | `reasoning_effort` (`summary` dropped: the whole reasoning text comes back as the summary) |
+//! | `max_output_tokens` | `max_completion_tokens` (the chat translators read it; older OpenAI-compatible servers may only know `max_tokens`) |
+//! | `temperature`, `top_p` | same |
+//! | `user`, else `safety_identifier` | `user` |
+//! | `stream` | `stream: true` + `stream_options.include_usage` (usage is always asked for) |
+//! | `store`, `metadata`, `previous_response_id`, `include`, `truncation`, `service_tier`, `prompt_cache_key`, `prompt_cache_retention`, `stream_options`, `max_tool_calls`, `client_metadata` (Codex) | not sent: the store is llmo's (gateway); the rest are OpenAI-platform settings |
+//! | `background: true`, `conversation`, `prompt`, `top_logprobs` > 0 | **400** naming the field; any other unknown field -> 400 |
+//!
+//! `input_estimate` is the Chat body's length / 4. A 400 of the chat
+//! translators names a Chat field; `responses::responses_param` gives the
+//! Responses field to name instead (`max_completion_tokens` ->
+//! `max_output_tokens`, `reasoning_effort` -> `reasoning.effort`,
+//! `response_format` -> `text.format`, `messages[…]` -> `input`, `tools[…]` -> `tools`).
+//!
+//! | Chat completion | Response object |
+//! |---|---|
+//! | `id`, `created_at`, `model` | the gateway's `resp_…` id, its timestamp, the public model name |
+//! | `reasoning_content` (or `reasoning`), `thinking_blocks` | first a `reasoning` item: `summary: [{summary_text}]`, `encrypted_content` for Claude's blocks |
+//! | `content`, `refusal` | a `message` item (`output_text` with `annotations: []`, then a `refusal` part) |
+//! | `tool_calls` | one `function_call` item each (`call_id` = the tool-call id, `arguments` as sent) |
+//! | item ids | `rs_` / `msg_` / `fc_` + the response id's hex + `_<output index>` (deterministic) |
+//! | `finish_reason` `length` / `content_filter` | `status: incomplete`, `incomplete_details.reason` `max_output_tokens` / `content_filter` (items `incomplete`); else `completed` |
+//! | `usage` | `input_tokens` (+ `cached_tokens`), `output_tokens` (+ `reasoning_tokens`), `total_tokens`; none -> `null` |
+//! | echoed request settings | `instructions`, `tools`, `tool_choice` ("auto"), `temperature` / `top_p` (1.0), `parallel_tool_calls` (true), `text` (`{format:{type:text}}`), `reasoning`, `max_output_tokens`, `previous_response_id`, `store` (true), `truncation` ("disabled"), `user`, `metadata` ({}), as the client sent them (defaults in brackets); `output_text` is left to the SDKs |
+//!
+//! Stream: `response.created` and `response.in_progress` (status
+//! `in_progress`, `output: []`) before anything else; per item
+//! `response.output_item.added`; a message gets `response.content_part.added`
+//! and `response.output_text.delta` (`response.refusal.delta` for refusals);
+//! reasoning `response.reasoning_summary_part.added` and
+//! `response.reasoning_summary_text.delta`; a call
+//! `response.function_call_arguments.delta` per fragment as it arrives. A
+//! reasoning or message item ends (its `...done`, `content_part.done`,
+//! `output_item.done`) when the next item starts; function calls stay open
+//! until the finish (Chat may interleave their fragments). The terminal
+//! event, `response.completed` or `response.incomplete` with the whole
+//! Response and usage, goes out with the usage chunk (or at `[DONE]` / the
+//! end of the body). Every event is `event: TYPE\ndata: {...}\n\n` with
+//! `type` and `sequence_number` counting from 0. An upstream error event, an
+//! unreadable event, or a body that ends before the finish -> a
+//! `response.failed` (`error: {code, message}`, code from the upstream error,
+//! else `server_error`) followed by an `error` event carrying both the
+//! documented `code`/`message`/`param` and an `error` object: the openai
+//! SDKs raise `APIError` on an event whose data has `error`. `response()`
+//! is the terminal event's Response (what the store keeps).
 
 pub mod anthropic;
 mod error;

@@ -15,7 +15,7 @@ mod stream;
 mod test_util;
 mod wire;
 
-pub(crate) use request::{input_items, to_chat};
+pub(crate) use request::{input_items, responses_param, to_chat};
 pub(crate) use response::from_chat;
 pub(crate) use stream::ResponsesEncoder;
 

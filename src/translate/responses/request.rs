@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::wire::{flat_name, get, get_str, Raw};
+use super::wire::{decrypt_thinking, flat_name, get, get_str, Raw};
 use crate::translate::openai::Json;
 use crate::translate::{invalid, to_body, unsupported, ChatRequest, TranslateError};
 
@@ -75,53 +75,11 @@ pub(crate) fn to_chat(body: &[u8], prior: Option<&[u8]>) -> Result<ChatRequest, 
             .ok_or_else(|| invalid("stream", "`stream` must be a boolean"))?,
     };
 
-    let mut conv = Conversation::default();
-    if let Some(i) = get(&req, "instructions") {
-        let text = i
-            .as_str()
-            .ok_or_else(|| invalid("instructions", "`instructions` must be a string"))?;
-        if !text.is_empty() {
-            conv.messages.push(ChatMsg::text("system", text));
-        }
-    }
-    let prior_items = match &prior {
-        Some(p) => p.as_array().ok_or_else(|| {
-            invalid(
-                "previous_response_id",
-                "the stored conversation of `previous_response_id` is unreadable",
-            )
-        })?,
-        None => &[],
-    };
-    for (i, item) in prior_items.iter().enumerate() {
-        conv.item(item, &format!("previous_response_id[{i}]"), prior_items)?;
-    }
-    match get(&req, "input") {
-        None => {}
-        Some(Json::String(s)) => {
-            conv.flush();
-            conv.messages.push(ChatMsg::text("user", s));
-        }
-        Some(Json::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                conv.item(item, &format!("input[{i}]"), prior_items)?;
-            }
-        }
-        Some(_) => return Err(invalid("input", "`input` must be a string or an array")),
-    }
-    conv.flush();
-    if !conv
-        .messages
-        .iter()
-        .any(|m| m.role != "system" && m.role != "developer")
-    {
-        return Err(invalid("input", "`input` must hold at least one message"));
-    }
-
+    let messages = conversation(&req, prior.as_ref())?;
     let tools = tools(&req)?;
     let chat = ChatBody {
         model,
-        messages: conv.messages,
+        messages,
         tool_choice: tool_choice(&req)?,
         parallel_tool_calls: match get(&req, "parallel_tool_calls") {
             Some(v) if !tools.is_empty() => Some(v.as_bool().ok_or_else(|| {
@@ -165,6 +123,76 @@ pub(crate) fn to_chat(body: &[u8], prior: Option<&[u8]>) -> Result<ChatRequest, 
         stream,
         input_estimate,
     })
+}
+
+/// The Chat messages: `instructions`, then the stored conversation, then
+/// this request's `input`.
+fn conversation<'a>(
+    req: &'a Json<'a>,
+    prior: Option<&'a Json<'a>>,
+) -> Result<Vec<ChatMsg<'a>>, TranslateError> {
+    let mut conv = Conversation::default();
+    if let Some(i) = get(req, "instructions") {
+        let text = i
+            .as_str()
+            .ok_or_else(|| invalid("instructions", "`instructions` must be a string"))?;
+        if !text.is_empty() {
+            conv.messages.push(ChatMsg::text("system", text));
+        }
+    }
+    let prior_items = match prior {
+        Some(p) => p.as_array().ok_or_else(|| {
+            invalid(
+                "previous_response_id",
+                "the stored conversation of `previous_response_id` is unreadable",
+            )
+        })?,
+        None => &[],
+    };
+    for (i, item) in prior_items.iter().enumerate() {
+        conv.item(item, &format!("previous_response_id[{i}]"), prior_items)?;
+    }
+    match get(req, "input") {
+        None => {}
+        Some(Json::String(s)) => {
+            conv.flush();
+            conv.messages.push(ChatMsg::text("user", s));
+        }
+        Some(Json::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                conv.item(item, &format!("input[{i}]"), prior_items)?;
+            }
+        }
+        Some(_) => return Err(invalid("input", "`input` must be a string or an array")),
+    }
+    conv.flush();
+    if !conv
+        .messages
+        .iter()
+        .any(|m| m.role != "system" && m.role != "developer")
+    {
+        return Err(invalid("input", "`input` must hold at least one message"));
+    }
+    Ok(conv.messages)
+}
+
+/// A Chat request field named in an error (by llmo's chat translators,
+/// which read what [`to_chat`] wrote) as the Responses field it came from,
+/// for the error a Responses client gets: `max_completion_tokens` ->
+/// `max_output_tokens`, `reasoning_effort` -> `reasoning.effort`,
+/// `response_format…` -> `text.format`, `messages…` -> `input`, `tools[…]…`
+/// -> `tools` (Chat's indexes do not match the client's: instructions and
+/// merged turns shift messages, namespaces tools); others unchanged.
+pub(crate) fn responses_param(chat_param: &str) -> Cow<'_, str> {
+    let mapped = match chat_param {
+        "max_completion_tokens" | "max_tokens" => "max_output_tokens",
+        "reasoning_effort" => "reasoning.effort",
+        p if p.starts_with("response_format") => "text.format",
+        p if p == "messages" || p.starts_with("messages[") || p.starts_with("messages.") => "input",
+        p if p.starts_with("tools[") || p.starts_with("tools.") => "tools",
+        p => return Cow::Borrowed(p),
+    };
+    Cow::Borrowed(mapped)
 }
 
 /// This request's `input` as a JSON array of items (a string input -> one
@@ -279,6 +307,8 @@ struct ChatMsg<'a> {
     tool_calls: Vec<ChatToolCall<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_call_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    thinking_blocks: Vec<serde_json::Value>,
 }
 
 impl<'a> ChatMsg<'a> {
@@ -289,6 +319,7 @@ impl<'a> ChatMsg<'a> {
             reasoning_content: None,
             tool_calls: Vec::new(),
             tool_call_id: None,
+            thinking_blocks: Vec::new(),
         }
     }
 }
@@ -353,7 +384,7 @@ struct ChatTool<'a> {
 struct ChatFunction<'a> {
     name: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
+    description: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parameters: Option<Raw<'a, 'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -372,6 +403,7 @@ struct Conversation<'a> {
 #[derive(Default)]
 struct Assistant<'a> {
     reasoning: Option<String>,
+    thinking_blocks: Vec<serde_json::Value>,
     parts: Vec<ChatPart<'a>>,
     tool_calls: Vec<ChatToolCall<'a>>,
 }
@@ -392,6 +424,7 @@ impl<'a> Conversation<'a> {
             reasoning_content: a.reasoning,
             tool_calls: a.tool_calls,
             tool_call_id: None,
+            thinking_blocks: a.thinking_blocks,
         });
     }
 
@@ -460,6 +493,7 @@ impl<'a> Conversation<'a> {
                     reasoning_content: None,
                     tool_calls: Vec::new(),
                     tool_call_id: Some(call_id),
+                    thinking_blocks: Vec::new(),
                 });
                 Ok(())
             }
@@ -469,6 +503,10 @@ impl<'a> Conversation<'a> {
                 if !a.parts.is_empty() || !a.tool_calls.is_empty() {
                     self.flush();
                 }
+                let blocks = get_str(item, "encrypted_content").map(decrypt_thinking);
+                self.assistant()
+                    .thinking_blocks
+                    .extend(blocks.unwrap_or_default());
                 if !text.is_empty() {
                     let r = self.assistant().reasoning.get_or_insert_with(String::new);
                     if !r.is_empty() {
@@ -552,6 +590,7 @@ impl<'a> Conversation<'a> {
                 reasoning_content: None,
                 tool_calls: Vec::new(),
                 tool_call_id: None,
+                thinking_blocks: Vec::new(),
             });
         }
         Ok(())
@@ -672,7 +711,7 @@ fn tools<'a>(req: &'a Json<'a>) -> Result<Vec<ChatTool<'a>>, TranslateError> {
     for (i, t) in list.iter().enumerate() {
         let field = format!("tools[{i}]");
         match get_str(t, "type") {
-            Some("function") => out.push(function_tool(t, None, &field)?),
+            Some("function") => out.push(function_tool(t, None, None, &field)?),
             Some("namespace") => {
                 let ns = get_str(t, "name").ok_or_else(|| {
                     invalid(format!("{field}.name"), "a `namespace` tool needs a `name`")
@@ -686,7 +725,7 @@ fn tools<'a>(req: &'a Json<'a>) -> Result<Vec<ChatTool<'a>>, TranslateError> {
                             "only function tools can be translated inside a `namespace`",
                         ));
                     }
-                    out.push(function_tool(c, Some(ns), &cf)?);
+                    out.push(function_tool(c, Some(ns), get_str(t, "description"), &cf)?);
                 }
             }
             Some(other) => {
@@ -701,18 +740,29 @@ fn tools<'a>(req: &'a Json<'a>) -> Result<Vec<ChatTool<'a>>, TranslateError> {
     Ok(out)
 }
 
+/// A function tool; one of a namespace gets the flat name and the
+/// namespace's description before its own.
 fn function_tool<'a>(
     t: &'a Json<'a>,
     namespace: Option<&str>,
+    namespace_description: Option<&str>,
     field: &str,
 ) -> Result<ChatTool<'a>, TranslateError> {
     let name = get_str(t, "name")
         .ok_or_else(|| invalid(format!("{field}.name"), "a function tool needs a `name`"))?;
+    let description = match (
+        namespace_description.filter(|d| !d.is_empty()),
+        get_str(t, "description"),
+    ) {
+        (Some(ns), Some(d)) => Some(Cow::Owned(format!("{ns}\n\n{d}"))),
+        (Some(ns), None) => Some(Cow::Owned(ns.to_owned())),
+        (None, d) => d.map(Cow::Borrowed),
+    };
     Ok(ChatTool {
         kind: "function",
         function: ChatFunction {
             name: flat_name(namespace, name),
-            description: get_str(t, "description"),
+            description,
             parameters: get(t, "parameters").map(Raw),
             strict: get(t, "strict").and_then(Json::as_bool),
         },
@@ -788,16 +838,21 @@ fn response_format(req: &Json<'_>) -> Result<Option<serde_json::Value>, Translat
     }
 }
 
+/// `reasoning.effort` as Chat's `reasoning_effort`: `xhigh` (newer OpenAI
+/// models) becomes `high`, the most llmo's translators and most
+/// OpenAI-compatible servers know.
 fn reasoning_effort<'a>(req: &'a Json<'a>) -> Result<Option<&'a str>, TranslateError> {
     let Some(r) = get(req, "reasoning") else {
         return Ok(None);
     };
-    match get(r, "effort") {
+    match get(r, "effort").map(Json::as_str) {
         None => Ok(None),
-        Some(e) => e
-            .as_str()
-            .map(Some)
-            .ok_or_else(|| invalid("reasoning.effort", "`reasoning.effort` must be a string")),
+        Some(Some(e @ ("none" | "minimal" | "low" | "medium" | "high"))) => Ok(Some(e)),
+        Some(Some("xhigh")) => Ok(Some("high")),
+        Some(_) => Err(invalid(
+            "reasoning.effort",
+            "`reasoning.effort` must be one of none, minimal, low, medium, high, xhigh",
+        )),
     }
 }
 
@@ -883,7 +938,11 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .any(|t| t["function"]["name"] == "multi_agent_v1__close_agent"));
+            .any(|t| t["function"]["name"] == "multi_agent_v1__close_agent"
+                && t["function"]["description"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Tools for spawning and managing sub-agents.\n\n")));
         assert_eq!(got["stream_options"], json!({"include_usage": true}));
     }
 
@@ -1057,6 +1116,10 @@ mod tests {
                 "text.format.type",
             ),
             (json!({"model": "m"}), "input"),
+            (
+                json!({"model": "m", "input": "x", "reasoning": {"effort": "max"}}),
+                "reasoning.effort",
+            ),
             (json!({"input": "x"}), "model"),
         ];
         for (body, field) in cases {
@@ -1149,5 +1212,179 @@ mod tests {
             .map(|m| m["content"].as_str().unwrap())
             .collect();
         assert_eq!(texts, ["first", "first", "second"]);
+    }
+
+    /// Mutated Responses requests and Chat completions: no panic, output
+    /// bounded by a small multiple of the input.
+    #[test]
+    fn fuzzed_requests_and_completions() {
+        use crate::translate::fuzz::{assert_bounded, fuzz};
+        let codex = serde_json::to_vec(&codex()).unwrap();
+        let requests: &[&[u8]] = &[
+            include_bytes!("../../../tests/fixtures/openai/responses_request_function_tools_docs.json"),
+            &codex,
+            br#"{"model":"m","input":[{"role":"user","content":[{"type":"input_text","text":"a"}]},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"o"}]}"#,
+        ];
+        fuzz("responses request", requests, |_, input| {
+            if let Ok(c) = to_chat(input, Some(input)) {
+                assert_bounded("responses::to_chat", 2 * input.len(), c.body.len(), 2, 4096);
+            }
+            if let Ok(items) = input_items(input) {
+                assert_bounded("responses::input_items", input.len(), items.len(), 2, 4096);
+            }
+        });
+        let completions: &[&[u8]] = &[
+            include_bytes!("../../../tests/fixtures/openai/chat_completion.json"),
+            include_bytes!(
+                "../../../tests/fixtures/openai/chat_completion_tool_call_parallel.json"
+            ),
+        ];
+        fuzz("responses from_chat", completions, |_, input| {
+            let m = super::super::test_util::meta(b"{}");
+            if let Ok(r) = super::super::from_chat(input, &m) {
+                assert_bounded("responses::from_chat", input.len(), r.len(), 3, 4096);
+            }
+        });
+    }
+
+    /// Claude's signed thinking survives a Responses round trip: answer ->
+    /// reasoning item (`encrypted_content`) -> next turn's input -> the
+    /// assistant's `thinking_blocks` -> Anthropic `thinking` block.
+    #[test]
+    fn claude_thinking_blocks_round_trip_through_encrypted_content() {
+        use super::super::{from_chat, test_util::meta};
+        use crate::translate::{anthropic, ResponseMeta};
+        let answer = anthropic::response(
+            include_bytes!("../../../tests/fixtures/anthropic/thinking_response.json"),
+            &ResponseMeta {
+                public_model: "claude",
+                fallback_id: "chatcmpl-1",
+                created: 1,
+            },
+        )
+        .unwrap();
+        let signature = answer.choices[0].message.thinking_blocks[0]["signature"].clone();
+        assert!(signature.is_string());
+        let req = br#"{"model":"claude","input":"27 * 453?"}"#;
+        let response: Value = serde_json::from_slice(
+            &from_chat(&serde_json::to_vec(&answer).unwrap(), &meta(req)).unwrap(),
+        )
+        .unwrap();
+        let reasoning = &response["output"][0];
+        assert_eq!(reasoning["type"], "reasoning");
+        assert!(reasoning["encrypted_content"]
+            .as_str()
+            .unwrap()
+            .starts_with("llmo.thinking_blocks.v1:"));
+
+        let mut input = vec![json!({"role": "user", "content": "27 * 453?"})];
+        input.extend(response["output"].as_array().unwrap().iter().cloned());
+        input.push(json!({"role": "user", "content": "and 28 * 453?"}));
+        let got = chat(
+            &json!({"model": "claude", "input": input, "reasoning": {"effort": "low"}}),
+            None,
+        );
+        assert_eq!(
+            got["messages"][1]["thinking_blocks"][0]["signature"],
+            signature
+        );
+
+        let body = serde_json::to_vec(&got).unwrap();
+        let up =
+            anthropic::request(&Json::parse(&body).unwrap(), "claude-sonnet-4-5", false).unwrap();
+        let up: Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(up["messages"][1]["content"][0]["type"], "thinking");
+        assert_eq!(up["messages"][1]["content"][0]["signature"], signature);
+
+        // OpenAI's own encrypted reasoning cannot be replayed elsewhere: dropped.
+        let got = chat(
+            &json!({"model": "m", "input": [
+            {"role": "user", "content": "q"},
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAAABopaque"},
+            {"role": "assistant", "content": "a"}]}),
+            None,
+        );
+        assert!(got["messages"][1].get("thinking_blocks").is_none());
+    }
+
+    /// Responses -> Chat -> Anthropic Messages / Gemini: the chat
+    /// translators take what `to_chat` writes (the Codex turn with its tool
+    /// loop included, tool-call ids paired).
+    #[test]
+    fn golden_responses_to_anthropic_and_gemini() {
+        use crate::translate::{anthropic, gemini};
+        let body = fixture_json(include_str!(
+            "../../../tests/fixtures/openai/responses_request_function_tools_docs.json"
+        ));
+        let mut body = body;
+        // Claude's limits: no forced JSON output with tools; with thinking
+        // on, temperature stays 1 and the budget (1024 for `low`) stays under
+        // the output limit.
+        body.as_object_mut().unwrap().remove("text");
+        body.as_object_mut().unwrap().remove("temperature");
+        body["max_output_tokens"] = json!(4096);
+        body["input"].as_array_mut().unwrap().extend([
+            json!({"type": "function_call", "call_id": "call_w", "name": "get_current_weather",
+                   "arguments": "{\"location\":\"Boston, MA\",\"unit\":\"celsius\"}"}),
+            json!({"type": "function_call_output", "call_id": "call_w", "output": "{\"temp\":21}"}),
+        ]);
+        let c = chat(&body, None);
+        let chat_body = serde_json::to_vec(&c).unwrap();
+        let j = Json::parse(&chat_body).unwrap();
+        let a: Value = serde_json::from_slice(
+            &anthropic::request(&j, "claude-sonnet-4-5", true)
+                .unwrap()
+                .body,
+        )
+        .unwrap();
+        golden_json!("responses/request_function_tools_anthropic.json", &a);
+        assert_eq!(a["system"], "You are a weather bot.");
+        assert_eq!(a["messages"][1]["content"][0]["id"], "call_w");
+        assert_eq!(a["messages"][2]["content"][0]["tool_use_id"], "call_w");
+        let g: Value =
+            serde_json::from_slice(&gemini::request(&j, "gemini-2.5-flash", true).unwrap().body)
+                .unwrap();
+        golden_json!("responses/request_function_tools_gemini.json", &g);
+        assert_eq!(
+            g["contents"][2]["parts"][0]["functionResponse"]["name"],
+            "get_current_weather"
+        );
+
+        let mut codex = codex();
+        codex["tools"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|t| t["type"] != "web_search");
+        codex["input"].as_array_mut().unwrap().extend([
+            json!({"type": "function_call", "name": "spawn_agent", "namespace": "multi_agent_v1",
+                   "arguments": "{}", "call_id": "call_spawn"}),
+            json!({"type": "function_call_output", "call_id": "call_spawn", "output": "ok"}),
+        ]);
+        let chat_body = serde_json::to_vec(&chat(&codex, None)).unwrap();
+        let j = Json::parse(&chat_body).unwrap();
+        let a: Value = serde_json::from_slice(
+            &anthropic::request(&j, "claude-sonnet-4-5", true)
+                .unwrap()
+                .body,
+        )
+        .unwrap();
+        let last = a["messages"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["content"][0]["tool_use_id"], "call_spawn");
+        gemini::request(&j, "gemini-2.5-flash", true).unwrap();
+    }
+
+    #[test]
+    fn chat_params_in_errors_are_named_as_the_client_sent_them() {
+        for (chat, responses) in [
+            ("max_completion_tokens", "max_output_tokens"),
+            ("reasoning_effort", "reasoning.effort"),
+            ("response_format.json_schema.schema", "text.format"),
+            ("messages[3].content[0].image_url", "input"),
+            ("tools[2].function.parameters", "tools"),
+            ("temperature", "temperature"),
+            ("n", "n"),
+        ] {
+            assert_eq!(responses_param(chat), responses, "{chat}");
+        }
     }
 }

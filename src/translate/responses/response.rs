@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::wire::Namespaces;
+use super::wire::{encrypt_thinking, Namespaces};
 use super::ResponseMeta;
 use crate::translate::TranslateError;
 
@@ -26,12 +26,21 @@ pub(crate) fn from_chat(
     if let Some(choice) = c.choices.into_iter().find(|c| c.index.unwrap_or(0) == 0) {
         finish = choice.finish_reason;
         let m = choice.message;
-        if let Some(r) = m
+        let reasoning = m
             .reasoning_content
             .or(m.reasoning)
-            .filter(|r| !r.is_empty())
-        {
-            out.push(Item::reasoning(&head, out.len(), r.into_owned()));
+            .filter(|r| !r.is_empty());
+        let encrypted = encrypt_thinking(&m.thinking_blocks);
+        if reasoning.is_some() || encrypted.is_some() {
+            let text = reasoning.map(Cow::into_owned).unwrap_or_default();
+            let mut item = Item::reasoning(&head, out.len(), text);
+            if let Item::Reasoning {
+                encrypted_content, ..
+            } = &mut item
+            {
+                *encrypted_content = encrypted;
+            }
+            out.push(item);
         }
         let mut parts = Vec::new();
         if let Some(t) = m.content.filter(|t| !t.is_empty()) {
@@ -312,6 +321,9 @@ pub(super) enum Item {
     Reasoning {
         id: String,
         summary: Vec<SummaryText>,
+        /// Claude's signed thinking blocks ([`encrypt_thinking`]).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        encrypted_content: Option<String>,
     },
     Message {
         id: String,
@@ -334,7 +346,12 @@ impl Item {
     pub(super) fn reasoning(head: &Head, index: usize, text: String) -> Self {
         Self::Reasoning {
             id: head.item_id("rs", index),
-            summary: vec![SummaryText::new(text)],
+            summary: if text.is_empty() {
+                Vec::new()
+            } else {
+                vec![SummaryText::new(text)]
+            },
+            encrypted_content: None,
         }
     }
 
@@ -489,6 +506,10 @@ struct ChatMessage<'a> {
     refusal: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "null_as_empty")]
     tool_calls: Vec<ChatToolCall<'a>>,
+    /// Claude's signed thinking blocks (LiteLLM convention, as llmo's
+    /// Anthropic translation returns them).
+    #[serde(default, deserialize_with = "null_as_empty")]
+    thinking_blocks: Vec<serde_json::Value>,
 }
 
 pub(super) fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
@@ -540,4 +561,174 @@ struct PromptDetails {
 struct CompletionDetails {
     #[serde(default)]
     reasoning_tokens: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::super::test_util::meta;
+    use super::*;
+    use crate::translate::test_support::{fixture_json, golden_json};
+
+    const TOOLS_REQUEST: &[u8] =
+        include_bytes!("../../../tests/fixtures/openai/responses_request_function_tools_docs.json");
+
+    fn response(completion: &[u8], request: &[u8]) -> Value {
+        serde_json::from_slice(&from_chat(completion, &meta(request)).unwrap()).unwrap()
+    }
+
+    /// The keys of every object in `v`, by path (array elements merged).
+    fn shape(v: &Value, path: &str, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let p = format!("{path}.{k}");
+                    out.insert(p.clone());
+                    // Echoed request settings have the client's own shape.
+                    if !matches!(k.as_str(), "tools" | "text" | "reasoning" | "metadata") {
+                        shape(x, &p, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| shape(x, &format!("{path}[]"), out)),
+            _ => {}
+        }
+    }
+
+    fn assert_same_shape(got: &Value, docs: &Value) {
+        let (mut a, mut b) = Default::default();
+        shape(got, "", &mut a);
+        shape(docs, "", &mut b);
+        assert_eq!(a, b, "same fields as the API reference's example");
+    }
+
+    #[test]
+    fn golden_text_response_has_the_api_reference_shape() {
+        let got = response(
+            include_bytes!("../../../tests/fixtures/openai/chat_completion.json"),
+            br#"{"model":"gpt-x","input":"hi"}"#,
+        );
+        golden_json!("responses/response_text.json", &got);
+        let docs = fixture_json(include_str!(
+            "../../../tests/fixtures/openai/responses_response_docs.json"
+        ));
+        assert_same_shape(&got, &docs);
+        assert_eq!(
+            got["output"][0]["id"],
+            "msg_0123456789abcdef0123456789abcdef_0"
+        );
+        assert_eq!(got["usage"]["total_tokens"], 29);
+        // The echoed defaults of a request that set none.
+        for key in [
+            "tools",
+            "tool_choice",
+            "temperature",
+            "top_p",
+            "parallel_tool_calls",
+            "text",
+            "reasoning",
+            "store",
+            "metadata",
+            "truncation",
+            "previous_response_id",
+            "instructions",
+        ] {
+            assert_eq!(got[key], docs[key], "{key}");
+        }
+    }
+
+    #[test]
+    fn golden_tool_calls_echo_the_request() {
+        let got = response(
+            include_bytes!(
+                "../../../tests/fixtures/openai/chat_completion_tool_call_parallel.json"
+            ),
+            TOOLS_REQUEST,
+        );
+        golden_json!("responses/response_parallel_tool_calls.json", &got);
+        let docs = fixture_json(include_str!(
+            "../../../tests/fixtures/openai/responses_function_call_response_docs.json"
+        ));
+        assert_same_shape(&got, &docs);
+        let req: Value = serde_json::from_slice(TOOLS_REQUEST).unwrap();
+        for key in [
+            "instructions",
+            "tools",
+            "tool_choice",
+            "temperature",
+            "text",
+            "reasoning",
+            "max_output_tokens",
+            "parallel_tool_calls",
+            "metadata",
+            "store",
+            "user",
+        ] {
+            assert_eq!(got[key], req[key], "{key} is echoed");
+        }
+        assert_eq!(got["top_p"], 1.0);
+        let calls = got["output"].as_array().unwrap();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[1]["call_id"], "call_h1DWI1POMJLb0KwIyQHWXD4p");
+        assert_eq!(calls[1]["id"], "fc_0123456789abcdef0123456789abcdef_1");
+    }
+
+    #[test]
+    fn length_reasoning_refusal_and_namespaces() {
+        let completion = json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "x",
+            "choices": [{"index": 0, "finish_reason": "length", "message": {
+                "role": "assistant", "content": "Partial", "reasoning_content": "Thinking.",
+                "refusal": "I can't do the rest.",
+                "tool_calls": [{"id": "call_1", "type": "function",
+                    "function": {"name": "multi_agent_v1__spawn_agent", "arguments": "{\"a\":"}}]}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+                "prompt_tokens_details": {"cached_tokens": 4},
+                "completion_tokens_details": {"reasoning_tokens": 3}}
+        });
+        let request = json!({"model": "m", "input": "x", "max_output_tokens": 5, "tools": [
+            {"type": "namespace", "name": "multi_agent_v1", "tools": [{"type": "function", "name": "spawn_agent"}]}]});
+        let got = response(
+            &serde_json::to_vec(&completion).unwrap(),
+            &serde_json::to_vec(&request).unwrap(),
+        );
+        golden_json!("responses/response_length_reasoning_refusal.json", &got);
+        assert_eq!(got["status"], "incomplete");
+        assert_eq!(
+            got["incomplete_details"],
+            json!({"reason": "max_output_tokens"})
+        );
+        let types: Vec<&str> = got["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["reasoning", "message", "function_call"]);
+        assert_eq!(
+            got["output"][1]["content"][1],
+            json!({"type": "refusal", "refusal": "I can't do the rest."})
+        );
+        assert_eq!(got["output"][2]["name"], "spawn_agent");
+        assert_eq!(got["output"][2]["namespace"], "multi_agent_v1");
+        assert_eq!(got["usage"]["input_tokens_details"]["cached_tokens"], 4);
+        assert_eq!(got["usage"]["output_tokens_details"]["reasoning_tokens"], 3);
+
+        let filtered = json!({"choices": [{"index": 0, "finish_reason": "content_filter",
+            "message": {"role": "assistant", "content": null}}]});
+        let got = response(&serde_json::to_vec(&filtered).unwrap(), b"{}");
+        assert_eq!(
+            got["incomplete_details"],
+            json!({"reason": "content_filter"})
+        );
+        assert_eq!(got["output"], json!([]));
+        assert_eq!(got["usage"], Value::Null);
+    }
+
+    #[test]
+    fn an_unreadable_completion_is_a_502() {
+        let e = from_chat(b"<html>", &meta(b"{}")).unwrap_err();
+        assert_eq!(e.status(), 502);
+    }
 }

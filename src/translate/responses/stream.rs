@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::response::{
     null_as_empty, ChatUsage, End, Head, Item, Part, ResponseError, ResponseUsage, SummaryText,
 };
-use super::wire::Namespaces;
+use super::wire::{encrypt_thinking, Namespaces};
 use super::ResponseMeta;
 use crate::translate::sse::{SseEvent, SseParser};
 
@@ -27,6 +27,8 @@ pub(crate) struct ResponsesEncoder {
     open: Option<usize>,
     /// Output index of each Chat tool-call `index`, in order of appearance.
     calls: Vec<(u64, usize)>,
+    /// Thinking blocks of the open reasoning item (its `encrypted_content`).
+    thinking: Vec<serde_json::Value>,
     finish: Option<End>,
     usage: Option<ResponseUsage>,
     done: bool,
@@ -45,6 +47,7 @@ impl ResponsesEncoder {
             items: Vec::new(),
             open: None,
             calls: Vec::new(),
+            thinking: Vec::new(),
             finish: None,
             usage: None,
             done: false,
@@ -197,6 +200,10 @@ impl ResponsesEncoder {
                 self.reasoning_delta(r, out);
             }
         }
+        if !d.thinking_blocks.is_empty() {
+            self.reasoning_item(out);
+            self.thinking.extend(d.thinking_blocks.iter().cloned());
+        }
         if let Some(t) = &d.content {
             if !t.is_empty() {
                 self.text_delta(t, false, out);
@@ -212,42 +219,46 @@ impl ResponsesEncoder {
         }
     }
 
-    fn reasoning_delta(&mut self, text: &str, out: &mut Vec<u8>) {
-        let index = match self.open {
+    /// The open reasoning item, opened (without a summary part) if needed.
+    fn reasoning_item(&mut self, out: &mut Vec<u8>) -> usize {
+        match self.open {
             Some(i) if matches!(self.items[i], Item::Reasoning { .. }) => i,
             _ => {
                 self.close_open(out);
                 let i = self.items.len();
-                let mut item = Item::reasoning(&self.head, i, String::new());
-                if let Item::Reasoning { summary, .. } = &mut item {
-                    summary.clear();
-                }
-                self.add_item(item, out);
+                self.add_item(Item::reasoning(&self.head, i, String::new()), out);
                 self.open = Some(i);
+                i
+            }
+        }
+    }
+
+    fn reasoning_delta(&mut self, text: &str, out: &mut Vec<u8>) {
+        let index = self.reasoning_item(out);
+        let id = self.items[index].id().to_owned();
+        if let Item::Reasoning { summary, .. } = &self.items[index] {
+            if summary.is_empty() {
                 let part = SummaryText::new(String::new());
-                let id = self.items[i].id().to_owned();
                 self.emit(
                     &SummaryPartEvent {
                         kind: "response.reasoning_summary_part.added",
                         item_id: &id,
-                        output_index: i,
+                        output_index: index,
                         summary_index: 0,
                         part: &part,
                     },
                     out,
                 );
-                if let Item::Reasoning { summary, .. } = &mut self.items[i] {
+                if let Item::Reasoning { summary, .. } = &mut self.items[index] {
                     summary.push(part);
                 }
-                i
             }
-        };
+        }
         if let Item::Reasoning { summary, .. } = &mut self.items[index] {
             if let Some(s) = summary.last_mut() {
                 s.text.push_str(text);
             }
         }
-        let id = self.items[index].id().to_owned();
         self.emit(
             &SummaryDeltaEvent {
                 kind: "response.reasoning_summary_text.delta",
@@ -415,6 +426,14 @@ impl ResponsesEncoder {
 
     fn close_item(&mut self, i: usize, status: &'static str, out: &mut Vec<u8>) {
         let id = self.items[i].id().to_owned();
+        if let Item::Reasoning {
+            encrypted_content, ..
+        } = &mut self.items[i]
+        {
+            if !self.thinking.is_empty() {
+                *encrypted_content = encrypt_thinking(&std::mem::take(&mut self.thinking));
+            }
+        }
         match self.items[i].clone() {
             Item::Reasoning { summary, .. } => {
                 for (j, s) in summary.iter().enumerate() {
@@ -534,6 +553,11 @@ impl ResponsesEncoder {
     /// then an `error` event: the openai SDKs raise on an event whose data
     /// has an `error` member.
     fn fail(&mut self, code: &str, message: &str, out: &mut Vec<u8>) {
+        self.fail_as("server_error", code, message, out);
+    }
+
+    /// [`fail`](Self::fail) with the OpenAI error `type` of the `error` event.
+    fn fail_as(&mut self, kind: &str, code: &str, message: &str, out: &mut Vec<u8>) {
         let message = crate::translate::error::redact_keys(message);
         let error = ResponseError {
             code: code.to_owned(),
@@ -554,11 +578,7 @@ impl ResponsesEncoder {
                 message: &message,
                 param: None,
                 error: ErrorInner {
-                    kind: if code == "server_error" {
-                        "server_error"
-                    } else {
-                        "upstream_error"
-                    },
+                    kind,
                     code,
                     message: &message,
                     param: None,
@@ -716,6 +736,9 @@ struct Delta<'a> {
     refusal: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "null_as_empty")]
     tool_calls: Vec<ToolCallDelta<'a>>,
+    /// Claude's signed thinking block, sent when the block ends.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    thinking_blocks: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -744,4 +767,320 @@ struct ChunkError<'a> {
     kind: Option<Cow<'a, str>>,
     #[serde(default)]
     code: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use serde_json::{json, Value};
+
+    use super::super::test_util::{checked, encode, encode_unchecked, meta};
+    use super::*;
+    use crate::translate::test_support::{assert_chunkings_agree, gen, golden_sse, run_stream};
+    use crate::translate::StreamTranslator;
+
+    macro_rules! fx {
+        ($p:literal) => {
+            include_bytes!(concat!("../../../tests/fixtures/", $p)).as_slice()
+        };
+    }
+
+    const TEXT: &[u8] = fx!("openai/chat_completion_stream_include_usage_reconstructed.sse");
+    const TEXT_NO_USAGE: &[u8] = fx!("openai/chat_completion_stream.sse");
+    const TOOL: &[u8] = fx!("openai/chat_completion_tool_call_stream.sse");
+    const LENGTH: &[u8] = fx!("openai/chat_completion_stream_finish_length.sse");
+    const REQUEST: &[u8] = br#"{"model":"gpt-x","input":"hi","stream":true}"#;
+
+    /// llmo's own Chat stream for an Anthropic upstream (what the gateway
+    /// feeds the encoder for a translated Anthropic provider).
+    fn via_anthropic(sse: &[u8]) -> Vec<u8> {
+        let t = StreamTranslator::anthropic("claude-public", true, "chatcmpl-x", 1_700_000_000);
+        run_stream(t, &[sse])
+    }
+
+    fn sse_of(chunks: &[Value]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend_from_slice(format!("data: {c}\n\n").as_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn golden_text_stream() {
+        let out = encode(REQUEST, &[TEXT]);
+        golden_sse!("responses/stream_text.sse", &out);
+        let c = checked(&out);
+        assert_eq!(c.terminal["type"], "response.completed");
+        assert_eq!(c.terminal["response"]["usage"]["input_tokens"], 24);
+        assert_eq!(c.output.len(), 1);
+    }
+
+    #[test]
+    fn golden_tool_call_stream() {
+        let out = encode(REQUEST, &[TOOL]);
+        golden_sse!("responses/stream_tool_call.sse", &out);
+        let c = checked(&out);
+        let call = &c.output[0];
+        assert_eq!(call["call_id"], "call_4XzlGBLtUe9dy3GVNV4jhq7h");
+        assert_eq!(call["arguments"], "{\"city\":\"New York City\"}");
+        let deltas = c
+            .events
+            .iter()
+            .filter(|e| e["type"] == "response.function_call_arguments.delta")
+            .count();
+        assert_eq!(deltas, 7, "each argument fragment is relayed as it arrives");
+    }
+
+    #[test]
+    fn golden_length_stream_is_incomplete() {
+        let out = encode(REQUEST, &[LENGTH]);
+        golden_sse!("responses/stream_length.sse", &out);
+        let c = checked(&out);
+        assert_eq!(c.terminal["type"], "response.incomplete");
+        assert_eq!(
+            c.terminal["response"]["incomplete_details"]["reason"],
+            "max_output_tokens"
+        );
+        assert_eq!(c.output[0]["status"], "incomplete");
+    }
+
+    #[test]
+    fn golden_anthropic_thinking_text_and_tool_use() {
+        let chat = via_anthropic(fx!("anthropic/thinking_stream_docs.sse"));
+        let out = encode(REQUEST, &[&chat]);
+        golden_sse!("responses/stream_anthropic_thinking.sse", &out);
+        let c = checked(&out);
+        assert_eq!(c.output[0]["type"], "reasoning");
+        assert_eq!(c.output[1]["type"], "message");
+
+        let chat = via_anthropic(fx!("translate/anthropic_text_and_tool.sse"));
+        let out = encode(REQUEST, &[&chat]);
+        golden_sse!("responses/stream_anthropic_text_and_tool.sse", &out);
+        let c = checked(&out);
+        let types: Vec<&str> = c
+            .output
+            .iter()
+            .map(|i| i["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["message", "function_call"]);
+        assert_eq!(
+            c.terminal["response"]["usage"]["output_tokens"]
+                .as_u64()
+                .map(|n| n > 0),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn no_usage_chunk_completes_at_done_with_null_usage() {
+        let text = std::str::from_utf8(TEXT_NO_USAGE).unwrap();
+        let no_usage: String = text
+            .split_inclusive("\n\n")
+            .filter(|e| !e.contains("\"usage\":{"))
+            .collect();
+        assert_ne!(no_usage, text);
+        let c = checked(&encode(REQUEST, &[no_usage.as_bytes()]));
+        assert_eq!(c.terminal["type"], "response.completed");
+        assert_eq!(c.terminal["response"]["usage"], Value::Null);
+    }
+
+    /// Every event type llmo writes carries the fields of the same event in
+    /// the API reference's examples (`tests/fixtures/openai/responses_*_docs.sse`).
+    #[test]
+    fn events_have_the_api_reference_fields() {
+        fn keys(sse: &[u8]) -> BTreeMap<String, BTreeSet<String>> {
+            let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for e in checked(sse).events {
+                let k = out
+                    .entry(e["type"].as_str().unwrap().to_owned())
+                    .or_default();
+                for (key, v) in e.as_object().unwrap() {
+                    k.insert(key.clone());
+                    if let Some(o) = v.as_object().filter(|_| key != "response") {
+                        k.extend(o.keys().map(|x| format!("{key}.{x}")));
+                    }
+                }
+            }
+            out
+        }
+        let mut docs = keys(fx!("openai/responses_stream_docs.sse"));
+        docs.extend(keys(fx!("openai/responses_function_call_stream_docs.sse")));
+        docs.extend(keys(fx!("openai/responses_reasoning_stream_docs.sse")));
+        let mut ours = keys(&encode(REQUEST, &[TEXT]));
+        ours.extend(keys(&encode(REQUEST, &[TOOL])));
+        ours.extend(keys(&encode(
+            REQUEST,
+            &[&via_anthropic(fx!("anthropic/thinking_stream_docs.sse"))],
+        )));
+        for (ty, want) in &docs {
+            let got = ours.get(ty).unwrap_or_else(|| panic!("{ty} never written"));
+            assert!(
+                got.is_superset(want),
+                "{ty}: missing {:?}",
+                want.difference(got).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn upstream_error_event_fails_the_response_and_raises_in_the_sdk() {
+        let mut cut = TOOL[..TOOL.len() / 2].to_vec();
+        let cut_at = cut.iter().rposition(|b| *b == b'\n').unwrap() + 1;
+        cut.truncate(cut_at);
+        cut.extend_from_slice(
+            b"\n\ndata: {\"error\":{\"message\":\"upstream stream cut\",\"type\":\"server_error\",\"param\":null,\"code\":\"stream_interrupted\"}}\n\ndata: [DONE]\n\n",
+        );
+        let out = encode(REQUEST, &[&cut]);
+        golden_sse!("responses/stream_error_mid_stream.sse", &out);
+        let c = checked(&out);
+        assert_eq!(c.terminal["type"], "response.failed");
+        assert_eq!(
+            c.terminal["response"]["error"],
+            json!({"code": "stream_interrupted", "message": "upstream stream cut"})
+        );
+        assert_eq!(c.error.unwrap()["error"]["message"], "upstream stream cut");
+    }
+
+    #[test]
+    fn a_stream_ending_before_its_finish_fails() {
+        let head = &TEXT[..TEXT.len() / 2];
+        let head = &head[..=head.windows(2).rposition(|w| w == b"\n\n").unwrap() + 1];
+        let c = checked(&encode(REQUEST, &[head]));
+        assert_eq!(c.terminal["type"], "response.failed");
+        assert_eq!(c.terminal["response"]["error"]["code"], "server_error");
+        assert!(c.terminal["response"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ended"));
+
+        // Nothing at all from the upstream: created, in_progress, failed.
+        let c = checked(&encode(REQUEST, &[]));
+        assert_eq!(c.events.len(), 4);
+
+        // After the terminal event the encoder writes nothing more.
+        let mut e = ResponsesEncoder::new(&meta(REQUEST));
+        let _ = e.feed(TEXT);
+        assert!(e.is_done());
+        assert!(e.feed(TEXT).is_empty() && e.finish().is_empty());
+    }
+
+    #[test]
+    fn unreadable_and_oversized_events_fail_the_response() {
+        let c = checked(&encode(REQUEST, &[b"data: {not json\n\n"]));
+        assert_eq!(c.terminal["type"], "response.failed");
+        let mut huge = b"data: \"".to_vec();
+        huge.resize(crate::translate::MAX_EVENT + 10, b'a');
+        let c = checked(&encode(REQUEST, &[&huge]));
+        assert_eq!(c.terminal["type"], "response.failed");
+    }
+
+    /// Any split of the upstream bytes gives the same Responses events.
+    #[test]
+    fn random_chunkings_give_the_same_events() {
+        let mut rng = fastrand::Rng::with_seed(0x5e5_9a7);
+        let anthropic = via_anthropic(fx!("anthropic/thinking_stream_docs.sse"));
+        for body in [TEXT, TEXT_NO_USAGE, TOOL, LENGTH, anthropic.as_slice()] {
+            checked(&encode(REQUEST, &[body]));
+            assert_chunkings_agree(&mut rng, body, |pieces| encode_unchecked(REQUEST, pieces));
+        }
+    }
+
+    /// Random answers (reasoning, text, refusal, parallel tool calls with
+    /// fragmented arguments) streamed as Chat chunks: the Responses stream
+    /// passes the SDK checks and its final output carries exactly the
+    /// generated text and arguments.
+    #[test]
+    fn generated_streams_accumulate_to_the_answer() {
+        let mut rng = fastrand::Rng::with_seed(42);
+        for _ in 0..60 {
+            let chunk = |delta: Value, finish: Value| {
+                json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+            };
+            let mut chunks = vec![chunk(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+            )];
+            let reasoning = rng.bool().then(|| gen::text(&mut rng, 40));
+            let text = rng.bool().then(|| gen::text(&mut rng, 60));
+            if let Some(r) = &reasoning {
+                for f in gen::fragments(&mut rng, r, 5) {
+                    chunks.push(chunk(json!({"reasoning_content": f}), Value::Null));
+                }
+            }
+            if let Some(t) = &text {
+                for f in gen::fragments(&mut rng, t, 6) {
+                    chunks.push(chunk(json!({"content": f}), Value::Null));
+                }
+            }
+            let calls: Vec<String> = (0..rng.usize(0..3))
+                .map(|_| serde_json::to_string(&json!({"q": gen::text(&mut rng, 20)})).unwrap())
+                .collect();
+            for (i, args) in calls.iter().enumerate() {
+                chunks.push(chunk(
+                    json!({"tool_calls": [{"index": i, "id": format!("call_{i}"),
+                    "type": "function", "function": {"name": format!("f{i}"), "arguments": ""}}]}),
+                    Value::Null,
+                ));
+                for f in gen::fragments(&mut rng, args, 5) {
+                    chunks.push(chunk(
+                        json!({"tool_calls": [{"index": i, "function": {"arguments": f}}]}),
+                        Value::Null,
+                    ));
+                }
+            }
+            let finish = if calls.is_empty() {
+                "stop"
+            } else {
+                "tool_calls"
+            };
+            chunks.push(chunk(json!({}), json!(finish)));
+            chunks.push(json!({"id": "c", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}));
+            let mut sse = sse_of(&chunks);
+            sse.extend_from_slice(b"data: [DONE]\n\n");
+            let pieces = crate::translate::test_support::random_split(&mut rng, &sse);
+            let c = checked(&encode(REQUEST, &pieces));
+            assert_eq!(c.terminal["type"], "response.completed");
+            let mut out = c.output.iter();
+            if let Some(r) = &reasoning {
+                assert_eq!(out.next().unwrap()["summary"][0]["text"], r.as_str());
+            }
+            if let Some(t) = &text {
+                assert_eq!(out.next().unwrap()["content"][0]["text"], t.as_str());
+            }
+            for (i, args) in calls.iter().enumerate() {
+                let item = out.next().unwrap();
+                assert_eq!(item["arguments"], args.as_str());
+                assert_eq!(item["call_id"], format!("call_{i}"));
+            }
+            assert!(out.next().is_none());
+        }
+    }
+
+    /// Mutated Chat streams (the fuzz corpus, plus llmo's own translated
+    /// Anthropic stream): no panic, the stream always ends with a terminal
+    /// event, output bounded, chunking does not change it.
+    #[test]
+    fn fuzzed_chat_streams() {
+        use crate::translate::fuzz::{assert_bounded, chunks, fuzz, OPENAI_STREAMS};
+        let anthropic = via_anthropic(fx!("translate/anthropic_text_and_tool.sse"));
+        let corpus: Vec<&[u8]> = [OPENAI_STREAMS, &[LENGTH, anthropic.as_slice()]].concat();
+        fuzz("responses stream", &corpus, |rng, input| {
+            let whole = encode_unchecked(REQUEST, &[input]);
+            let c = checked(&whole);
+            assert!(c.terminal["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("response."));
+            // Text is repeated in its delta, done, part, item and final events.
+            assert_bounded("responses stream", input.len(), whole.len(), 6, 8192);
+            assert_eq!(
+                String::from_utf8_lossy(&encode_unchecked(REQUEST, &chunks(rng, input))),
+                String::from_utf8_lossy(&whole),
+                "chunking changed the output"
+            );
+        });
+    }
 }

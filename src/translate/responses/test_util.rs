@@ -34,6 +34,17 @@ pub(crate) fn encode(request: &[u8], pieces: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// [`encode`] without the checks (for the many runs of the chunking tests).
+pub(crate) fn encode_unchecked(request: &[u8], pieces: &[&[u8]]) -> Vec<u8> {
+    let mut e = ResponsesEncoder::new(&meta(request));
+    let mut out = Vec::new();
+    for p in pieces {
+        out.extend(e.feed(p));
+    }
+    out.extend(e.finish());
+    out
+}
+
 /// What a client accumulates from a Responses stream.
 #[derive(Debug)]
 pub(crate) struct Checked {
@@ -127,88 +138,7 @@ pub(crate) fn checked(out: &[u8]) -> Checked {
         if let Some(id) = v.get("item_id") {
             assert_eq!(id, &item["id"], "item_id of the item at output_index");
         }
-        match ty {
-            "response.content_part.added" => {
-                assert_eq!(item["type"], "message");
-                let parts = item["content"].as_array_mut().unwrap();
-                assert_eq!(v["content_index"].as_u64(), Some(parts.len() as u64));
-                parts.push(v["part"].clone());
-            }
-            "response.output_text.delta" | "response.refusal.delta" => {
-                assert_eq!(item["type"], "message");
-                let j = v["content_index"].as_u64().unwrap() as usize;
-                let key = if ty == "response.refusal.delta" {
-                    "refusal"
-                } else {
-                    "text"
-                };
-                let part = &mut item["content"][j];
-                let s = format!(
-                    "{}{}",
-                    part[key].as_str().unwrap(),
-                    v["delta"].as_str().unwrap()
-                );
-                part[key] = s.into();
-            }
-            "response.output_text.done" | "response.refusal.done" => {
-                let j = v["content_index"].as_u64().unwrap() as usize;
-                let key = if ty == "response.refusal.done" {
-                    "refusal"
-                } else {
-                    "text"
-                };
-                assert_eq!(item["content"][j][key], v[key]);
-            }
-            "response.content_part.done" => {
-                let j = v["content_index"].as_u64().unwrap() as usize;
-                assert_eq!(item["content"][j], v["part"]);
-            }
-            "response.reasoning_summary_part.added" => {
-                assert_eq!(item["type"], "reasoning");
-                let parts = item["summary"].as_array_mut().unwrap();
-                assert_eq!(v["summary_index"].as_u64(), Some(parts.len() as u64));
-                parts.push(v["part"].clone());
-            }
-            "response.reasoning_summary_text.delta" => {
-                let j = v["summary_index"].as_u64().unwrap() as usize;
-                let part = &mut item["summary"][j];
-                let s = format!(
-                    "{}{}",
-                    part["text"].as_str().unwrap(),
-                    v["delta"].as_str().unwrap()
-                );
-                part["text"] = s.into();
-            }
-            "response.reasoning_summary_text.done" => {
-                let j = v["summary_index"].as_u64().unwrap() as usize;
-                assert_eq!(item["summary"][j]["text"], v["text"]);
-            }
-            "response.reasoning_summary_part.done" => {
-                let j = v["summary_index"].as_u64().unwrap() as usize;
-                assert_eq!(item["summary"][j], v["part"]);
-            }
-            "response.function_call_arguments.delta" => {
-                assert_eq!(item["type"], "function_call");
-                let s = format!(
-                    "{}{}",
-                    item["arguments"].as_str().unwrap(),
-                    v["delta"].as_str().unwrap()
-                );
-                item["arguments"] = s.into();
-            }
-            "response.function_call_arguments.done" => {
-                assert_eq!(item["arguments"], v["arguments"]);
-            }
-            "response.output_item.done" => {
-                let final_item = &v["item"];
-                let mut acc = item.clone();
-                acc["status"] = final_item["status"].clone();
-                assert_eq!(&acc, final_item, "the done item is what the deltas built");
-                *item = final_item.clone();
-                done[i] = true;
-            }
-            other => panic!("unexpected event {other}"),
-        }
+        apply(ty, v, item, &mut done[i]);
     }
     let terminal = terminal.expect("a terminal event");
     assert_eq!(terminal["response"]["output"], Value::Array(output.clone()));
@@ -220,5 +150,98 @@ pub(crate) fn checked(out: &[u8]) -> Checked {
         output,
         terminal,
         error,
+    }
+}
+
+/// One event of an added item (`output_index` checked), applied the way the
+/// SDK's accumulator does; `done` is set by `output_item.done`.
+fn apply(ty: &str, v: &Value, item: &mut Value, done: &mut bool) {
+    match ty {
+        "response.content_part.added" => {
+            assert_eq!(item["type"], "message");
+            let parts = item["content"].as_array_mut().unwrap();
+            assert_eq!(v["content_index"].as_u64(), Some(parts.len() as u64));
+            parts.push(v["part"].clone());
+        }
+        "response.output_text.delta" | "response.refusal.delta" => {
+            assert_eq!(item["type"], "message");
+            let j = v["content_index"].as_u64().unwrap() as usize;
+            let key = if ty == "response.refusal.delta" {
+                "refusal"
+            } else {
+                "text"
+            };
+            let part = &mut item["content"][j];
+            let s = format!(
+                "{}{}",
+                part[key].as_str().unwrap(),
+                v["delta"].as_str().unwrap()
+            );
+            part[key] = s.into();
+        }
+        "response.output_text.done" | "response.refusal.done" => {
+            let j = v["content_index"].as_u64().unwrap() as usize;
+            let key = if ty == "response.refusal.done" {
+                "refusal"
+            } else {
+                "text"
+            };
+            assert_eq!(item["content"][j][key], v[key]);
+        }
+        "response.content_part.done" => {
+            let j = v["content_index"].as_u64().unwrap() as usize;
+            assert_eq!(item["content"][j], v["part"]);
+        }
+        "response.reasoning_summary_part.added" => {
+            assert_eq!(item["type"], "reasoning");
+            let parts = item["summary"].as_array_mut().unwrap();
+            assert_eq!(v["summary_index"].as_u64(), Some(parts.len() as u64));
+            parts.push(v["part"].clone());
+        }
+        "response.reasoning_summary_text.delta" => {
+            let j = v["summary_index"].as_u64().unwrap() as usize;
+            let part = &mut item["summary"][j];
+            let s = format!(
+                "{}{}",
+                part["text"].as_str().unwrap(),
+                v["delta"].as_str().unwrap()
+            );
+            part["text"] = s.into();
+        }
+        "response.reasoning_summary_text.done" => {
+            let j = v["summary_index"].as_u64().unwrap() as usize;
+            assert_eq!(item["summary"][j]["text"], v["text"]);
+        }
+        "response.reasoning_summary_part.done" => {
+            let j = v["summary_index"].as_u64().unwrap() as usize;
+            assert_eq!(item["summary"][j], v["part"]);
+        }
+        "response.function_call_arguments.delta" => {
+            assert_eq!(item["type"], "function_call");
+            let s = format!(
+                "{}{}",
+                item["arguments"].as_str().unwrap(),
+                v["delta"].as_str().unwrap()
+            );
+            item["arguments"] = s.into();
+        }
+        "response.function_call_arguments.done" => {
+            assert_eq!(item["arguments"], v["arguments"]);
+        }
+        "response.output_item.done" => {
+            let final_item = &v["item"];
+            let mut acc = item.clone();
+            // Set when the item ends: its status, and the thinking
+            // blocks of a reasoning item (they arrive whole).
+            for key in ["status", "encrypted_content"] {
+                if let Some(x) = final_item.get(key) {
+                    acc[key] = x.clone();
+                }
+            }
+            assert_eq!(&acc, final_item, "the done item is what the deltas built");
+            *item = final_item.clone();
+            *done = true;
+        }
+        other => panic!("unexpected event {other}"),
     }
 }

@@ -103,3 +103,36 @@ impl Namespaces {
         }
     }
 }
+
+/// How llmo marks the `encrypted_content` of a reasoning item it created:
+/// the prefix, then the JSON array of Claude's signed `thinking` /
+/// `redacted_thinking` blocks (Chat's `thinking_blocks`). A client sends the
+/// item back unchanged, and the blocks go back upstream, so a tool loop
+/// with extended thinking keeps its thinking. Other `encrypted_content`
+/// (OpenAI's own) cannot be read by another provider and is dropped.
+pub(super) const THINKING_PREFIX: &str = "llmo.thinking_blocks.v1:";
+
+/// `encrypted_content` for Claude's thinking blocks (a JSON array).
+pub(super) fn encrypt_thinking(blocks: &[serde_json::Value]) -> Option<String> {
+    if blocks.is_empty() {
+        return None;
+    }
+    let json = serde_json::to_string(blocks).ok()?;
+    Some(format!("{THINKING_PREFIX}{json}"))
+}
+
+/// The thinking blocks of an `encrypted_content` llmo wrote (else none).
+pub(super) fn decrypt_thinking(encrypted: &str) -> Vec<serde_json::Value> {
+    encrypted
+        .strip_prefix(THINKING_PREFIX)
+        .and_then(|j| serde_json::from_str::<Vec<serde_json::Value>>(j).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|b| {
+            matches!(
+                b.get("type").and_then(|t| t.as_str()),
+                Some("thinking" | "redacted_thinking")
+            )
+        })
+        .collect()
+}
