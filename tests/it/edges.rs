@@ -237,7 +237,7 @@ async fn log_rows_carry_method_path_api_and_a_wrong_keys_prefix() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let r = send("/v1/responses", format!("bearer {key}"))
+    let r = send("/v1/assistants", format!("bearer {key}"))
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
@@ -290,7 +290,7 @@ async fn log_rows_carry_method_path_api_and_a_wrong_keys_prefix() {
             (
                 404,
                 "POST",
-                "/v1/responses",
+                "/v1/assistants",
                 "other",
                 None,
                 Some("unknown_route"),

@@ -22,10 +22,12 @@ mod generated;
 mod health_cli;
 mod logs_json;
 mod memory;
+mod messages;
 mod migrate;
 #[cfg(unix)]
 mod readme;
 mod recorder;
+mod responses;
 mod streams;
 mod tls;
 mod tree;

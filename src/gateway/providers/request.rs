@@ -47,6 +47,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
 pub(crate) enum Api {
     Chat,
     Embeddings,
+    /// Anthropic's Messages API (`/v1/messages`): `model` and a
+    /// `messages` array, like chat.
+    Messages,
+    /// OpenAI's Responses API (`/v1/responses`): `model`, and `input` (a
+    /// string or an array) when present.
+    Responses,
 }
 
 /// A body the gateway cannot route: the client's mistake (a 400 naming
@@ -85,8 +91,8 @@ impl<'a> ClientRequest<'a> {
                 format!(
                     "the request body is not valid JSON ({e}); send a JSON object with `model` and {}",
                     match api {
-                        Api::Chat => "`messages`",
-                        Api::Embeddings => "`input`",
+                        Api::Chat | Api::Messages => "`messages`",
+                        Api::Embeddings | Api::Responses => "`input`",
                     }
                 ),
                 None,
@@ -111,10 +117,12 @@ impl<'a> ClientRequest<'a> {
             },
         };
         let (required, what) = match api {
-            Api::Chat => ("messages", "an array of messages"),
-            Api::Embeddings => ("input", "a string or an array"),
+            Api::Chat | Api::Messages => ("messages", "an array of messages"),
+            Api::Embeddings | Api::Responses => ("input", "a string or an array"),
         };
         match get(required) {
+            // Optional in Responses (`previous_response_id` alone may do).
+            None if api == Api::Responses => {}
             None => {
                 return Err(RequestError::new(
                     format!("missing required field `{required}`"),
@@ -124,8 +132,8 @@ impl<'a> ClientRequest<'a> {
             Some(raw) => {
                 let t = raw.get().trim_start();
                 let ok = match api {
-                    Api::Chat => t.starts_with('['),
-                    Api::Embeddings => t.starts_with('[') || t.starts_with('"'),
+                    Api::Chat | Api::Messages => t.starts_with('['),
+                    Api::Embeddings | Api::Responses => t.starts_with('[') || t.starts_with('"'),
                 };
                 if !ok {
                     return Err(RequestError::new(
@@ -136,18 +144,22 @@ impl<'a> ClientRequest<'a> {
             }
         }
         let stream = match (api, get("stream")) {
-            (Api::Chat, Some(raw)) => match serde_json::from_str::<Option<bool>>(raw.get()) {
-                Ok(b) => b.unwrap_or(false),
-                Err(_) => {
-                    return Err(RequestError::new(
-                        "`stream` must be true or false",
-                        Some("stream"),
-                    ))
+            (Api::Chat | Api::Messages | Api::Responses, Some(raw)) => {
+                match serde_json::from_str::<Option<bool>>(raw.get()) {
+                    Ok(b) => b.unwrap_or(false),
+                    Err(_) => {
+                        return Err(RequestError::new(
+                            "`stream` must be true or false",
+                            Some("stream"),
+                        ))
+                    }
                 }
-            },
+            }
             _ => false,
         };
         let client_wants_usage = match get("stream_options") {
+            // Not a Messages field: the upstream judges it.
+            Some(_) if matches!(api, Api::Messages | Api::Responses) => false,
             Some(raw) => {
                 #[derive(Deserialize)]
                 struct Opts {
@@ -310,6 +322,17 @@ mod tests {
         );
         assert_eq!(param(br#"{"model":"m"}"#, Api::Embeddings), Some("input"));
         assert!(ClientRequest::parse(br#"{"model":"m","input":"hi"}"#, Api::Embeddings).is_ok());
+        assert_eq!(param(br#"{"model":"m"}"#, Api::Messages), Some("messages"));
+        assert_eq!(
+            param(br#"{"model":"m","messages":"hi"}"#, Api::Messages),
+            Some("messages")
+        );
+        let r = ClientRequest::parse(
+            br#"{"model":"m","messages":[],"stream":true,"max_tokens":9}"#,
+            Api::Messages,
+        )
+        .unwrap();
+        assert!(r.stream && !r.client_wants_usage);
     }
 
     #[test]
