@@ -95,9 +95,9 @@ if ! "$venv/bin/python" -c '' 2>/dev/null; then
     python3 -m venv "$venv"
 fi
 py="$venv/bin/python"
-if ! "$py" -c 'import openai' 2>/dev/null; then
-    step "pip install openai (into target/py-venv)"
-    "$py" -m pip install --quiet --disable-pip-version-check openai
+if ! "$py" -c 'import openai, anthropic' 2>/dev/null; then
+    step "pip install openai anthropic (into target/py-venv)"
+    "$py" -m pip install --quiet --disable-pip-version-check openai anthropic
 fi
 
 step "Python SDK end-to-end tests"
@@ -111,6 +111,21 @@ for s in "${scripts[@]}"; do
     step "python $s"
     "$py" "$s"
 done
+
+# ----- the real coding agents (tests/agents/) -----
+# Claude Code and Codex CLI at the exact versions of tests/agents/package-lock.json
+# (about 810 MB of node_modules, mostly the two native binaries), installed
+# with `npm ci` only when node_modules is missing or was made from another lock.
+agents=tests/agents
+lock_hash=$(sha256sum "$agents/package-lock.json" | cut -d' ' -f1)
+stamp="$agents/node_modules/.llmo-lock-sha256"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
+    step "npm ci in $agents (Claude Code, Codex CLI)"
+    (cd "$agents" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_hash" >"$stamp"
+fi
+step "python $agents/agents_e2e.py"
+"$py" "$agents/agents_e2e.py"
 
 # ----- the fault suite (tests/faults/, stdlib Python only) -----
 # Quick cases here and in CI; the long soak is behind its own flag.
