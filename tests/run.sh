@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, with its set-up: the Rust unit and integration tests,
-# the official `openai` Python SDK against a real `llmo serve` (mock upstreams
-# on 127.0.0.1), the fault suite when present, and the admin web UI in
+# the official `openai` and `anthropic` Python SDKs and the real coding agents
+# (Claude Code, Codex CLI: tests/agents/) against a real `llmo serve` (mock
+# upstreams on 127.0.0.1), the fault suite when present, and the admin web UI in
 # headless Chromium, then the static musl binary, its container image,
 # compose.yaml and the Kubernetes base under podman (tests/static/,
 # tests/container/). Never talks to a real provider.
@@ -11,7 +12,8 @@
 # buildah, podman, runc, podman-compose, kubectl, root) and names what is missing with
 # the command that installs it. Python packages (PyPI `openai`) go into a
 # virtual environment under target/py-venv (created once, then reused);
-# nothing is installed into the system Python. npm's `playwright-core` goes to
+# nothing is installed into the system Python. The agents go to
+# tests/agents/node_modules (`npm ci`, redone when the lock changes). npm's `playwright-core` goes to
 # tests/browser/node_modules; Debian's `chromium` is installed only when
 # running as root with apt-get, otherwise it is named as missing.
 set -euo pipefail
