@@ -1,7 +1,7 @@
 //! Small HTTP helpers shared across the servers (the gateway's `/v1` API
 //! and the admin API): percent-decoding of a URL path segment, the one
-//! `Authorization: Bearer` parser, the client's address behind trusted
-//! proxies, and the bounded read of a request body (size, deadline and
+//! `Authorization: Bearer` parser (and the `/v1` API's client key: Bearer
+//! or Anthropic's `x-api-key`), the client's address behind trusted proxies, and the bounded read of a request body (size, deadline and
 //! minimum rate).
 //!
 //! Path segments and query strings decode differently: in a path `+` is a
@@ -60,6 +60,24 @@ pub(crate) fn bearer(headers: &http::HeaderMap) -> Bearer<'_> {
         })
         .filter(|t| !t.is_empty())
         .map_or(Bearer::Malformed, Bearer::Token)
+}
+
+/// The client key of a `/v1` request: `Authorization: Bearer <key>` (the
+/// OpenAI SDKs), else `x-api-key: <key>` (the Anthropic SDK and Claude
+/// Code). The same keys either way; a present `Authorization` wins.
+pub(crate) fn client_key(headers: &http::HeaderMap) -> Bearer<'_> {
+    match bearer(headers) {
+        Bearer::Missing => match headers.get("x-api-key") {
+            None => Bearer::Missing,
+            Some(v) => v
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map_or(Bearer::Malformed, Bearer::Token),
+        },
+        other => other,
+    }
 }
 
 /// The client's address: the connection's `peer`, unless the peer is a
@@ -238,6 +256,22 @@ mod tests {
             assert_eq!(bearer(&h(v)), Bearer::Malformed, "{v}");
         }
         assert_eq!(bearer(&http::HeaderMap::new()), Bearer::Missing);
+    }
+
+    #[test]
+    fn x_api_key_is_a_client_key_when_there_is_no_authorization() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(client_key(&h), Bearer::Missing);
+        h.insert("x-api-key", " llmo-abc ".parse().unwrap());
+        assert_eq!(client_key(&h), Bearer::Token("llmo-abc"));
+        h.insert(
+            http::header::AUTHORIZATION,
+            "Bearer llmo-xyz".parse().unwrap(),
+        );
+        assert_eq!(client_key(&h), Bearer::Token("llmo-xyz"));
+        h.remove(http::header::AUTHORIZATION);
+        h.insert("x-api-key", "".parse().unwrap());
+        assert_eq!(client_key(&h), Bearer::Malformed);
     }
 
     #[test]

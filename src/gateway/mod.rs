@@ -38,9 +38,12 @@ pub(crate) mod breaker;
 pub(crate) mod error;
 #[cfg(test)]
 mod fuzz;
+pub(crate) mod ingress;
 mod key_table;
 mod mem;
+mod messages;
 pub(crate) mod metrics;
+mod msgtr_shim;
 mod passthrough;
 pub(crate) mod providers;
 pub(crate) mod proxy;

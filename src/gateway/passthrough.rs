@@ -18,7 +18,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use hyper::body::Body as _;
 use tokio::time::Sleep;
 
-use super::providers::{parse_usage, Rest, UpstreamError};
+use super::providers::{Rest, UpstreamError, Usage};
 use super::request_log::LogCtx;
 use super::snapshot::ProviderRt;
 
@@ -30,6 +30,8 @@ pub(crate) struct PassBody {
     upstream: reqwest::Body,
     read: u64,
     limit: u64,
+    /// Reads `usage` from the tail (the answer's dialect).
+    usage: fn(&[u8]) -> Usage,
     /// The last bytes seen (at most `2 * TAIL`, trimmed to `TAIL`).
     tail: BytesMut,
     gap: Duration,
@@ -54,6 +56,7 @@ impl PassBody {
             upstream: rest.body,
             read: rest.read,
             limit: rest.limit,
+            usage: rest.usage,
             tail,
             gap,
             deadline: Box::pin(tokio::time::sleep(gap)),
@@ -137,7 +140,7 @@ impl PassBody {
         log.upstream += self.upstream_started.elapsed();
         match outcome {
             Ok(()) => {
-                log.usage = parse_usage(&self.tail);
+                log.usage = (self.usage)(&self.tail);
                 log.finish(200, None);
             }
             Err(e) => {

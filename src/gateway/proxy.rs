@@ -1,4 +1,5 @@
-//! The request path of `/v1/chat/completions` and `/v1/embeddings`:
+//! The request path of `/v1/chat/completions` and `/v1/embeddings` (and,
+//! with an [`Ingress`], of the other dialects' routes):
 //! authenticate, read the body within the limit, parse what routing needs,
 //! pick candidates (priority tiers, weighted random inside a tier), try them
 //! with retries, backoff and failover, and answer, writing one log row.
@@ -14,15 +15,16 @@ use hyper::{Request, Response};
 use super::body::Body;
 use super::breaker::Refusal;
 use super::error::ApiError;
+use super::ingress::Ingress;
 use super::passthrough::PassBody;
 use super::providers::request::{Api, ClientRequest};
-use super::providers::{Attempt, Completion, UpstreamError};
+use super::providers::{Attempt, Completion, UpstreamError, UpstreamStream};
 use super::request_log::LogCtx;
 use super::retry::{random_draw, Next, RetryPolicy};
 use super::snapshot::{key_digest, Candidate, KeyRt, KeyState, ModelRoute, ProviderRt, Snapshot};
 use super::stream::Relay;
 use super::Shared;
-use crate::http_util::{bearer, Bearer, BodyError};
+use crate::http_util::{client_key, Bearer, BodyError};
 
 /// Authenticates a request against the snapshot's keys.
 /// An unknown key is noted in `log` (logged as `invalid_key`).
@@ -32,17 +34,17 @@ pub(crate) fn authenticate(
     req: &Request<Incoming>,
     log: &mut LogCtx,
 ) -> Result<Option<Arc<KeyRt>>, ApiError> {
-    let token = match bearer(req.headers()) {
+    let token = match client_key(req.headers()) {
         Bearer::Token(t) => t,
         Bearer::Missing if shared.allow_anonymous => return Ok(None),
         Bearer::Missing => {
             return Err(ApiError::Unauthorized(
-                "missing API key: send `Authorization: Bearer <key>` (create one with `llmo key create NAME`)",
+                "missing API key: send `Authorization: Bearer <key>` or `x-api-key: <key>` (create one with `llmo key create NAME`)",
             ))
         }
         Bearer::Malformed => {
             return Err(ApiError::Unauthorized(
-                "malformed Authorization header: expected `Bearer <key>`",
+                "malformed API key header: expected `Authorization: Bearer <key>` or `x-api-key: <key>`",
             ))
         }
     };
@@ -118,7 +120,7 @@ fn check_nesting(body: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
-enum Outcome {
+pub(super) enum Outcome {
     Full(Completion),
     Stream(Box<Relay>),
     /// A large pass-through answer, relayed as it arrives.
@@ -133,7 +135,25 @@ pub(crate) async fn handle(
     api: Api,
     log: &mut LogCtx,
 ) -> Result<Response<Body>, ApiError> {
-    let key = authenticate(shared, &snap, &req, log)?;
+    let (key, body) = admit_request(shared, &snap, req, log).await?;
+    // A large body's memory goes back to the OS once the request is done.
+    let _trim = (body.len() >= super::mem::LARGE_BODY).then_some(super::mem::LargeRequest);
+    let creq = ClientRequest::parse(&body, api)?;
+    log.stream = creq.stream;
+    let model = model_route(&snap, &creq.model, key.as_deref(), log)?;
+    let out = route(shared, model, &creq, api, None, log).await?;
+    Ok(respond(out, log))
+}
+
+/// The start every `/v1` request that sends a body shares: the client key
+/// checked (and its rate window), then the body read within the limits.
+pub(super) async fn admit_request(
+    shared: &Shared,
+    snap: &Snapshot,
+    req: Request<Incoming>,
+    log: &mut LogCtx,
+) -> Result<(Option<Arc<KeyRt>>, Bytes), ApiError> {
+    let key = authenticate(shared, snap, &req, log)?;
     if let Some(k) = &key {
         log.key_name = Some(k.name.clone());
         if let Err(wait) = k.live.try_acquire(Instant::now()) {
@@ -145,21 +165,33 @@ pub(crate) async fn handle(
         }
     }
     let body = read_body(req, shared).await?;
-    // A large body's memory goes back to the OS once the request is done.
-    let _trim = (body.len() >= super::mem::LARGE_BODY).then_some(super::mem::LargeRequest);
-    let creq = ClientRequest::parse(&body, api)?;
-    log.stream = creq.stream;
-    let model = match snap.models.get(creq.model.as_ref()) {
+    Ok((key, body))
+}
+
+/// The enabled model the client named, if its key may use it.
+pub(super) fn model_route<'s>(
+    snap: &'s Snapshot,
+    name: &str,
+    key: Option<&KeyRt>,
+    log: &mut LogCtx,
+) -> Result<&'s ModelRoute, ApiError> {
+    let model = match snap.models.get(name) {
         Some(m) if m.enabled => m,
-        _ => return Err(ApiError::UnknownModel(creq.model.into_owned())),
+        _ => return Err(ApiError::UnknownModel(name.to_string())),
     };
     log.model = Some(model.name.clone());
-    if let Some(k) = &key {
+    if let Some(k) = key {
         if !k.allows(&model.name) {
             return Err(ApiError::ModelNotAllowed(model.name.to_string()));
         }
     }
-    match route(shared, model, &creq, api, log).await? {
+    Ok(model)
+}
+
+/// The client's answer for an outcome: JSON, or a relayed body that writes
+/// the log row when it ends.
+pub(super) fn respond(out: Outcome, log: &mut LogCtx) -> Response<Body> {
+    match out {
         Outcome::Full(c) => {
             log.usage = c.usage;
             log.ttfb = Some(log.started.elapsed());
@@ -167,7 +199,7 @@ pub(crate) async fn handle(
             let mut res = Response::new(Body::full(c.body));
             res.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            Ok(res)
+            res
         }
         Outcome::Pass(mut pass) => {
             log.ttfb = Some(log.started.elapsed());
@@ -176,7 +208,7 @@ pub(crate) async fn handle(
             let mut res = Response::new(Body::Pass(pass));
             res.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            Ok(res)
+            res
         }
         Outcome::Stream(mut relay) => {
             log.ttfb = Some(log.started.elapsed());
@@ -186,7 +218,7 @@ pub(crate) async fn handle(
             let h = res.headers_mut();
             h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            Ok(res)
+            res
         }
     }
 }
@@ -270,12 +302,56 @@ impl Drop for TrialGuard<'_> {
     }
 }
 
+/// A non-stream answer as an outcome: whole, or (a large pass-through
+/// answer) relayed as it arrives.
+pub(super) fn full(done: Completion, c: &Candidate, started: Instant) -> Outcome {
+    match done.rest {
+        Some(rest) => Outcome::Pass(Box::new(PassBody::new(
+            done.body,
+            rest,
+            c.provider.clone(),
+            started,
+        ))),
+        None => Outcome::Full(done),
+    }
+}
+
+/// Opens a stream at `c` and reads its first event, all within the
+/// provider's timeout (the relay then bounds each gap between events).
+pub(super) async fn open_relay(
+    c: &Candidate,
+    client_wants_usage: bool,
+    open: impl std::future::Future<Output = Result<UpstreamStream, UpstreamError>>,
+) -> Result<Outcome, UpstreamError> {
+    let timeout = c.provider.timeout;
+    let started = Instant::now();
+    let open = async {
+        let up = open.await?;
+        let mut relay = Box::new(Relay::new(
+            up,
+            c.provider.clone(),
+            client_wants_usage,
+            started,
+        ));
+        relay.prime().await?;
+        Ok(relay)
+    };
+    match tokio::time::timeout(timeout, open).await {
+        Ok(r) => r.map(Outcome::Stream),
+        Err(_) => Err(UpstreamError::Timeout(timeout.as_millis() as u64)),
+    }
+}
+
 async fn attempt(
     shared: &Shared,
     c: &Candidate,
     creq: &ClientRequest<'_>,
     api: Api,
+    ing: Option<&Ingress<'_>>,
 ) -> Result<Outcome, UpstreamError> {
+    if let Some(ing) = ing {
+        return super::ingress::attempt(shared, c, creq, ing).await;
+    }
     let Some(adapter) = &c.provider.adapter else {
         return Err(UpstreamError::Connect("provider is not usable".into()));
     };
@@ -287,38 +363,13 @@ async fn attempt(
         max_body: shared.upstream_max_body,
     };
     let started = Instant::now();
-    let full = |done: Completion| match done.rest {
-        Some(rest) => Outcome::Pass(Box::new(PassBody::new(
-            done.body,
-            rest,
-            c.provider.clone(),
-            started,
-        ))),
-        None => Outcome::Full(done),
-    };
+    let full = |done: Completion| full(done, c, started);
     match (api, creq.stream) {
         (Api::Embeddings, _) => adapter.embeddings(&a, timeout).await.map(full),
         (Api::Chat, false) => adapter.chat(&a, timeout).await.map(full),
-        (Api::Chat, true) => {
-            // `timeout` bounds the wait for the first event; the relay then
-            // bounds each gap between chunks with it.
-            let started = Instant::now();
-            let open = async {
-                let up = adapter.chat_stream(&a).await?;
-                let mut relay = Box::new(Relay::new(
-                    up,
-                    c.provider.clone(),
-                    creq.client_wants_usage,
-                    started,
-                ));
-                relay.prime().await?;
-                Ok(relay)
-            };
-            match tokio::time::timeout(timeout, open).await {
-                Ok(r) => r.map(Outcome::Stream),
-                Err(_) => Err(UpstreamError::Timeout(timeout.as_millis() as u64)),
-            }
-        }
+        (Api::Chat, true) => open_relay(c, creq.client_wants_usage, adapter.chat_stream(&a)).await,
+        // Served through `ingress::attempt` (an `Ingress` is always given).
+        (Api::Messages, _) => Err(UpstreamError::Broken("this API needs its ingress".into())),
     }
 }
 
@@ -491,17 +542,18 @@ impl Failed {
 
 /// Tries the candidates in turn until one answers (or refuses the request
 /// itself); each with its own retries.
-async fn route(
+pub(super) async fn route(
     shared: &Arc<Shared>,
     model: &ModelRoute,
     creq: &ClientRequest<'_>,
     api: Api,
+    ing: Option<&Ingress<'_>>,
     log: &mut LogCtx,
 ) -> Result<Outcome, ApiError> {
     let mut failed = Failed::default();
     let mut candidates = Candidates::new(model, api);
     while let Some(c) = candidates.next(Instant::now()) {
-        if let Some(answer) = try_candidate(shared, c, creq, api, log, &mut failed).await {
+        if let Some(answer) = try_candidate(shared, c, (creq, api, ing), log, &mut failed).await {
             return answer;
         }
         if failed.last.is_some() {
@@ -537,8 +589,7 @@ fn admit(shared: &Shared, p: &ProviderRt, failed: &mut Failed) -> bool {
 async fn try_candidate(
     shared: &Shared,
     c: &Candidate,
-    creq: &ClientRequest<'_>,
-    api: Api,
+    (creq, api, ing): (&ClientRequest<'_>, Api, Option<&Ingress<'_>>),
     log: &mut LogCtx,
     failed: &mut Failed,
 ) -> Option<Result<Outcome, ApiError>> {
@@ -559,7 +610,7 @@ async fn try_candidate(
             provider: p,
             armed: true,
         };
-        let res = attempt(shared, c, creq, api).await;
+        let res = attempt(shared, c, creq, api, ing).await;
         guard.armed = false;
         log.upstream += t.elapsed();
         let e = match res {

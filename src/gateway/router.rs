@@ -1,6 +1,9 @@
 //! Maps (method, path) to handlers, stamps `x-request-id` on every answer,
-//! and serves the small endpoints: `/health`, `/ready`, `/metrics`,
-//! `/v1/models` and `/v1/models/{id}`.
+//! and serves the small endpoints: `/health`, `/ready`, `/metrics`, `/`
+//! (GET and HEAD: clients probe it), `/v1/models` and `/v1/models/{id}`
+//! (Anthropic's shape when the request carries `anthropic-version`).
+//! Errors under `/v1/messages*` are Anthropic-shaped (see
+//! [`Dialect::render`]).
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,6 +15,7 @@ use serde::Serialize;
 
 use super::body::Body;
 use super::error::ApiError;
+use super::ingress::Dialect;
 use super::providers::request::Api;
 use super::proxy;
 use super::request_log::LogCtx;
@@ -65,6 +69,7 @@ async fn dispatch(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Re
         (&Method::GET, "/health") => health(),
         (&Method::GET, "/ready") => ready(shared),
         (&Method::GET, "/metrics") => metrics(shared),
+        (&Method::GET | &Method::HEAD, "/") => root(req.method() == Method::HEAD),
         (_, p) if p.starts_with("/v1/") => api(shared, req, rid).await,
         (_, p) if crate::admin::is_admin_path(p) => admin(shared, req).await,
         (m, p) => {
@@ -92,12 +97,14 @@ async fn api(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Respons
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     log.route(&method, &path, api_of(&path));
+    let dialect = Dialect::of_path(&path);
     let Some(snap) = shared.snapshot() else {
         let err = shared.not_ready_error();
         // No database, no recorder: nothing to log to.
         log.finish(err.status().as_u16(), Some(err.log_type()));
-        return err.into_response();
+        return dialect.render(err);
     };
+    let anthropic_models = super::messages::wants_anthropic_models(req.headers());
     let result = match (&method, path.as_str()) {
         (&Method::POST, "/v1/chat/completions") => {
             proxy::handle(shared, snap, req, Api::Chat, &mut log).await
@@ -105,23 +112,45 @@ async fn api(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Respons
         (&Method::POST, "/v1/embeddings") => {
             proxy::handle(shared, snap, req, Api::Embeddings, &mut log).await
         }
-        (&Method::GET, "/v1/models") => proxy::authenticate(shared, &snap, &req, &mut log)
-            .map(|_| json(StatusCode::OK, snap.models_json.clone())),
+        (&Method::POST, "/v1/messages") => {
+            super::messages::handle(shared, snap, req, &mut log).await
+        }
+        (&Method::POST, "/v1/messages/count_tokens") => {
+            super::messages::count_tokens(shared, snap, req, &mut log).await
+        }
+        (&Method::GET, "/v1/models") => {
+            proxy::authenticate(shared, &snap, &req, &mut log).map(|_| {
+                let list = if anthropic_models {
+                    super::messages::models_list(&snap.models_json)
+                } else {
+                    snap.models_json.clone()
+                };
+                json(StatusCode::OK, list)
+            })
+        }
         (&Method::GET, p) if p.starts_with("/v1/models/") => {
             let id = crate::http_util::decode_path_segment(&p["/v1/models/".len()..]);
             proxy::authenticate(shared, &snap, &req, &mut log).and_then(|_| {
                 match snap.models.get(id.as_str()) {
+                    Some(m) if m.enabled && anthropic_models => {
+                        Ok(json(StatusCode::OK, super::messages::model_info(&m.json)))
+                    }
                     Some(m) if m.enabled => Ok(json(StatusCode::OK, m.json.clone())),
                     _ => Err(ApiError::UnknownModel(id)),
                 }
             })
         }
-        (m, p @ ("/v1/chat/completions" | "/v1/embeddings" | "/v1/models")) => {
-            Err(ApiError::MethodNotAllowed {
-                method: m.to_string(),
-                path: p.to_string(),
-            })
-        }
+        (
+            m,
+            p @ ("/v1/chat/completions"
+            | "/v1/embeddings"
+            | "/v1/models"
+            | "/v1/messages"
+            | "/v1/messages/count_tokens"),
+        ) => Err(ApiError::MethodNotAllowed {
+            method: m.to_string(),
+            path: p.to_string(),
+        }),
         (m, p) => Err(ApiError::UnknownRoute {
             method: m.to_string(),
             path: p.to_string(),
@@ -134,21 +163,42 @@ async fn api(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Respons
         }
         Err(e) => {
             tracing::debug!(request_id = %rid, status = e.status().as_u16(), "{e}");
-            log.finish(e.status().as_u16(), Some(e.log_type()));
-            e.into_response()
+            let kind = e.log_type();
+            let res = dialect.render(e);
+            log.finish(res.status().as_u16(), Some(kind));
+            res
         }
     }
 }
 
 /// Which API a `/v1` path belongs to, as the request log's `api` says: an
-/// open set (`messages` and `responses` come with their routes).
+/// open set.
 fn api_of(path: &str) -> &'static str {
     match path {
         "/v1/chat/completions" => "chat",
         "/v1/embeddings" => "embeddings",
         p if p == "/v1/models" || p.starts_with("/v1/models/") => "models",
-        _ => "other",
+        p => match Dialect::of_path(p) {
+            Dialect::Messages => "messages",
+            // `responses` comes with its route.
+            Dialect::Responses | Dialect::Chat => "other",
+        },
     }
+}
+
+/// `GET /` and `HEAD /`: 200, so clients probing the base URL find llmo.
+fn root(head: bool) -> Response<Body> {
+    let body = if head {
+        Bytes::new()
+    } else {
+        Bytes::from_static(b"llmo is running; the API is under /v1\n")
+    };
+    let mut res = Response::new(Body::full(body));
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
 }
 
 /// `/admin/*` and `/admin-ui/*`: the admin module answers (it reads at most

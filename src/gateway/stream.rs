@@ -22,6 +22,7 @@ use serde::Deserialize;
 use tokio::time::Sleep;
 
 use super::error::error_json;
+use super::ingress::{Egress, NativeState};
 use super::providers::translated::{from_mapped, usage_of};
 use super::providers::{StreamMapper, UpstreamError, UpstreamStream, Usage};
 use super::request_log::LogCtx;
@@ -120,6 +121,10 @@ pub(crate) struct Relay {
     provider: Arc<ProviderRt>,
     upstream_started: Instant,
     log: Option<LogCtx>,
+    /// A native passthrough's dialect state (usage, end marker, error).
+    native: Option<Box<NativeState>>,
+    /// Rewrites the relay's OpenAI output for a translated ingress dialect.
+    egress: Option<Box<Egress>>,
 }
 
 impl Relay {
@@ -130,7 +135,13 @@ impl Relay {
         upstream_started: Instant,
     ) -> Relay {
         let gap = provider.timeout;
+        let native = match &up.mapper {
+            StreamMapper::Native(d) => Some(Box::new(NativeState::new(*d))),
+            _ => None,
+        };
         Relay {
+            native,
+            egress: None,
             upstream: up.body,
             mapper: up.mapper,
             buf: BytesMut::new(),
@@ -158,6 +169,11 @@ impl Relay {
         let first = poll_fn(|cx| self.poll_upstream(cx))
             .await
             .map_err(Cut::into_upstream)?;
+        if let Some(e) = self.native.as_ref().and_then(|n| n.vendor_error()) {
+            // A native stream that opens with an error event (Anthropic's
+            // `overloaded_error`): the attempt failed, as for chat.
+            return Err(e);
+        }
         if let Some(e) = self.vendor_error() {
             // The vendor reported an error (Anthropic `overloaded_error`
             // right after its 200, say) before anything reached the client:
@@ -178,6 +194,12 @@ impl Relay {
                 "the upstream closed the stream before sending an event".into(),
             )),
         }
+    }
+
+    /// Sets the egress stage: everything the relay sends (its error tail
+    /// included) is rewritten by it, burst by burst.
+    pub(crate) fn set_egress(&mut self, e: Egress) {
+        self.egress = Some(Box::new(e));
     }
 
     /// Hands over the request's log context; the relay records it at the
@@ -281,15 +303,26 @@ impl Relay {
                 break;
             }
             let ev = &complete[start..end];
-            if let Some(clean) = self.scrubbed_error(ev) {
-                edits.push((start, end, Some(clean)));
-                continue;
-            }
-            self.read_event(ev, &mut || {
-                if edits.last().map(|e| (e.0, e.1)) != Some((start, end)) {
-                    edits.push((start, end, None));
+            if let Some(n) = &mut self.native {
+                // Usage, the end marker and error events of the dialect.
+                if n.read(ev) {
+                    self.phase = Phase::Done;
                 }
-            });
+                self.usage = n.usage();
+                if let Some(clean) = self.scrubbed_error(ev) {
+                    edits.push((start, end, Some(clean)));
+                }
+            } else {
+                if let Some(clean) = self.scrubbed_error(ev) {
+                    edits.push((start, end, Some(clean)));
+                    continue;
+                }
+                self.read_event(ev, &mut || {
+                    if edits.last().map(|e| (e.0, e.1)) != Some((start, end)) {
+                        edits.push((start, end, None));
+                    }
+                });
+            }
             if matches!(self.phase, Phase::Done) {
                 cut = end;
                 break;
@@ -432,7 +465,7 @@ impl Relay {
     /// The error the vendor itself sent in a translated stream, if any.
     fn vendor_error(&self) -> Option<UpstreamError> {
         let m = match &self.mapper {
-            StreamMapper::Passthrough => None,
+            StreamMapper::Passthrough | StreamMapper::Native(_) => None,
             StreamMapper::Translated(t) => t.vendor_error(),
         }?;
         Some(from_mapped(&Default::default(), m, None))
@@ -442,7 +475,7 @@ impl Relay {
     /// `code` and message.
     fn translated_error(&self) -> Option<(Option<String>, String)> {
         let v = match &self.mapper {
-            StreamMapper::Passthrough => None,
+            StreamMapper::Passthrough | StreamMapper::Native(_) => None,
             StreamMapper::Translated(t) => t.error(),
         }?;
         let code = v
@@ -457,8 +490,11 @@ impl Relay {
         Some((code, msg))
     }
 
-    /// How a translated stream that ended by itself went.
+    /// How a translated (or native) stream that ended by itself went.
     fn translated_outcome(&self) -> Result<(), Cut> {
+        if let Some(msg) = self.native.as_ref().and_then(|n| n.error()) {
+            return Err(Cut::Upstream(UpstreamError::Broken(msg)));
+        }
         match self.translated_error() {
             None => Ok(()),
             Some((code, _)) if code.as_deref() == Some(EVENT_TOO_LARGE) => Err(Cut::TooLarge),
@@ -481,6 +517,34 @@ impl Relay {
     /// hands over at once). An upstream that trickles tokens costs two extra
     /// polls per event, no added wait.
     pub(crate) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if self.egress.is_none() {
+            return self.poll_relay(cx);
+        }
+        loop {
+            let next = match self.poll_relay(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(n) => n,
+            };
+            let Some(e) = &mut self.egress else {
+                return Poll::Ready(next);
+            };
+            let out = match next {
+                Some(b) => e.feed(&b),
+                None => {
+                    // The relay is done: the egress closes its own stream.
+                    let tail = e.finish();
+                    self.egress = None;
+                    return Poll::Ready((!tail.is_empty()).then(|| Bytes::from(tail)));
+                }
+            };
+            if !out.is_empty() {
+                return Poll::Ready(Some(Bytes::from(out)));
+            }
+        }
+    }
+
+    /// The relay's own output (OpenAI SSE, or a native dialect's).
+    fn poll_relay(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if let Some(p) = self.pending.take() {
             return Poll::Ready(Some(p));
         }
@@ -551,12 +615,12 @@ impl Relay {
     fn end(&mut self, end: Result<(), Cut>) -> Poll<Option<Bytes>> {
         self.phase = Phase::Finished;
         if let Err(cut) = end {
-            let tail = error_tail(&cut);
+            let tail = self.error_tail(&cut);
             self.finish(Err(cut));
             return Poll::Ready(Some(tail));
         }
         let tail = match &mut self.mapper {
-            StreamMapper::Passthrough => None,
+            StreamMapper::Passthrough | StreamMapper::Native(_) => None,
             StreamMapper::Translated(t) => Some((t.finish(), t.usage())),
         };
         if let Some((tail, usage)) = tail {
@@ -570,10 +634,11 @@ impl Relay {
             return Poll::Ready((!tail.is_empty()).then(|| Bytes::from(tail)));
         }
         // Ended without `[DONE]`: the client must learn it is cut short.
-        let cut = Cut::Upstream(UpstreamError::Broken(
-            "the upstream closed the stream before `[DONE]`".into(),
-        ));
-        let tail = error_tail(&cut);
+        let marker = self.native.as_ref().map_or("[DONE]", |n| n.end_marker());
+        let cut = Cut::Upstream(UpstreamError::Broken(format!(
+            "the upstream closed the stream before `{marker}`"
+        )));
+        let tail = self.error_tail(&cut);
         self.finish(Err(cut));
         Poll::Ready(Some(tail))
     }
@@ -635,6 +700,18 @@ impl Drop for Relay {
             log.usage = self.usage;
             log.upstream += self.upstream_started.elapsed();
             log.finish_abandoned();
+        }
+    }
+}
+
+impl Relay {
+    /// The end of a stream cut short, in its dialect: OpenAI's (also for a
+    /// translated ingress, whose egress rewrites it), or a native dialect's
+    /// error event (never `[DONE]` there).
+    fn error_tail(&self, cut: &Cut) -> Bytes {
+        match &self.native {
+            Some(n) => Bytes::from(n.error_event(cut.status(), cut.kind(), &cut.message())),
+            None => error_tail(cut),
         }
     }
 }

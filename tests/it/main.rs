@@ -22,6 +22,7 @@ mod generated;
 mod health_cli;
 mod logs_json;
 mod memory;
+mod messages;
 mod migrate;
 #[cfg(unix)]
 mod readme;

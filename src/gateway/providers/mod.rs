@@ -18,6 +18,7 @@ use request::{Api, ClientRequest};
 
 pub(crate) mod anthropic;
 pub(crate) mod gemini;
+pub(crate) mod native;
 pub(crate) mod openai;
 pub(crate) mod probe;
 pub(crate) mod request;
@@ -132,6 +133,75 @@ impl AnyAdapter {
     }
 }
 
+impl AnyAdapter {
+    /// The URL of a native call: below an `anthropic` base URL as is,
+    /// below an `openai` one (which ends in `/v1`) without its `/v1`.
+    fn native_url(&self, call: &native::NativeCall<'_>) -> Result<String, UpstreamError> {
+        let (base, path) = match self {
+            AnyAdapter::Anthropic(p) if call.dialect == native::NativeDialect::Messages => {
+                (&p.endpoint().base, call.path)
+            }
+            AnyAdapter::OpenAi(p) if call.dialect == native::NativeDialect::Responses => (
+                &p.endpoint().base,
+                call.path.strip_prefix("/v1").unwrap_or(call.path),
+            ),
+            _ => {
+                return Err(UpstreamError::Unservable {
+                    status: 400,
+                    message: "this provider kind does not speak this API natively".into(),
+                    body: Bytes::new(),
+                })
+            }
+        };
+        Ok(format!("{base}{path}"))
+    }
+
+    /// A native passthrough (`call`), non-stream, bounded by `timeout`:
+    /// the upstream's answer as it sent it.
+    pub(crate) async fn native(
+        &self,
+        a: &Attempt<'_>,
+        call: &native::NativeCall<'_>,
+        timeout: Duration,
+    ) -> Result<Completion, UpstreamError> {
+        let url = self.native_url(call)?;
+        match self {
+            AnyAdapter::Anthropic(p) => {
+                let ep = p.endpoint();
+                let on_error = |s, h: &_, b| native::anthropic_error(ep, s, h, b);
+                native::fetch(ep, a, (url, call), timeout, on_error).await
+            }
+            AnyAdapter::OpenAi(p) => {
+                let on_error = |s, h: &_, b| p.error(s, h, b);
+                native::fetch(p.endpoint(), a, (url, call), timeout, on_error).await
+            }
+            AnyAdapter::Gemini(_) => Err(UpstreamError::Broken("no native API".into())),
+        }
+    }
+
+    /// Opens a native passthrough stream (the caller bounds the wait); its
+    /// events carry [`StreamMapper::Native`].
+    pub(crate) async fn native_stream(
+        &self,
+        a: &Attempt<'_>,
+        call: &native::NativeCall<'_>,
+    ) -> Result<UpstreamStream, UpstreamError> {
+        let url = self.native_url(call)?;
+        match self {
+            AnyAdapter::Anthropic(p) => {
+                let ep = p.endpoint();
+                let on_error = |s, h: &_, b| native::anthropic_error(ep, s, h, b);
+                native::open(ep, a, (url, call), on_error).await
+            }
+            AnyAdapter::OpenAi(p) => {
+                let on_error = |s, h: &_, b| p.error(s, h, b);
+                native::open(p.endpoint(), a, (url, call), on_error).await
+            }
+            AnyAdapter::Gemini(_) => Err(UpstreamError::Broken("no native API".into())),
+        }
+    }
+}
+
 /// A non-stream answer, in OpenAI's format: whole, or (a pass-through
 /// answer over [`BUFFERED_MAX`]) its start in `body` and the `rest` still
 /// to relay.
@@ -152,6 +222,9 @@ pub(crate) struct Rest {
     pub read: u64,
     /// `upstream_max_body`.
     pub limit: u64,
+    /// Reads the token counts from the answer's tail (its dialect's
+    /// `usage`).
+    pub usage: fn(&[u8]) -> Usage,
 }
 
 /// An open upstream stream and how to turn its events into OpenAI's.
@@ -166,6 +239,9 @@ pub(crate) struct UpstreamStream {
 pub enum StreamMapper {
     Passthrough,
     Translated(Box<crate::translate::StreamTranslator>),
+    /// Another API's stream relayed as the upstream sent it (a native
+    /// passthrough); the relay reads that dialect's usage and end marker.
+    Native(native::NativeDialect),
 }
 
 /// Token counts as the upstream reported them.
@@ -199,6 +275,12 @@ pub(crate) fn parse_usage(body: &[u8]) -> Usage {
 
 /// The object after the last unescaped `"usage":` key, if it reads as one.
 fn usage_near_end(body: &[u8]) -> Option<Usage> {
+    value_near_end(body)
+}
+
+/// The value after the last unescaped `"usage":` key, if it reads as a `T`
+/// (`null` reads as the default).
+pub(crate) fn value_near_end<T: for<'de> Deserialize<'de> + Default>(body: &[u8]) -> Option<T> {
     const KEY: &[u8] = b"\"usage\"";
     let mut end = body.len();
     while let Some(pos) = body[..end].windows(KEY.len()).rposition(|w| w == KEY) {
@@ -220,7 +302,7 @@ fn usage_near_end(body: &[u8]) -> Option<Usage> {
         let mut de = serde_json::Deserializer::from_slice(value);
         return match serde::Deserialize::deserialize(&mut de) {
             Ok(Some(u)) => Some(u),
-            Ok(None) => Some(Usage::default()),
+            Ok(None) => Some(T::default()),
             Err(_) => None,
         };
     }
@@ -500,7 +582,7 @@ pub(crate) fn map_error(
 
 /// An upstream error body with `hide`, keys, bearer tokens and URLs
 /// replaced (the same bytes when there is none).
-fn scrub_body(body: Bytes, hide: &[&str]) -> Bytes {
+pub(crate) fn scrub_body(body: Bytes, hide: &[&str]) -> Bytes {
     let text = String::from_utf8_lossy(&body);
     match crate::secret::scrub(&text, hide) {
         std::borrow::Cow::Owned(s) => Bytes::from(s),

@@ -46,7 +46,8 @@ impl OpenAi {
         })
     }
 
-    fn error(
+    /// An error answer, mapped (also for native Responses calls).
+    pub(crate) fn error(
         &self,
         status: u16,
         headers: &reqwest::header::HeaderMap,

@@ -47,6 +47,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
 pub(crate) enum Api {
     Chat,
     Embeddings,
+    /// Anthropic's Messages API (`/v1/messages`): `model` and a
+    /// `messages` array, like chat.
+    Messages,
 }
 
 /// A body the gateway cannot route: the client's mistake (a 400 naming
@@ -85,7 +88,7 @@ impl<'a> ClientRequest<'a> {
                 format!(
                     "the request body is not valid JSON ({e}); send a JSON object with `model` and {}",
                     match api {
-                        Api::Chat => "`messages`",
+                        Api::Chat | Api::Messages => "`messages`",
                         Api::Embeddings => "`input`",
                     }
                 ),
@@ -111,7 +114,7 @@ impl<'a> ClientRequest<'a> {
             },
         };
         let (required, what) = match api {
-            Api::Chat => ("messages", "an array of messages"),
+            Api::Chat | Api::Messages => ("messages", "an array of messages"),
             Api::Embeddings => ("input", "a string or an array"),
         };
         match get(required) {
@@ -124,7 +127,7 @@ impl<'a> ClientRequest<'a> {
             Some(raw) => {
                 let t = raw.get().trim_start();
                 let ok = match api {
-                    Api::Chat => t.starts_with('['),
+                    Api::Chat | Api::Messages => t.starts_with('['),
                     Api::Embeddings => t.starts_with('[') || t.starts_with('"'),
                 };
                 if !ok {
@@ -136,18 +139,22 @@ impl<'a> ClientRequest<'a> {
             }
         }
         let stream = match (api, get("stream")) {
-            (Api::Chat, Some(raw)) => match serde_json::from_str::<Option<bool>>(raw.get()) {
-                Ok(b) => b.unwrap_or(false),
-                Err(_) => {
-                    return Err(RequestError::new(
-                        "`stream` must be true or false",
-                        Some("stream"),
-                    ))
+            (Api::Chat | Api::Messages, Some(raw)) => {
+                match serde_json::from_str::<Option<bool>>(raw.get()) {
+                    Ok(b) => b.unwrap_or(false),
+                    Err(_) => {
+                        return Err(RequestError::new(
+                            "`stream` must be true or false",
+                            Some("stream"),
+                        ))
+                    }
                 }
-            },
+            }
             _ => false,
         };
         let client_wants_usage = match get("stream_options") {
+            // Not a Messages field: the upstream judges it.
+            Some(_) if api == Api::Messages => false,
             Some(raw) => {
                 #[derive(Deserialize)]
                 struct Opts {
@@ -310,6 +317,17 @@ mod tests {
         );
         assert_eq!(param(br#"{"model":"m"}"#, Api::Embeddings), Some("input"));
         assert!(ClientRequest::parse(br#"{"model":"m","input":"hi"}"#, Api::Embeddings).is_ok());
+        assert_eq!(param(br#"{"model":"m"}"#, Api::Messages), Some("messages"));
+        assert_eq!(
+            param(br#"{"model":"m","messages":"hi"}"#, Api::Messages),
+            Some("messages")
+        );
+        let r = ClientRequest::parse(
+            br#"{"model":"m","messages":[],"stream":true,"max_tokens":9}"#,
+            Api::Messages,
+        )
+        .unwrap();
+        assert!(r.stream && !r.client_wants_usage);
     }
 
     #[test]

@@ -151,12 +151,15 @@ impl UpstreamEndpoint {
         (self.key.as_ref().map_or("", Secret::expose), host).into()
     }
 
+    /// A POST with the auth header, the vendor's fixed header (unless
+    /// `forward` carries one of that name) and `forward`'s headers.
     fn post(
         &self,
         http: &reqwest::Client,
         url: impl IntoUrl,
         body: Vec<u8>,
         sse: bool,
+        forward: &[(HeaderName, HeaderValue)],
     ) -> reqwest::RequestBuilder {
         let mut b = http
             .post(url)
@@ -174,6 +177,11 @@ impl UpstreamEndpoint {
             b = b.header(k.clone(), v.clone());
         }
         if let Some((k, v)) = &self.extra {
+            if !forward.iter().any(|(n, _)| n == k) {
+                b = b.header(k.clone(), v.clone());
+            }
+        }
+        for (k, v) in forward {
             b = b.header(k.clone(), v.clone());
         }
         b
@@ -215,7 +223,7 @@ impl UpstreamEndpoint {
         on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
     ) -> Result<Bytes, UpstreamError> {
         let (whole, _) = self
-            .fetch_up_to(http, url, body, bounds, None, on_error)
+            .fetch_up_to(http, (url, body, &[]), bounds, None, on_error)
             .await?;
         Ok(whole)
     }
@@ -228,6 +236,19 @@ impl UpstreamEndpoint {
         http: &reqwest::Client,
         url: impl IntoUrl,
         body: Vec<u8>,
+        bounds: (Duration, u64),
+        on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
+    ) -> Result<(Bytes, Option<Rest>), UpstreamError> {
+        self.fetch_head_with(http, (url, body, &[]), bounds, on_error)
+            .await
+    }
+
+    /// [`Self::fetch_head`] with extra headers (`forward`, the client's own
+    /// for a native passthrough: they replace the vendor's fixed header).
+    pub(crate) async fn fetch_head_with(
+        &self,
+        http: &reqwest::Client,
+        call: (impl IntoUrl, Vec<u8>, &[(HeaderName, HeaderValue)]),
         (timeout, limit): (Duration, u64),
         on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
     ) -> Result<(Bytes, Option<Rest>), UpstreamError> {
@@ -235,12 +256,13 @@ impl UpstreamEndpoint {
         // before the client sees anything).
         let head = (limit > BUFFERED_MAX).then_some(BUFFERED_MAX);
         let (head, more) = self
-            .fetch_up_to(http, url, body, (timeout, limit), head, on_error)
+            .fetch_up_to(http, call, (timeout, limit), head, on_error)
             .await?;
         let rest = more.map(|res| Rest {
             body: reqwest::Body::from(res),
             read: head.len() as u64,
             limit,
+            usage: super::parse_usage,
         });
         Ok((head, rest))
     }
@@ -251,8 +273,7 @@ impl UpstreamEndpoint {
     async fn fetch_up_to(
         &self,
         http: &reqwest::Client,
-        url: impl IntoUrl,
-        body: Vec<u8>,
+        (url, body, forward): (impl IntoUrl, Vec<u8>, &[(HeaderName, HeaderValue)]),
         (timeout, limit): (Duration, u64),
         head: Option<u64>,
         on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
@@ -260,7 +281,7 @@ impl UpstreamEndpoint {
         let ms = timeout.as_millis() as u64;
         let work = async {
             let res = self
-                .send_ok(self.post(http, url, body, false), ms, on_error)
+                .send_ok(self.post(http, url, body, false, forward), ms, on_error)
                 .await?;
             read_up_to(res, limit, true, head, ms).await
         };
@@ -279,8 +300,19 @@ impl UpstreamEndpoint {
         body: Vec<u8>,
         on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
     ) -> Result<reqwest::Body, UpstreamError> {
+        self.open_stream_with(http, (url, body, &[]), on_error)
+            .await
+    }
+
+    /// [`Self::open_stream`] with extra headers (see [`Self::fetch_head_with`]).
+    pub(crate) async fn open_stream_with(
+        &self,
+        http: &reqwest::Client,
+        (url, body, forward): (impl IntoUrl, Vec<u8>, &[(HeaderName, HeaderValue)]),
+        on_error: impl FnOnce(u16, &HeaderMap, Bytes) -> UpstreamError,
+    ) -> Result<reqwest::Body, UpstreamError> {
         let res = self
-            .send_ok(self.post(http, url, body, true), 0, on_error)
+            .send_ok(self.post(http, url, body, true, forward), 0, on_error)
             .await?;
         Ok(reqwest::Body::from(res))
     }
