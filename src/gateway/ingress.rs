@@ -24,8 +24,6 @@ use hyper::{Response, StatusCode};
 
 use super::body::Body;
 use super::error::ApiError;
-use super::msgtr_shim::messages::{self, MessagesEncoder};
-use super::msgtr_shim::ChatRequest;
 use super::providers::native::{MessagesUsage, NativeCall, NativeDialect, ResponsesUsage};
 use super::providers::request::{Api, ClientRequest};
 use super::providers::translated::{from_mapped, translate_error};
@@ -34,7 +32,8 @@ use super::proxy::{self, Outcome};
 use super::snapshot::Candidate;
 use super::Shared;
 use crate::catalog::ProviderKind;
-use crate::translate::TranslateError;
+use crate::translate::messages::{self, MessagesEncoder};
+use crate::translate::{ChatRequest, TranslateError};
 
 /// The client API a route speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,6 @@ use serde::Serialize;
 use super::body::Body;
 use super::error::ApiError;
 use super::ingress::{Dialect, Ingress};
-use super::msgtr_shim::messages as translate;
 use super::providers::native::{NativeCall, NativeDialect};
 use super::providers::request::{Api, ClientRequest};
 use super::providers::Attempt;
@@ -26,6 +25,7 @@ use super::proxy;
 use super::request_log::LogCtx;
 use super::snapshot::{Candidate, KeyState, ModelRoute, Snapshot};
 use super::Shared;
+use crate::translate::messages as translate;
 
 /// The `anthropic-version` a native call sends when the client sent none.
 const DEFAULT_VERSION: &str = "2023-06-01";

@@ -43,7 +43,6 @@ mod key_table;
 mod mem;
 mod messages;
 pub(crate) mod metrics;
-mod msgtr_shim;
 mod passthrough;
 pub(crate) mod providers;
 pub(crate) mod proxy;

@@ -41,9 +41,10 @@ fn claude_code(stream: bool) -> (Vec<(String, String)>, Value) {
     (headers, body)
 }
 
-/// One model `m`: an `anthropic` provider `ant` (priority 0) and, with
-/// `compat`, an `openai-compatible` one `oai` (priority 1).
-async fn setup(compat: bool) -> (MockUpstream, MockUpstream, tempfile::TempDir) {
+/// One model `m` served by the providers named in `order` (priority =
+/// position): `ant` is an `anthropic` provider, `oai` an
+/// `openai-compatible` one.
+async fn setup_order(order: &[&str]) -> (MockUpstream, MockUpstream, tempfile::TempDir) {
     let ant = MockUpstream::start().await;
     let oai = MockUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -51,12 +52,21 @@ async fn setup(compat: bool) -> (MockUpstream, MockUpstream, tempfile::TempDir) 
     add_provider(&mut s, "ant", &format!("http://{}", ant.addr), |p| {
         p.kind = Some("anthropic".into())
     });
-    map_with(&mut s, "m", "ant", "claude-up", Some(0), None);
-    if compat {
-        add_provider(&mut s, "oai", &oai.url(), |_| {});
-        map_with(&mut s, "m", "oai", "gpt-up", Some(1), None);
+    add_provider(&mut s, "oai", &oai.url(), |_| {});
+    for (i, name) in order.iter().enumerate() {
+        let upstream = if *name == "ant" {
+            "claude-up"
+        } else {
+            "gpt-up"
+        };
+        map_with(&mut s, "m", name, upstream, Some(i as i64), None);
     }
     (ant, oai, dir)
+}
+
+/// `ant` first, then (with `compat`) `oai`.
+async fn setup(compat: bool) -> (MockUpstream, MockUpstream, tempfile::TempDir) {
+    setup_order(if compat { &["ant", "oai"] } else { &["ant"] }).await
 }
 
 async fn send(
@@ -348,4 +358,189 @@ async fn count_tokens_asks_anthropic_else_estimates() {
             .all(|l| l.status == 200 && l.api.as_deref() == Some("messages")),
         "{logs:?}"
     );
+}
+
+const TOOL_CALL: &str = include_str!("../fixtures/openai/chat_completion_tool_call.json");
+const TOOL_CALL_SSE: &str = include_str!("../fixtures/openai/chat_completion_tool_call_stream.sse");
+
+fn tool_request(stream: bool) -> Value {
+    json!({
+        "model": "m",
+        "max_tokens": 256,
+        "stream": stream,
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        "tools": [{"name": "get_weather", "description": "Weather of a city",
+                   "input_schema": {"type": "object", "properties": {"city": {"type": "string"}, "state": {"type": "string"}}}}],
+        "messages": [{"role": "user", "content": "What is the weather in San Francisco?"}]
+    })
+}
+
+/// `(event name, data)` of each event of an Anthropic stream.
+fn anthropic_events(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let name = e
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap_or_else(|| panic!("no event line: {e}"));
+            let data = e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+            (name.to_string(), serde_json::from_str(data).unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn translated_through_an_openai_compatible_provider_with_a_tool_call() {
+    let (_ant, oai, dir) = setup_order(&["oai"]).await;
+    let mut gw = Gw::start(dir, |_| {}).await;
+    let beta = vec![(
+        "anthropic-beta".to_string(),
+        "interleaved-thinking-2025-05-14,some-future-beta".to_string(),
+    )];
+    oai.set_default(Reply::ok(TOOL_CALL));
+    let res = send(&gw, "/v1/messages", &beta, &tool_request(false)).await;
+    assert_eq!(res.status(), 200);
+    let v = res.json_value().await;
+    assert_eq!(v["type"], "message", "{v}");
+    assert_eq!(v["role"], "assistant");
+    assert_eq!(v["model"], "m");
+    assert_eq!(v["stop_reason"], "tool_use", "{v}");
+    let call = v["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "tool_use")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(call["id"], "call_CUdUoJpsWWVdxXntucvnol1M");
+    assert_eq!(call["name"], "get_weather");
+    assert_eq!(
+        call["input"],
+        json!({"city": "San Francisco", "state": "CA"})
+    );
+    assert_eq!(v["usage"]["input_tokens"], 48);
+    assert_eq!(v["usage"]["output_tokens"], 19);
+    let up = oai.last_request();
+    assert_eq!(up.path, "/v1/chat/completions");
+    assert_eq!(up.header("authorization"), format!("Bearer {UPSTREAM_KEY}"));
+    assert!(up.headers.get("anthropic-beta").is_none());
+    let b = up.json();
+    assert_eq!(b["model"], "gpt-up");
+    assert_eq!(b["messages"][0]["role"], "system", "{b}");
+    assert_eq!(b["tools"][0]["function"]["name"], "get_weather", "{b}");
+
+    oai.set_default(Reply::sse(TOOL_CALL_SSE));
+    let res = send(&gw, "/v1/messages", &beta, &tool_request(true)).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let text = res.text().await.unwrap();
+    assert!(!text.contains("[DONE]"), "{text}");
+    let events = anthropic_events(&text);
+    let names: Vec<&str> = events
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| *n != "ping")
+        .collect();
+    assert_eq!(names.first(), Some(&"message_start"), "{names:?}");
+    assert_eq!(names.last(), Some(&"message_stop"), "{names:?}");
+    assert!(
+        events[0].1["message"]["usage"]["input_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{text}"
+    );
+    let start = events
+        .iter()
+        .find(|(n, d)| n == "content_block_start" && d["content_block"]["type"] == "tool_use")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(
+        start.1["content_block"]["id"],
+        "call_4XzlGBLtUe9dy3GVNV4jhq7h"
+    );
+    assert_eq!(start.1["content_block"]["name"], "get_weather");
+    let fragments: Vec<&str> = events
+        .iter()
+        .filter(|(_, d)| d["delta"]["type"] == "input_json_delta")
+        .map(|(_, d)| d["delta"]["partial_json"].as_str().unwrap())
+        .collect();
+    assert!(
+        fragments.len() > 1,
+        "relayed as the fragments arrive: {fragments:?}"
+    );
+    assert_eq!(fragments.concat(), r#"{"city":"New York City"}"#);
+    let delta = events.iter().find(|(n, _)| n == "message_delta").unwrap();
+    assert_eq!(delta.1["delta"]["stop_reason"], "tool_use", "{text}");
+    assert_eq!(delta.1["usage"]["output_tokens"], 16, "{text}");
+    assert_eq!(
+        oai.last_request().json()["stream_options"]["include_usage"],
+        true
+    );
+
+    let logs = gw.stop_and_logs().await;
+    assert_eq!(logs.len(), 2);
+    assert!(
+        logs.iter().all(|l| l.api.as_deref() == Some("messages")
+            && l.provider.as_deref() == Some("oai")
+            && l.status == 200),
+        "{logs:?}"
+    );
+    assert_eq!(
+        (logs[0].prompt_tokens, logs[0].completion_tokens),
+        (Some(48), Some(19))
+    );
+    assert_eq!(
+        (logs[1].prompt_tokens, logs[1].completion_tokens),
+        (Some(44), Some(16))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_between_anthropic_and_a_translated_provider_works_both_ways() {
+    let body =
+        json!({"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]});
+    // anthropic overloaded -> the openai-compatible provider, translated.
+    let (ant, oai, dir) = setup_order(&["ant", "oai"]).await;
+    let mut gw = Gw::start(dir, |_| {}).await;
+    ant.set_default(Reply::status(529, OVERLOADED));
+    let res = send(&gw, "/v1/messages", &[], &body).await;
+    assert_eq!(res.status(), 200);
+    let v = res.json_value().await;
+    assert_eq!(v["type"], "message", "{v}");
+    assert_eq!(v["content"][0]["type"], "text", "{v}");
+    assert_eq!((ant.calls(), oai.calls()), (1, 1));
+    let mut stream = body.clone();
+    stream["stream"] = json!(true);
+    oai.set_default(Reply::sse_fixture());
+    let text = send(&gw, "/v1/messages", &[], &stream)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let names: Vec<String> = anthropic_events(&text)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("message_stop"),
+        "{text}"
+    );
+    let logs = gw.stop_and_logs().await;
+    assert!(
+        logs.iter()
+            .all(|l| l.provider.as_deref() == Some("oai") && l.attempts == 2),
+        "{logs:?}"
+    );
+
+    // openai-compatible failing -> anthropic, natively.
+    let (ant, oai, dir) = setup_order(&["oai", "ant"]).await;
+    let gw = Gw::start(dir, |_| {}).await;
+    oai.set_default(Reply::status(500, crate::common::mock_upstream::ERR_500));
+    ant.set_default(Reply::ok(MESSAGE));
+    let res = send(&gw, "/v1/messages", &[], &body).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), MESSAGE);
+    assert_eq!((oai.calls(), ant.calls()), (1, 1));
+    assert_eq!(ant.last_request().json()["messages"], body["messages"]);
 }
