@@ -35,6 +35,8 @@ const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CIRCUIT_FAILURES: u32 = 5;
 const DEFAULT_CIRCUIT_COOLDOWN: Duration = Duration::from_secs(30);
 const DEFAULT_UPSTREAM_MAX_BODY: u64 = 64 * 1024 * 1024;
+/// Bytes of recent stored Responses-API responses kept in memory.
+const DEFAULT_RESPONSES_CACHE: u64 = 64 * 1024 * 1024;
 const DEFAULT_REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes per second a request body must average after its first seconds
 /// (`gateway::Options::body_rate_grace`): far below any real client, far
@@ -175,6 +177,8 @@ struct FileConfig {
     apply: Option<PathBuf>,
     /// Whether that apply removes what the file does not name.
     apply_prune: Option<bool>,
+    /// Memory for recent stored Responses-API responses, e.g. `64MiB`.
+    responses_cache: Option<toml::Value>,
 }
 
 /// Values given on the command line. `None` means "not given".
@@ -232,6 +236,9 @@ pub struct Settings {
     pub apply: Sourced<Option<PathBuf>>,
     /// Whether that apply prunes what the file does not name.
     pub apply_prune: Sourced<bool>,
+    /// Bytes of recent stored Responses-API responses kept in memory (0:
+    /// none; every lookup then reads the database).
+    pub responses_cache: Sourced<u64>,
 }
 
 /// The platform default paths (e.g. `~/.local/share/llmo/llmo.db` and
@@ -320,6 +327,7 @@ impl Settings {
             trusted_proxies: unset(),
             apply: unset(),
             apply_prune: unset(),
+            responses_cache: unset(),
         }
     }
 

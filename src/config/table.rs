@@ -17,7 +17,8 @@ use super::{
     check_admin_key, default_db_path, read_admin_key_file, ConfigError, Env, FileConfig, Overrides,
     Settings, Source, Sourced, DEFAULT_CIRCUIT_COOLDOWN, DEFAULT_CIRCUIT_FAILURES, DEFAULT_LISTEN,
     DEFAULT_LOG_RETENTION_DAYS, DEFAULT_MAX_BODY, DEFAULT_REQUEST_BODY_MIN_RATE,
-    DEFAULT_REQUEST_BODY_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_UPSTREAM_MAX_BODY,
+    DEFAULT_REQUEST_BODY_TIMEOUT, DEFAULT_RESPONSES_CACHE, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_UPSTREAM_MAX_BODY,
 };
 use crate::secret::{mask, Secret};
 
@@ -495,6 +496,27 @@ pub(crate) const SETTINGS: &[SettingDef] = &[
         secret: false,
         value: None,
     },
+    // The Responses API's in-memory map of recent stored responses
+    // (`gateway::responses_state`): bytes it may hold.
+    SettingDef {
+        name: "responses_cache",
+        file_key: Some("responses_cache"),
+        env: "LLMO_RESPONSES_CACHE",
+        flag: None,
+        secret: false,
+        value: Some(&Spec {
+            parse: parse_size,
+            flag: |_| Ok(None),
+            file: |f, _| {
+                let v = f.responses_cache.as_ref()?;
+                Some(parse_file_size(v).map_err(|e| ("responses_cache", e)))
+            },
+            default: || Ok(DEFAULT_RESPONSES_CACHE),
+            show: u64::to_string,
+            get: |s| &s.responses_cache,
+            set: |s, v| s.responses_cache = v,
+        }),
+    },
 ];
 
 /// The config file's `trusted_proxies`: a list of strings, or one string.
@@ -607,6 +629,7 @@ mod tests {
                 "LLMO_APPLY",
                 "LLMO_APPLY_PRUNE",
                 "LLMO_LOG_FORMAT",
+                "LLMO_RESPONSES_CACHE",
             ]
         );
         for d in SETTINGS {
@@ -634,7 +657,7 @@ mod tests {
             .map(|d| d.name)
             .collect();
         assert_eq!(listed, rows);
-        assert_eq!(listed.len(), 15);
+        assert_eq!(listed.len(), 16);
     }
 
     #[test]

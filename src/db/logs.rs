@@ -213,14 +213,17 @@ pub enum PruneTarget {
     ModelStats,
     /// Keeps each provider's latest row (its current state) however old.
     ProviderHealth,
+    /// Stored Responses-API responses (`responses`), by creation time.
+    Responses,
 }
 
 impl PruneTarget {
-    pub const ALL: [PruneTarget; 4] = [
+    pub const ALL: [PruneTarget; 5] = [
         PruneTarget::RequestLogs,
         PruneTarget::ProviderStats,
         PruneTarget::ModelStats,
         PruneTarget::ProviderHealth,
+        PruneTarget::Responses,
     ];
 
     pub fn table(self) -> &'static str {
@@ -229,6 +232,7 @@ impl PruneTarget {
             PruneTarget::ProviderStats => "provider_stats",
             PruneTarget::ModelStats => "model_stats",
             PruneTarget::ProviderHealth => "provider_health",
+            PruneTarget::Responses => "responses",
         }
     }
 }
@@ -240,6 +244,7 @@ pub struct Pruned {
     pub provider_stats: usize,
     pub model_stats: usize,
     pub provider_health: usize,
+    pub responses: usize,
 }
 
 impl Pruned {
@@ -249,11 +254,16 @@ impl Pruned {
             PruneTarget::ProviderStats => self.provider_stats += n,
             PruneTarget::ModelStats => self.model_stats += n,
             PruneTarget::ProviderHealth => self.provider_health += n,
+            PruneTarget::Responses => self.responses += n,
         }
     }
 
     pub fn total(&self) -> usize {
-        self.request_logs + self.provider_stats + self.model_stats + self.provider_health
+        self.request_logs
+            + self.provider_stats
+            + self.model_stats
+            + self.provider_health
+            + self.responses
     }
 }
 

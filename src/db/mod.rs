@@ -1,5 +1,5 @@
 //! The store: the routing catalog, client keys, request logs and their
-//! stats, and the schema migrations, behind one interface ([`Store`], and
+//! stats, the Responses API's stored responses, and the schema migrations, behind one interface ([`Store`], and
 //! [`logs::LogWriter`] for the gateway's request-log writer) that the CLI,
 //! the gateway, the admin API and doctor call without naming an engine.
 //!
@@ -47,6 +47,7 @@ pub mod catalog;
 pub mod catalog_state;
 pub mod logs;
 pub mod migrate;
+pub mod responses;
 mod sqlite;
 #[cfg(test)]
 mod tests;

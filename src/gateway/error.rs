@@ -73,6 +73,16 @@ pub(crate) enum ApiError {
     /// through with its status and, when OpenAI-shaped, its body.
     #[error("upstream rejected the request with status {status}")]
     UpstreamClient { status: u16, body: Bytes },
+    /// A `/v1/responses` id llmo has not stored for this key (unknown,
+    /// another key's, deleted or pruned): 404 `response_not_found`.
+    #[error("{message}")]
+    ResponseNotFound {
+        message: String,
+        param: Option<&'static str>,
+    },
+    /// The stored responses could not be read (503).
+    #[error("cannot read the stored responses: {0}; retry later")]
+    StoreUnavailable(String),
 }
 
 impl From<RequestError> for ApiError {
@@ -132,16 +142,18 @@ impl ApiError {
             ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
-            ApiError::UnknownModel(_) | ApiError::UnknownRoute { .. } => StatusCode::NOT_FOUND,
+            ApiError::UnknownModel(_)
+            | ApiError::UnknownRoute { .. }
+            | ApiError::ResponseNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } | ApiError::UpstreamRateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::NoProvider { .. } | ApiError::NotReady { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::NoProvider { .. }
+            | ApiError::NotReady { .. }
+            | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::KeyMissing(_) => StatusCode::BAD_GATEWAY,
             ApiError::Upstream { error: e, .. } => {
                 if e.is_timeout() {
@@ -164,13 +176,16 @@ impl ApiError {
             | ApiError::UnknownRoute { .. }
             | ApiError::MethodNotAllowed { .. }
             | ApiError::TooLarge { .. }
+            | ApiError::ResponseNotFound { .. }
             | ApiError::BodyTimeout(_) => "invalid_request_error",
             ApiError::Unauthorized(_) => "authentication_error",
             ApiError::ModelNotAllowed(_) => "permission_error",
             ApiError::RateLimited { .. } | ApiError::UpstreamRateLimited { .. } => {
                 "rate_limit_error"
             }
-            ApiError::NoProvider { .. } | ApiError::NotReady { .. } => "service_unavailable",
+            ApiError::NoProvider { .. }
+            | ApiError::NotReady { .. }
+            | ApiError::StoreUnavailable(_) => "service_unavailable",
             ApiError::KeyMissing(_) => "upstream_error",
             ApiError::Upstream { error: e, .. } => {
                 if e.is_timeout() {
@@ -201,6 +216,8 @@ impl ApiError {
             ApiError::KeyMissing(_) => "upstream_key_missing",
             ApiError::Upstream { error: e, .. } => e.code(),
             ApiError::UpstreamClient { .. } => "upstream_rejected",
+            ApiError::ResponseNotFound { .. } => "response_not_found",
+            ApiError::StoreUnavailable(_) => "store_unavailable",
         })
     }
 
@@ -222,12 +239,16 @@ impl ApiError {
             ApiError::KeyMissing(_) => "upstream_key_missing",
             ApiError::Upstream { error: e, .. } => e.log_type(),
             ApiError::UpstreamClient { .. } => "upstream_client_error",
+            ApiError::ResponseNotFound { .. } => "response_not_found",
+            ApiError::StoreUnavailable(_) => "store_unavailable",
         }
     }
 
     fn param(&self) -> Option<&'static str> {
         match self {
-            ApiError::InvalidRequest { param, .. } => *param,
+            ApiError::InvalidRequest { param, .. } | ApiError::ResponseNotFound { param, .. } => {
+                *param
+            }
             ApiError::UnknownModel(_) | ApiError::ModelNotAllowed(_) => Some("model"),
             _ => None,
         }
@@ -238,7 +259,9 @@ impl ApiError {
             ApiError::RateLimited { retry_after, .. }
             | ApiError::UpstreamRateLimited { retry_after, .. } => Some(*retry_after),
             ApiError::NoProvider { retry_after, .. } => *retry_after,
-            ApiError::NotReady { .. } => Some(Duration::from_secs(1)),
+            ApiError::NotReady { .. } | ApiError::StoreUnavailable(_) => {
+                Some(Duration::from_secs(1))
+            }
             _ => None,
         }
     }

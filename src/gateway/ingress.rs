@@ -29,11 +29,14 @@ use super::providers::request::{Api, ClientRequest};
 use super::providers::translated::{from_mapped, translate_error};
 use super::providers::{check_object, Attempt, Completion, UpstreamError, Usage};
 use super::proxy::{self, Outcome};
+use super::responses::{ResponsesCtx, ResponsesEgress};
 use super::snapshot::Candidate;
 use super::Shared;
 use crate::catalog::ProviderKind;
 use crate::translate::messages::{self, MessagesEncoder};
-use crate::translate::{ChatRequest, TranslateError};
+use crate::translate::responses;
+use crate::translate::ChatRequest;
+use crate::translate::TranslateError;
 
 /// The client API a route speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +162,8 @@ pub(crate) struct Ingress<'a> {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The request as Chat Completions, built on first use.
     chat: OnceLock<Result<ChatRequest, TranslateError>>,
+    /// Responses only: the id, echo source and store of the answer.
+    responses: Option<ResponsesCtx>,
 }
 
 impl<'a> Ingress<'a> {
@@ -176,7 +181,14 @@ impl<'a> Ingress<'a> {
             path,
             headers,
             chat: OnceLock::new(),
+            responses: None,
         }
+    }
+
+    /// The Responses dialect's context (see `gateway::responses`).
+    pub(crate) fn with_responses(mut self, ctx: ResponsesCtx) -> Self {
+        self.responses = Some(ctx);
+        self
     }
 
     /// The request as Chat Completions (translated once, on first use).
@@ -184,7 +196,9 @@ impl<'a> Ingress<'a> {
         self.chat
             .get_or_init(|| match self.dialect {
                 Dialect::Messages => messages::to_chat(self.body),
-                Dialect::Chat | Dialect::Responses => Err(crate::translate::unsupported(
+                // `previous_response_id` was expanded into the body already.
+                Dialect::Responses => responses::to_chat(self.body, None),
+                Dialect::Chat => Err(crate::translate::unsupported(
                     "model",
                     "this API cannot be translated for this model's provider",
                 )),
@@ -197,7 +211,11 @@ impl<'a> Ingress<'a> {
     fn answer(&self, completion: &[u8]) -> Result<Vec<u8>, TranslateError> {
         match self.dialect {
             Dialect::Messages => messages::from_chat(completion, self.public_model),
-            Dialect::Chat | Dialect::Responses => Ok(completion.to_vec()),
+            Dialect::Responses => match &self.responses {
+                Some(ctx) => ctx.answer(completion, self.public_model),
+                None => Ok(completion.to_vec()),
+            },
+            Dialect::Chat => Ok(completion.to_vec()),
         }
     }
 
@@ -208,21 +226,32 @@ impl<'a> Ingress<'a> {
                 self.public_model,
                 chat.input_estimate,
             ))),
-            Dialect::Chat | Dialect::Responses => None,
+            Dialect::Responses => self
+                .responses
+                .as_ref()
+                .map(|ctx| Egress::Responses(ctx.egress(self.public_model))),
+            Dialect::Chat => None,
         }
     }
 }
 
 /// Rewrites the relay's OpenAI chunk stream (whole events, its error tail
 /// included) into a translated dialect's stream, one burst at a time.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the relay holds one boxed Egress per stream"
+)]
 pub(crate) enum Egress {
     Messages(MessagesEncoder),
+    /// The Responses encoder, and where its final Response is kept.
+    Responses(ResponsesEgress),
 }
 
 impl Egress {
     pub(crate) fn feed(&mut self, openai_sse: &[u8]) -> Vec<u8> {
         match self {
             Egress::Messages(e) => e.feed(openai_sse),
+            Egress::Responses(e) => e.feed(openai_sse),
         }
     }
 
@@ -230,6 +259,7 @@ impl Egress {
     pub(crate) fn finish(&mut self) -> Vec<u8> {
         match self {
             Egress::Messages(e) => e.finish(),
+            Egress::Responses(e) => e.finish(),
         }
     }
 }
@@ -281,6 +311,16 @@ async fn translated(
         return Err(UpstreamError::Connect("provider is not usable".into()));
     };
     let timeout = c.provider.timeout;
+    if let Some((status, body)) = ing.responses.as_ref().and_then(ResponsesCtx::missing) {
+        // A `previous_response_id` llmo has not stored: this provider
+        // cannot follow it (never a silent fresh conversation).
+        return Err(UpstreamError::Status {
+            status,
+            retry_after: None,
+            message: "previous_response_id is not stored by llmo".into(),
+            body,
+        });
+    }
     let chat = ing.chat().map_err(|e| translate_error(&e))?;
     let creq = ClientRequest::parse(&chat.body, Api::Chat).map_err(|e| {
         translate_error(&crate::translate::invalid(

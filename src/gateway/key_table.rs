@@ -16,6 +16,9 @@ const SHARDS: usize = 256;
 
 /// One live client key as the request path needs it.
 pub(crate) struct KeyRt {
+    /// The key's row id (keys are revoked, never deleted: ids are not
+    /// reused); what owns its stored `/v1/responses` answers.
+    pub id: i64,
     pub name: Arc<str>,
     /// Public models this key may use; `None` means all.
     pub allowed: Option<Box<[Box<str>]>>,
@@ -34,6 +37,7 @@ impl KeyRt {
     fn from_row(row: &KeyRow<'_>, previous: Option<&KeyRt>) -> KeyRt {
         let rpm = rpm_of(row);
         KeyRt {
+            id: row.id,
             name: Arc::from(row.name),
             allowed: row
                 .models()

@@ -49,6 +49,8 @@ pub(crate) mod proxy;
 pub(crate) mod rate;
 pub mod recorder;
 pub(crate) mod request_log;
+mod responses;
+pub(crate) mod responses_state;
 mod retry;
 mod router;
 pub(crate) mod snapshot;
@@ -182,6 +184,8 @@ pub(crate) struct Shared {
     pub trusted_proxies: crate::config::TrustedProxies,
     /// Largest non-stream upstream answer read (`upstream_max_body`).
     pub upstream_max_body: u64,
+    /// The Responses API's stored responses (recent ones in memory).
+    pub responses: responses_state::ResponsesState,
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     problem: RwLock<Option<Arc<Problem>>>,
     lives: LiveStates,
@@ -220,6 +224,10 @@ impl Shared {
             },
             trusted_proxies: s.trusted_proxies.value.clone(),
             upstream_max_body: s.upstream_max_body.value,
+            responses: responses_state::ResponsesState::new(
+                s.db.value.clone(),
+                s.responses_cache.value,
+            ),
             snapshot: RwLock::new(None),
             problem: RwLock::new(None),
             lives: LiveStates::default(),

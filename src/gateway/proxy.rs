@@ -369,7 +369,9 @@ async fn attempt(
         (Api::Chat, false) => adapter.chat(&a, timeout).await.map(full),
         (Api::Chat, true) => open_relay(c, creq.client_wants_usage, adapter.chat_stream(&a)).await,
         // Served through `ingress::attempt` (an `Ingress` is always given).
-        (Api::Messages, _) => Err(UpstreamError::Broken("this API needs its ingress".into())),
+        (Api::Messages | Api::Responses, _) => {
+            Err(UpstreamError::Broken("this API needs its ingress".into()))
+        }
     }
 }
 

@@ -8,6 +8,13 @@
 //! blocked on. [`RecorderHandle::shutdown`] flushes every queued row before it
 //! returns. Retention runs on the same thread, in small chunks between
 //! batches, so it never holds the write lock for long.
+//!
+//! The Responses API's stored responses ride the same queue and thread
+//! ([`Recorder::store_response`], [`Recorder::delete_response`]): one
+//! writer, so they never contend with the logs for SQLite's write lock.
+//! Their rows can be large, so besides the queue's row count their queued
+//! bytes are bounded ([`RESPONSE_QUEUE_BYTES`]); past it a response is not
+//! stored (counted, and a warning at most a minute).
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -16,6 +23,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::db::logs::{HealthChange, LogWriter, PruneTarget, Pruned};
+use crate::db::responses::{ResponseKey, ResponseRow};
 use crate::db::StoreError;
 use crate::time::now_ms;
 
@@ -95,6 +103,8 @@ impl Default for Options {
 enum Msg {
     Log(LogRow),
     Health(HealthChange),
+    Response(Arc<ResponseRow>),
+    DeleteResponse(ResponseKey),
     /// Sent by [`RecorderHandle::shutdown`]: flush what is queued and stop.
     Close,
 }
@@ -118,6 +128,12 @@ struct Counters {
     /// Epoch ms of the last "rows dropped" warning (rate limit: one per 10 s).
     last_warn_ms: AtomicI64,
     closed: AtomicBool,
+    /// Bytes of stored responses queued or being written.
+    response_bytes: AtomicUsize,
+    /// Stored responses (and deletes) never written.
+    responses_dropped: AtomicU64,
+    /// Epoch ms of the last "responses not stored" warning.
+    responses_warn_ms: AtomicI64,
 }
 
 impl Counters {
@@ -139,6 +155,11 @@ impl Counters {
         }
     }
 }
+
+/// Most bytes of stored responses queued for the writer (or in its
+/// current batch): a burst of large conversations cannot take the
+/// process's memory while the database is slow.
+pub const RESPONSE_QUEUE_BYTES: usize = 64 * 1024 * 1024;
 
 /// At most one "rows dropped" warning per minute (a full queue drops rows
 /// by the thousand).
@@ -356,6 +377,9 @@ impl Recorder {
             dropped: AtomicU64::new(0),
             last_warn_ms: AtomicI64::new(i64::MIN / 2),
             closed: AtomicBool::new(false),
+            response_bytes: AtomicUsize::new(0),
+            responses_dropped: AtomicU64::new(0),
+            responses_warn_ms: AtomicI64::new(i64::MIN / 2),
         });
         let (done_tx, done) = mpsc::channel();
         let c = counters.clone();
@@ -410,6 +434,74 @@ impl Recorder {
             last_success_ms,
             changed_at_ms: now_ms(),
         }));
+    }
+
+    /// Queues a stored response for the database. Never blocks: false (and
+    /// counted) when the queue is full, over [`RESPONSE_QUEUE_BYTES`], or
+    /// shut down.
+    pub fn store_response(&self, row: Arc<ResponseRow>) -> bool {
+        let c = &self.inner.counters;
+        let n = row.size();
+        if c.response_bytes.fetch_add(n, Ordering::Relaxed) + n > RESPONSE_QUEUE_BYTES {
+            c.response_bytes.fetch_sub(n, Ordering::Relaxed);
+            self.response_dropped("the stored-response queue is over its byte budget");
+            return false;
+        }
+        if !self.try_send(Msg::Response(row)) {
+            c.response_bytes.fetch_sub(n, Ordering::Relaxed);
+            self.response_dropped("the request-log queue is full or shut down");
+            return false;
+        }
+        true
+    }
+
+    /// Queues the delete of a stored response (behind any queued put of
+    /// it). False when the queue refused it.
+    pub fn delete_response(&self, key: ResponseKey) -> bool {
+        self.try_send(Msg::DeleteResponse(key))
+    }
+
+    /// Stored responses (and deletes) that were never written.
+    pub fn responses_dropped(&self) -> u64 {
+        self.inner
+            .counters
+            .responses_dropped
+            .load(Ordering::Relaxed)
+    }
+
+    fn response_dropped(&self, why: &'static str) {
+        let c = &self.inner.counters;
+        let total = c.responses_dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = now_ms();
+        let last = c.responses_warn_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= WARN_EVERY_MS
+            && c.responses_warn_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                dropped_total = total,
+                reason = why,
+                "a /v1/responses answer was not stored in the database (only in memory)"
+            );
+        }
+    }
+
+    /// Sends without counting a refusal as a dropped log row.
+    fn try_send(&self, msg: Msg) -> bool {
+        let c = &self.inner.counters;
+        if c.closed.load(Ordering::Relaxed) {
+            return false;
+        }
+        if c.depth.fetch_add(1, Ordering::Relaxed) >= self.inner.capacity {
+            c.depth.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        if self.inner.tx.send(msg).is_err() {
+            c.depth.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
     }
 
     fn send(&self, msg: Msg) {
@@ -514,6 +606,8 @@ struct Writer {
     opts: Options,
     logs: Vec<LogRow>,
     health: Vec<HealthChange>,
+    responses: Vec<Arc<ResponseRow>>,
+    deletes: Vec<ResponseKey>,
     prune: Pruner,
     failures: FailureLog,
 }
@@ -526,6 +620,8 @@ impl Writer {
             counters,
             logs: Vec::with_capacity(opts.batch_max.max(1)),
             health: Vec::new(),
+            responses: Vec::new(),
+            deletes: Vec::new(),
             prune: Pruner::new(&opts),
             failures: FailureLog::default(),
             opts,
@@ -563,6 +659,8 @@ impl Writer {
         match msg {
             Msg::Log(r) => self.logs.push(r),
             Msg::Health(h) => self.health.push(h),
+            Msg::Response(r) => self.responses.push(r),
+            Msg::DeleteResponse(k) => self.deletes.push(k),
             Msg::Close => return true,
         }
         self.counters.depth.fetch_sub(1, Ordering::Relaxed);
@@ -611,6 +709,7 @@ impl Writer {
     }
 
     fn flush(&mut self) {
+        self.flush_responses();
         if self.logs.is_empty() && self.health.is_empty() {
             return;
         }
@@ -653,6 +752,35 @@ impl Writer {
         }
         self.logs.clear();
         self.health.clear();
+    }
+}
+
+impl Writer {
+    /// Writes the queued stored responses and deletes (one transaction,
+    /// retried once), then releases their bytes from the budget.
+    fn flush_responses(&mut self) {
+        if self.responses.is_empty() && self.deletes.is_empty() {
+            return;
+        }
+        let mut result = self.db.write_responses(&self.responses, &self.deletes);
+        if result.is_err() {
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "the log writer runs on its own OS thread, never a runtime worker"
+            )]
+            std::thread::sleep(Duration::from_millis(100));
+            result = self.db.write_responses(&self.responses, &self.deletes);
+        }
+        let c = &self.counters;
+        if let Err(e) = result {
+            let n = (self.responses.len() + self.deletes.len()) as u64;
+            c.responses_dropped.fetch_add(n, Ordering::Relaxed);
+            tracing::error!("cannot store {n} /v1/responses answer(s) or delete(s): {e}");
+        }
+        let bytes: usize = self.responses.iter().map(|r| r.size()).sum();
+        c.response_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        self.responses.clear();
+        self.deletes.clear();
     }
 }
 
@@ -716,6 +844,7 @@ impl Pruner {
                             request_logs = pruned.request_logs,
                             provider_stats = pruned.provider_stats,
                             provider_health = pruned.provider_health,
+                            responses = pruned.responses,
                             "retention removed rows older than the log retention"
                         );
                     }
@@ -768,6 +897,38 @@ mod tests {
             })
         );
         assert_eq!(log.batch(at(90_100), None, 5), None);
+    }
+
+    /// Stored responses and their deletes go through the writer in order;
+    /// one over the byte budget is refused, not queued.
+    #[test]
+    fn stored_responses_are_written_by_the_writer_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let (store, _) = crate::db::Store::open(&path).unwrap();
+        let (rec, handle) = Recorder::start(&path, 0).unwrap();
+        let row = |id: &str, items: Vec<u8>| ResponseRow {
+            id: id.into(),
+            owner: "1".into(),
+            model: "m".into(),
+            created_at_ms: 1,
+            response: bytes::Bytes::from_static(b"{}"),
+            items: items.into(),
+        };
+        assert!(rec.store_response(Arc::new(row("resp_a", b"[]".to_vec()))));
+        assert!(rec.store_response(Arc::new(row("resp_b", b"[]".to_vec()))));
+        assert!(rec.delete_response(ResponseKey {
+            id: "resp_a".into(),
+            owner: "1".into(),
+        }));
+        let huge = row("resp_c", vec![b' '; RESPONSE_QUEUE_BYTES + 1]);
+        assert!(!rec.store_response(Arc::new(huge)));
+        assert_eq!(rec.responses_dropped(), 1);
+        assert_eq!(rec.dropped(), 0, "not a dropped log row");
+        handle.shutdown(Duration::from_secs(10));
+        assert!(store.get_response("resp_a", "1").unwrap().is_none());
+        assert!(store.get_response("resp_b", "1").unwrap().is_some());
+        assert_eq!(store.count_responses().unwrap(), 1);
     }
 
     #[test]

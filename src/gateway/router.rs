@@ -115,6 +115,9 @@ async fn api(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Respons
         (&Method::POST, "/v1/messages") => {
             super::messages::handle(shared, snap, req, &mut log).await
         }
+        (&Method::POST, "/v1/responses") => {
+            super::responses::create(shared, snap, req, &mut log).await
+        }
         (&Method::POST, "/v1/messages/count_tokens") => {
             super::messages::count_tokens(shared, snap, req, &mut log).await
         }
@@ -140,13 +143,18 @@ async fn api(shared: &Arc<Shared>, req: Request<Incoming>, rid: &str) -> Respons
                 }
             })
         }
+        (&Method::GET | &Method::DELETE, p) if p.starts_with("/v1/responses/") => {
+            let id = crate::http_util::decode_path_segment(&p["/v1/responses/".len()..]);
+            super::responses::by_id(shared, &snap, req, &id, &mut log).await
+        }
         (
             m,
             p @ ("/v1/chat/completions"
             | "/v1/embeddings"
             | "/v1/models"
             | "/v1/messages"
-            | "/v1/messages/count_tokens"),
+            | "/v1/messages/count_tokens"
+            | "/v1/responses"),
         ) => Err(ApiError::MethodNotAllowed {
             method: m.to_string(),
             path: p.to_string(),
@@ -180,8 +188,8 @@ fn api_of(path: &str) -> &'static str {
         p if p == "/v1/models" || p.starts_with("/v1/models/") => "models",
         p => match Dialect::of_path(p) {
             Dialect::Messages => "messages",
-            // `responses` comes with its route.
-            Dialect::Responses | Dialect::Chat => "other",
+            Dialect::Responses => "responses",
+            Dialect::Chat => "other",
         },
     }
 }

@@ -260,6 +260,7 @@ pub mod gemini;
 #[cfg_attr(not(test), allow(dead_code, unused_imports))]
 pub(crate) mod messages;
 pub mod openai;
+pub(crate) mod responses;
 mod sse;
 mod stream;
 #[cfg(test)]

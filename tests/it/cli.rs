@@ -108,7 +108,7 @@ fn first_command_creates_the_default_db_0600_in_a_0700_dir_and_says_so() {
         "{err}"
     );
     assert!(
-        err.contains("applied 3 migration(s); schema is at version 3"),
+        err.contains("applied 4 migration(s); schema is at version 4"),
         "{err}"
     );
     assert!(out.stdout.is_empty(), "{}", describe(&out));
@@ -1468,6 +1468,7 @@ request_body_min_rate = 7
 trusted_proxies = ["10.0.0.7"]
 apply = "/file/catalog.toml"
 apply_prune = true
+responses_cache = "7MiB"
 "#,
     );
     let flag_key = env.path().join("admin.key");
@@ -1488,6 +1489,7 @@ apply_prune = true
         ("LLMO_TRUSTED_PROXIES", "10.0.0.8"),
         ("LLMO_APPLY", "/env/catalog.toml"),
         ("LLMO_APPLY_PRUNE", "false"),
+        ("LLMO_RESPONSES_CACHE", "8MiB"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -1523,6 +1525,7 @@ apply_prune = true
             row("trusted_proxies", "10.0.0.7", Source::File),
             row("apply", "/file/catalog.toml", Source::File),
             row("apply_prune", "true", Source::File),
+            row("responses_cache", "7340032", Source::File),
         ]
     );
 
@@ -1545,6 +1548,7 @@ apply_prune = true
             row("trusted_proxies", "10.0.0.8", Source::Env),
             row("apply", "/env/catalog.toml", Source::Env),
             row("apply_prune", "false", Source::Env),
+            row("responses_cache", "8388608", Source::Env),
         ]
     );
 
@@ -1604,6 +1608,7 @@ apply_prune = true
             ),
             row("apply", "none", Source::Default),
             row("apply_prune", "false", Source::Default),
+            row("responses_cache", "67108864", Source::Default),
         ]
     );
 }

@@ -112,7 +112,7 @@ fn bind_sums(
 
 /// The request-log writer's own connection and reusable scratch maps.
 pub(crate) struct SqliteLogWriter {
-    conn: Connection,
+    pub(super) conn: Connection,
     insert_multi: String,
     totals: BatchTotals,
 }
@@ -260,6 +260,7 @@ fn prune_chunk(
                   (SELECT max(id) FROM provider_health GROUP BY provider) LIMIT ?2)",
             )?
             .execute(params![cutoff_ms, limit])?,
+        PruneTarget::Responses => super::responses::prune_chunk(conn, cutoff_ms, limit)?,
     };
     Ok(n)
 }

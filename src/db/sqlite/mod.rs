@@ -1,7 +1,8 @@
 //! The SQLite engine: one database file (WAL, busy_timeout, foreign keys)
 //! and all of its SQL. Everything that knows it is talking to SQLite lives
 //! in this directory: the connection and its PRAGMAs (here), the catalog,
-//! log and stats queries (`catalog.rs`, `logs.rs`, `admin.rs`), the
+//! log and stats queries (`catalog.rs`, `logs.rs`, `admin.rs`), the stored
+//! Responses-API responses (`responses.rs`), the
 //! migration history and the `VACUUM INTO` backup (`migrate.rs`) and the
 //! file introspection doctor uses (`info.rs`).
 use std::fs;
@@ -17,6 +18,7 @@ mod catalog_state;
 pub mod info;
 pub(super) mod logs;
 pub(super) mod migrate;
+mod responses;
 
 /// A connection to an llmo SQLite database. (`pub` only because it is the
 /// payload of the public [`Store::Sqlite`](crate::db::Store) variant; its

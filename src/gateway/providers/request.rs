@@ -50,6 +50,9 @@ pub(crate) enum Api {
     /// Anthropic's Messages API (`/v1/messages`): `model` and a
     /// `messages` array, like chat.
     Messages,
+    /// OpenAI's Responses API (`/v1/responses`): `model`, and `input` (a
+    /// string or an array) when present.
+    Responses,
 }
 
 /// A body the gateway cannot route: the client's mistake (a 400 naming
@@ -89,7 +92,7 @@ impl<'a> ClientRequest<'a> {
                     "the request body is not valid JSON ({e}); send a JSON object with `model` and {}",
                     match api {
                         Api::Chat | Api::Messages => "`messages`",
-                        Api::Embeddings => "`input`",
+                        Api::Embeddings | Api::Responses => "`input`",
                     }
                 ),
                 None,
@@ -115,9 +118,11 @@ impl<'a> ClientRequest<'a> {
         };
         let (required, what) = match api {
             Api::Chat | Api::Messages => ("messages", "an array of messages"),
-            Api::Embeddings => ("input", "a string or an array"),
+            Api::Embeddings | Api::Responses => ("input", "a string or an array"),
         };
         match get(required) {
+            // Optional in Responses (`previous_response_id` alone may do).
+            None if api == Api::Responses => {}
             None => {
                 return Err(RequestError::new(
                     format!("missing required field `{required}`"),
@@ -128,7 +133,7 @@ impl<'a> ClientRequest<'a> {
                 let t = raw.get().trim_start();
                 let ok = match api {
                     Api::Chat | Api::Messages => t.starts_with('['),
-                    Api::Embeddings => t.starts_with('[') || t.starts_with('"'),
+                    Api::Embeddings | Api::Responses => t.starts_with('[') || t.starts_with('"'),
                 };
                 if !ok {
                     return Err(RequestError::new(
@@ -139,7 +144,7 @@ impl<'a> ClientRequest<'a> {
             }
         }
         let stream = match (api, get("stream")) {
-            (Api::Chat | Api::Messages, Some(raw)) => {
+            (Api::Chat | Api::Messages | Api::Responses, Some(raw)) => {
                 match serde_json::from_str::<Option<bool>>(raw.get()) {
                     Ok(b) => b.unwrap_or(false),
                     Err(_) => {
@@ -154,7 +159,7 @@ impl<'a> ClientRequest<'a> {
         };
         let client_wants_usage = match get("stream_options") {
             // Not a Messages field: the upstream judges it.
-            Some(_) if api == Api::Messages => false,
+            Some(_) if matches!(api, Api::Messages | Api::Responses) => false,
             Some(raw) => {
                 #[derive(Deserialize)]
                 struct Opts {
