@@ -18,6 +18,12 @@ SCENARIOS = [  # (id, label, delay)
     ("stream-c32-0ms", "stream c=32, 0 ms", 0),
     ("stream-c64-50ms", "stream c=64, 50 ms", 50),
     ("stream-c256-50ms", "stream c=256, 50 ms", 50),
+    ("messages-json-c1-0ms", "messages json c=1, 0 ms", 0),
+    ("messages-json-c32-0ms", "messages json c=32, 0 ms", 0),
+    ("messages-stream-c1-0ms", "messages stream c=1, 0 ms", 0),
+    ("messages-stream-c32-0ms", "messages stream c=32, 0 ms", 0),
+    ("responses-json-c32-0ms", "responses json c=32, 0 ms (translated)", 0),
+    ("responses-stream-c32-0ms", "responses stream c=32, 0 ms (translated)", 0),
 ]
 TARGETS = ["direct", "min-proxy", "llmo"]
 PCTS = [("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9")]
@@ -52,6 +58,7 @@ def main():
         "ready_ms": {"0": env("R_READY_0", ""), "50": env("R_READY_50", "")},
         "idle_kb": {"0": env("R_IDLE_0", ""), "50": env("R_IDLE_50", "")},
         "mp_idle_kb": env("R_MP_IDLE", ""),
+        "api_reasons": {"messages": env("R_MESSAGES_REASON", ""), "responses": env("R_RESPONSES_REASON", "")},
     }
     out = []
     p = out.append
@@ -77,6 +84,13 @@ def main():
       "CPU and RSS are the proxy process's (min-proxy or llmo), RSS = peak (VmHWM) during the run")
     if meta["llmo_reason"]:
         p(f"- **llmo: not available ({meta['llmo_reason']})**")
+    for api, why in meta["api_reasons"].items():
+        if why:
+            p(f"- **llmo's {api} rows skipped: {why}**")
+    if any(sid.startswith(("messages-", "responses-")) for sid, _ in rows):
+        p("- messages rows: `/v1/messages` passed through to an anthropic-kind provider; responses rows: "
+          "`/v1/responses` translated to Chat Completions by llmo (direct and min-proxy: the mock's native "
+          "`/v1/responses`, for reference)")
     for tag in ("0", "50"):
         if meta["ready_ms"].get(tag):
             p(
@@ -188,6 +202,22 @@ def main():
         ("json c=256, 50 ms: added p99", "< 5 ms", lambda t: added("json-c256-50ms", t, "p99"), lambda v: v < 5, "ms"),
         ("stream c=256, 50 ms: added p99", "< 5 ms", lambda t: added("stream-c256-50ms", t, "p99"), lambda v: v < 5, "ms"),
     ]
+
+    def cpu_per_req(sid, t):
+        r = rows.get((sid, t))
+        total = r and r["lg"].get("total_requests")
+        return r["cpu_ticks"] / r["clk_tck"] / total if total else None
+
+    def cpu_vs(sid, base):
+        a, b = cpu_per_req(sid, "llmo"), cpu_per_req(base, "llmo")
+        return None if a is None or not b else 100 * a / b
+
+    for kind in ("json", "stream"):
+        for c in ("c1", "c32"):
+            checks.append(
+                (f"messages {kind} {c}, 0 ms: llmo CPU per request vs chat's", "<= 110%",
+                 lambda t, k=kind, c=c: cpu_vs(f"messages-{k}-{c}-0ms", f"{k}-{c}-0ms") if t == "llmo" else None,
+                 lambda v: v <= 110, "%"))
     for sid, label, _ in SCENARIOS:
         if sid.startswith("stream"):
             checks.append(

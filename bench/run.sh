@@ -17,7 +17,9 @@
 #   LLMO_BIN        use this llmo binary instead of building the repo's
 #   BENCH_OUT       where to write the table (default bench/results.md)
 #   BENCH_ONLY      only the scenarios whose id matches this extended regex,
-#                   e.g. 'stream-c256' or '^json-c32' (ids: KIND-NAME-DELAYms)
+#                   e.g. 'stream-c256' or '^json-c32' (ids: KIND-NAME-DELAYms, and
+#                   messages-KIND-NAME-0ms / responses-KIND-NAME-0ms for the
+#                   /v1/messages passthrough and the translated /v1/responses)
 #   BENCH_SCALE     0 = skip the large-catalog case (bench/scale.py; default 1)
 #   BENCH_SCALE_KEYS, BENCH_SCALE_MODELS  its size (default 100000 and 10000)
 #   BENCH_NICE      run everything at this nice level, e.g. -5 on a machine shared
@@ -168,11 +170,12 @@ sample_rss() {
 }
 
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+LG_EXTRA=() # extra loadgen arguments for the current scenario (body, stream end, headers)
 
 # run_one SCENARIO TARGET URL CONC STREAM(0/1) SERVER_PID(or "") [HEADER]
 run_one() {
     local scenario=$1 target=$2 url=$3 conc=$4 stream=$5 spid=$6 header=${7:-}
-    local -a args=(--url "$url" --concurrency "$conc" --duration "$DURATION" --warmup "$WARMUP" --json)
+    local -a args=(--url "$url" --concurrency "$conc" --duration "$DURATION" --warmup "$WARMUP" --json "${LG_EXTRA[@]}")
     [[ $stream == 1 ]] && args+=(--stream)
     [[ -n $header ]] && args+=(--header "$header")
     local cpu0=0 cpu1=0 hwm=0 rss=0 sampler="" out="$LOGDIR/lg-$scenario-$target.json"
@@ -248,6 +251,12 @@ llmo_setup() {
         return 1
     fi
     printf -v "KEY_$tag" '%s' "$key"
+    # The messages scenario: an anthropic-kind provider on the same mock (passthrough).
+    if ! llmo_cmd "$tag" provider add mock-anth --kind anthropic --base-url "http://${MOCK[${tag}a]}" \
+        --api-key sk-bench-anth --models bench-claude >>"$l" 2>&1; then
+        LLMO_REASON="\`llmo provider add --kind anthropic\` failed: $(reason "$l")"
+        return 1
+    fi
 }
 
 # llmo_start TAG: serve on a fresh port; measures start-to-ready and idle RSS.
@@ -287,6 +296,44 @@ llmo_start() {
             return 1
         fi
     done
+    # The messages and responses routes: a failure skips only their llmo rows.
+    API_OK[messages]=1
+    API_OK[responses]=1
+    for api in messages responses; do
+        for stream in false true; do
+            code=$(curl -sS -o "$LOGDIR/llmo-check-$api-$tag.out" -w '%{http_code}' --max-time 10 \
+                -H "Authorization: Bearer $KEY" -H 'anthropic-version: 2023-06-01' -H 'Content-Type: application/json' \
+                -d "$(api_body "$api" "$stream")" "http://$LLMO_ADDR$(api_path "$api")" 2>&1) || true
+            if [[ $code != 200 && ${API_OK[$api]} == 1 ]]; then
+                API_OK[$api]=0
+                API_REASON[$api]="POST $(api_path "$api") (stream=$stream) through llmo answered HTTP $code: $(head -c 200 "$LOGDIR/llmo-check-$api-$tag.out" 2>/dev/null | tr '\n' ' ')"
+                log "llmo: skipping the $api rows: ${API_REASON[$api]}"
+            fi
+        done
+    done
+}
+
+# The request each API's scenarios send: api_path API, api_body API STREAM(true/false),
+# api_end API (what a complete stream's last frames contain; empty: data: [DONE]).
+declare -A API_OK=([chat]=1) API_REASON=()
+api_path() {
+    case $1 in
+    messages) echo /v1/messages ;;
+    responses) echo /v1/responses ;;
+    *) echo /v1/chat/completions ;;
+    esac
+}
+api_body() {
+    case $1 in
+    messages) echo '{"model":"bench-claude","max_tokens":32,"messages":[{"role":"user","content":"Say hello."}],"stream":'"$2"'}' ;;
+    responses) echo '{"model":"bench-model","input":"Say hello.","max_output_tokens":32,"stream":'"$2"'}' ;;
+    esac
+}
+api_end() {
+    case $1 in
+    messages) echo 'event: message_stop' ;;
+    responses) echo 'event: response.completed' ;;
+    esac
 }
 
 llmo_stop() {
@@ -326,6 +373,13 @@ if ((${#PIN_LOAD[@]})); then
     SCEN_0+=("c1same:1:0:same" "c1same:1:1:same")
 fi
 SCEN_50=("c64:64:0:split" "c256:256:0:split" "c64:64:1:split" "c256:256:1:split")
+# The Anthropic Messages ingress passed through to an anthropic-kind provider
+# (direct and min-proxy: the mock's /v1/messages), and the Responses ingress
+# translated to Chat Completions (direct and min-proxy: the mock's own
+# /v1/responses, the native shape, for reference). Ids messages-KIND-NAME-0ms,
+# responses-KIND-NAME-0ms.
+SCEN_0+=("c1:1:0:split:messages" "c32:32:0:split:messages" "c1:1:1:split:messages" "c32:32:1:split:messages"
+    "c32:32:0:split:responses" "c32:32:1:split:responses")
 
 # repin PID CPU: moves every thread of a running process.
 repin() { taskset -apc "$2" "$1" >/dev/null 2>&1 || log "warning: taskset -apc $2 $1 failed"; }
@@ -337,17 +391,25 @@ for d in 0 50; do
     fi
     declare -n scen="SCEN_$d"
     for s in "${scen[@]}"; do
-        IFS=: read -r name conc stream layout <<<"$s"
+        IFS=: read -r name conc stream layout api <<<"$s"
+        api=${api:-chat}
         kind=$([[ $stream == 1 ]] && echo stream || echo json)
         id="$kind-$name-${d}ms"
+        [[ $api != chat ]] && id="$api-$id"
         [[ -n ${BENCH_ONLY:-} && ! $id =~ $BENCH_ONLY ]] && continue
-        run_one "$id" direct "http://${MOCK[${d}a]}/v1/chat/completions" "$conc" "$stream" ""
+        path=$(api_path "$api")
+        LG_EXTRA=()
+        if [[ $api != chat ]]; then
+            LG_EXTRA=(--body "$(api_body "$api" "$([[ $stream == 1 ]] && echo true || echo false)")"
+                --stream-end "$(api_end "$api")" --header 'anthropic-version: 2023-06-01')
+        fi
+        run_one "$id" direct "http://${MOCK[${d}a]}$path" "$conc" "$stream" ""
         [[ $layout == same ]] && repin "${MP_PID[$d]}" 0
-        run_one "$id" min-proxy "http://${MP[$d]}/v1/chat/completions" "$conc" "$stream" "${MP_PID[$d]}"
+        run_one "$id" min-proxy "http://${MP[$d]}$path" "$conc" "$stream" "${MP_PID[$d]}"
         [[ $layout == same ]] && repin "${MP_PID[$d]}" 1
-        if ((llmo_up)); then
+        if ((llmo_up)) && [[ ${API_OK[$api]:-0} == 1 ]]; then
             [[ $layout == same ]] && repin "$LLMO_PID" 0
-            run_one "$id" llmo "http://$LLMO_ADDR/v1/chat/completions" "$conc" "$stream" "$LLMO_PID" \
+            run_one "$id" llmo "http://$LLMO_ADDR$path" "$conc" "$stream" "$LLMO_PID" \
                 "Authorization: Bearer $KEY"
             [[ $layout == same ]] && repin "$LLMO_PID" 1
         fi
@@ -359,6 +421,7 @@ done
 # ---------------------------------------------------------------- report
 export R_DATE R_CPUS=$NCPU R_CPU_MODEL R_KERNEL R_PIN=$PIN_NOTE R_DURATION=$DURATION R_WARMUP=$WARMUP \
     R_CHUNKS=$CHUNKS R_COMMIT R_LLMO_REASON=$LLMO_REASON R_LOADAVG=$LOADAVG_START \
+    R_MESSAGES_REASON=${API_REASON[messages]:-} R_RESPONSES_REASON=${API_REASON[responses]:-} \
     R_READY_0=${LLMO_READY_MS[0]:-} R_READY_50=${LLMO_READY_MS[50]:-} \
     R_IDLE_0=${LLMO_IDLE_KB[0]:-} R_IDLE_50=${LLMO_IDLE_KB[50]:-} R_MP_IDLE=$MP_IDLE_KB
 R_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')

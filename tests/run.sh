@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, with its set-up: the Rust unit and integration tests,
-# the official `openai` Python SDK against a real `llmo serve` (mock upstreams
-# on 127.0.0.1), the fault suite when present, and the admin web UI in
+# the official `openai` and `anthropic` Python SDKs and the real coding agents
+# (Claude Code, Codex CLI: tests/agents/) against a real `llmo serve` (mock
+# upstreams on 127.0.0.1), the fault suite when present, and the admin web UI in
 # headless Chromium, then the static musl binary, its container image,
 # compose.yaml and the Kubernetes base under podman (tests/static/,
 # tests/container/). Never talks to a real provider.
@@ -11,7 +12,8 @@
 # buildah, podman, runc, podman-compose, kubectl, root) and names what is missing with
 # the command that installs it. Python packages (PyPI `openai`) go into a
 # virtual environment under target/py-venv (created once, then reused);
-# nothing is installed into the system Python. npm's `playwright-core` goes to
+# nothing is installed into the system Python. The agents go to
+# tests/agents/node_modules (`npm ci`, redone when the lock changes). npm's `playwright-core` goes to
 # tests/browser/node_modules; Debian's `chromium` is installed only when
 # running as root with apt-get, otherwise it is named as missing.
 set -euo pipefail
@@ -101,9 +103,9 @@ if ! "$venv/bin/python" -c '' 2>/dev/null; then
     python3 -m venv "$venv"
 fi
 py="$venv/bin/python"
-if ! "$py" -c 'import openai' 2>/dev/null; then
-    step "pip install openai (into target/py-venv)"
-    "$py" -m pip install --quiet --disable-pip-version-check openai
+if ! "$py" -c 'import openai, anthropic' 2>/dev/null; then
+    step "pip install openai anthropic (into target/py-venv)"
+    "$py" -m pip install --quiet --disable-pip-version-check openai anthropic
 fi
 
 step "Python SDK end-to-end tests"
@@ -117,6 +119,21 @@ for s in "${scripts[@]}"; do
     step "python $s"
     "$py" "$s"
 done
+
+# ----- the real coding agents (tests/agents/) -----
+# Claude Code and Codex CLI at the exact versions of tests/agents/package-lock.json
+# (about 810 MB of node_modules, mostly the two native binaries), installed
+# with `npm ci` only when node_modules is missing or was made from another lock.
+agents=tests/agents
+lock_hash=$(sha256sum "$agents/package-lock.json" | cut -d' ' -f1)
+stamp="$agents/node_modules/.llmo-lock-sha256"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
+    step "npm ci in $agents (Claude Code, Codex CLI)"
+    (cd "$agents" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_hash" >"$stamp"
+fi
+step "python $agents/agents_e2e.py"
+"$py" "$agents/agents_e2e.py"
 
 # ----- the fault suite (tests/faults/, stdlib Python only) -----
 # Quick cases here and in CI; the long soak is behind its own flag.

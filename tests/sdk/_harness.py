@@ -5,6 +5,7 @@ the routing), the `llmo` CLI on a temp database, a real `llmo serve` on a
 free port, and `expect()`, which prints one `ok:` line per check and exits
 non-zero on the first failure. Not a test itself (no `_e2e` in the name).
 """
+import gzip
 import json
 import os
 import signal
@@ -73,13 +74,14 @@ class Mock:
                 pass
 
             def _handle(self, method):
-                n = int(self.headers.get("content-length", "0"))
-                raw = self.rfile.read(n) if n else b""
+                raw = self._read_body()
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if headers.get("content-encoding") == "gzip":
+                    raw = gzip.decompress(raw)
                 try:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = raw
-                headers = {k.lower(): v for k, v in self.headers.items()}
                 req = {"method": method, "path": self.path, "headers": headers, "body": body}
                 with mock.lock:
                     mock.seen.append(req)
@@ -89,11 +91,30 @@ class Mock:
                     reply = Reply.json({"error": {"message": f"mock failed: {e!r}"}}, 500)
                 self._send(reply)
 
+            def _read_body(self):
+                if self.headers.get("transfer-encoding", "").lower() == "chunked":
+                    raw = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return raw
+                        raw += self.rfile.read(size)
+                        self.rfile.readline()
+                n = int(self.headers.get("content-length", "0"))
+                return self.rfile.read(n) if n else b""
+
             def do_GET(self):
                 self._handle("GET")
 
             def do_POST(self):
                 self._handle("POST")
+
+            def do_HEAD(self):
+                self._handle("HEAD")
+
+            def do_DELETE(self):
+                self._handle("DELETE")
 
             def _send(self, reply):
                 if reply.events is None:
@@ -101,7 +122,8 @@ class Mock:
                     self.send_header("content-type", "application/json")
                     self.send_header("content-length", str(len(reply.body)))
                     self.end_headers()
-                    self.wfile.write(reply.body)
+                    if self.command != "HEAD":
+                        self.wfile.write(reply.body)
                     return
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
@@ -202,3 +224,153 @@ class Llmo:
         self.stderr = "".join(self._stderr_chunks)
         self.proc = None
         return code
+
+
+# ----- scripted upstream answers -----
+# One assistant turn (some text, then optionally one tool call) rendered in
+# each vendor's wire format, non-stream and stream, with usage. The tool
+# call's JSON arguments are streamed in several fragments, as vendors do.
+
+def _frags(s, n=3):
+    step = max(1, -(-len(s) // n))
+    return [s[i:i + step] for i in range(0, len(s), step)] or [""]
+
+
+def _sse(event, data):
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data)}\n\n".encode()
+
+
+class Turn:
+    """An assistant turn: `text` and/or `tool` = (call id, name, input dict)."""
+
+    def __init__(self, text=None, tool=None, input_tokens=21, output_tokens=7):
+        self.text, self.tool = text, tool
+        self.input_tokens, self.output_tokens = input_tokens, output_tokens
+
+    def anthropic(self, model):
+        """A Messages API response JSON."""
+        content = []
+        if self.text is not None:
+            content.append({"type": "text", "text": self.text})
+        if self.tool:
+            content.append({"type": "tool_use", "id": self.tool[0], "name": self.tool[1], "input": self.tool[2]})
+        return {"id": "msg_01" + "e2e" * 6, "type": "message", "role": "assistant", "model": model,
+                "content": content, "stop_reason": "tool_use" if self.tool else "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}
+
+    def anthropic_sse(self, model):
+        """The same turn as a Messages stream (`event:` + `data:` events)."""
+        msg = self.anthropic(model)
+        start = dict(msg, content=[], stop_reason=None,
+                     usage=dict(msg["usage"], output_tokens=1))
+        out = [_sse("message_start", {"type": "message_start", "message": start})]
+        for i, block in enumerate(msg["content"]):
+            if block["type"] == "text":
+                out.append(_sse("content_block_start", {"type": "content_block_start", "index": i,
+                                                        "content_block": {"type": "text", "text": ""}}))
+                for f in _frags(block["text"]):
+                    out.append(_sse("content_block_delta", {"type": "content_block_delta", "index": i,
+                                                            "delta": {"type": "text_delta", "text": f}}))
+            else:
+                out.append(_sse("content_block_start", {"type": "content_block_start", "index": i,
+                                                        "content_block": dict(block, input={})}))
+                for f in _frags(json.dumps(block["input"])):
+                    out.append(_sse("content_block_delta", {"type": "content_block_delta", "index": i,
+                                                            "delta": {"type": "input_json_delta", "partial_json": f}}))
+            out.append(_sse("content_block_stop", {"type": "content_block_stop", "index": i}))
+        out.append(_sse("message_delta", {"type": "message_delta",
+                                          "delta": {"stop_reason": msg["stop_reason"], "stop_sequence": None},
+                                          "usage": {"output_tokens": self.output_tokens}}))
+        out.append(_sse("message_stop", {"type": "message_stop"}))
+        return out
+
+    def _usage(self):
+        return {"prompt_tokens": self.input_tokens, "completion_tokens": self.output_tokens,
+                "total_tokens": self.input_tokens + self.output_tokens}
+
+    def chat(self, model):
+        """A chat.completion JSON."""
+        msg = {"role": "assistant", "content": self.text}
+        if self.tool:
+            msg["tool_calls"] = [{"id": self.tool[0], "type": "function", "function": {
+                "name": self.tool[1], "arguments": json.dumps(self.tool[2])}}]
+        return {"id": "chatcmpl-e2e", "object": "chat.completion", "created": 1764547200, "model": model,
+                "choices": [{"index": 0, "message": msg, "logprobs": None,
+                             "finish_reason": "tool_calls" if self.tool else "stop"}],
+                "usage": self._usage()}
+
+    def chat_sse(self, model):
+        """The same turn as Chat Completions chunks, a usage chunk and `[DONE]`."""
+        base = {"id": "chatcmpl-e2e", "object": "chat.completion.chunk", "created": 1764547200, "model": model}
+
+        def chunk(delta, finish=None):
+            return _sse(None, dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": finish}]))
+
+        out = [chunk({"role": "assistant", "content": ""})]
+        for f in _frags(self.text) if self.text else []:
+            out.append(chunk({"content": f}))
+        if self.tool:
+            out.append(chunk({"tool_calls": [{"index": 0, "id": self.tool[0], "type": "function",
+                                              "function": {"name": self.tool[1], "arguments": ""}}]}))
+            for f in _frags(json.dumps(self.tool[2])):
+                out.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": f}}]}))
+        out.append(chunk({}, "tool_calls" if self.tool else "stop"))
+        out.append(_sse(None, dict(base, choices=[], usage=self._usage())))
+        out.append(b"data: [DONE]\n\n")
+        return out
+
+    def response(self, model, resp_id="resp_e2e"):
+        """A Responses API Response object JSON."""
+        output = []
+        if self.text is not None:
+            output.append({"id": "msg_e2e", "type": "message", "status": "completed", "role": "assistant",
+                           "content": [{"type": "output_text", "text": self.text, "annotations": []}]})
+        if self.tool:
+            output.append({"id": "fc_e2e", "type": "function_call", "status": "completed",
+                           "call_id": self.tool[0], "name": self.tool[1], "arguments": json.dumps(self.tool[2])})
+        return {"id": resp_id, "object": "response", "created_at": 1764547200, "status": "completed",
+                "model": model, "output": output, "error": None, "incomplete_details": None,
+                "usage": {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                          "total_tokens": self.input_tokens + self.output_tokens,
+                          "input_tokens_details": {"cached_tokens": 0},
+                          "output_tokens_details": {"reasoning_tokens": 0}}}
+
+    def response_sse(self, model, resp_id="resp_e2e"):
+        """The same turn as a Responses stream (`response.created` .. `response.completed`)."""
+        final = self.response(model, resp_id)
+        seq = iter(range(1_000_000))
+
+        def ev(kind, **data):
+            return _sse(kind, dict(type=kind, sequence_number=next(seq), **data))
+
+        pending = dict(final, status="in_progress", output=[], usage=None)
+        out = [ev("response.created", response=pending), ev("response.in_progress", response=pending)]
+        for i, item in enumerate(final["output"]):
+            if item["type"] == "message":
+                text = item["content"][0]["text"]
+                out.append(ev("response.output_item.added", output_index=i,
+                              item=dict(item, status="in_progress", content=[])))
+                part = {"type": "output_text", "text": "", "annotations": []}
+                out.append(ev("response.content_part.added", item_id=item["id"], output_index=i,
+                              content_index=0, part=part))
+                for f in _frags(text):
+                    out.append(ev("response.output_text.delta", item_id=item["id"], output_index=i,
+                                  content_index=0, delta=f))
+                out.append(ev("response.output_text.done", item_id=item["id"], output_index=i,
+                              content_index=0, text=text))
+                out.append(ev("response.content_part.done", item_id=item["id"], output_index=i,
+                              content_index=0, part=dict(part, text=text)))
+            else:
+                out.append(ev("response.output_item.added", output_index=i,
+                              item=dict(item, status="in_progress", arguments="")))
+                for f in _frags(item["arguments"]):
+                    out.append(ev("response.function_call_arguments.delta", item_id=item["id"],
+                                  output_index=i, delta=f))
+                out.append(ev("response.function_call_arguments.done", item_id=item["id"], output_index=i,
+                              arguments=item["arguments"]))
+            out.append(ev("response.output_item.done", output_index=i, item=item))
+        out.append(ev("response.completed", response=final))
+        return out

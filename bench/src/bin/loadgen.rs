@@ -33,6 +33,9 @@ loadgen: closed-loop HTTP/1.1 load generator with latency and TTFB percentiles
   --warmup SECS        warm-up seconds, not counted (default 1)
   --stream             send the default streaming body (stream + include_usage) and
                        check that every answer ends with `data: [DONE]`
+  --stream-end TEXT    with --stream: instead, check that the last two body frames
+                       contain TEXT (e.g. `event: message_stop` for Anthropic's
+                       Messages stream, `event: response.completed` for Responses)
   --body JSON          request body (default: small chat request, model bench-model)
   --model NAME         model in the default body (default bench-model)
   --method M           HTTP method (default POST)
@@ -48,6 +51,8 @@ struct Config {
     headers: HeaderMap,
     body: Bytes,
     stream: bool,
+    /// What a complete stream's last frames contain (None: ends with `data: [DONE]`).
+    stream_end: Option<Vec<u8>>,
     timeout: Duration,
 }
 
@@ -138,7 +143,10 @@ async fn one_request(
         let mut tail = Vec::with_capacity(prev.len() + last.len());
         tail.extend_from_slice(&prev);
         tail.extend_from_slice(&last);
-        tail.trim_ascii_end().ends_with(b"data: [DONE]")
+        match &cfg.stream_end {
+            Some(end) => llmo_bench::contains(&tail, end),
+            None => tail.trim_ascii_end().ends_with(b"data: [DONE]"),
+        }
     };
     Ok((status, ttfb, end, complete))
 }
@@ -228,7 +236,10 @@ async fn worker(cfg: Arc<Config>, mode: Arc<Mode>, capacity: usize) -> Stats {
         } else if !complete {
             stats.incomplete += 1;
             if stats.first_error.is_none() {
-                stats.first_error = Some("stream did not end with data: [DONE]".into());
+                stats.first_error = Some(match &cfg.stream_end {
+                    Some(end) => format!("stream did not end with {}", String::from_utf8_lossy(end)),
+                    None => "stream did not end with data: [DONE]".into(),
+                });
             }
         }
         stats.lat.push(micros(end - start));
@@ -350,6 +361,7 @@ fn parse_config(args: &Args) -> Result<Config, String> {
         headers,
         body: Bytes::from(body),
         stream,
+        stream_end: args.get("stream-end").map(|s| s.as_bytes().to_vec()),
         timeout: Duration::from_secs_f64(timeout),
     })
 }
@@ -362,7 +374,7 @@ fn main() {
     }
     args.check_known(&[
         "url", "concurrency", "duration", "requests", "warmup", "body", "model", "method", "header",
-        "timeout", "threads",
+        "timeout", "threads", "stream-end",
     ])
     .unwrap_or_else(|e| die(format!("{e}\n\n{USAGE}")));
     let cfg = Arc::new(parse_config(&args).unwrap_or_else(|e| die(format!("{e}\n\n{USAGE}"))));

@@ -1,9 +1,14 @@
-//! Fast mock of an OpenAI-compatible upstream.
+//! Fast mock of an OpenAI-compatible upstream (also of Anthropic's Messages API
+//! and OpenAI's Responses API, for the `messages` and `responses` scenarios).
 //!
 //! POST .../chat/completions answers a `chat.completion` JSON, or, when the
 //! body has `"stream": true`, an SSE stream of `chat.completion.chunk` events
-//! ending in `data: [DONE]`. GET .../models lists `bench-model`.
-//! Every response body is built once at start-up.
+//! ending in `data: [DONE]`. POST .../messages answers an Anthropic `message`
+//! JSON or its `message_start` .. `message_stop` stream; POST .../responses a
+//! Responses `response` object or its `response.created` ..
+//! `response.completed` stream; same words, one event per body frame.
+//! GET .../models lists `bench-model`. Every response body is built once at
+//! start-up.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -42,6 +47,108 @@ struct State {
     chunks_usage: Vec<Bytes>,
     usage_chunk: Bytes,
     done: Bytes,
+    /// Anthropic Messages: the non-stream answer and the stream's events.
+    messages: Dialect,
+    /// OpenAI Responses: the same.
+    responses: Dialect,
+}
+
+struct Dialect {
+    json: Bytes,
+    events: Vec<Bytes>,
+}
+
+fn sse(event: &str, data: &str) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+/// Anthropic's `message` JSON and stream for the given words.
+fn messages_dialect(model: &str, words: &[String]) -> Dialect {
+    let id = "msg_bench000000000000000000";
+    let out = words.len();
+    let usage = format!(r#"{{"input_tokens":{PROMPT_TOKENS},"output_tokens":{out}}}"#);
+    let json = format!(
+        r#"{{"id":"{id}","type":"message","role":"assistant","model":"{model}","content":[{{"type":"text","text":"{}"}}],"stop_reason":"end_turn","stop_sequence":null,"usage":{usage}}}"#,
+        words.concat()
+    );
+    let mut events = vec![
+        sse(
+            "message_start",
+            &format!(
+                r#"{{"type":"message_start","message":{{"id":"{id}","type":"message","role":"assistant","model":"{model}","content":[],"stop_reason":null,"stop_sequence":null,"usage":{{"input_tokens":{PROMPT_TOKENS},"output_tokens":1}}}}}}"#
+            ),
+        ),
+        sse(
+            "content_block_start",
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        ),
+    ];
+    for w in words {
+        events.push(sse(
+            "content_block_delta",
+            &format!(r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{w}"}}}}"#),
+        ));
+    }
+    events.push(sse("content_block_stop", r#"{"type":"content_block_stop","index":0}"#));
+    events.push(sse(
+        "message_delta",
+        &format!(
+            r#"{{"type":"message_delta","delta":{{"stop_reason":"end_turn","stop_sequence":null}},"usage":{{"output_tokens":{out}}}}}"#
+        ),
+    ));
+    events.push(sse("message_stop", r#"{"type":"message_stop"}"#));
+    Dialect { json: Bytes::from(json), events }
+}
+
+/// OpenAI's Responses `response` object and stream for the given words.
+fn responses_dialect(model: &str, created: u64, words: &[String]) -> Dialect {
+    let out = words.len();
+    let text = words.concat();
+    let usage = format!(
+        r#"{{"input_tokens":{PROMPT_TOKENS},"input_tokens_details":{{"cached_tokens":0}},"output_tokens":{out},"output_tokens_details":{{"reasoning_tokens":0}},"total_tokens":{}}}"#,
+        PROMPT_TOKENS + out
+    );
+    let item = |status: &str, text: &str| {
+        format!(
+            r#"{{"id":"msg_bench","type":"message","status":"{status}","role":"assistant","content":[{{"type":"output_text","text":"{text}","annotations":[]}}]}}"#
+        )
+    };
+    let response = |status: &str, output: &str, usage: &str| {
+        format!(
+            r#"{{"id":"resp_bench","object":"response","created_at":{created},"status":"{status}","model":"{model}","output":[{output}],"usage":{usage}}}"#
+        )
+    };
+    let json = response("completed", &item("completed", &text), &usage);
+    let mut seq = 0u32;
+    let mut ev = |kind: &str, rest: &str| {
+        seq += 1;
+        sse(kind, &format!(r#"{{"type":"{kind}","sequence_number":{seq},{rest}}}"#))
+    };
+    let part = |t: &str| format!(r#""part":{{"type":"output_text","text":"{t}","annotations":[]}}"#);
+    let at = r#""item_id":"msg_bench","output_index":0,"content_index":0"#;
+    let pending = response("in_progress", "", "null");
+    let mut events = vec![
+        ev("response.created", &format!(r#""response":{pending}"#)),
+        ev("response.in_progress", &format!(r#""response":{pending}"#)),
+        ev(
+            "response.output_item.added",
+            &format!(
+                r#""output_index":0,"item":{{"id":"msg_bench","type":"message","status":"in_progress","role":"assistant","content":[]}}"#
+            ),
+        ),
+        ev("response.content_part.added", &format!("{at},{}", part(""))),
+    ];
+    for w in words {
+        events.push(ev("response.output_text.delta", &format!(r#"{at},"delta":"{w}""#)));
+    }
+    events.push(ev("response.output_text.done", &format!(r#"{at},"text":"{text}""#)));
+    events.push(ev("response.content_part.done", &format!("{at},{}", part(&text))));
+    events.push(ev(
+        "response.output_item.done",
+        &format!(r#""output_index":0,"item":{}"#, item("completed", &text)),
+    ));
+    events.push(ev("response.completed", &format!(r#""response":{json}"#)));
+    Dialect { json: Bytes::from(json), events }
 }
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -87,6 +194,8 @@ fn build_state(model: &str, n_chunks: usize, delay: Duration, chunk_delay: Durat
     State {
         delay,
         chunk_delay,
+        messages: messages_dialect(model, &words),
+        responses: responses_dialect(model, created, &words),
         json: Bytes::from(json),
         models: Bytes::from(models),
         chunks,
@@ -138,28 +247,31 @@ async fn handle(req: Request<Incoming>, st: Arc<State>) -> Result<Response<Body>
             frames.extend(st.chunks.iter().cloned());
         }
         frames.push(st.done.clone());
-        let body = if st.chunk_delay.is_zero() {
-            let it = frames.into_iter().map(|b| Ok::<_, Infallible>(Frame::data(b)));
-            StreamBody::new(futures_util::stream::iter(it)).boxed_unsync()
-        } else {
-            let pause = st.chunk_delay;
-            let s = futures_util::stream::unfold(
-                (frames.into_iter(), true),
-                move |(mut it, first)| async move {
-                    let b = it.next()?;
-                    if !first {
-                        tokio::time::sleep(pause).await;
-                    }
-                    Some((Ok::<_, Infallible>(Frame::data(b)), (it, false)))
-                },
-            );
-            StreamBody::new(s).boxed_unsync()
+        return Ok(sse_response(frames, st.chunk_delay));
+    }
+    let dialect = if path.ends_with("/messages") {
+        Some(&st.messages)
+    } else if path.ends_with("/responses") {
+        Some(&st.responses)
+    } else {
+        None
+    };
+    if let Some(d) = dialect {
+        if req.method() != Method::POST {
+            return Ok(error(StatusCode::METHOD_NOT_ALLOWED, "use POST"));
+        }
+        let body = match req.into_body().collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return Ok(error(StatusCode::BAD_REQUEST, "cannot read body")),
         };
-        let mut r = Response::new(body);
-        let h = r.headers_mut();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return Ok(r);
+        let stream = contains(&body, br#""stream":true"#) || contains(&body, br#""stream": true"#);
+        if !st.delay.is_zero() {
+            tokio::time::sleep(st.delay).await;
+        }
+        if !stream {
+            return Ok(full(StatusCode::OK, "application/json", d.json.clone()));
+        }
+        return Ok(sse_response(d.events.clone(), st.chunk_delay));
     }
     if path.ends_with("/models") && req.method() == Method::GET {
         return Ok(full(StatusCode::OK, "application/json", st.models.clone()));
@@ -168,6 +280,32 @@ async fn handle(req: Request<Incoming>, st: Arc<State>) -> Result<Response<Body>
         return Ok(full(StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n")));
     }
     Ok(error(StatusCode::NOT_FOUND, "not found"))
+}
+
+/// An SSE answer, one body frame per event, `chunk_delay` apart.
+fn sse_response(frames: Vec<Bytes>, chunk_delay: Duration) -> Response<Body> {
+    let body = if chunk_delay.is_zero() {
+        let it = frames.into_iter().map(|b| Ok::<_, Infallible>(Frame::data(b)));
+        StreamBody::new(futures_util::stream::iter(it)).boxed_unsync()
+    } else {
+        let pause = chunk_delay;
+        let s = futures_util::stream::unfold(
+            (frames.into_iter(), true),
+            move |(mut it, first)| async move {
+                let b = it.next()?;
+                if !first {
+                    tokio::time::sleep(pause).await;
+                }
+                Some((Ok::<_, Infallible>(Frame::data(b)), (it, false)))
+            },
+        );
+        StreamBody::new(s).boxed_unsync()
+    };
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
 }
 
 fn main() {
@@ -220,5 +358,29 @@ mod tests {
         assert!(contains(&st.usage_chunk, br#""choices":[],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}"#));
         assert_eq!(&st.done[..], b"data: [DONE]\n\n");
         assert!(contains(&st.json, br#""content":"word0 word1 word2 ""#));
+    }
+
+    #[test]
+    fn messages_and_responses_events_are_well_formed() {
+        let st = build_state("m", 5, Duration::ZERO, Duration::ZERO);
+        for (d, first, last) in [
+            (&st.messages, "event: message_start\n", "event: message_stop\n"),
+            (&st.responses, "event: response.created\n", "event: response.completed\n"),
+        ] {
+            for e in &d.events {
+                let s = std::str::from_utf8(e).unwrap_or_default();
+                assert!(s.starts_with("event: ") && s.ends_with("}\n\n"), "{s}");
+                assert_eq!(s.matches('\n').count(), 3, "one event per frame: {s}");
+                assert_eq!(s.matches('{').count(), s.matches('}').count(), "{s}");
+            }
+            assert!(d.events[0].starts_with(first.as_bytes()));
+            assert!(d.events[d.events.len() - 1].starts_with(last.as_bytes()));
+            assert!(contains(&d.json, b"word0 word1 word2 "));
+        }
+        let deltas = |d: &Dialect, kind: &[u8]| d.events.iter().filter(|e| contains(e, kind)).count();
+        assert_eq!(deltas(&st.messages, b"\"text_delta\""), 3);
+        assert_eq!(deltas(&st.responses, b"event: response.output_text.delta\n"), 3);
+        assert!(contains(&st.messages.json, br#""usage":{"input_tokens":9,"output_tokens":3}"#));
+        assert!(contains(&st.responses.events[st.responses.events.len() - 1], br#""total_tokens":12"#));
     }
 }
