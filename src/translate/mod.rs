@@ -210,7 +210,8 @@
 //! | other item types (`web_search_call`, `custom_tool_call`, `computer_call`, ...) | **400** naming `input[i].type` |
 //! | `tools` function `{name, description, parameters, strict}` | `{type:function, function:{...}}` |
 //! | `tools` `namespace` (Codex groups tools so) | its function tools flattened as `<namespace>__<name>`, the namespace's description before each one's own; calls come back split into `name` + `namespace` |
-//! | built-in tools (`web_search`, `file_search`, `computer_use_preview`, `code_interpreter`, `image_generation`, `local_shell`, `mcp`, `custom`, ...) | **400** naming `tools[i].type`: only an `openai` provider can run them (Codex sends `web_search` unless its config says `web_search = "disabled"`) |
+//! | `web_search` / `web_search_preview` (and their dated versions) | dropped: search runs at OpenAI and is optional by nature (the model answers from what it knows); Codex offers it on every request, so refusing it would refuse every Codex turn. `tool_choice` forcing it -> 400 |
+//! | other built-in tools (`file_search`, `computer_use_preview`, `code_interpreter`, `image_generation`, `local_shell`, `mcp`, `custom`, ...) | **400** naming `tools[i].type`: only an `openai` provider can run them |
 //! | `tool_choice` auto / none / required / `{type:function,name}` | same / `{type:function,function:{name}}`; other types -> 400 |
 //! | `parallel_tool_calls` | same, only when there are tools (Chat rejects it without) |
 //! | `text.format` text / json_object / json_schema `{name,schema,strict,description}` | none / `response_format` json_object / json_schema; `text.verbosity` dropped |

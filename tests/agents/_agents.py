@@ -133,9 +133,6 @@ def codex(base_url, api_key, model, prompt, timeout=90):
         f.write(f'''model = "{model}"
 model_provider = "llmo"
 check_for_update_on_startup = false
-# Codex offers its built-in web_search tool by default, which only OpenAI
-# itself runs: llmo answers 400 for it on translated providers.
-web_search = "disabled"
 
 [analytics]
 enabled = false

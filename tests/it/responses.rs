@@ -367,11 +367,13 @@ async fn a_codex_shaped_turn_works_through_a_translated_provider() {
     mock.set_default(Reply::sse(TOOL_SSE));
     let mut body: Value = serde_json::from_str::<Value>(CODEX).unwrap()["body"].clone();
     body["model"] = json!("m");
-    // Codex with `web_search = "disabled"`: built-in tools need OpenAI.
-    body["tools"]
-        .as_array_mut()
+    // Codex's default tools, `web_search` included: a translated provider
+    // drops it (search runs at OpenAI) instead of refusing the turn.
+    assert!(body["tools"]
+        .as_array()
         .unwrap()
-        .retain(|t| t["type"] != "web_search");
+        .iter()
+        .any(|t| t["type"] == "web_search"));
     let input = body["input"].as_array_mut().unwrap();
     input.push(json!({"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "look"}], "encrypted_content": null}));
     input.push(json!({"type": "function_call", "call_id": "call_1", "name": "shell", "arguments": "{\"command\":[\"ls\"]}"}));
@@ -389,6 +391,9 @@ async fn a_codex_shaped_turn_works_through_a_translated_provider() {
     let out = msgs.iter().find(|m| m["role"] == "tool").unwrap();
     assert_eq!(out["tool_call_id"], "call_1");
     assert_eq!(out["content"], "README.md");
+    let tools = sent["tools"].as_array().unwrap();
+    assert!(!tools.is_empty());
+    assert!(tools.iter().all(|t| t["type"] == "function"), "{tools:?}");
     // Not kept (`store: false`).
     let id = evs.last().unwrap().1["response"]["id"]
         .as_str()

@@ -47,6 +47,15 @@ const DROPPED: &[&str] = &[
 /// Built-in (OpenAI-hosted) tool types, named in the 400.
 const BUILT_IN: &str = "only an `openai` provider can run built-in tools";
 
+/// Built-in web search tools: dropped (not refused) for a translated
+/// provider, see `tools`.
+const WEB_SEARCH: &[&str] = &[
+    "web_search",
+    "web_search_preview",
+    "web_search_2025_08_26",
+    "web_search_preview_2025_03_11",
+];
+
 /// `prior`: the stored conversation before this request (a JSON array of
 /// Responses items), prepended to this request's `input`.
 pub(crate) fn to_chat(body: &[u8], prior: Option<&[u8]>) -> Result<ChatRequest, TranslateError> {
@@ -728,10 +737,16 @@ fn tools<'a>(req: &'a Json<'a>) -> Result<Vec<ChatTool<'a>>, TranslateError> {
                     out.push(function_tool(c, Some(ns), get_str(t, "description"), &cf)?);
                 }
             }
+            // Web search runs at OpenAI and is optional by nature: without
+            // it the model answers from what it knows. Codex offers it on
+            // every request, so a translated provider drops it rather than
+            // refusing every Codex turn (forcing it by `tool_choice` is
+            // still a 400).
+            Some(ws) if WEB_SEARCH.contains(&ws) => {}
             Some(other) => {
                 return Err(unsupported(
                     format!("{field}.type"),
-                    format!("built-in tool `{other}` cannot be translated: {BUILT_IN} (remove it from `tools`; in Codex set `web_search = \"disabled\"` for `web_search`)"),
+                    format!("built-in tool `{other}` cannot be translated: {BUILT_IN} (remove it from `tools`)"),
                 ))
             }
             None => return Err(invalid(format!("{field}.type"), "a tool needs a `type`")),
@@ -891,11 +906,33 @@ mod tests {
     }
 
     #[test]
-    fn codex_recording_names_its_web_search_tool_in_a_400() {
-        let e = err(&codex());
+    fn codex_default_web_search_tool_is_dropped_other_built_ins_refused() {
+        // Codex offers `web_search` on every turn: the translated request
+        // goes without it (the model answers from what it knows).
+        let chat = to_chat(&serde_json::to_vec(&codex()).unwrap(), None).unwrap();
+        let chat: Value = serde_json::from_slice(&chat.body).unwrap();
+        let names: Vec<&str> = chat["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["function"]["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            !names.is_empty() && names.iter().all(|n| !n.contains("web_search")),
+            "{names:?}"
+        );
+        let mut body = codex();
+        body["tools"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "code_interpreter", "container": {"type": "auto"}}));
+        let e = err(&body);
         assert_eq!(e.status(), 400);
-        assert_eq!(e.param(), "tools[8].type");
-        assert!(e.to_string().contains("built-in tool `web_search`"), "{e}");
+        assert_eq!(e.param(), "tools[9].type");
+        assert!(
+            e.to_string().contains("built-in tool `code_interpreter`"),
+            "{e}"
+        );
         assert!(e.to_string().contains("only an `openai` provider"), "{e}");
     }
 
