@@ -90,8 +90,14 @@ impl Dialect {
     /// (`retry-after`, `connection: close`). An upstream refusal that is
     /// already Anthropic-shaped (a passthrough's 400) goes back as sent.
     pub(crate) fn render(self, e: ApiError) -> Response<Body> {
-        if self != Dialect::Messages {
-            return e.into_response();
+        match (self, &e) {
+            (Dialect::Messages, _) => {}
+            // A 400 from the chat translators or a Chat upstream names a
+            // Chat field; a Responses client is told the field it sent.
+            (Dialect::Responses, ApiError::UpstreamClient { status: 400, .. }) => {
+                return with_responses_param(e.into_response())
+            }
+            _ => return e.into_response(),
         }
         let overloaded = matches!(
             &e,
@@ -125,6 +131,30 @@ impl Dialect {
         *res.body_mut() = Body::full(body);
         res
     }
+}
+
+/// An OpenAI error answer whose `error.param` names a Chat field, with the
+/// Responses field it came from instead (see `responses::responses_param`).
+fn with_responses_param(mut res: Response<Body>) -> Response<Body> {
+    let Body::Full(slot) = res.body_mut() else {
+        return res;
+    };
+    let Some(body) = slot.take() else {
+        return res;
+    };
+    let renamed = (|| {
+        let mut v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        let param = v.get_mut("error")?.get_mut("param")?;
+        let chat = param.as_str()?;
+        let theirs = responses::responses_param(chat);
+        if theirs == chat {
+            return None;
+        }
+        *param = serde_json::Value::String(theirs.into_owned());
+        serde_json::to_vec(&v).ok()
+    })();
+    *res.body_mut() = Body::full(renamed.map_or(body, Bytes::from));
+    res
 }
 
 /// True for a body shaped `{"type":"error","error":{"type":..,"message":..}}`.

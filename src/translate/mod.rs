@@ -334,8 +334,6 @@ mod error;
 #[cfg(test)]
 pub(crate) mod fuzz;
 pub mod gemini;
-// Used by the gateway's `/v1/messages` ingress (until it is wired in, only by tests).
-#[cfg_attr(not(test), allow(dead_code, unused_imports))]
 pub(crate) mod messages;
 pub mod openai;
 pub(crate) mod responses;
@@ -358,7 +356,6 @@ pub struct UpstreamCall {
 }
 
 /// A client request of another API, rewritten as an OpenAI Chat Completions request.
-#[cfg_attr(not(test), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ChatRequest {
     /// The Chat Completions JSON body. `model` is the client's model string unchanged; when

@@ -401,3 +401,21 @@ async fn a_codex_shaped_turn_works_through_a_translated_provider() {
         .to_string();
     assert_eq!(gw.get(&format!("/v1/responses/{id}")).await.status(), 404);
 }
+
+/// A 400 of the chat translators names the Responses field the client sent
+/// (`input`), not the Chat field llmo wrote (`messages[0]...`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_translator_400_names_the_responses_field() {
+    let (mock, gw, _) = gateway("gemini", &[]).await;
+    // Gemini cannot fetch an arbitrary https image URL.
+    let body = json!({"model": "m", "input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "what is this?"},
+        {"type": "input_image", "image_url": "https://example.com/cat.png"}
+    ]}]});
+    let res = create(&gw, &body).await;
+    assert_eq!(res.status(), 400);
+    let err: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    assert_eq!(err["error"]["param"], "input", "{err}");
+    assert_eq!(err["error"]["type"], "invalid_request_error", "{err}");
+    assert!(mock.requests().is_empty(), "nothing went upstream");
+}

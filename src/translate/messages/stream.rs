@@ -283,6 +283,7 @@ impl MessagesEncoder {
         out
     }
 
+    #[cfg(test)]
     pub(crate) fn is_done(&self) -> bool {
         self.done
     }

@@ -5,8 +5,6 @@
 //! `response` turns a `chat.completion` into a Response object; `stream`
 //! turns Chat chunk SSE into the Responses event stream. The mapping tables
 //! are in the `translate` module docs ("Responses ingress").
-// Until the gateway serves /v1/responses (branch respgw) nothing calls these.
-#![allow(dead_code, unused_imports)]
 
 mod request;
 mod response;

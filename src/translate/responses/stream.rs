@@ -108,6 +108,7 @@ impl ResponsesEncoder {
         out
     }
 
+    #[cfg(test)]
     pub(crate) fn is_done(&self) -> bool {
         self.done
     }
