@@ -527,14 +527,21 @@ fn user_turn<'a>(
         }
     };
     let mut parts = Vec::new();
+    let mut tool_images = Vec::new();
     for (j, b) in blocks.iter().enumerate() {
         let bf = format!("{cfield}[{j}]");
         match block_type(b, &bf)? {
             "text" => parts.extend(text_part(b, &bf)?),
             "image" => parts.push(image_part(b, &bf)?),
-            "tool_result" => out.push(tool_message(b, &bf)?),
+            "tool_result" => out.push(tool_message(b, &bf, &mut tool_images)?),
             ty => return Err(cannot_carry(&bf, ty)),
         }
+    }
+    if !tool_images.is_empty() {
+        // Images a tool returned open the user message after the tool
+        // messages (a Chat tool message carries text only).
+        tool_images.append(&mut parts);
+        parts = tool_images;
     }
     if !parts.is_empty() {
         out.push(ChatMsg::new("user", Some(MsgContent::from_parts(parts))));
@@ -542,11 +549,21 @@ fn user_turn<'a>(
     Ok(())
 }
 
+/// What stands before an image a tool returned, in the user message that
+/// carries it, and in the tool message when the tool returned only images.
+const TOOL_IMAGE: &str = "(an image returned by the tool call above)";
+const TOOL_IMAGE_MOVED: &str = "(the tool returned an image: it follows in the next user message)";
+
 /// A `tool_result` block as a `tool` message. `is_error: true` puts
 /// `Error: ` before the content (Chat has no error flag); a
 /// `cache_control` marker goes on the last text part, where the Chat ->
-/// Anthropic translator reads it back.
-fn tool_message<'a>(b: &'a Json<'a>, field: &str) -> Result<ChatMsg<'a>, TranslateError> {
+/// Anthropic translator reads it back. Image blocks go to `images`, for the
+/// user message after the tool messages (Chat tool messages are text).
+fn tool_message<'a>(
+    b: &'a Json<'a>,
+    field: &str,
+    images: &mut Vec<PartOut<'a>>,
+) -> Result<ChatMsg<'a>, TranslateError> {
     let id = b.get("tool_use_id").and_then(Json::as_str).ok_or_else(|| {
         invalid(
             format!("{field}.tool_use_id"),
@@ -567,13 +584,30 @@ fn tool_message<'a>(b: &'a Json<'a>, field: &str) -> Result<ChatMsg<'a>, Transla
                 let kf = format!("{field}.content[{k}]");
                 match block_type(ib, &kf)? {
                     "text" => parts.extend(text_part(ib, &kf)?),
+                    "image" => {
+                        images.push(PartOut::Text {
+                            text: TOOL_IMAGE,
+                            cache_control: None,
+                        });
+                        images.push(image_part(ib, &kf)?);
+                    }
                     ty => {
                         return Err(unsupported(
                             format!("{kf}.type"),
-                            format!("`{ty}` blocks in a tool_result cannot be sent to this model's provider (a Chat tool message carries text only)"),
+                            format!("`{ty}` blocks in a tool_result cannot be sent to this model's provider (a Chat tool message carries text and, moved to the next user message, images)"),
                         ))
                     }
                 }
+            }
+            if parts.is_empty()
+                && inner
+                    .iter()
+                    .any(|ib| ib.get("type").and_then(Json::as_str) == Some("image"))
+            {
+                parts.push(PartOut::Text {
+                    text: TOOL_IMAGE_MOVED,
+                    cache_control: None,
+                });
             }
         }
         Some(_) => {
@@ -817,6 +851,40 @@ mod tests {
         assert_eq!(m.as_array().unwrap().len(), 5);
     }
 
+    /// Claude Code's Read tool on an image file answers with an image
+    /// block inside the tool_result: it goes on in the user message right
+    /// after the tool messages (Chat tool messages carry text only).
+    #[test]
+    fn images_a_tool_returned_open_the_next_user_message() {
+        let png = json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}});
+        let got = chat_json(&json!({"model": "m", "max_tokens": 10, "messages": [
+            {"role": "user", "content": "read both"},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"file_path": "a.png"}},
+                {"type": "tool_use", "id": "toolu_2", "name": "Read", "input": {"file_path": "b.txt"}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": [png]},
+                {"type": "tool_result", "tool_use_id": "toolu_2", "content": "hello"},
+                {"type": "text", "text": "what is in them?"}]}
+        ]}));
+        let m = got["messages"].as_array().unwrap();
+        assert_eq!(m.len(), 5, "{m:?}");
+        assert_eq!(
+            (&m[2]["role"], &m[2]["tool_call_id"]),
+            (&json!("tool"), &json!("toolu_1"))
+        );
+        assert_eq!(m[2]["content"], TOOL_IMAGE_MOVED);
+        assert_eq!(m[3]["content"], "hello");
+        assert_eq!(m[4]["role"], "user");
+        let parts = m[4]["content"].as_array().unwrap();
+        assert_eq!(parts[0]["text"], TOOL_IMAGE);
+        assert_eq!(
+            parts[1]["image_url"]["url"],
+            "data:image/png;base64,iVBORw0KGgo="
+        );
+        assert_eq!(parts[2]["text"], "what is in them?");
+    }
+
     #[test]
     fn what_chat_cannot_carry_is_a_400_naming_it() {
         let base = |content: Value| json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": content}]});
@@ -828,7 +896,7 @@ mod tests {
         );
         assert_eq!(
             chat_err(&base(
-                json!([{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}]}])
+                json!([{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "document", "source": {"type": "url", "url": "https://x/y.pdf"}}]}])
             )),
             "messages[0].content[0].content[0].type"
         );
