@@ -379,6 +379,18 @@ pub struct ResponseMeta<'a> {
 /// counts the bytes, the second writes them (a growing `Vec` would peak at
 /// up to twice the body, which matters for multi-megabyte requests).
 pub(crate) fn to_body<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    let Some(len) = json_len(v) else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(len);
+    if serde_json::to_writer(&mut out, v).is_err() {
+        return Vec::new();
+    }
+    out
+}
+
+/// The length of `v` as compact JSON text, counted without building it.
+pub(crate) fn json_len<T: serde::Serialize + ?Sized>(v: &T) -> Option<usize> {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
@@ -390,12 +402,6 @@ pub(crate) fn to_body<T: serde::Serialize>(v: &T) -> Vec<u8> {
         }
     }
     let mut n = Count(0);
-    if serde_json::to_writer(&mut n, v).is_err() {
-        return Vec::new();
-    }
-    let mut out = Vec::with_capacity(n.0);
-    if serde_json::to_writer(&mut out, v).is_err() {
-        return Vec::new();
-    }
-    out
+    serde_json::to_writer(&mut n, v).ok()?;
+    Some(n.0)
 }

@@ -27,7 +27,7 @@ import time
 
 sys.dont_write_bytecode = True
 import _agents as A  # noqa: E402
-from _harness import Llmo, Mock, Reply, expect  # noqa: E402
+from _harness import Llmo, Mock, Reply, expect, serving  # noqa: E402
 
 ANTHROPIC_KEY = "sk-ant-agents-e2e-upstream-0001"
 OPENAI_KEY = "sk-openai-agents-e2e-upstream-0001"
@@ -136,7 +136,7 @@ def main():
     key = llmo.client_key("agents")
     base = llmo.serve()
     started = time.monotonic()
-    try:
+    with serving(llmo, [anth, chat], lambda: (ANTHROPIC_KEY, OPENAI_KEY, key)):
         def claude(model):
             return lambda prompt, tool: A.claude(base, key, model, prompt, tool=tool)
 
@@ -152,16 +152,6 @@ def main():
         case("Claude Code", claude("via-openai"), "via-openai", chat, "chat", OPENAI_MODEL)
         case("Codex", codex("via-anthropic"), "via-anthropic", anth, "anthropic", ANTHROPIC_MODEL)
         case("Codex", codex("via-openai"), "via-openai", chat, "chat", OPENAI_MODEL)
-    except SystemExit:
-        llmo.stop()
-        print("--- llmo serve's log (last 3000 chars)\n" + llmo.stderr[-3000:], file=sys.stderr)
-        raise
-    finally:
-        anth.close()
-        chat.close()
-    code = llmo.stop()
-    expect(code == 0, "serve exits 0 on SIGTERM")
-    expect(not [k for k in (ANTHROPIC_KEY, OPENAI_KEY, key) if k in llmo.stderr], "no key in the server's log")
     print(f"all agent checks passed in {time.monotonic() - started:.0f} s")
 
 

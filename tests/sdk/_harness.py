@@ -5,6 +5,7 @@ the routing), the `llmo` CLI on a temp database, a real `llmo serve` on a
 free port, and `expect()`, which prints one `ok:` line per check and exits
 non-zero on the first failure. Not a test itself (no `_e2e` in the name).
 """
+import contextlib
 import gzip
 import json
 import os
@@ -154,6 +155,26 @@ class Mock:
 
     def close(self):
         self.server.shutdown()
+
+
+@contextlib.contextmanager
+def serving(llmo, mocks, secrets):
+    """Runs the body against the started `llmo serve`. On a failed check its
+    log's tail is printed; the mocks are closed either way; after a passing
+    body, serve must exit 0 on SIGTERM and its log hold none of `secrets`
+    (a callable, so keys made inside the body count too)."""
+    try:
+        yield
+    except SystemExit:
+        llmo.stop()
+        print("--- llmo serve's log (last 3000 chars)\n" + llmo.stderr[-3000:], file=sys.stderr)
+        raise
+    finally:
+        for m in mocks:
+            m.close()
+    code = llmo.stop()
+    expect(code == 0, "serve exits 0 on SIGTERM")
+    expect(not [k for k in secrets() if k in llmo.stderr], "no key in the server's log")
 
 
 def free_port():

@@ -23,7 +23,7 @@ import json
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
-from _harness import Llmo, Mock, Reply, Turn, expect
+from _harness import Llmo, Mock, Reply, Turn, expect, serving
 
 ANTHROPIC_KEY = "sk-ant-sdk-e2e-upstream-0001"
 OPENAI_KEY = "sk-openai-sdk-e2e-upstream-0001"
@@ -262,21 +262,11 @@ def main():
             "only-claude": json.loads(llmo.run("key", "create", "only-claude", "--models", "claude", "--json"))["key"],
             "one-rpm": json.loads(llmo.run("key", "create", "one-rpm", "--rpm", "1", "--json"))["key"]}
     base = llmo.serve()
-    try:
+    with serving(llmo, [anth, chat], lambda: (ANTHROPIC_KEY, OPENAI_KEY, *keys.values())):
         client = anthropic.Anthropic(base_url=base, api_key=keys["all"], max_retries=0, timeout=20)
         model_checks(client, "claude", anth)
         model_checks(client, "gpt", chat)
         error_checks(anthropic, base, keys)
-    except SystemExit:
-        llmo.stop()
-        print("--- llmo serve's log (last 3000 chars)\n" + llmo.stderr[-3000:], file=sys.stderr)
-        raise
-    finally:
-        anth.close()
-        chat.close()
-    code = llmo.stop()
-    expect(code == 0, "serve exits 0 on SIGTERM")
-    expect(not [k for k in (ANTHROPIC_KEY, OPENAI_KEY, *keys.values()) if k in llmo.stderr], "no key in the server's log")
     print("all anthropic SDK checks passed")
 
 

@@ -15,7 +15,6 @@
 //! PDF document [`PDF_PAGE`] per page found in the data.
 use std::borrow::Cow;
 
-use super::Raw;
 use crate::translate::openai::Json;
 use crate::translate::{invalid, TranslateError};
 
@@ -100,21 +99,8 @@ fn text(s: &str) -> u32 {
 /// A JSON value as compact JSON text (bytes / 4, counted without
 /// building the text).
 fn json(v: &Json<'_>) -> u32 {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0 += b.len();
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut n = Count(0);
-    if serde_json::to_writer(&mut n, &Raw(v)).is_err() {
-        return 0;
-    }
-    u32::try_from(n.0.div_ceil(4)).unwrap_or(u32::MAX)
+    let n = crate::translate::json_len(v).unwrap_or(0);
+    u32::try_from(n.div_ceil(4)).unwrap_or(u32::MAX)
 }
 
 /// A `content` (string or blocks) of a message, system or tool result.

@@ -4,7 +4,6 @@
 //! flat list of functions).
 use std::borrow::Cow;
 
-use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use crate::translate::openai::Json;
@@ -15,26 +14,7 @@ pub(super) struct Raw<'j, 'a>(pub &'j Json<'a>);
 
 impl Serialize for Raw<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Json::Null => s.serialize_unit(),
-            Json::Bool(b) => s.serialize_bool(*b),
-            Json::Number(n) => n.serialize(s),
-            Json::String(t) => s.serialize_str(t),
-            Json::Array(a) => {
-                let mut seq = s.serialize_seq(Some(a.len()))?;
-                for v in a {
-                    seq.serialize_element(&Raw(v))?;
-                }
-                seq.end()
-            }
-            Json::Object(o) => {
-                let mut map = s.serialize_map(Some(o.len()))?;
-                for (k, v) in o {
-                    map.serialize_entry(k.as_ref(), &Raw(v))?;
-                }
-                map.end()
-            }
-        }
+        self.0.serialize(s)
     }
 }
 
