@@ -4,7 +4,8 @@
 use serde_json::{json, Value};
 
 use crate::common::gw::{
-    add_provider, chat_body, error_of, map, map_with, store, Gw, JsonValue, UPSTREAM_KEY,
+    add_provider, chat_body, error_of, map, map_with, store, vendor_store, Gw, JsonValue,
+    UPSTREAM_KEY,
 };
 use crate::common::mock_upstream;
 use crate::common::mock_upstream::{MockUpstream, Reply};
@@ -17,15 +18,7 @@ const GEMINI_SSE: &str = include_str!("../fixtures/gemini/stream_generate_conten
 async fn vendor(kind: &str) -> (MockUpstream, Gw) {
     let mock = MockUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut s = store(dir.path());
-    // Anthropic's base URL has no version segment (its paths carry `/v1`).
-    let base = if kind == "anthropic" {
-        format!("http://{}", mock.addr)
-    } else {
-        mock.url()
-    };
-    add_provider(&mut s, "v", &base, |p| p.kind = Some(kind.into()));
-    map(&mut s, "m", "v", "up-model");
+    vendor_store(dir.path(), &mock, kind, "v");
     (mock, Gw::start(dir, |_| {}).await)
 }
 

@@ -5,7 +5,7 @@
 //! `count_tokens`, the models list in Anthropic's shape and `HEAD /`.
 use serde_json::{json, Value};
 
-use crate::common::gw::{add_provider, map_with, store, Gw, JsonValue, UPSTREAM_KEY};
+use crate::common::gw::{add_provider, map_with, named_events, store, Gw, JsonValue, UPSTREAM_KEY};
 use crate::common::mock_upstream::{MockUpstream, Reply};
 
 const CLAUDE_CODE: &str =
@@ -375,21 +375,6 @@ fn tool_request(stream: bool) -> Value {
     })
 }
 
-/// `(event name, data)` of each event of an Anthropic stream.
-fn anthropic_events(text: &str) -> Vec<(String, Value)> {
-    text.split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| {
-            let name = e
-                .lines()
-                .find_map(|l| l.strip_prefix("event: "))
-                .unwrap_or_else(|| panic!("no event line: {e}"));
-            let data = e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
-            (name.to_string(), serde_json::from_str(data).unwrap())
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn translated_through_an_openai_compatible_provider_with_a_tool_call() {
     let (_ant, oai, dir) = setup_order(&["oai"]).await;
@@ -435,7 +420,7 @@ async fn translated_through_an_openai_compatible_provider_with_a_tool_call() {
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     let text = res.text().await.unwrap();
     assert!(!text.contains("[DONE]"), "{text}");
-    let events = anthropic_events(&text);
+    let events = named_events(&text);
     let names: Vec<&str> = events
         .iter()
         .map(|(n, _)| n.as_str())
@@ -517,10 +502,7 @@ async fn failover_between_anthropic_and_a_translated_provider_works_both_ways() 
         .text()
         .await
         .unwrap();
-    let names: Vec<String> = anthropic_events(&text)
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
+    let names: Vec<String> = named_events(&text).into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         names.last().map(String::as_str),
         Some("message_stop"),
@@ -600,7 +582,7 @@ async fn streams_that_fail_mid_way_end_with_one_anthropic_error_event() {
         .text()
         .await
         .unwrap();
-    let events = anthropic_events(&text);
+    let events = named_events(&text);
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.first(), Some(&"message_start"), "{text}");
     assert_eq!(names.iter().filter(|n| **n == "error").count(), 1, "{text}");

@@ -4,7 +4,7 @@
 //! its ownership, against mock upstreams.
 use serde_json::{json, Value};
 
-use crate::common::gw::{add_provider, error_of, map, store, Gw, JsonValue};
+use crate::common::gw::{error_of, named_events, store, vendor_store, Gw, JsonValue};
 use crate::common::mock_upstream::{MockUpstream, Reply};
 
 const ANTHROPIC_JSON: &str = include_str!("../fixtures/anthropic/messages_response.json");
@@ -18,15 +18,7 @@ const CODEX: &str = include_str!("../fixtures/openai/codex_responses_request_rec
 async fn gateway(kind: &str, keys: &[&str]) -> (MockUpstream, Gw, Vec<String>) {
     let mock = MockUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut s = store(dir.path());
-    // Anthropic's base URL has no version segment (its paths carry `/v1`).
-    let base = if kind == "anthropic" {
-        format!("http://{}", mock.addr)
-    } else {
-        mock.url()
-    };
-    add_provider(&mut s, "p", &base, |p| p.kind = Some(kind.into()));
-    map(&mut s, "m", "p", "up-model");
+    let mut s = vendor_store(dir.path(), &mock, kind, "p");
     let secrets: Vec<String> = keys
         .iter()
         .map(|k| s.create_key(k, None, None).unwrap().1.expose().to_string())
@@ -46,26 +38,6 @@ async fn delete(gw: &Gw, id: &str) -> reqwest::Response {
         b = b.bearer_auth(k);
     }
     b.send().await.unwrap()
-}
-
-/// The `(event name, data)` pairs of a Responses stream.
-fn events(text: &str) -> Vec<(String, Value)> {
-    text.split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| {
-            let name = e
-                .lines()
-                .find_map(|l| l.strip_prefix("event: "))
-                .unwrap_or_default()
-                .to_string();
-            let data = e
-                .lines()
-                .find_map(|l| l.strip_prefix("data: "))
-                .map(|d| serde_json::from_str(d).unwrap())
-                .unwrap_or(Value::Null);
-            (name, data)
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,7 +111,7 @@ async fn translated_stream_has_the_responses_events_with_tool_arguments_and_usag
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     let text = res.text().await.unwrap();
-    let evs = events(&text);
+    let evs = named_events(&text);
     let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names[..2],
@@ -381,7 +353,7 @@ async fn a_codex_shaped_turn_works_through_a_translated_provider() {
     let res = create(&gw, &body).await;
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
-    let evs = events(&text);
+    let evs = named_events(&text);
     assert_eq!(evs.last().unwrap().0, "response.completed", "{text}");
     assert_eq!(evs.last().unwrap().1["response"]["store"], false);
     let sent = mock.last_request().json();

@@ -37,6 +37,48 @@ pub fn store(dir: &Path) -> Store {
 }
 
 /// An openai-compatible provider at `url`, no retries, 2 s timeout, then `f`.
+/// The base URL a provider of `kind` has on `mock`: Anthropic's has no
+/// version segment (its paths carry `/v1`), the others end in `/v1`.
+pub fn base_for(mock: &MockUpstream, kind: &str) -> String {
+    if kind == "anthropic" {
+        format!("http://{}", mock.addr)
+    } else {
+        mock.url()
+    }
+}
+
+/// A store in `dir` with model `m` on one provider `name` of `kind` at
+/// `mock` (upstream model `up-model`).
+pub fn vendor_store(dir: &Path, mock: &MockUpstream, kind: &str, name: &str) -> Store {
+    let mut s = store(dir);
+    add_provider(&mut s, name, &base_for(mock, kind), |p| {
+        p.kind = Some(kind.into())
+    });
+    map(&mut s, "m", name, "up-model");
+    s
+}
+
+/// The `(event name, data)` pairs of a stream of named events (Anthropic
+/// Messages, OpenAI Responses); an event without data has `null`.
+pub fn named_events(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let name = e
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap_or_else(|| panic!("no event line: {e}"))
+                .to_string();
+            let data = e
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .map(|d| serde_json::from_str(d).unwrap())
+                .unwrap_or(Value::Null);
+            (name, data)
+        })
+        .collect()
+}
+
 pub fn add_provider(s: &mut Store, name: &str, url: &str, f: impl FnOnce(&mut ProviderInput)) {
     let mut input = ProviderInput {
         kind: Some("openai-compatible".into()),
