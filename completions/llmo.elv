@@ -18,7 +18,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
     }
     var completions = [
         &'llmo'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -50,7 +50,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --upstream-max-body 'Largest non-stream upstream answer llmo reads, e.g. `64MiB`; a larger one is a 502 [env: LLMO_UPSTREAM_MAX_BODY] [default: 64MiB]'
             cand --apply 'Apply this catalog file (as `llmo config apply` does) at start and whenever its content changes [env: LLMO_APPLY]'
             cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --allow-anonymous 'Serve requests that carry no API key [env: LLMO_ALLOW_ANONYMOUS]'
@@ -67,7 +67,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;provider'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -100,7 +100,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --timeout 'Upstream timeout: bounds a whole non-stream call, and for streams the first byte and each gap between chunks, e.g. 30s, 1500ms, 2m [default: 60s]'
             cand --rate-limit 'Requests per minute sent to this provider; 0 = unlimited [default: 0]'
             cand --models 'Public model names served by this provider (created if new, mapped under the same upstream name)'
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --no-api-key 'The server needs no key (a local Ollama or vLLM; openai-compatible only). One of `--api-key`, `--api-key-env` or this is required'
@@ -116,7 +116,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;provider;list'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -130,7 +130,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;provider;show'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -154,7 +154,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --timeout 'Upstream timeout: bounds a whole non-stream call, and for streams the first byte and each gap between chunks, e.g. 30s, 1500ms, 2m [default: 60s]'
             cand --rate-limit 'Requests per minute sent to this provider; 0 = unlimited [default: 0]'
             cand --models 'Public model names served by this provider (created if new, mapped under the same upstream name)'
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --no-api-key 'Forget the provider''s key (stored or variable): for servers that need none, such as a local Ollama or vLLM'
@@ -169,7 +169,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;provider;rename'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -183,7 +183,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;provider;remove'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --force 'Remove it even if it is the only provider of some model'
@@ -198,7 +198,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;provider;enable'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -212,7 +212,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;provider;disable'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -255,7 +255,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;provider;help;help'= {
         }
         &'llmo;model'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -279,7 +279,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;model;add'= {
             cand --provider 'A provider that serves it, optionally with the upstream model name it knows it by: `P` or `P=UPSTREAM_MODEL` (repeatable)'
             cand --description 'Free text shown in listings'
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --disabled 'Add it disabled'
@@ -294,7 +294,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;model;list'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -308,7 +308,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;model;show'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -322,7 +322,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;model;remove'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -337,7 +337,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         }
         &'llmo;model;unmap'= {
             cand --provider 'provider'
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -351,7 +351,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;model;enable'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -365,7 +365,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;model;disable'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -405,7 +405,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;model;help;help'= {
         }
         &'llmo;key'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -425,7 +425,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;key;create'= {
             cand --rpm 'Requests per minute allowed with this key; 0 = unlimited [default: 0]'
             cand --models 'Public models this key may use [default: all]'
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -439,7 +439,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;key;list'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -453,7 +453,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;key;revoke'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -481,7 +481,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;key;help;help'= {
         }
         &'llmo;config'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -499,7 +499,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         }
         &'llmo;config;export'= {
             cand --out 'Write to this file instead of stdout'
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -513,7 +513,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;config;apply'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --dry-run 'Print the plan and change nothing'
@@ -540,7 +540,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;config;help;help'= {
         }
         &'llmo;migrate'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -557,7 +557,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'llmo;migrate;status'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -571,7 +571,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;migrate;up'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --dry-run 'Show what would be applied, change nothing'
@@ -600,7 +600,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;doctor'= {
             cand --probe-timeout 'How long each probe may take, e.g. 5s or 1500ms [default: 5s]'
             cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --probe 'Also call each enabled provider''s models list once (never a paid completion) to check that it is reachable and accepts the key. Without it nothing leaves this machine'
@@ -615,7 +615,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;admin-key'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -632,7 +632,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         }
         &'llmo;admin-key;generate'= {
             cand --out 'Write the key to this file (created with mode 0600) instead of printing it'
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --force 'Replace FILE if it exists'
@@ -657,7 +657,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;health'= {
             cand --url 'Base URL of the server [default: http:// + the `listen` setting, with 0.0.0.0 / [::] read as this machine]'
             cand --timeout 'How long to wait for the answer, e.g. `5s` or `500ms`'
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'
@@ -671,7 +671,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;completions'= {
-            cand --db 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --json 'Print machine-readable JSON instead of tables'

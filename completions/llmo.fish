@@ -24,7 +24,7 @@ function __fish_llmo_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c llmo -n "__fish_llmo_needs_command" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_needs_command" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_needs_command" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_needs_command" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -51,7 +51,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand serve" -l shutdown-timeout -d 
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l upstream-max-body -d 'Largest non-stream upstream answer llmo reads, e.g. `64MiB`; a larger one is a 502 [env: LLMO_UPSTREAM_MAX_BODY] [default: 64MiB]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l apply -d 'Apply this catalog file (as `llmo config apply` does) at start and whenever its content changes [env: LLMO_APPLY]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand serve" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand serve" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -63,7 +63,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand serve" -s q -l quiet -d 'Print
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and not __fish_seen_subcommand_from add list show update rename remove enable disable help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -91,7 +91,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l timeout -d 'Upstream timeout: bounds a whole non-stream call, and for streams the first byte and each gap between chunks, e.g. 30s, 1500ms, 2m [default: 60s]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l rate-limit -d 'Requests per minute sent to this provider; 0 = unlimited [default: 0]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l models -d 'Public model names served by this provider (created if new, mapped under the same upstream name)' -r
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -102,7 +102,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -111,7 +111,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from show" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -130,7 +130,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l timeout -d 'Upstream timeout: bounds a whole non-stream call, and for streams the first byte and each gap between chunks, e.g. 30s, 1500ms, 2m [default: 60s]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l rate-limit -d 'Requests per minute sent to this provider; 0 = unlimited [default: 0]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l models -d 'Public model names served by this provider (created if new, mapped under the same upstream name)' -r
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -140,7 +140,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -149,7 +149,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from rename" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -159,7 +159,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -168,7 +168,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from enable" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from disable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -186,7 +186,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subc
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Enable a provider (it receives traffic again)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Disable a provider (it keeps its settings but receives no traffic)'
 complete -c llmo -n "__fish_llmo_using_subcommand provider; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -205,7 +205,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_sub
 complete -c llmo -n "__fish_llmo_using_subcommand model; and not __fish_seen_subcommand_from add list show remove unmap enable disable help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l provider -d 'A provider that serves it, optionally with the upstream model name it knows it by: `P` or `P=UPSTREAM_MODEL` (repeatable)' -r
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l description -d 'Free text shown in listings' -r
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -215,7 +215,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -224,7 +224,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -233,7 +233,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -243,7 +243,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l provider -r
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -252,7 +252,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from unmap" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -261,7 +261,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from enable" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from disable" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -278,7 +278,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Enable a model'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Disable a model (clients get 404 model_not_found)'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -293,7 +293,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subco
 complete -c llmo -n "__fish_llmo_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l rpm -d 'Requests per minute allowed with this key; 0 = unlimited [default: 0]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l models -d 'Public models this key may use [default: all]' -r
-complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -302,7 +302,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcomman
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -311,7 +311,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcomman
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from revoke" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -324,7 +324,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcomman
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "list" -d 'List keys (prefix, limits, last use; never the key)'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a key (a running server stops accepting it within 2 s)'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -337,7 +337,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_su
 complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -f -a "apply" -d 'Make the database match a catalog file, in one transaction; prints the plan'
 complete -c llmo -n "__fish_llmo_using_subcommand config; and not __fish_seen_subcommand_from export apply help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -l out -d 'Write to this file instead of stdout' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -346,7 +346,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcom
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from apply" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -360,7 +360,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcom
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "export" -d 'Print the whole catalog (providers, models, client-key limits) as TOML; secrets are never exported'
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "apply" -d 'Make the database match a catalog file, in one transaction; prints the plan'
 complete -c llmo -n "__fish_llmo_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -372,7 +372,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_s
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -f -a "status" -d 'Show every migration known to the binary or the database and its state (exit 1 when the database does not match this binary)'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -f -a "up" -d 'Apply pending migrations, each in its own transaction, after backing up the database'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -381,7 +381,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subco
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -397,7 +397,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subco
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l probe-timeout -d 'How long each probe may take, e.g. 5s or 1500ms [default: 5s]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -407,7 +407,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand doctor" -s q -l quiet -d 'Prin
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -419,7 +419,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -f -a "generate" -d 'Print a new random admin key, or write it to a file (mode 0600)'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and not __fish_seen_subcommand_from generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l out -d 'Write the key to this file (created with mode 0600) instead of printing it' -r -F
-complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from generate" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -433,7 +433,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_sub
 complete -c llmo -n "__fish_llmo_using_subcommand admin-key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l url -d 'Base URL of the server [default: http:// + the `listen` setting, with 0.0.0.0 / [::] read as this machine]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l timeout -d 'How long to wait for the answer, e.g. `5s` or `500ms`' -r
-complete -c llmo -n "__fish_llmo_using_subcommand health" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand health" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand health" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
@@ -442,7 +442,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand health" -s q -l quiet -d 'Prin
 complete -c llmo -n "__fish_llmo_using_subcommand health" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand health" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand health" -s V -l version -d 'Print version'
-complete -c llmo -n "__fish_llmo_using_subcommand completions" -l db -d 'SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand completions" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand completions" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"

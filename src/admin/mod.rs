@@ -7,7 +7,6 @@
 //!
 //! Off unless an admin key is configured (there is never a default key):
 //! without one, every admin path answers 503 saying how to set one.
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::secret::Secret;
@@ -41,7 +40,7 @@ pub trait LiveView: Send + Sync {
 /// The admin API and UI. Cheap to share (`Arc<Admin>`); every method takes
 /// `&self`.
 pub struct Admin {
-    db_path: PathBuf,
+    db_path: crate::db::DbLocation,
     /// SHA-256 of the admin key: compared in constant time, and the key
     /// itself is not kept.
     key_digest: Option<[u8; 32]>,
@@ -74,9 +73,13 @@ fn admin_http_client() -> reqwest::Client {
 }
 
 impl Admin {
-    pub fn new(db_path: PathBuf, admin_key: Option<Secret>, live: Arc<dyn LiveView>) -> Self {
+    pub fn new(
+        db_path: impl Into<crate::db::DbLocation>,
+        admin_key: Option<Secret>,
+        live: Arc<dyn LiveView>,
+    ) -> Self {
         Admin {
-            db_path,
+            db_path: db_path.into(),
             key_digest: admin_key.map(|k| sha256(k.expose().as_bytes())),
             live,
             store: Arc::new(Mutex::new(None)),

@@ -308,7 +308,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("t.db")).unwrap().0;
+        let s = Store::open(dir.path().join("t.db")).unwrap().0;
         (dir, s)
     }
 

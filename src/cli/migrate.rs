@@ -34,7 +34,7 @@ pub fn run(cmd: Cmd, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 None => {
                     p.status(&format!(
                         "database {} does not exist yet; every migration is pending",
-                        path.display()
+                        path
                     ));
                     empty_status()
                 }

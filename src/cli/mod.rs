@@ -46,9 +46,9 @@ pub struct Cli {
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// SQLite database file [env: LLMO_DB] [default: llmo.db in the platform data dir,
-    /// e.g. ~/.local/share/llmo/llmo.db]
-    #[arg(long, global = true, value_name = "PATH")]
+    /// SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db)
+    /// [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]
+    #[arg(long, global = true, value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
     /// TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir,
     /// e.g. ~/.config/llmo/llmo.toml]
@@ -139,11 +139,10 @@ impl Ctx {
     /// and saying so on stderr.
     pub fn open_store(&self) -> anyhow::Result<Store> {
         let settings = self.settings()?;
-        let path = settings.db.value;
-        let (store, report) = Store::open(&path)?;
+        let location = settings.db.value;
+        let (store, report) = Store::open(&location)?;
         if report.created {
-            self.printer
-                .status(&format!("created database {}", path.display()));
+            self.printer.status(&format!("created database {location}"));
         }
         if let Some(b) = &report.backup {
             self.printer

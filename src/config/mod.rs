@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
+pub mod location;
 mod parse;
 mod table;
 
@@ -71,6 +72,10 @@ pub enum ConfigError {
         path: PathBuf,
         message: String,
     },
+    /// A command-line option's value is invalid (the value is not repeated:
+    /// it may hold a password).
+    #[error("`{flag}` is invalid: {message}")]
+    BadFlag { flag: &'static str, message: String },
     #[error("cannot determine a home directory for the default paths")]
     NoHome,
     /// The file named by `--admin-key-file` cannot be used.
@@ -99,6 +104,7 @@ impl ConfigError {
                 "see the Configuration section of the README for the valid keys".into()
             }
             ConfigError::BadEnv { var, .. } => format!("fix or unset `{var}`"),
+            ConfigError::BadFlag { flag, .. } => format!("fix `{flag}`"),
             ConfigError::NoHome => "pass `--db PATH` (or set `LLMO_DB`) and `--config PATH`".into(),
             ConfigError::AdminKeyFile { path, .. } if path.is_dir() => {
                 "give the key file's path, not its directory, e.g. `/etc/llmo/admin.key`".into()
@@ -142,7 +148,7 @@ pub struct Sourced<T> {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
-    /// Path of the SQLite database.
+    /// The SQLite database's path, or a PostgreSQL URL.
     db: Option<PathBuf>,
     /// Address `llmo serve` listens on.
     listen: Option<String>,
@@ -184,6 +190,8 @@ struct FileConfig {
 /// Values given on the command line. `None` means "not given".
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
+    /// `--db`: parsed with the other settings (so a bad value is reported
+    /// like one, with any password masked).
     pub db: Option<PathBuf>,
     pub config: Option<PathBuf>,
     pub listen: Option<String>,
@@ -211,7 +219,7 @@ pub struct ConfigFile {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub config_file: Option<ConfigFile>,
-    pub db: Sourced<PathBuf>,
+    pub db: Sourced<crate::db::DbLocation>,
     pub listen: Sourced<String>,
     pub allow_anonymous: Sourced<bool>,
     pub max_body: Sourced<u64>,

@@ -1,7 +1,6 @@
 //! The value parsers the settings table names: each takes the text of an
 //! environment variable (or a config-file string) and says what is wrong in
 //! words that fit after "is invalid: ".
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Parses a size: `10MiB`, `512KiB`, `1MB`, `2048` (bytes).
@@ -84,14 +83,6 @@ pub(super) fn parse_listen(s: &str) -> Result<String, String> {
         .map_err(|_| {
             format!("`{s}` is not an address; write e.g. `127.0.0.1:8000` or `0.0.0.0:8000`")
         })
-}
-
-pub(super) fn parse_db_path(s: &str) -> Result<PathBuf, String> {
-    if s.is_empty() {
-        Err("must not be empty".into())
-    } else {
-        Ok(PathBuf::from(s))
-    }
 }
 
 /// A bytes-per-second rate: a whole number, 0 for none.

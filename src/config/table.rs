@@ -8,10 +8,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::location::DbLocation;
+
 use super::parse::{
-    at_least_one, parse_bool, parse_count, parse_db_path, parse_file_size, parse_listen,
-    parse_positive_duration, parse_proxy_list, parse_rate, parse_size, parse_trusted_proxies,
-    parse_u32, TrustedProxies,
+    at_least_one, parse_bool, parse_count, parse_file_size, parse_listen, parse_positive_duration,
+    parse_proxy_list, parse_rate, parse_size, parse_trusted_proxies, parse_u32, TrustedProxies,
 };
 use super::{
     check_admin_key, default_db_path, read_admin_key_file, ConfigError, Env, FileConfig, Overrides,
@@ -108,7 +109,11 @@ impl<T> Spec<T> {
         if let Some(raw) = def.env_value(input.env) {
             let value = (self.parse)(&raw).map_err(|message| ConfigError::BadEnv {
                 var: def.env.to_string(),
-                value: if def.secret { mask(&raw) } else { raw.clone() },
+                value: if def.secret {
+                    mask(&raw)
+                } else {
+                    super::location::mask_url(&raw)
+                },
                 message,
             })?;
             return Ok(sourced(value, Source::Env));
@@ -169,7 +174,8 @@ pub(crate) const CONFIG: SettingDef = SettingDef {
     value: None,
 };
 
-/// `LLMO_DB` / `--db`: the database file (doctor inspects it).
+/// `LLMO_DB` / `--db`: the database, an SQLite file or a PostgreSQL URL
+/// (doctor inspects it).
 pub(crate) const DB: SettingDef = SettingDef {
     name: "db",
     file_key: Some("db"),
@@ -177,11 +183,22 @@ pub(crate) const DB: SettingDef = SettingDef {
     flag: Some("db"),
     secret: false,
     value: Some(&Spec {
-        parse: parse_db_path,
-        flag: |o| Ok(o.db.clone()),
-        file: |f, _| f.db.clone().map(Ok),
-        default: default_db_path,
-        show: |p| p.display().to_string(),
+        parse: DbLocation::parse,
+        flag: |o| {
+            let bad = |message| ConfigError::BadFlag {
+                flag: "--db",
+                message,
+            };
+            o.db.as_deref()
+                .map(|p| DbLocation::from_path(p).map_err(bad))
+                .transpose()
+        },
+        file: |f, _| {
+            f.db.as_deref()
+                .map(|p| DbLocation::from_path(p).map_err(|e| ("db", e)))
+        },
+        default: || default_db_path().map(DbLocation::Sqlite),
+        show: DbLocation::to_string,
         get: |s| &s.db,
         set: |s, v| s.db = v,
     }),
@@ -730,7 +747,7 @@ mod tests {
         vec![
             case(
                 "db",
-                Some(|o, _| o.db = Some("/flag.db".into())),
+                Some(|o, _| o.db = Some(std::path::PathBuf::from("/flag.db"))),
                 "/env.db",
                 "db = \"/file.db\"",
                 ["/flag.db", "/env.db", "/file.db", ""],

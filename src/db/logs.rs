@@ -15,7 +15,6 @@
 //! The SQL of both sides is the engine's (`sqlite/logs.rs`).
 use std::collections::HashMap;
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -181,8 +180,9 @@ pub(crate) enum LogWriter {
 impl LogWriter {
     /// Opens the writer's own connection and checks that the schema has the
     /// tables (a missing table fails at start, not on the first request).
-    pub(crate) fn open(path: &Path) -> Result<LogWriter> {
-        sqlite::logs::SqliteLogWriter::open(path).map(LogWriter::Sqlite)
+    pub(crate) fn open(location: impl Into<super::DbLocation>) -> Result<LogWriter> {
+        let path = super::sqlite_path(&location.into())?;
+        sqlite::logs::SqliteLogWriter::open(&path).map(LogWriter::Sqlite)
     }
 
     /// Writes one batch in one transaction: the log rows, the health

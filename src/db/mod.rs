@@ -40,7 +40,7 @@
     clippy::disallowed_methods,
     reason = "the store is blocking by design; async callers reach it through spawn_blocking or its own thread"
 )]
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 mod admin;
 pub mod catalog;
@@ -52,6 +52,8 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
+/// Where the store lives (parsed with the settings).
+pub use crate::config::location::{mask_url, DbLocation, PgUrl};
 pub use admin::{
     LatencyPercentiles, MappingPatch, ModelStats, Percentiles, SeriesPoint, PERCENTILE_SAMPLE,
 };
@@ -93,10 +95,11 @@ pub enum StoreError {
     /// The database's schema cannot be used by this binary (never altered).
     #[error("{message}")]
     Schema { message: String, hint: String },
-    /// The database cannot be opened or created.
-    #[error("cannot open database `{path}`: {message}")]
+    /// The database cannot be opened or created (`location` is shown with
+    /// any password masked).
+    #[error("cannot open database `{location}`: {message}")]
     Open {
-        path: PathBuf,
+        location: String,
         message: String,
         hint: String,
     },
@@ -250,6 +253,19 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The SQLite file of a location; PostgreSQL is refused until its engine
+/// (`db/postgres/`) is built.
+pub(crate) fn sqlite_path(location: &DbLocation) -> Result<PathBuf> {
+    match location {
+        DbLocation::Sqlite(p) => Ok(p.clone()),
+        DbLocation::Postgres(u) => Err(StoreError::Open {
+            location: u.to_string(),
+            message: "this build of llmo has no PostgreSQL engine".into(),
+            hint: "use an SQLite file path for `--db`".into(),
+        }),
+    }
+}
+
 /// A connection to the llmo database, on one of the engines.
 #[derive(Debug)]
 pub enum Store {
@@ -261,8 +277,9 @@ impl Store {
     /// pending migrations (after a backup of a non-empty database), and
     /// refuses, without altering it, a database that is newer than this
     /// binary or whose history differs from it.
-    pub fn open(path: &Path) -> Result<(Store, OpenReport)> {
-        let (engine, created) = sqlite::SqliteStore::open_or_create(path)?;
+    pub fn open(location: impl Into<DbLocation>) -> Result<(Store, OpenReport)> {
+        let path = sqlite_path(&location.into())?;
+        let (engine, created) = sqlite::SqliteStore::open_or_create(&path)?;
         let mut store = Store::Sqlite(engine);
         let mut report = store.migrate_up(!created)?;
         report.created = created;
@@ -272,14 +289,16 @@ impl Store {
     /// Opens an existing database without migrating it or changing its
     /// journal mode (for `migrate status`, `migrate up --dry-run` and
     /// `doctor`). `Ok(None)` when there is no database.
-    pub fn open_existing(path: &Path) -> Result<Option<Store>> {
-        Ok(sqlite::SqliteStore::open_existing(path)?.map(Store::Sqlite))
+    pub fn open_existing(location: impl Into<DbLocation>) -> Result<Option<Store>> {
+        let path = sqlite_path(&location.into())?;
+        Ok(sqlite::SqliteStore::open_existing(&path)?.map(Store::Sqlite))
     }
 
     /// Opens an existing database for inspection only: never creates,
     /// writes, migrates or changes it, and leaves no trace (for doctor).
-    pub fn open_for_inspection(path: &Path) -> Result<Store> {
-        sqlite::SqliteStore::open_for_inspection(path).map(Store::Sqlite)
+    pub fn open_for_inspection(location: impl Into<DbLocation>) -> Result<Store> {
+        let path = sqlite_path(&location.into())?;
+        sqlite::SqliteStore::open_for_inspection(&path).map(Store::Sqlite)
     }
 
     /// The engine's own consistency check: `ok`, or the problems found.

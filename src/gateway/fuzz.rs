@@ -72,7 +72,7 @@ impl hyper::body::Body for Pieces {
 /// this test does not depend on `ProviderRt`'s fields.
 fn provider() -> Arc<ProviderRt> {
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, _) = crate::db::Store::open(&dir.path().join("llmo.db")).unwrap();
+    let (mut store, _) = crate::db::Store::open(dir.path().join("llmo.db")).unwrap();
     let input = crate::catalog::ProviderInput {
         kind: Some("openai-compatible".into()),
         base_url: Some("http://127.0.0.1:9/v1".into()),

@@ -19,7 +19,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, OnceLock, RwLock};
 use std::time::Duration;
@@ -30,7 +30,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
-use crate::db::{OpenReport, Store, StoreError};
+use crate::db::{DbLocation, OpenReport, Store, StoreError};
 
 mod apply;
 pub(crate) mod body;
@@ -355,7 +355,7 @@ struct Opened {
 }
 
 /// Opens (creating and migrating) the database and starts the recorder.
-fn open_db(path: &Path, retention_days: u32) -> Result<Opened, StoreError> {
+fn open_db(path: &DbLocation, retention_days: u32) -> Result<Opened, StoreError> {
     let (store, report) = Store::open(path)?;
     let (recorder, handle) = Recorder::start(path, retention_days)?;
     Ok(Opened {
@@ -469,7 +469,7 @@ impl DbWorker {
         shared: Arc<Shared>,
         mut store: Option<Store>,
         mut handle: Option<RecorderHandle>,
-        path: PathBuf,
+        path: DbLocation,
         retention_days: u32,
         interval: Duration,
         (stop, rx): (mpsc::Sender<WorkerMsg>, mpsc::Receiver<WorkerMsg>),
@@ -573,7 +573,7 @@ pub async fn serve_with(
     let worker_channel = mpsc::channel::<WorkerMsg>();
     install_admin(&shared, settings, worker_channel.0.clone());
     let retention = settings.log_retention_days.value;
-    tracing::info!("database: {}", path.display());
+    tracing::info!("database: {path}");
     let (store, handle) = open_at_start(&shared, &path, retention, opts.exit_on_error).await?;
     let worker = DbWorker::spawn(
         shared.clone(),
@@ -657,11 +657,11 @@ fn install_admin(shared: &Arc<Shared>, settings: &Settings, reload: mpsc::Sender
 /// serves not-ready (and the database thread keeps retrying).
 async fn open_at_start(
     shared: &Arc<Shared>,
-    path: &Path,
+    path: &DbLocation,
     retention: u32,
     exit_on_error: bool,
 ) -> anyhow::Result<(Option<Store>, Option<RecorderHandle>)> {
-    let p2 = path.to_path_buf();
+    let p2 = path.clone();
     let opened = tokio::task::spawn_blocking(move || open_db(&p2, retention)).await?;
     Ok(match opened {
         Ok(mut o) => {

@@ -15,7 +15,6 @@
 //! Their rows can be large, so besides the queue's row count their queued
 //! bytes are bounded ([`RESPONSE_QUEUE_BYTES`]); past it a response is not
 //! stored (counted, and a warning at most a minute).
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -344,7 +343,7 @@ impl Recorder {
     /// Opens the writer's connection (the database must already be
     /// migrated: `Store::open` does that) and starts the writer thread.
     pub fn start(
-        db_path: &Path,
+        db_path: impl Into<crate::db::DbLocation>,
         retention_days: u32,
     ) -> Result<(Recorder, RecorderHandle), StoreError> {
         Self::start_with(
@@ -358,7 +357,7 @@ impl Recorder {
 
     /// [`Recorder::start`] with explicit [`Options`].
     pub fn start_with(
-        db_path: &Path,
+        db_path: impl Into<crate::db::DbLocation>,
         opts: Options,
     ) -> Result<(Recorder, RecorderHandle), StoreError> {
         let writer = LogWriter::open(db_path)?;

@@ -23,7 +23,6 @@
 //! - Rows are kept as long as request logs (`log_retention_days`): the
 //!   writer's retention prunes them in the same pass.
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::recorder::Recorder;
@@ -139,7 +138,7 @@ enum Cached {
 /// The stored responses: the recent map and the read connection.
 pub(crate) struct ResponsesState {
     recent: Mutex<Recent>,
-    db_path: PathBuf,
+    db_path: crate::db::DbLocation,
     /// The read connection, opened on first use, used on the blocking pool.
     reader: Arc<Mutex<Option<Store>>>,
 }
@@ -154,7 +153,7 @@ impl std::fmt::Debug for ResponsesState {
 
 impl ResponsesState {
     /// A state keeping up to `cache_bytes` of recent responses in memory.
-    pub(crate) fn new(db_path: PathBuf, cache_bytes: u64) -> Self {
+    pub(crate) fn new(db_path: impl Into<crate::db::DbLocation>, cache_bytes: u64) -> Self {
         Self::with_bounds(
             db_path,
             usize::try_from(cache_bytes).unwrap_or(usize::MAX),
@@ -162,10 +161,14 @@ impl ResponsesState {
         )
     }
 
-    fn with_bounds(db_path: PathBuf, max_bytes: usize, max_entries: usize) -> Self {
+    fn with_bounds(
+        db_path: impl Into<crate::db::DbLocation>,
+        max_bytes: usize,
+        max_entries: usize,
+    ) -> Self {
         ResponsesState {
             recent: Mutex::new(Recent::new(max_bytes, max_entries)),
-            db_path,
+            db_path: db_path.into(),
             reader: Arc::new(Mutex::new(None)),
         }
     }
@@ -348,7 +351,7 @@ mod tests {
         assert!(st.get("resp_a", "").await.unwrap().is_none());
         // Only in the database (as after a restart): same rule.
         let (st, dir) = temp_state(1 << 20, 100);
-        let (mut store, _) = Store::open(&dir.path().join("t.db")).unwrap();
+        let (mut store, _) = Store::open(dir.path().join("t.db")).unwrap();
         store.put_responses(&[row("resp_b", "7", 10)]).unwrap();
         assert!(st.get("resp_b", "7").await.unwrap().is_some());
         assert!(st.get("resp_b", "8").await.unwrap().is_none());

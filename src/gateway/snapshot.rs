@@ -374,7 +374,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let (mut s, _) = Store::open(&dir.path().join("t.db")).unwrap();
+        let (mut s, _) = Store::open(dir.path().join("t.db")).unwrap();
         let input = ProviderInput {
             kind: Some("openai-compatible".into()),
             base_url: Some("http://127.0.0.1:9/v1".into()),

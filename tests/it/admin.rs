@@ -295,7 +295,7 @@ async fn providers_crud_with_masked_keys_and_reload_requests() {
     assert_eq!(h.changes(), 5);
 
     // The CLI sees the same provider (one store, one validation path).
-    let (store, _) = llmo::db::Store::open(&h.db()).unwrap();
+    let (store, _) = llmo::db::Store::open(h.db()).unwrap();
     let p = store.get_provider("oa").unwrap();
     assert_eq!(p.priority, 2);
     assert_eq!(
@@ -311,7 +311,7 @@ async fn providers_crud_with_masked_keys_and_reload_requests() {
     assert_eq!(cleared["api_key"], Value::Null);
     assert_eq!(cleared["api_key_env"], Value::Null);
     assert_eq!(cleared["priority"], 2, "nothing else changed");
-    let (store, _) = llmo::db::Store::open(&h.db()).unwrap();
+    let (store, _) = llmo::db::Store::open(h.db()).unwrap();
     let p = store.get_provider("oa").unwrap();
     assert!(p.api_key.is_none() && p.api_key_env.is_none());
 
@@ -687,7 +687,7 @@ async fn client_keys_are_shown_once_and_revocable() {
     assert_eq!(list["data"][0]["rpm_limit"], 60);
     assert_eq!(list["data"][0]["last_used_at"], Value::Null);
     // The stored hash is the key's: the gateway would accept it.
-    let (store, _) = llmo::db::Store::open(&h.db()).unwrap();
+    let (store, _) = llmo::db::Store::open(h.db()).unwrap();
     assert!(store
         .list_keys()
         .unwrap()
@@ -926,7 +926,7 @@ async fn stats_per_provider_and_model_with_percentiles_and_series() {
 /// (no full scan, no sort), and a deep page is a keyset page, over `n`
 /// seeded rows.
 async fn assert_log_queries_walk_indexes(h: &H, n: i64) {
-    let (store, _) = llmo::db::Store::open(&h.db()).unwrap();
+    let (store, _) = llmo::db::Store::open(h.db()).unwrap();
     use llmo::db::logs::{LogCursor, LogFilter};
     let (mid_ts, mid_id) = (T0 + n / 2 * 1000, n / 2);
     let cursor = Some(LogCursor {
@@ -1046,7 +1046,7 @@ async fn a_million_rows_are_paged_through_indexes() {
 #[tokio::test]
 async fn health_has_live_state_and_history() {
     let h = H::new();
-    let (store, _) = llmo::db::Store::open(&h.db()).unwrap();
+    let (store, _) = llmo::db::Store::open(h.db()).unwrap();
     drop(store);
     let conn = rusqlite::Connection::open(h.db()).unwrap();
     conn.execute_batch(
@@ -1627,7 +1627,7 @@ impl Drop for Immutable {
 #[tokio::test]
 async fn a_read_only_database_gets_503_with_the_sentence() {
     let h = H::new();
-    drop(llmo::db::Store::open(&h.db()).unwrap());
+    drop(llmo::db::Store::open(h.db()).unwrap());
     let Some(_guard) = Immutable::set(&h.db()) else {
         eprintln!("skipped: `chattr +i` is not permitted here");
         return;

@@ -1554,7 +1554,7 @@ responses_cache = "7MiB"
 
     let flags = Overrides {
         config: Some(cfg),
-        db: Some("/flag/llmo.db".into()),
+        db: Some(std::path::PathBuf::from("/flag/llmo.db")),
         listen: Some("127.0.0.1:3003".into()),
         allow_anonymous: Some(true),
         max_body: Some(512),
@@ -1684,4 +1684,46 @@ fn completions_print_the_committed_scripts() {
         !env.db().exists(),
         "completions must not touch the database"
     );
+}
+
+/// `--db`, `LLMO_DB` and the config's `db` with a URL scheme llmo does not
+/// store in: a one-line error naming the supported ones, and no file or
+/// directory named after the URL (`mysql:`) appears.
+#[test]
+fn db_urls_with_unsupported_schemes_are_errors_never_files() {
+    let env = Env::new();
+    for url in [
+        "mysql://h/llmo",
+        "postgress://u:s3cret@h/llmo",
+        "sqlite://x.db",
+    ] {
+        let out = env.fails(&["--db", url, "key", "list"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        assert!(err.contains("unsupported database URL scheme"), "{err}");
+        assert!(err.contains("postgres://"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        let out = env
+            .cmd()
+            .args(["key", "list"])
+            .env("LLMO_DB", url)
+            .output()
+            .unwrap();
+        assert_user_error(&out, "unsupported database URL scheme");
+        assert!(!stderr(&out).contains("s3cret"), "{}", describe(&out));
+    }
+    let cfg = env.path().join("c.toml");
+    std::fs::write(&cfg, "db = \"mysql://h/llmo\"\n").unwrap();
+    let out = env
+        .bare_cmd()
+        .args(["--config", cfg.to_str().unwrap(), "key", "list"])
+        .output()
+        .unwrap();
+    assert_user_error(&out, "unsupported database URL scheme `mysql://`");
+    let made: Vec<_> = std::fs::read_dir(env.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(':'))
+        .collect();
+    assert!(made.is_empty(), "created {made:?}");
 }

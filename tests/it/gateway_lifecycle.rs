@@ -102,7 +102,7 @@ async fn unusable_database_serves_not_ready_then_recovers() {
     let blocker = dir.path().join("data");
     std::fs::write(&blocker, "not a directory").unwrap();
     let db = blocker.join("llmo.db");
-    let mut gw = Gw::start(dir, |o| o.settings.db.value = db.clone()).await;
+    let mut gw = Gw::start(dir, |o| o.settings.db.value = db.clone().into()).await;
     assert_eq!(gw.get("/health").await.status(), 200);
     let res = gw.get("/ready").await;
     assert_eq!(res.status(), 503);
@@ -145,7 +145,7 @@ async fn unusable_database_serves_not_ready_then_recovers() {
     std::fs::remove_dir_all(&blocker).unwrap();
     std::fs::write(&blocker, "x").unwrap();
     let mut opts = llmo::gateway::Options::new(settings(gw.dir.path()));
-    opts.settings.db.value = db;
+    opts.settings.db.value = db.into();
     opts.exit_on_error = true;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = serve_with(opts, listener, std::future::pending())

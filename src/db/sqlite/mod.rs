@@ -101,7 +101,7 @@ impl SqliteStore {
 }
 fn open_err(path: &Path, message: String, hint: &str) -> StoreError {
     StoreError::Open {
-        path: path.to_path_buf(),
+        location: path.display().to_string(),
         message,
         hint: hint.to_string(),
     }
@@ -263,7 +263,7 @@ fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
         // too) or a directory owned by another user.
         if let Some((message, hint)) = unwritable_dir(dir) {
             return StoreError::Open {
-                path: path.to_path_buf(),
+                location: path.display().to_string(),
                 message,
                 hint,
             };
@@ -289,7 +289,7 @@ fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
         _ => return e.into(),
     };
     StoreError::Open {
-        path: path.to_path_buf(),
+        location: path.display().to_string(),
         message,
         hint,
     }

@@ -9,6 +9,7 @@ use super::source_desc;
 use crate::config::{
     self, ConfigError, Overrides, Settings, Source, Sourced, DB, KNOWN_ENV, LISTEN,
 };
+use crate::db::DbLocation;
 use crate::doctor::{Check, Group};
 
 /// An empty config file to resolve against when the real one is broken, so
@@ -27,7 +28,7 @@ pub(crate) struct Listen {
 pub(crate) struct ConfigOutcome {
     pub(crate) checks: Vec<Check>,
     /// The database path doctor inspects (`None`: cannot be determined).
-    pub(crate) db: Option<Sourced<PathBuf>>,
+    pub(crate) db: Option<Sourced<DbLocation>>,
     /// The listen address to check (`None` when its own setting is broken).
     pub(crate) listen: Option<Listen>,
 }
@@ -78,7 +79,7 @@ fn lenient_file_db(path: &Path) -> Option<PathBuf> {
     table
         .get(DB.file_key?)
         .and_then(|v| v.as_str())
-        .filter(|s| !s.is_empty())
+        .filter(|s| DbLocation::parse(s).is_ok())
         .map(PathBuf::from)
 }
 
@@ -257,7 +258,7 @@ fn setting_checks(l: &Lenient, overrides: &Overrides) -> Vec<Check> {
 
 impl Lenient {
     /// The database path the other checks inspect.
-    fn db(&self, overrides: &Overrides) -> Option<Sourced<PathBuf>> {
+    fn db(&self, overrides: &Overrides) -> Option<Sourced<DbLocation>> {
         let Some(s) = &self.settings else {
             return fallback_db(overrides, &self.env_left);
         };
@@ -322,21 +323,28 @@ pub(crate) fn config(overrides: &Overrides, env: &BTreeMap<String, String>) -> C
 
 /// The database path when settings cannot be resolved at all: flag, env, or
 /// the platform default.
-fn fallback_db(overrides: &Overrides, env: &BTreeMap<String, String>) -> Option<Sourced<PathBuf>> {
-    if let Some(p) = &overrides.db {
+fn fallback_db(
+    overrides: &Overrides,
+    env: &BTreeMap<String, String>,
+) -> Option<Sourced<DbLocation>> {
+    if let Some(p) = overrides
+        .db
+        .as_deref()
+        .and_then(|p| DbLocation::from_path(p).ok())
+    {
         return Some(Sourced {
-            value: p.clone(),
+            value: p,
             source: Source::Flag,
         });
     }
-    if let Some(p) = env.get(DB.env).filter(|p| !p.is_empty()) {
+    if let Some(p) = env.get(DB.env).and_then(|p| DbLocation::parse(p).ok()) {
         return Some(Sourced {
-            value: PathBuf::from(p),
+            value: p,
             source: Source::Env,
         });
     }
     config::default_db_path().ok().map(|p| Sourced {
-        value: p,
+        value: DbLocation::Sqlite(p),
         source: Source::Default,
     })
 }
@@ -485,7 +493,7 @@ mod tests {
         assert!(mb.fix.as_deref().unwrap().contains("LLMO_MAX_BODY"));
         assert_eq!(find(&out.checks, "circuit_failures").status, Status::Fail);
         assert_eq!(find(&out.checks, "listen").status, Status::Ok);
-        assert_eq!(out.db.unwrap().value, dir.path().join("llmo.db"));
+        assert_eq!(out.db.unwrap().value, dir.path().join("llmo.db").into());
         assert_eq!(out.listen.unwrap().addr, "127.0.0.1:7777");
     }
 
@@ -516,7 +524,7 @@ mod tests {
         assert_eq!(f.status, Status::Fail);
         assert!(f.message.contains("listen_addr"), "{}", f.message);
         let got = out.db.unwrap();
-        assert_eq!(got.value, db);
+        assert_eq!(got.value, db.into());
         assert_eq!(got.source, Source::File);
         assert!(find(&out.checks, "db").message.contains("(file "));
     }

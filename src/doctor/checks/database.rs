@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::source_desc;
 use crate::config::{Sourced, DB};
 use crate::db::info::{self, Header};
-use crate::db::Store;
+use crate::db::{DbLocation, Store};
 use crate::doctor::{Check, Group};
 
 /// Below this much free space on the database's filesystem, warn.
@@ -201,7 +201,7 @@ fn this_user() -> String {
 /// Inspects the database file without changing it: its directory, mode,
 /// header, integrity, journal mode and size, and the free disk space.
 /// Returns the inspection connection for the migration and provider checks.
-pub(crate) fn database(db: Option<&Sourced<PathBuf>>) -> DatabaseOutcome {
+pub(crate) fn database(db: Option<&Sourced<DbLocation>>) -> DatabaseOutcome {
     let g = Group::Database;
     let Some(db) = db else {
         return DatabaseOutcome {
@@ -215,7 +215,10 @@ pub(crate) fn database(db: Option<&Sourced<PathBuf>>) -> DatabaseOutcome {
             state: DbState::Unknown,
         };
     };
-    let path = db.value.as_path();
+    let path = match &db.value {
+        DbLocation::Sqlite(p) => p.as_path(),
+        DbLocation::Postgres(_) => return server_database(db),
+    };
     let mut path_msg = format!("{} ({})", path.display(), source_desc(&DB, db.source, None));
     if path.is_relative() {
         if let Ok(cwd) = std::env::current_dir() {
@@ -234,6 +237,35 @@ pub(crate) fn database(db: Option<&Sourced<PathBuf>>) -> DatabaseOutcome {
         None => (None, DbState::Unusable),
     };
     checks.push(disk_space(&dir, path));
+    DatabaseOutcome {
+        checks,
+        store,
+        state,
+    }
+}
+
+/// A database on a server: opened for inspection like a file.
+fn server_database(db: &Sourced<DbLocation>) -> DatabaseOutcome {
+    let g = Group::Database;
+    let at = format!(
+        "{} {} ({})",
+        db.value.engine(),
+        db.value,
+        source_desc(&DB, db.source, None)
+    );
+    let mut checks = vec![Check::ok(g, "path", at)];
+    let (store, state) = match Store::open_for_inspection(&db.value) {
+        Ok(s) => (Some(s), DbState::Open),
+        Err(e) => {
+            checks.push(Check::fail(
+                g,
+                "open",
+                e.to_string(),
+                e.hint().unwrap_or_else(|| "check `--db`/`LLMO_DB`".into()),
+            ));
+            (None, DbState::Unusable)
+        }
+    };
     DatabaseOutcome {
         checks,
         store,
@@ -664,7 +696,7 @@ mod tests {
         drop(Store::open(&path).unwrap());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let out = database(Some(&Sourced {
-            value: path.clone(),
+            value: path.clone().into(),
             source: Source::Flag,
         }));
         let c = find(&out.checks, "permissions");

@@ -69,7 +69,7 @@ mod tests {
     fn fresh_machine_database_is_a_warning() {
         let dir = tempfile::tempdir().unwrap();
         let db = Sourced {
-            value: dir.path().join("sub/llmo.db"),
+            value: dir.path().join("sub/llmo.db").into(),
             source: Source::Flag,
         };
         let out = database(Some(&db));

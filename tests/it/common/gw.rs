@@ -33,7 +33,7 @@ pub fn settings(dir: &Path) -> Settings {
 }
 
 pub fn store(dir: &Path) -> Store {
-    Store::open(&dir.join("llmo.db")).unwrap().0
+    Store::open(dir.join("llmo.db")).unwrap().0
 }
 
 /// An openai-compatible provider at `url`, no retries, 2 s timeout, then `f`.
