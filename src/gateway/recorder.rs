@@ -10,7 +10,7 @@
 //! batches, so it never holds the write lock for long.
 //!
 //! **Database outages.** When a batch fails because the database cannot be
-//! reached or is busy (`FaultKind::Unreachable`, [`FaultKind::Busy`]:
+//! reached or is busy ([`FaultKind::Unreachable`], [`FaultKind::Busy`]:
 //! states that pass by themselves), the writer keeps the batch and retries
 //! it with backoff (0.1 s doubling to [`HOLD_BACKOFF_MAX`]) instead of
 //! dropping it; meanwhile new rows wait in the queue, which is the bound:
@@ -198,7 +198,7 @@ pub const HOLD_BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Faults that pass by themselves (the server restarts, another writer
 /// lets go of a lock): their batch is held and retried, not dropped.
 fn holds(e: &StoreError) -> bool {
-    matches!(e.fault(), FaultKind::Busy)
+    matches!(e.fault(), FaultKind::Busy | FaultKind::Unreachable)
 }
 
 /// What the request-log writer is doing (for `/metrics`, and from there
