@@ -12,7 +12,7 @@ DROP INDEX IF EXISTS request_logs_by_key;
 -- Per-model totals per minute, kept by the request-log writers (one upsert
 -- that adds, per model and minute per batch, like provider_stats).
 CREATE TABLE model_stats (
-    model            TEXT   NOT NULL,
+    model            TEXT   COLLATE "C" NOT NULL,
     bucket           BIGINT NOT NULL,  -- minutes since the Unix epoch
     requests         BIGINT NOT NULL DEFAULT 0 CHECK (requests >= 0),
     errors           BIGINT NOT NULL DEFAULT 0 CHECK (errors >= 0),

@@ -337,6 +337,13 @@ impl Store {
         engine!(self, s => s.has_table(name))
     }
 
+    /// Runs SQL straight on the engine (tests that fake another binary's
+    /// history).
+    #[cfg(test)]
+    pub(crate) fn execute_for_test(&self, sql: &str) {
+        engine!(self, s => s.execute_for_test(sql))
+    }
+
     /// Sizes of the database's files (for doctor's disk checks); on
     /// PostgreSQL the database's size on the server, no companion files.
     pub fn file_sizes(&self) -> Result<info::FileSizes> {

@@ -97,6 +97,11 @@ impl PgStore {
         Ok(vec!["ok".to_string()])
     }
 
+    #[cfg(test)]
+    pub(crate) fn execute_for_test(&self, sql: &str) {
+        self.conn().batch_execute(sql).unwrap();
+    }
+
     /// The configuration version, bumped by triggers on every catalog change.
     pub(crate) fn config_version(&self) -> Result<i64> {
         Ok(self
