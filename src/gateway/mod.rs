@@ -298,7 +298,10 @@ impl Shared {
     }
 
     fn set_reads_failing(&self, error: Option<String>) {
-        let mut g = self.reads_failing.write().unwrap_or_else(|p| p.into_inner());
+        let mut g = self
+            .reads_failing
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         *g = error.map(|e| (g.as_ref().map_or_else(crate::time::now_ms, |f| f.0), e));
     }
 

@@ -145,10 +145,9 @@ impl PgStore {
 
     /// PostgreSQL's plan for the per-model totals query.
     pub(crate) fn explain_stats_by_model(&self) -> Result<Vec<String>> {
-        let rows = self.conn().query(
-            &format!("EXPLAIN {STATS_BY_MODEL}"),
-            &[&0_i64, &1_i64],
-        )?;
+        let rows = self
+            .conn()
+            .query(&format!("EXPLAIN {STATS_BY_MODEL}"), &[&0_i64, &1_i64])?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 }
