@@ -657,19 +657,43 @@ impl Metrics {
 /// The request-log writer's state (appended to [`Metrics::render`]'s
 /// output): what `llmo doctor` reads to say whether the writer is blocked
 /// or failing, and why.
+/// `llmo_db_up`: 1 while the database answers (open, configuration polls
+/// and request-log writes working), 0 while it does not.
+pub(crate) fn render_db_up(out: &mut String, up: bool) {
+    header(
+        out,
+        "llmo_db_up",
+        "gauge",
+        "1 while the database answers (configuration polls and request-log writes work), 0 while it does not (the gateway keeps serving from its snapshot).",
+    );
+    let _ = writeln!(out, "llmo_db_up {}", u8::from(up));
+}
+
 pub(crate) fn render_log_writer(out: &mut String, v: &super::recorder::WriterView) {
     header(
         out,
         "llmo_log_writer_state",
         "gauge",
-        "The request-log writer: 0 ok, 1 blocked (a database write has waited over 1 s), 2 failing (batches are dropped).",
+        "The request-log writer: 0 ok, 1 blocked (a database write has waited over 1 s), 2 failing (batches are dropped), 3 holding (the database cannot be reached: rows wait in the queue).",
     );
     let state = match v.state {
         "ok" => 0,
         "blocked" => 1,
+        "holding" => 3,
         _ => 2,
     };
     let _ = writeln!(out, "llmo_log_writer_state {state}");
+    header(
+        out,
+        "llmo_log_writer_holding_seconds",
+        "gauge",
+        "How long rows have been held for a database that cannot be reached (0 when none are).",
+    );
+    let _ = writeln!(
+        out,
+        "llmo_log_writer_holding_seconds {}",
+        v.holding_ms as f64 / 1000.0
+    );
     header(
         out,
         "llmo_log_writer_blocked_seconds",

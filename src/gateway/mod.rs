@@ -188,6 +188,9 @@ pub(crate) struct Shared {
     pub responses: responses_state::ResponsesState,
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     problem: RwLock<Option<Arc<Problem>>>,
+    /// Since when (epoch ms) and why configuration polls fail while the
+    /// last snapshot keeps serving (`/ready`'s `degraded`, `llmo_db_up`).
+    reads_failing: RwLock<Option<(i64, String)>>,
     lives: LiveStates,
     id_prefix: u32,
     ids: AtomicU64,
@@ -230,6 +233,7 @@ impl Shared {
             ),
             snapshot: RwLock::new(None),
             problem: RwLock::new(None),
+            reads_failing: RwLock::new(None),
             lives: LiveStates::default(),
             id_prefix: fastrand::u32(..),
             ids: AtomicU64::new(0),
@@ -283,6 +287,22 @@ impl Shared {
 
     fn set_problem(&self, p: Option<Problem>) {
         *self.problem.write().unwrap_or_else(|p| p.into_inner()) = p.map(Arc::new);
+    }
+
+    /// Since when and why configuration polls fail (`None`: they work).
+    pub(crate) fn reads_failing(&self) -> Option<(i64, String)> {
+        self.reads_failing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_reads_failing(&self, error: Option<String>) {
+        let mut g = self
+            .reads_failing
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        *g = error.map(|e| (g.as_ref().map_or_else(crate::time::now_ms, |f| f.0), e));
     }
 
     pub(crate) fn not_ready_error(&self) -> ApiError {
@@ -527,6 +547,7 @@ impl DbWorker {
                                 Ok(()) => {
                                     if failing.take().is_some() {
                                         tracing::info!("configuration reads work again");
+                                        shared.set_reads_failing(None);
                                     }
                                     shared.set_problem(None);
                                 }
@@ -536,6 +557,7 @@ impl DbWorker {
                                     let msg = e.to_string();
                                     if failing.as_deref() != Some(msg.as_str()) {
                                         tracing::warn!("cannot reload the configuration (serving the last one loaded): {msg}");
+                                        shared.set_reads_failing(Some(msg.clone()));
                                         failing = Some(msg);
                                     }
                                 }

@@ -1,6 +1,6 @@
 //! The request recorder: every request's log row (and every circuit-breaker
 //! change) goes on a bounded queue to ONE writer thread that inserts them in
-//! batches, one transaction per batch, on its own SQLite connection.
+//! batches, one transaction per batch, on its own database connection.
 //!
 //! The request path never waits on the database: [`Recorder::record`] is a
 //! `try_send`. If the queue is ever full the row is dropped and counted
@@ -8,6 +8,21 @@
 //! blocked on. [`RecorderHandle::shutdown`] flushes every queued row before it
 //! returns. Retention runs on the same thread, in small chunks between
 //! batches, so it never holds the write lock for long.
+//!
+//! **Database outages.** When a batch fails because the database cannot be
+//! reached or is busy ([`FaultKind::Unreachable`], [`FaultKind::Busy`]:
+//! states that pass by themselves), the writer keeps the batch and retries
+//! it with backoff (0.1 s doubling to [`HOLD_BACKOFF_MAX`]) instead of
+//! dropping it; meanwhile new rows wait in the queue, which is the bound:
+//! [`DEFAULT_CAPACITY`] rows (65 s of 1,000 requests/s, about 20 MiB) plus
+//! the batch in hand. Past it rows are dropped and counted, as always. The
+//! state is `holding` in [`WriterView`] (`llmo_log_writer_state 3`), and
+//! `/ready` carries a `degraded` note without turning unready. A retried
+//! batch is never written twice: the engine's writer knows when a commit's
+//! outcome is unknown (the connection broke during `COMMIT`) and checks it
+//! before writing again (see `db::postgres::logs`). Other faults (a full
+//! disk, a read-only or broken schema) need an operator: the batch is
+//! dropped and counted after one retry, as before.
 //!
 //! The Responses API's stored responses ride the same queue and thread
 //! ([`Recorder::store_response`], [`Recorder::delete_response`]): one
@@ -23,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use crate::db::logs::{HealthChange, LogWriter, PruneTarget, Pruned};
 use crate::db::responses::{ResponseKey, ResponseRow};
-use crate::db::StoreError;
+use crate::db::{FaultKind, StoreError};
 use crate::time::now_ms;
 
 pub use crate::db::logs::LogRow;
@@ -115,6 +130,9 @@ struct Counters {
     busy_since_ms: AtomicI64,
     /// Epoch ms since which batches fail (0: writes work).
     failing_since_ms: AtomicI64,
+    /// Epoch ms since which a batch is held for a database that cannot be
+    /// reached or is busy (0: none held).
+    holding_since_ms: AtomicI64,
     /// Rows dropped because their batch could not be written.
     write_dropped: AtomicU64,
     /// The last write error (kept after recovery, for doctor).
@@ -170,13 +188,32 @@ const BLOCKED_AFTER_MS: i64 = 1000;
 /// While writes fail, a summary line at most this often.
 const FAILING_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
+/// First wait before a held batch is tried again (it doubles each time).
+const HOLD_BACKOFF_FIRST: Duration = Duration::from_millis(100);
+
+/// Longest wait between two tries of a held batch: a database that comes
+/// back is written to within this time.
+pub const HOLD_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// Faults that pass by themselves (the server restarts, another writer
+/// lets go of a lock): their batch is held and retried, not dropped.
+fn holds(e: &StoreError) -> bool {
+    matches!(e.fault(), FaultKind::Busy | FaultKind::Unreachable)
+}
+
 /// What the request-log writer is doing (for `/metrics`, and from there
 /// `llmo doctor`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriterView {
     /// `ok`, `blocked` (a write has waited over a second: another process
-    /// holds the write lock) or `failing` (the last batch was not written).
+    /// holds the write lock), `failing` (the last batch was not written) or
+    /// `holding` (the database cannot be reached or is busy: rows wait in
+    /// the queue and are written when it answers).
     pub state: &'static str,
+    /// How long rows have been held for the database (0 when none are).
+    pub holding_ms: i64,
+    /// Rows the queue holds at most (what an outage can keep).
+    pub capacity: usize,
     /// How long the current write has waited (0 when none).
     pub blocked_ms: i64,
     /// How long writes have been failing (0 when they work).
@@ -370,6 +407,7 @@ impl Recorder {
         let counters = Arc::new(Counters {
             busy_since_ms: AtomicI64::new(0),
             failing_since_ms: AtomicI64::new(0),
+            holding_since_ms: AtomicI64::new(0),
             write_dropped: AtomicU64::new(0),
             last_error: Mutex::new(None),
             depth: AtomicUsize::new(0),
@@ -540,7 +578,10 @@ impl Recorder {
             t => now.saturating_sub(t).max(1),
         };
         let (blocked_ms, failing_ms) = (since(&c.busy_since_ms), since(&c.failing_since_ms));
-        let state = if blocked_ms >= BLOCKED_AFTER_MS {
+        let holding_ms = since(&c.holding_since_ms);
+        let state = if holding_ms > 0 {
+            "holding"
+        } else if blocked_ms >= BLOCKED_AFTER_MS {
             "blocked"
         } else if failing_ms > 0 {
             "failing"
@@ -549,6 +590,8 @@ impl Recorder {
         };
         WriterView {
             state,
+            holding_ms,
+            capacity: self.inner.capacity,
             blocked_ms: if blocked_ms >= BLOCKED_AFTER_MS {
                 blocked_ms
             } else {
@@ -609,6 +652,8 @@ struct Writer {
     deletes: Vec<ResponseKey>,
     prune: Pruner,
     failures: FailureLog,
+    /// Shut down while the database was away: what is left is dropped.
+    abandoned: bool,
 }
 
 impl Writer {
@@ -623,6 +668,7 @@ impl Writer {
             deletes: Vec::new(),
             prune: Pruner::new(&opts),
             failures: FailureLog::default(),
+            abandoned: false,
             opts,
         }
     }
@@ -712,21 +758,14 @@ impl Writer {
         if self.logs.is_empty() && self.health.is_empty() {
             return;
         }
+        let result = if self.abandoned {
+            Err(StoreError::Migration(
+                "shut down while the database could not be reached".into(),
+            ))
+        } else {
+            self.write_held()
+        };
         let c = &self.counters;
-        c.busy_since_ms.store(now_ms(), Ordering::Relaxed);
-        let mut result = self.db.write_batch(&self.logs, &self.health);
-        if let Err(e) = &result {
-            // Most likely another process held the write lock past the
-            // busy timeout: try once more before giving the batch up.
-            tracing::debug!(error = %e, "request-log batch failed; retrying once");
-            #[allow(
-                clippy::disallowed_methods,
-                reason = "the log writer runs on its own OS thread, never a runtime worker"
-            )]
-            std::thread::sleep(Duration::from_millis(100));
-            result = self.db.write_batch(&self.logs, &self.health);
-        }
-        c.busy_since_ms.store(0, Ordering::Relaxed);
         let n = (self.logs.len() + self.health.len()) as u64;
         let error = result.err().map(|e| e.to_string());
         if let Some(e) = &error {
@@ -752,29 +791,105 @@ impl Writer {
         self.logs.clear();
         self.health.clear();
     }
+
+    /// Writes the batch: retried once at once (another process held the
+    /// lock past the busy timeout), then, while the fault is one that
+    /// passes by itself ([`holds`]), again and again with backoff until it
+    /// is written or the recorder shuts down. The queue fills meanwhile
+    /// (its capacity is the bound). Returns the last result.
+    fn write_held(&mut self) -> Result<(), StoreError> {
+        let c = self.counters.clone();
+        c.busy_since_ms.store(now_ms(), Ordering::Relaxed);
+        let mut result = self.db.write_batch(&self.logs, &self.health);
+        if let Err(e) = &result {
+            tracing::debug!(error = %e, "request-log batch failed; retrying once");
+            pause(Duration::from_millis(100));
+            result = self.db.write_batch(&self.logs, &self.health);
+        }
+        let mut backoff = HOLD_BACKOFF_FIRST;
+        let mut held_since: Option<Instant> = None;
+        while let Err(e) = &result {
+            if !holds(e) {
+                break;
+            }
+            if c.closed.load(Ordering::Relaxed) {
+                // Shutting down with the database away: the rest of the
+                // queue is dropped (counted) without a try each.
+                self.abandoned = true;
+                break;
+            }
+            c.busy_since_ms.store(0, Ordering::Relaxed);
+            if held_since.is_none() {
+                held_since = Some(Instant::now());
+                let _ = c.holding_since_ms.compare_exchange(
+                    0,
+                    now_ms(),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                *c.last_error
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
+                tracing::warn!(
+                    "request-log writes wait for the database: {e}; rows are held in memory \
+                     (up to {} queued) and written when it answers",
+                    self.opts.capacity
+                );
+            }
+            pause(backoff);
+            backoff = (backoff * 2).min(HOLD_BACKOFF_MAX);
+            c.busy_since_ms.store(now_ms(), Ordering::Relaxed);
+            result = self.db.write_batch(&self.logs, &self.health);
+        }
+        c.busy_since_ms.store(0, Ordering::Relaxed);
+        if let Some(t) = held_since {
+            c.holding_since_ms.store(0, Ordering::Relaxed);
+            if result.is_ok() {
+                tracing::info!(
+                    "request-log writes work again after {}; the rows held meanwhile are being written",
+                    crate::time::format_ms(t.elapsed().as_millis() as i64)
+                );
+            }
+        }
+        result
+    }
+}
+
+/// Sleeps the writer thread (never a runtime worker).
+fn pause(d: Duration) {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the log writer runs on its own OS thread, never a runtime worker"
+    )]
+    std::thread::sleep(d);
 }
 
 impl Writer {
     /// Writes the queued stored responses and deletes (one transaction,
-    /// retried once), then releases their bytes from the budget.
+    /// retried once), then releases their bytes from the budget. While the
+    /// database cannot be reached they are kept for the next flush (their
+    /// bytes stay counted against [`RESPONSE_QUEUE_BYTES`]).
     fn flush_responses(&mut self) {
         if self.responses.is_empty() && self.deletes.is_empty() {
             return;
         }
         let mut result = self.db.write_responses(&self.responses, &self.deletes);
-        if result.is_err() {
-            #[allow(
-                clippy::disallowed_methods,
-                reason = "the log writer runs on its own OS thread, never a runtime worker"
-            )]
-            std::thread::sleep(Duration::from_millis(100));
+        if result.is_err() && !self.abandoned {
+            pause(Duration::from_millis(100));
             result = self.db.write_responses(&self.responses, &self.deletes);
         }
         let c = &self.counters;
-        if let Err(e) = result {
-            let n = (self.responses.len() + self.deletes.len()) as u64;
-            c.responses_dropped.fetch_add(n, Ordering::Relaxed);
-            tracing::error!("cannot store {n} /v1/responses answer(s) or delete(s): {e}");
+        match result {
+            Err(e) if holds(&e) && !self.abandoned && !c.closed.load(Ordering::Relaxed) => {
+                tracing::debug!(error = %e, "stored responses held for the database");
+                return;
+            }
+            Err(e) => {
+                let n = (self.responses.len() + self.deletes.len()) as u64;
+                c.responses_dropped.fetch_add(n, Ordering::Relaxed);
+                tracing::error!("cannot store {n} /v1/responses answer(s) or delete(s): {e}");
+            }
+            Ok(()) => {}
         }
         let bytes: usize = self.responses.iter().map(|r| r.size()).sum();
         c.response_bytes.fetch_sub(bytes, Ordering::Relaxed);

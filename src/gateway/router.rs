@@ -261,6 +261,10 @@ struct ReadyBody<'a> {
     problem: Option<&'a str>,
     fix: Option<&'a str>,
     providers: Vec<ProviderHealth<'a>>,
+    /// What works less than it should while the gateway still serves (the
+    /// database away, the request log holding or dropping rows): notes for
+    /// operators, never a reason to leave the load balancer.
+    degraded: Vec<String>,
     server: ServerFacts,
     /// The `--apply` file's state, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -359,6 +363,7 @@ fn ready(shared: &Shared) -> Response<Body> {
         problem,
         fix,
         providers,
+        degraded: if ready { degraded(shared) } else { Vec::new() },
         server: ServerFacts {
             pid: std::process::id(),
             admin_key: shared.admin.get().is_some_and(|a| a.enabled()),
@@ -376,15 +381,58 @@ fn ready(shared: &Shared) -> Response<Body> {
     )
 }
 
+/// `/ready`'s `degraded` notes about the database: the configuration polls
+/// and the request-log writer. The gateway stays ready through them: its
+/// snapshot (routes and client keys) keeps serving, and taking every
+/// replica out of the load balancer because the log database blinked would
+/// turn a logging problem into an outage.
+fn degraded(shared: &Shared) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some((since, e)) = shared.reads_failing() {
+        notes.push(format!(
+            "database: configuration reads fail since {} ({e}); serving the configuration loaded before, changes apply when it answers",
+            crate::time::rfc3339(since)
+        ));
+    }
+    if let Some(r) = shared.recorder.get() {
+        let v = r.writer_view();
+        let err = v.last_error.as_deref().unwrap_or("unknown error");
+        match v.state {
+            "holding" => notes.push(format!(
+                "request log: the database cannot be reached for {} s ({err}); {} row(s) held in memory (room for {}), written when it answers",
+                v.holding_ms / 1000,
+                r.queue_depth(),
+                v.capacity
+            )),
+            "failing" => notes.push(format!(
+                "request log: writes fail ({err}); their rows are dropped (llmo_log_rows_dropped_total)"
+            )),
+            "blocked" => notes.push(format!(
+                "request log: a database write has waited {} s; rows queue meanwhile",
+                v.blocked_ms / 1000
+            )),
+            _ => {}
+        }
+    }
+    notes
+}
+
 fn metrics(shared: &Shared) -> Response<Body> {
     let rec = shared.recorder.get();
     let (depth, dropped) = rec
         .map(|r| (r.queue_depth(), r.dropped()))
         .unwrap_or((0, 0));
     let mut text = shared.metrics.render(depth, dropped);
-    if let Some(r) = rec {
-        super::metrics::render_log_writer(&mut text, &r.writer_view());
+    let writer = rec.map(super::recorder::Recorder::writer_view);
+    if let Some(v) = &writer {
+        super::metrics::render_log_writer(&mut text, v);
     }
+    // Open, configuration polls answering, request-log writes working.
+    let up = shared.problem().is_none()
+        && writer.is_some()
+        && shared.reads_failing().is_none()
+        && writer.is_none_or(|v| v.state == "ok" || v.state == "blocked");
+    super::metrics::render_db_up(&mut text, up);
     let mut res = Response::new(Body::full(text));
     res.headers_mut().insert(
         CONTENT_TYPE,

@@ -1,14 +1,32 @@
 //! The admin API's SQL on PostgreSQL beyond the catalog and log reads: one
 //! mapping's partial update, per-model totals, the latency sample and the
-//! per-minute totals behind the overview series. (Skeleton: the stats
-//! bodies that answer "not yet on PostgreSQL" are filled in by the
-//! request-log work.)
-use super::logs::not_yet;
+//! per-minute totals behind the overview series. Sums of BIGINT columns are
+//! NUMERIC in PostgreSQL: cast back to BIGINT (what the store reads).
+use postgres::Row;
+
 use super::PgStore;
 use crate::db::admin::{LatencySample, MappingPatch, ModelStats};
 use crate::db::logs::Sums;
 use crate::db::{Result, StoreError};
 use crate::time::now_ms;
+
+const STATS_BY_MODEL: &str = "SELECT model, sum(requests)::bigint, sum(errors)::bigint, \
+     sum(latency_ms_total), sum(tokens_in)::bigint, sum(tokens_out)::bigint \
+     FROM model_stats WHERE bucket >= $1 AND bucket <= $2 \
+     GROUP BY model ORDER BY model COLLATE \"C\"";
+
+/// [`Sums`] from columns 1..=5: requests, errors, latency total, tokens in
+/// and out (the shape of both per-minute totals queries below).
+fn error_sums(r: &Row) -> Sums {
+    Sums {
+        requests: r.get(1),
+        errors: r.get(2),
+        latency_ms_total: r.get(3),
+        tokens_in: r.get(4),
+        tokens_out: r.get(5),
+        ..Default::default()
+    }
+}
 
 impl PgStore {
     fn mapping_ids(&self, model: &str, provider: &str) -> Result<(i64, i64)> {
@@ -84,24 +102,52 @@ impl PgStore {
         Ok(())
     }
 
-    pub(crate) fn stats_by_model(&self, _first: i64, _last: i64) -> Result<Vec<ModelStats>> {
-        not_yet()
+    /// Per-model totals over the minute buckets `first..=last`.
+    pub(crate) fn stats_by_model(&self, first: i64, last: i64) -> Result<Vec<ModelStats>> {
+        let rows = self.conn().query(STATS_BY_MODEL, &[&first, &last])?;
+        Ok(rows
+            .iter()
+            .map(|r| ModelStats::new(r.get(0), error_sums(r)))
+            .collect())
     }
 
+    /// Provider, model and latency of the newest `limit` requests of
+    /// `[from_ms, to_ms)`.
     pub(crate) fn latency_sample(
         &self,
-        _from_ms: i64,
-        _to_ms: i64,
-        _limit: usize,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
     ) -> Result<Vec<LatencySample>> {
-        not_yet()
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.conn().query(
+            "SELECT provider, model, latency_ms FROM request_logs
+             WHERE ts >= $1 AND ts < $2 ORDER BY ts DESC LIMIT $3",
+            &[&from_ms, &to_ms, &limit],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
-    pub(crate) fn provider_minutes(&self, _first: i64, _last: i64) -> Result<Vec<(i64, Sums)>> {
-        not_yet()
+    /// All providers' totals per minute bucket in `first..=last` (only the
+    /// minutes that have rows).
+    pub(crate) fn provider_minutes(&self, first: i64, last: i64) -> Result<Vec<(i64, Sums)>> {
+        let rows = self.conn().query(
+            "SELECT bucket, sum(requests)::bigint, sum(failures)::bigint, sum(latency_ms_total),
+                    sum(tokens_in)::bigint, sum(tokens_out)::bigint
+             FROM provider_stats WHERE bucket >= $1 AND bucket <= $2 GROUP BY bucket",
+            &[&first, &last],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), error_sums(r))).collect())
     }
 
+    /// PostgreSQL's plan for the per-model totals query.
     pub(crate) fn explain_stats_by_model(&self) -> Result<Vec<String>> {
-        not_yet()
+        let rows = self
+            .conn()
+            .query(&format!("EXPLAIN {STATS_BY_MODEL}"), &[&0_i64, &1_i64])?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 }

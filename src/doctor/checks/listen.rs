@@ -144,6 +144,17 @@ fn request_log_check(text: &str, dropped: f64) -> Check {
     let error = error_label(text, "llmo_log_writer_last_error_info");
     let err = error.as_deref().unwrap_or("unknown error");
     let lock_fix = "find what holds the database's write lock (a long `sqlite3` session, a backup or sync tool: `fuser` on the database file shows it) and end it; requests are served meanwhile, their log rows are dropped once the queue is full";
+    if state == 3.0 {
+        let held = m("llmo_log_writer_holding_seconds");
+        return Check::warn(
+            g,
+            name,
+            format!(
+                "the running llmo has not reached its database for {held:.0} s ({err}): request-log rows are held in memory (queue depth {depth}) and written when it answers; past the queue's capacity they are dropped"
+            ),
+            "start the database server or restore the network path to it; requests are served meanwhile",
+        );
+    }
     if state == 1.0 {
         let mut msg = format!(
             "the running llmo's request-log writer is blocked: a database write has waited {blocked:.0} s (another process is holding the database's write lock?), queue depth {depth}"
@@ -352,6 +363,20 @@ mod tests {
     fn check_of(text: &str) -> Check {
         let dropped = metric_value(text, "llmo_log_rows_dropped_total").unwrap();
         request_log_check(text, dropped)
+    }
+
+    /// A database away: rows held, not "keeps up" and not "dropped".
+    #[test]
+    fn the_request_log_check_says_rows_are_held_while_the_database_is_away() {
+        let text = "llmo_log_queue_depth 1200\nllmo_log_rows_dropped_total 0\nllmo_log_writer_state 3\nllmo_log_writer_holding_seconds 9.5\nllmo_log_writer_last_error_info{error=\"the database server cannot be reached\"} 1\n";
+        let c = check_of(text);
+        assert_eq!(c.status, crate::doctor::Status::Warn);
+        assert!(
+            c.message.contains("has not reached its database for 10 s")
+                && c.message.contains("held in memory (queue depth 1200)"),
+            "{}",
+            c.message
+        );
     }
 
     /// Item 20: what the writer is doing, not "keeps up" during a lock and
