@@ -162,6 +162,43 @@ impl ProviderLive {
         (Ok(()), change)
     }
 
+    /// Admits one attempt as far as the circuit goes (as [`Self::acquire`]
+    /// does, the half-open trial taken at once), leaving the rate window to
+    /// the caller: the provider's limit (0 = none) comes back, to be checked
+    /// in the shared window ([`super::shared_limits`]) or, when that cannot
+    /// answer, with [`Self::take_rate`]. A refusal then gives the trial
+    /// back with [`Self::abandon`].
+    pub(crate) fn acquire_circuit(&self, now: Instant) -> (Result<u32, Refusal>, Option<Change>) {
+        let mut g = lock(&self.inner);
+        let mut change = None;
+        match g.circuit {
+            Circuit::Closed => return (Ok(g.rate.rpm()), None),
+            Circuit::Open { until } if now < until => {
+                return (Err(Refusal::CircuitOpen(until - now)), None);
+            }
+            Circuit::HalfOpen {
+                trial_in_flight: true,
+            } => return (Err(Refusal::CircuitOpen(Duration::from_secs(1))), None),
+            Circuit::Open { .. } => change = Some(g.change(State::HalfOpen)),
+            Circuit::HalfOpen { .. } => {}
+        }
+        g.circuit = Circuit::HalfOpen {
+            trial_in_flight: true,
+        };
+        (Ok(g.rate.rpm()), change)
+    }
+
+    /// The local rate window alone (after [`Self::acquire_circuit`]).
+    pub(crate) fn take_rate(&self, now: Instant) -> Result<(), Duration> {
+        lock(&self.inner).rate.try_acquire(now)
+    }
+
+    /// An admission the shared window made, noted locally (see
+    /// [`super::rate::RateWindow::note`]).
+    pub(crate) fn note_rate(&self, now: Instant) {
+        lock(&self.inner).rate.note(now);
+    }
+
     /// The provider answered (success, or a client error that proves it
     /// is up): closes a half-open circuit.
     pub(crate) fn on_success(&self, now_ms: i64) -> Option<Change> {
