@@ -86,6 +86,9 @@ mod tests {
         let e = RedisUrl::parse("cache.internal:6379").unwrap_err();
         assert!(e.contains("is not a URL"), "{e}");
         let e = RedisUrl::parse("redis://:s3cret@h:notaport").unwrap_err();
-        assert!(e.contains("not a valid Redis URL") && !e.contains("s3cret"), "{e}");
+        assert!(
+            e.contains("not a valid Redis URL") && !e.contains("s3cret"),
+            "{e}"
+        );
     }
 }

@@ -550,16 +550,23 @@ pub(crate) const SETTINGS: &[SettingDef] = &[
                 o.redis_url
                     .as_deref()
                     .map(|v| {
-                        RedisUrl::parse(v).map(Some).map_err(|message| ConfigError::BadFlag {
-                            flag: "--redis-url",
-                            message,
-                        })
+                        RedisUrl::parse(v)
+                            .map(Some)
+                            .map_err(|message| ConfigError::BadFlag {
+                                flag: "--redis-url",
+                                message,
+                            })
                     })
                     .transpose()
             },
             file: |f, _| file_str("redis_url", &f.redis_url, |v| RedisUrl::parse(v).map(Some)),
             default: || Ok(None),
-            show: |u| u.as_ref().map_or_else(|| "none (rate limits per replica)".into(), RedisUrl::to_string),
+            show: |u| {
+                u.as_ref().map_or_else(
+                    || "none (rate limits per replica)".into(),
+                    RedisUrl::to_string,
+                )
+            },
             get: |s| &s.redis_url,
             set: |s, v| s.redis_url = v,
         }),

@@ -166,7 +166,8 @@ impl SharedLimits {
         let member = inner.member.fetch_add(1, Ordering::Relaxed);
         let mut call = inner.script.key(key);
         call.arg(rpm).arg(WINDOW_MS).arg(member);
-        let answer = tokio::time::timeout(inner.timeout, call.invoke_async::<(i64, i64)>(&mut conn));
+        let answer =
+            tokio::time::timeout(inner.timeout, call.invoke_async::<(i64, i64)>(&mut conn));
         match answer.await {
             Ok(Ok((1, _))) => Some(Ok(())),
             Ok(Ok((_, wait_ms))) => Some(Err(Duration::from_millis(wait_ms.max(1) as u64))),
@@ -299,7 +300,15 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let sock = dir.path().join("redis.sock");
             let child = std::process::Command::new("redis-server")
-                .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocket"])
+                .args([
+                    "--port",
+                    "0",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--unixsocket",
+                ])
                 .arg(&sock)
                 .stdout(std::process::Stdio::null())
                 .spawn();
@@ -315,7 +324,10 @@ mod tests {
             };
             let t0 = Instant::now();
             while !sock.exists() {
-                assert!(t0.elapsed() < Duration::from_secs(10), "redis did not start");
+                assert!(
+                    t0.elapsed() < Duration::from_secs(10),
+                    "redis did not start"
+                );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             Some(s)
@@ -367,7 +379,10 @@ mod tests {
         assert_eq!(call(&mut c, "w", 2, 600).await, (1, 0));
         let (ok, wait) = call(&mut c, "w", 2, 600).await;
         assert_eq!(ok, 0, "the third in the window is refused");
-        assert!((200..=310).contains(&wait), "wait until A leaves: {wait} ms");
+        assert!(
+            (200..=310).contains(&wait),
+            "wait until A leaves: {wait} ms"
+        );
         // A refusal is not counted: the wait is the same a moment later.
         let (_, again) = call(&mut c, "w", 2, 600).await;
         assert!(again <= wait, "{again} > {wait}");
@@ -381,21 +396,33 @@ mod tests {
         assert_eq!(ok, 0);
         assert!(wait1 > wait, "{wait1} <= {wait}");
         // The window expires by itself.
-        let ttl: i64 = redis::cmd("PTTL").arg("w").query_async(&mut c).await.unwrap();
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg("w")
+            .query_async(&mut c)
+            .await
+            .unwrap();
         assert!((1..=600).contains(&ttl), "{ttl}");
 
         // Through `SharedLimits`: EVALSHA, reloaded after SCRIPT FLUSH.
         let limits = SharedLimits::new(Some(&server.url()), "t:", Duration::from_secs(1));
         limits.connect().await;
         assert_eq!(limits.check(Scope::Key(7), 1).await, Some(Ok(())));
-        let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut c).await.unwrap();
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut c)
+            .await
+            .unwrap();
         let refused = limits.check(Scope::Key(7), 1).await;
         assert!(
             matches!(refused, Some(Err(w)) if w > Duration::from_secs(59)),
             "{refused:?}"
         );
         assert_eq!(limits.check(Scope::Provider("p"), 1).await, Some(Ok(())));
-        let n: i64 = redis::cmd("ZCARD").arg("t:rl:key:7").query_async(&mut c).await.unwrap();
+        let n: i64 = redis::cmd("ZCARD")
+            .arg("t:rl:key:7")
+            .query_async(&mut c)
+            .await
+            .unwrap();
         assert_eq!(n, 1, "keys carry the prefix");
         assert!(limits.degraded().is_none());
     }
@@ -413,7 +440,11 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(limits.check(Scope::Key(1), 5).await, None);
         }
-        assert!(t0.elapsed() < Duration::from_millis(200), "{:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            t0.elapsed()
+        );
         assert!(limits.degraded().unwrap().contains("unreachable"));
         let mut m = String::new();
         limits.render_metrics(&mut m);
@@ -424,7 +455,15 @@ mod tests {
         let sock = dir.join("redis.sock");
         server.child = Some(
             std::process::Command::new("redis-server")
-                .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocket"])
+                .args([
+                    "--port",
+                    "0",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--unixsocket",
+                ])
                 .arg(&sock)
                 .stdout(std::process::Stdio::null())
                 .spawn()

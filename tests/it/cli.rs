@@ -1582,7 +1582,10 @@ redis_url = "redis://:filepass@cache7:6379"
     assert_eq!(t[9], row("upstream_max_body", "9", Source::Flag));
     assert_eq!(t[13], row("apply", "/flag/catalog.toml", Source::Flag));
     assert_eq!(t[14], row("apply_prune", "true", Source::Flag));
-    assert_eq!(t[16], row("redis_url", "redis+unix:///run/redis.sock", Source::Flag));
+    assert_eq!(
+        t[16],
+        row("redis_url", "redis+unix:///run/redis.sock", Source::Flag)
+    );
 
     // An empty file, no env, no flags: the defaults the README documents.
     let empty = env.path().join("empty.toml");
@@ -1615,7 +1618,11 @@ redis_url = "redis://:filepass@cache7:6379"
             row("apply", "none", Source::Default),
             row("apply_prune", "false", Source::Default),
             row("responses_cache", "67108864", Source::Default),
-            row("redis_url", "none (rate limits per replica)", Source::Default),
+            row(
+                "redis_url",
+                "none (rate limits per replica)",
+                Source::Default
+            ),
         ]
     );
 }
