@@ -684,6 +684,7 @@ mod tests {
                 "LLMO_APPLY_PRUNE",
                 "LLMO_LOG_FORMAT",
                 "LLMO_RESPONSES_CACHE",
+                "LLMO_REDIS_URL",
             ]
         );
         for d in SETTINGS {
@@ -711,7 +712,7 @@ mod tests {
             .map(|d| d.name)
             .collect();
         assert_eq!(listed, rows);
-        assert_eq!(listed.len(), 16);
+        assert_eq!(listed.len(), 17);
     }
 
     #[test]
@@ -875,6 +876,18 @@ mod tests {
                 "false",
                 "apply_prune = true",
                 ["true", "false", "true", "false"],
+            ),
+            case(
+                "redis_url",
+                Some(|o, _| o.redis_url = Some("redis://:pw1@flag:1".into())),
+                "rediss://env",
+                "redis_url = \"redis+unix:///file.sock\"",
+                [
+                    "redis://:***@flag:1",
+                    "rediss://env",
+                    "redis+unix:///file.sock",
+                    "none (rate limits per replica)",
+                ],
             ),
             case(
                 "admin_key",

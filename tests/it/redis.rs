@@ -220,3 +220,34 @@ async fn redis_round_trip_cost_per_limited_request() {
         metric(&gw, "llmo_redis_fallback_total").await
     );
 }
+
+/// A bad Redis URL stops `serve` with a one-line error and a hint, from
+/// the flag or the environment, its password never shown.
+#[test]
+fn a_bad_redis_url_is_a_one_line_error() {
+    let env = crate::common::Env::new();
+    let out = env.fails(&["serve", "--redis-url", "redis://:hunter2@cache:notaport"]);
+    let err = crate::common::stderr(&out);
+    assert!(err.contains("not a valid Redis URL"), "{err}");
+    assert!(
+        err.contains("hint:") && err.contains("--redis-url"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    let out = env
+        .cmd()
+        .env("LLMO_REDIS_URL", "http://:hunter2@cache")
+        .args(["serve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = crate::common::stderr(&out);
+    assert!(
+        err.contains("unsupported Redis URL scheme `http://`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("LLMO_REDIS_URL") && !err.contains("hunter2"),
+        "{err}"
+    );
+}
