@@ -332,6 +332,33 @@ mod tests {
     }
 
     #[test]
+    fn the_circuit_alone_admits_and_leaves_the_window_to_the_caller() {
+        let cfg = BreakerConfig {
+            failures: 1,
+            cooldown: Duration::from_secs(1),
+        };
+        let p = ProviderLive::default();
+        p.set_rpm(1);
+        let t0 = Instant::now();
+        assert_eq!(p.acquire_circuit(t0).0, Ok(1));
+        assert_eq!(p.acquire_circuit(t0).0, Ok(1), "no window taken");
+        p.note_rate(t0);
+        assert!(p.take_rate(t0).is_err(), "the noted admission counts");
+        p.on_failure(t0, 0, "x", cfg);
+        assert!(matches!(
+            p.acquire_circuit(t0).0,
+            Err(Refusal::CircuitOpen(_))
+        ));
+        let t1 = t0 + Duration::from_secs(2);
+        let (r, ch) = p.acquire_circuit(t1);
+        assert_eq!((r, ch.map(|c| c.state)), (Ok(1), Some(State::HalfOpen)));
+        assert!(p.acquire_circuit(t1).0.is_err(), "one trial at a time");
+        // The shared window refused it: the trial is given back.
+        p.abandon();
+        assert_eq!(p.acquire_circuit(t1).0, Ok(1));
+    }
+
+    #[test]
     fn an_abandoned_trial_frees_the_slot() {
         let cfg = BreakerConfig {
             failures: 1,

@@ -622,6 +622,11 @@ async fn admit_shared(shared: &Shared, p: &ProviderRt) -> Result<(), Refusal> {
     if rpm == 0 {
         return Ok(());
     }
+    // A client gone while Redis answers gives a half-open trial back too.
+    let mut trial = TrialGuard {
+        provider: p,
+        armed: true,
+    };
     let rate = match shared.limits.check(Scope::Provider(&p.name), rpm).await {
         Some(Ok(())) => {
             p.live.note_rate(Instant::now());
@@ -630,10 +635,9 @@ async fn admit_shared(shared: &Shared, p: &ProviderRt) -> Result<(), Refusal> {
         Some(Err(wait)) => Err(wait),
         None => p.live.take_rate(Instant::now()),
     };
-    rate.map_err(|wait| {
-        p.live.abandon();
-        Refusal::RateLimited(wait)
-    })
+    // Refused: the guard's drop gives the trial back.
+    trial.armed = rate.is_err();
+    rate.map_err(Refusal::RateLimited)
 }
 
 /// Tries one candidate, retrying it as the [`RetryPolicy`] says: `Some`
