@@ -427,6 +427,25 @@ mod tests {
         assert!(limits.degraded().is_none());
     }
 
+    /// `rediss://` builds its TLS client (rustls with ring, no panic for a
+    /// missing crypto provider); a server that is no TLS Redis is "down".
+    #[tokio::test]
+    async fn a_tls_url_to_a_server_that_speaks_no_tls_is_down_not_a_crash() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                drop(s);
+            }
+        });
+        let url = RedisUrl::parse(&format!("rediss://:pw@127.0.0.1:{port}")).unwrap();
+        let limits = SharedLimits::new(Some(&url), "t:", CALL_TIMEOUT);
+        limits.connect().await;
+        assert_eq!(limits.check(Scope::Key(1), 1).await, None);
+        let note = limits.degraded().unwrap();
+        assert!(note.contains("rediss://:***@127.0.0.1"), "{note}");
+    }
+
     #[tokio::test]
     async fn an_unreachable_redis_falls_back_at_once_and_comes_back() {
         let Some(mut server) = Server::start().await else {
