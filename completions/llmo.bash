@@ -620,7 +620,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__doctor)
-            opts="-q -v -h -V --probe --probe-timeout --admin-key-file --db --config --json --quiet --verbose --log-format --help --version"
+            opts="-q -v -h -V --probe --probe-timeout --admin-key-file --redis-url --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -631,6 +631,10 @@ _llmo() {
                     return 0
                     ;;
                 --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --redis-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2294,7 +2298,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__serve)
-            opts="-q -v -h -V --listen --allow-anonymous --max-body --log-retention --shutdown-timeout --upstream-max-body --exit-on-error --apply --apply-prune --admin-key-file --db --config --json --quiet --verbose --log-format --help --version"
+            opts="-q -v -h -V --listen --allow-anonymous --max-body --log-retention --shutdown-timeout --upstream-max-body --exit-on-error --apply --apply-prune --admin-key-file --redis-url --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2325,6 +2329,10 @@ _llmo() {
                     return 0
                     ;;
                 --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --redis-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -262,7 +262,8 @@ struct ReadyBody<'a> {
     fix: Option<&'a str>,
     providers: Vec<ProviderHealth<'a>>,
     /// What works less than it should while the gateway still serves (the
-    /// database away, the request log holding or dropping rows): notes for
+    /// database away, the request log holding or dropping rows, Redis
+    /// unreachable so rate limits are per replica): notes for
     /// operators, never a reason to leave the load balancer.
     degraded: Vec<String>,
     server: ServerFacts,
@@ -414,6 +415,7 @@ fn degraded(shared: &Shared) -> Vec<String> {
             _ => {}
         }
     }
+    notes.extend(shared.limits.degraded());
     notes
 }
 
@@ -433,6 +435,7 @@ fn metrics(shared: &Shared) -> Response<Body> {
         && shared.reads_failing().is_none()
         && writer.is_none_or(|v| v.state == "ok" || v.state == "blocked");
     super::metrics::render_db_up(&mut text, up);
+    shared.limits.render_metrics(&mut text);
     let mut res = Response::new(Body::full(text));
     res.headers_mut().insert(
         CONTENT_TYPE,
