@@ -44,6 +44,9 @@ pub(crate) use conn::connect;
 pub struct PgStore {
     client: Arc<Mutex<Client>>,
     url: PgUrl,
+    /// Whether [`PgStore::conn`] replaces a closed connection (not for
+    /// doctor's read-only session).
+    reopen: bool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -60,13 +63,25 @@ impl PgStore {
         PgStore {
             client: Arc::new(Mutex::new(client)),
             url: url.clone(),
+            reopen: true,
         }
     }
 
     /// The connection (a panicked holder leaves it usable: every write is
-    /// its own transaction, rolled back by the server if unfinished).
+    /// its own transaction, rolled back by the server if unfinished). One
+    /// the server or the network closed (a restart, an outage) is replaced
+    /// here by a new one, so the catalog worker, the admin API and the
+    /// stored-responses reader resume by themselves once the server is back;
+    /// while it cannot be reached the closed one stays and the query fails
+    /// as `Unreachable`.
     pub(crate) fn conn(&self) -> MutexGuard<'_, Client> {
-        self.client.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut c = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.reopen && c.is_closed() {
+            if let Ok(fresh) = connect(&self.url, "store") {
+                *c = fresh;
+            }
+        }
+        c
     }
 
     /// Connects for normal work; the caller migrates. The database itself
@@ -87,7 +102,9 @@ impl PgStore {
     pub(crate) fn open_for_inspection(url: &PgUrl) -> Result<PgStore> {
         let mut client = connect(url, "doctor")?;
         client.batch_execute("SET default_transaction_read_only = on")?;
-        Ok(PgStore::new(client, url))
+        let mut store = PgStore::new(client, url);
+        store.reopen = false;
+        Ok(store)
     }
 
     /// PostgreSQL checks its pages itself (checksums, WAL): the answer is
