@@ -24,6 +24,7 @@ mod logs_json;
 mod memory;
 mod messages;
 mod migrate;
+mod pg;
 #[cfg(unix)]
 mod readme;
 mod recorder;

@@ -15,7 +15,7 @@ pub(super) fn not_yet<T>() -> Result<T> {
 
 /// The request-log writer's own connection (`llmo-log-writer`).
 pub(crate) struct PgLogWriter {
-    pub(super) client: postgres::Client,
+    pub(super) client: super::Conn,
 }
 
 impl PgLogWriter {
@@ -42,7 +42,9 @@ impl PgLogWriter {
                 });
             }
         }
-        Ok(PgLogWriter { client })
+        Ok(PgLogWriter {
+            client: super::Conn::new(client),
+        })
     }
 
     pub(crate) fn write_batch(&mut self, _logs: &[LogRow], _health: &[HealthChange]) -> Result<()> {
