@@ -18,6 +18,7 @@ pub enum Cmd {
         #[arg(long)]
         dry_run: bool,
         /// Skip the backup copy (`VACUUM INTO <db>.backup-v<N>-<time>`) of a non-empty database
+        /// (PostgreSQL: no copy is taken; the `pg_dump` command to take one is printed)
         #[arg(long)]
         no_backup: bool,
     },
@@ -117,6 +118,7 @@ fn print_applied(ctx: &Ctx, report: &crate::db::OpenReport) {
         p.json(&serde_json::json!({
             "created": report.created,
             "backup": report.backup,
+            "backup_note": report.backup_note,
             "version": report.version,
             "applied": applied,
         }));
@@ -127,6 +129,9 @@ fn print_applied(ctx: &Ctx, report: &crate::db::OpenReport) {
     }
     if let Some(b) = &report.backup {
         p.status(&format!("backed up the database to {}", b.display()));
+    }
+    if let Some(note) = &report.backup_note {
+        p.status(note);
     }
     if report.applied.is_empty() {
         p.status(&format!(

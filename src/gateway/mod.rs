@@ -390,6 +390,9 @@ fn log_open_report(r: &OpenReport) {
     if let Some(b) = &r.backup {
         tracing::info!("backed up the database to {}", b.display());
     }
+    if let Some(note) = &r.backup_note {
+        tracing::info!("{note}");
+    }
     if r.applied.is_empty() {
         tracing::info!("migrations: schema is current (version {})", r.version);
     } else {

@@ -118,6 +118,45 @@ pub(crate) fn parse(url: &PgUrl, role: &'static str) -> Result<Parsed> {
     })
 }
 
+/// A driver connection that may be dropped anywhere: closing one blocks on
+/// the driver's own runtime, which cannot start on a tokio runtime's thread
+/// (the gateway's stores live in `Arc`s that an async task may drop last),
+/// so there it is closed on a short-lived thread of its own.
+pub(crate) struct Conn(std::mem::ManuallyDrop<Client>);
+
+impl Conn {
+    pub(crate) fn new(c: Client) -> Conn {
+        Conn(std::mem::ManuallyDrop::new(c))
+    }
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.0
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // SAFETY: taken once, here, and never used again.
+        let c = unsafe { std::mem::ManuallyDrop::take(&mut self.0) };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::Builder::new()
+                .name("llmo-pg-close".into())
+                .spawn(move || drop(c));
+        } else {
+            drop(c);
+        }
+    }
+}
+
 /// Opens one connection for `role` (it names the connection in
 /// `pg_stat_activity` as `llmo-<role>`).
 pub(crate) fn connect(url: &PgUrl, role: &'static str) -> Result<Client> {
@@ -169,17 +208,12 @@ fn percent_decode(s: &str) -> String {
 #[derive(Debug)]
 struct ConnectError {
     location: String,
-    inner: postgres::Error,
+    inner: Words,
 }
 
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let inner = self.inner.to_string();
-        let detail = match std::error::Error::source(&self.inner) {
-            Some(s) if !inner.contains(&s.to_string()) => format!("{inner}: {s}"),
-            _ => inner,
-        };
-        write!(f, "`{}`: {detail}", self.location)
+        write!(f, "`{}`: {}", self.location, self.inner)
     }
 }
 
@@ -219,7 +253,7 @@ fn connect_error(url: &PgUrl, e: postgres::Error) -> StoreError {
             kind,
             ConnectError {
                 location: url.to_string(),
-                inner: e,
+                inner: Words(e),
             },
         ));
     }
@@ -244,7 +278,33 @@ pub(crate) fn classify(e: postgres::Error) -> StoreError {
             };
         }
     }
-    StoreError::Database(DatabaseError::new(fault_of(&e), e))
+    StoreError::Database(DatabaseError::new(fault_of(&e), Words(e)))
+}
+
+/// The driver's error shown in the server's words (the driver's own
+/// Display of a server error is just "db error"), or with its cause.
+#[derive(Debug)]
+struct Words(postgres::Error);
+
+impl std::fmt::Display for Words {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => f.write_str(db.message()),
+            None => {
+                let outer = self.0.to_string();
+                match std::error::Error::source(&self.0) {
+                    Some(s) if !outer.contains(&s.to_string()) => write!(f, "{outer}: {s}"),
+                    _ => f.write_str(&outer),
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for Words {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }
 
 fn fault_of(e: &postgres::Error) -> FaultKind {
@@ -433,5 +493,154 @@ impl ServerCertVerifier for AnyName {
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::tests::{test_pg_url, url_with_database};
+
+    fn url(s: &str) -> PgUrl {
+        PgUrl::parse(s).unwrap()
+    }
+
+    #[test]
+    fn the_url_keeps_the_operators_settings_and_gets_llmos_defaults() {
+        let p = parse(
+            &url("postgres://u:pw@db:5433/llmo?sslmode=verify-full&sslrootcert=/etc/ca%20x.pem"),
+            "admin",
+        )
+        .unwrap();
+        assert_eq!(p.ssl, SslMode::VerifyFull);
+        assert_eq!(p.root_cert.as_deref(), Some("/etc/ca x.pem"));
+        assert_eq!(p.config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        assert_eq!(p.config.get_application_name(), Some("llmo-admin"));
+        assert_eq!(p.config.get_options(), Some("-c statement_timeout=30000"));
+        assert_eq!(p.config.get_keepalives_idle(), KEEPALIVE_IDLE);
+        assert_eq!(p.config.get_dbname(), Some("llmo"));
+        assert_eq!(p.config.get_ports(), [5433]);
+
+        // What the URL sets wins; libpq's default mode is prefer.
+        let p = parse(
+            &url("postgres://u@db/llmo?connect_timeout=2&application_name=mine&options=-c%20statement_timeout%3D5s"),
+            "store",
+        )
+        .unwrap();
+        assert_eq!(p.ssl, SslMode::Prefer);
+        assert_eq!(
+            p.config.get_connect_timeout(),
+            Some(&Duration::from_secs(2))
+        );
+        assert_eq!(p.config.get_application_name(), Some("mine"));
+        assert_eq!(p.config.get_options(), Some("-c statement_timeout=5s"));
+
+        for (mode, want) in [
+            ("disable", SslMode::Disable),
+            ("require", SslMode::Require),
+            ("verify-ca", SslMode::VerifyCa),
+        ] {
+            let p = parse(&url(&format!("postgres://h/d?sslmode={mode}")), "x").unwrap();
+            assert_eq!(p.ssl, want);
+        }
+    }
+
+    #[test]
+    fn a_bad_url_is_an_open_error_with_the_password_masked() {
+        let e = parse(&url("postgres://u:hunter2@h/d?sslmode=verify"), "x").unwrap_err();
+        let msg = e.to_string();
+        assert_eq!(
+            msg,
+            "cannot open database `postgres://u:***@h/d?sslmode=verify`: unknown sslmode `verify`"
+        );
+        assert!(e.hint().unwrap().contains("verify-full"));
+        let e = parse(&url("postgres://u:hunter2@h/d?bogus=1"), "x").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(e.to_string().contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn an_unreachable_server_is_a_fault_named_with_the_masked_location() {
+        // A port nothing listens on (bound, then released).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let Err(e) = connect(
+            &url(&format!(
+                "postgres://u:hunter2@127.0.0.1:{port}/d?sslmode=disable"
+            )),
+            "x",
+        ) else {
+            panic!("connected to a closed port")
+        };
+        assert_eq!(e.fault(), FaultKind::Unreachable);
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "database error: the database server cannot be reached (`postgres://u:***@127.0.0.1:{port}/d?sslmode=disable`: "
+            )),
+            "{msg}"
+        );
+        assert!(!msg.contains("hunter2") && !msg.contains('\n'), "{msg}");
+        assert!(e.is_user_error());
+        assert!(e.hint().unwrap().contains("llmo doctor"));
+    }
+
+    #[test]
+    fn server_errors_become_fault_kinds() {
+        let Some(admin) = test_pg_url() else { return };
+        let Some(db) = crate::db::tests::PgTempDb::create() else {
+            return;
+        };
+        let u = url(&db.url);
+        let mut a = connect(&u, "test").unwrap();
+        a.batch_execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
+            .unwrap();
+
+        // Read-only.
+        a.batch_execute("SET default_transaction_read_only = on")
+            .unwrap();
+        let e = StoreError::from(a.execute("INSERT INTO t VALUES (2)", &[]).unwrap_err());
+        assert_eq!(e.fault(), FaultKind::ReadOnly);
+        assert!(
+            e.to_string()
+                .starts_with("database error: the database is read-only ("),
+            "{e}"
+        );
+        a.batch_execute("SET default_transaction_read_only = off")
+            .unwrap();
+
+        // Another session holds the row: lock_timeout is Busy.
+        let mut b = connect(&u, "test").unwrap();
+        let mut tx = a.transaction().unwrap();
+        tx.execute("UPDATE t SET x = 3", &[]).unwrap();
+        b.batch_execute("SET lock_timeout = 50").unwrap();
+        let e = StoreError::from(b.execute("UPDATE t SET x = 4", &[]).unwrap_err());
+        assert!(e.is_busy(), "{e}");
+        tx.rollback().unwrap();
+
+        // The server ends the session: Unreachable.
+        let pid: i32 = b.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+        let mut sup = ::postgres::Client::connect(&admin, ::postgres::NoTls).unwrap();
+        sup.execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .unwrap();
+        let e = StoreError::from(b.query_one("SELECT 1", &[]).unwrap_err());
+        assert_eq!(e.fault(), FaultKind::Unreachable, "{e}");
+
+        // Anything else keeps the server's words.
+        let e = StoreError::from(a.execute("INSERT INTO nope VALUES (1)", &[]).unwrap_err());
+        assert_eq!(e.fault(), FaultKind::Other);
+        assert!(e.to_string().contains("\"nope\" does not exist"), "{e}");
+    }
+
+    #[test]
+    fn url_with_database_swaps_only_the_path() {
+        assert_eq!(
+            url_with_database("postgres://p@127.0.0.1:5/postgres?sslmode=disable", "x"),
+            "postgres://p@127.0.0.1:5/x?sslmode=disable"
+        );
+        assert_eq!(url_with_database("postgres://p@h", "x"), "postgres://p@h/x");
     }
 }

@@ -44,3 +44,45 @@ pub(super) fn newer_database_is_refused_untouched(t: TestStore) {
     assert_eq!(after.migrations.len(), before.migrations.len());
     assert_eq!(t.store.config_version().unwrap(), v);
 }
+
+/// Five processes (here threads, each its own connection) opening one empty
+/// PostgreSQL database at once: one applies every migration under the
+/// advisory lock, the others wait for it and find nothing left to do; all
+/// five open.
+#[test]
+fn concurrent_opens_on_postgres_apply_each_migration_once() {
+    use crate::db::{DbLocation, PgUrl};
+    let Some(db) = super::PgTempDb::create() else {
+        return;
+    };
+    let loc = DbLocation::Postgres(PgUrl::parse(&db.url).unwrap());
+    let reports: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..5)
+            .map(|_| s.spawn(|| Store::open(loc.clone()).map(|(_, r)| r)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut applied = Vec::new();
+    for r in reports {
+        applied.extend(r.unwrap().applied);
+    }
+    applied.sort();
+    let want: Vec<_> = known().into_iter().map(|(v, n, _)| (v, n)).collect();
+    assert_eq!(applied, want, "each migration applied exactly once in all");
+    let st = Store::open_existing(loc)
+        .unwrap()
+        .unwrap()
+        .migration_status()
+        .unwrap();
+    assert!(st.problems.is_empty() && st.pending().next().is_none());
+}
+
+/// The engines carry the same migrations, by version and name, so
+/// `llmo migrate status` reads the same on both.
+#[test]
+fn every_engine_has_the_same_versions_and_names() {
+    let names = |v: Vec<(i64, String, u64)>| -> Vec<(i64, String)> {
+        v.into_iter().map(|(v, n, _)| (v, n)).collect()
+    };
+    assert_eq!(names(known()), names(crate::db::postgres::migrate::known()));
+}
