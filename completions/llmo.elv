@@ -576,7 +576,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
             cand --dry-run 'Show what would be applied, change nothing'
-            cand --no-backup 'Skip the backup copy (`VACUUM INTO <db>.backup-v<N>-<time>`) of a non-empty database'
+            cand --no-backup 'Skip the backup copy (`VACUUM INTO <db>.backup-v<N>-<time>`) of a non-empty database (PostgreSQL: no copy is taken; the `pg_dump` command to take one is printed)'
             cand --json 'Print machine-readable JSON instead of tables'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'

@@ -387,7 +387,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subco
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
 json\t''"
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l dry-run -d 'Show what would be applied, change nothing'
-complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l no-backup -d 'Skip the backup copy (`VACUUM INTO <db>.backup-v<N>-<time>`) of a non-empty database'
+complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l no-backup -d 'Skip the backup copy (`VACUUM INTO <db>.backup-v<N>-<time>`) of a non-empty database (PostgreSQL: no copy is taken; the `pg_dump` command to take one is printed)'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -s q -l quiet -d 'Print only data and errors'
 complete -c llmo -n "__fish_llmo_using_subcommand migrate; and __fish_seen_subcommand_from up" -s v -l verbose -d 'Print more detail (and debug logs)'

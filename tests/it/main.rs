@@ -24,6 +24,8 @@ mod logs_json;
 mod memory;
 mod messages;
 mod migrate;
+mod pg;
+mod pg_outage;
 #[cfg(unix)]
 mod readme;
 mod recorder;

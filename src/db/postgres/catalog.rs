@@ -435,7 +435,7 @@ impl PgStore {
     }
 
     pub(crate) fn catalog_versions(&self) -> Result<Versions> {
-        read_versions(&mut *self.conn())
+        read_versions(&mut **self.conn())
     }
 
     pub(crate) fn load_key_changes(

@@ -118,6 +118,45 @@ pub(crate) fn parse(url: &PgUrl, role: &'static str) -> Result<Parsed> {
     })
 }
 
+/// A driver connection that may be dropped anywhere: closing one blocks on
+/// the driver's own runtime, which cannot start on a tokio runtime's thread
+/// (the gateway's stores live in `Arc`s that an async task may drop last),
+/// so there it is closed on a short-lived thread of its own.
+pub(crate) struct Conn(std::mem::ManuallyDrop<Client>);
+
+impl Conn {
+    pub(crate) fn new(c: Client) -> Conn {
+        Conn(std::mem::ManuallyDrop::new(c))
+    }
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.0
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // SAFETY: taken once, here, and never used again.
+        let c = unsafe { std::mem::ManuallyDrop::take(&mut self.0) };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::Builder::new()
+                .name("llmo-pg-close".into())
+                .spawn(move || drop(c));
+        } else {
+            drop(c);
+        }
+    }
+}
+
 /// Opens one connection for `role` (it names the connection in
 /// `pg_stat_activity` as `llmo-<role>`).
 pub(crate) fn connect(url: &PgUrl, role: &'static str) -> Result<Client> {

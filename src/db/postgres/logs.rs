@@ -141,7 +141,7 @@ fn busy(message: &str) -> StoreError {
 pub(crate) struct PgLogWriter {
     /// Boxed: the driver's client carries its own runtime, and the
     /// `LogWriter` enum stays the size of its SQLite variant.
-    pub(super) client: Box<Client>,
+    pub(super) client: Box<super::Conn>,
     url: PgUrl,
     prepared: Prepared,
     totals: BatchTotals,
@@ -177,7 +177,7 @@ impl PgLogWriter {
         }
         let prepared = Prepared::new(&mut client)?;
         Ok(PgLogWriter {
-            client: Box::new(client),
+            client: Box::new(super::Conn::new(client)),
             url: url.clone(),
             prepared,
             totals: BatchTotals::default(),
@@ -193,7 +193,7 @@ impl PgLogWriter {
         if self.client.is_closed() {
             let mut client = super::connect(&self.url, "log-writer")?;
             self.prepared = Prepared::new(&mut client)?;
-            *self.client = client;
+            *self.client = super::Conn::new(client);
             tracing::info!("request-log writer reconnected to the database");
         }
         Ok(())
@@ -684,7 +684,7 @@ mod tests {
         }
     }
 
-    fn raw(t: &TestStore) -> std::sync::MutexGuard<'_, postgres::Client> {
+    fn raw(t: &TestStore) -> std::sync::MutexGuard<'_, super::super::Conn> {
         match &t.store {
             Store::Postgres(s) => s.conn(),
             Store::Sqlite(_) => unreachable!("a PostgreSQL store"),

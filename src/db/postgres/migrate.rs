@@ -12,9 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use postgres::Client;
-
-use super::PgStore;
+use super::{Conn, PgStore};
 use crate::db::migrate::HistoryRow;
 use crate::db::{Result, StoreError};
 
@@ -114,7 +112,7 @@ impl PgStore {
             .set_abort_divergent(true)
             .set_abort_missing(true)
             .set_grouped(false)
-            .run(&mut *c)
+            .run(&mut **c)
             .map_err(|e| migration_error(&e, pending, backup))?;
         Ok(())
     }
@@ -124,7 +122,7 @@ impl PgStore {
 /// the session its statement timeout back (and the server releases the
 /// lock anyway if the session ends first).
 pub(crate) struct MigrationLock {
-    client: Arc<Mutex<Client>>,
+    client: Arc<Mutex<Conn>>,
 }
 
 impl Drop for MigrationLock {

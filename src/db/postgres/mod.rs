@@ -16,8 +16,6 @@
 //! in-memory snapshot and hands log rows to the writer's queue.
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use postgres::Client;
-
 use super::info::{FileSizes, PageStats};
 use super::{PgUrl, Result};
 
@@ -34,7 +32,7 @@ mod responses;
     reason = "the engine's interface (interface.md): db copy and doctor use them"
 )]
 pub(crate) use conn::classify;
-pub(crate) use conn::connect;
+pub(crate) use conn::{connect, Conn};
 
 /// A connection to an llmo PostgreSQL database. (`pub` only because it is
 /// the payload of the public [`Store::Postgres`](crate::db::Store)
@@ -42,8 +40,11 @@ pub(crate) use conn::connect;
 /// contended: one store, one thread at a time) because the driver needs
 /// `&mut` for every query and the migration lock's guard must reach it too.
 pub struct PgStore {
-    client: Arc<Mutex<Client>>,
+    client: Arc<Mutex<Conn>>,
     url: PgUrl,
+    /// Whether [`PgStore::conn`] replaces a closed connection (not for
+    /// doctor's read-only session).
+    reopen: bool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -56,17 +57,29 @@ impl std::fmt::Debug for PgStore {
 }
 
 impl PgStore {
-    fn new(client: Client, url: &PgUrl) -> PgStore {
+    fn new(client: postgres::Client, url: &PgUrl) -> PgStore {
         PgStore {
-            client: Arc::new(Mutex::new(client)),
+            client: Arc::new(Mutex::new(Conn::new(client))),
             url: url.clone(),
+            reopen: true,
         }
     }
 
     /// The connection (a panicked holder leaves it usable: every write is
-    /// its own transaction, rolled back by the server if unfinished).
-    pub(crate) fn conn(&self) -> MutexGuard<'_, Client> {
-        self.client.lock().unwrap_or_else(PoisonError::into_inner)
+    /// its own transaction, rolled back by the server if unfinished). One
+    /// the server or the network closed (a restart, an outage) is replaced
+    /// here by a new one, so the catalog worker, the admin API and the
+    /// stored-responses reader resume by themselves once the server is back;
+    /// while it cannot be reached the closed one stays and the query fails
+    /// as `Unreachable`.
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Conn> {
+        let mut c = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.reopen && c.is_closed() {
+            if let Ok(fresh) = connect(&self.url, "store") {
+                *c = Conn::new(fresh);
+            }
+        }
+        c
     }
 
     /// Connects for normal work; the caller migrates. The database itself
@@ -87,7 +100,9 @@ impl PgStore {
     pub(crate) fn open_for_inspection(url: &PgUrl) -> Result<PgStore> {
         let mut client = connect(url, "doctor")?;
         client.batch_execute("SET default_transaction_read_only = on")?;
-        Ok(PgStore::new(client, url))
+        let mut store = PgStore::new(client, url);
+        store.reopen = false;
+        Ok(store)
     }
 
     /// PostgreSQL checks its pages itself (checksums, WAL): the answer is
