@@ -115,13 +115,17 @@ fn print_applied(ctx: &Ctx, report: &crate::db::OpenReport) {
             .iter()
             .map(|(version, name)| serde_json::json!({ "version": version, "name": name }))
             .collect();
-        p.json(&serde_json::json!({
+        let mut v = serde_json::json!({
             "created": report.created,
             "backup": report.backup,
-            "backup_note": report.backup_note,
             "version": report.version,
             "applied": applied,
-        }));
+        });
+        // PostgreSQL's `pg_dump` advice, only where there is one.
+        if let (Some(note), Some(o)) = (&report.backup_note, v.as_object_mut()) {
+            o.insert("backup_note".into(), note.as_str().into());
+        }
+        p.json(&v);
         return;
     }
     if report.created {
