@@ -47,6 +47,7 @@ pub mod catalog;
 pub mod catalog_state;
 pub mod logs;
 pub mod migrate;
+pub mod paging;
 pub mod responses;
 mod sqlite;
 #[cfg(test)]

@@ -184,7 +184,7 @@ async fn missing_and_wrong_keys_get_401_and_the_right_key_gets_in() {
     assert_eq!(bare.status, 401);
     let right = h.call("GET", "/providers", None).await;
     assert_eq!(right.status, 200);
-    assert_eq!(right.body, json!({"data": []}));
+    assert_eq!(right.body, json!({"data": [], "next": null}));
     for r in [&none, &wrong, &right] {
         assert_eq!(
             r.raw.header("content-security-policy"),
