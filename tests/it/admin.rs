@@ -727,7 +727,7 @@ fn llmo_hash(key: &str) -> String {
 
 // ------------------------------------------------------- logs and stats
 
-const T0: i64 = 1_800_000_000_000;
+pub(crate) const T0: i64 = 1_800_000_000_000;
 
 /// `n` log rows one second apart from T0 (newest last), models and
 /// providers cycling, every 10th a 502, plus matching provider_stats.
@@ -735,7 +735,7 @@ fn seed_logs(db: &std::path::Path, n: i64) {
     seed(db, n, true);
 }
 
-fn seed(db: &std::path::Path, n: i64, with_stats: bool) {
+pub(crate) fn seed(db: &std::path::Path, n: i64, with_stats: bool) {
     let (store, _) = llmo::db::Store::open(db).unwrap();
     drop(store);
     let conn = rusqlite::Connection::open(db).unwrap();

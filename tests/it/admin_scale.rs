@@ -265,3 +265,79 @@ async fn catalog_lists_at_100k_keys_and_10k_models() {
         assert!(bytes < 1_000_000, "{path}: {bytes} bytes");
     }
 }
+
+/// A filter no index serves in time order reads at most `LOG_SCAN_ROWS`
+/// rows per page and says how far back it searched; `next` goes on from
+/// there. Filters an index serves (none, status, a time range) are exact.
+#[tokio::test]
+async fn log_filters_answer_after_a_bounded_scan() {
+    use crate::admin::{seed, T0};
+    use llmo::db::logs::LOG_SCAN_ROWS;
+    let h = H::new();
+    let n = LOG_SCAN_ROWS as i64 * 3 / 2;
+    seed(&h.db(), n, false);
+    // The newest LOG_SCAN_ROWS rows are searched, back to this one's time.
+    let floor = T0 + (n - LOG_SCAN_ROWS as i64) * 1000;
+
+    let t = Instant::now();
+    let none = h.ok("/logs?model=no-such-model").await;
+    eprintln!("model without rows, {n} rows logged: {:?}", t.elapsed());
+    assert_eq!(none["data"], json!([]));
+    assert_eq!(none["complete"], false);
+    assert_eq!(none["scanned_until"], floor);
+    assert_eq!(none["next"], format!("{floor}-0"));
+    let msg = none["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("newest {LOG_SCAN_ROWS} requests")),
+        "{msg}"
+    );
+    assert!(msg.contains("`next`") && msg.contains("`from`"), "{msg}");
+    // Going on searches the rest: fewer rows than the bound, so complete.
+    let rest = h
+        .ok(&format!("/logs?model=no-such-model&cursor={floor}-0"))
+        .await;
+    assert_eq!(
+        (&rest["data"], &rest["complete"], &rest["next"]),
+        (&json!([]), &json!(true), &Value::Null)
+    );
+    // A narrow time range holds fewer rows than the bound: exact, complete.
+    let narrow = h
+        .ok(&format!("/logs?key=nobody&from={T0}&to={}", T0 + 600_000))
+        .await;
+    assert_eq!(
+        (&narrow["complete"], &narrow["next"]),
+        (&json!(true), &Value::Null)
+    );
+    // Dense matches fill the page long before the bound.
+    for q in [
+        "model=claude",
+        "provider=an",
+        "errors=true",
+        "error_type=upstream_error",
+    ] {
+        let page = h.ok(&format!("/logs?{q}&limit=100")).await;
+        assert_eq!(page["data"].as_array().unwrap().len(), 100, "{q}");
+        assert_eq!(page["complete"], true, "{q}");
+    }
+    let et = h.ok("/logs?error_type=upstream_error&limit=5").await;
+    assert!(et["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["error_type"] == "upstream_error" && r["status"] == 502));
+    // Rows logged before V3 have no api: a filter on it finds none, bounded.
+    let api = h.ok("/logs?api=chat").await;
+    assert_eq!(
+        (&api["data"], &api["complete"]),
+        (&json!([]), &json!(false))
+    );
+    // The bound reads the time index only.
+    let (store, _) = llmo::db::Store::open(h.db()).unwrap();
+    let f = llmo::db::logs::LogFilter {
+        model: Some("x".into()),
+        ..Default::default()
+    };
+    let plan = store.explain_query_logs(&f, None).unwrap().join(" | ");
+    assert!(plan.contains("COVERING INDEX request_logs_by_ts"), "{plan}");
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+}

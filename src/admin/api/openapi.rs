@@ -150,6 +150,16 @@ fn logs_params() -> Vec<Value> {
         query_param("status", "integer", "Only this HTTP status"),
         query_param("errors", "boolean", "Only failed requests (status >= 400)"),
         query_param("key", "string", "Only this client key (by name)"),
+        query_param(
+            "api",
+            "string",
+            "Only this API (`chat`, `embeddings`, `models`, `messages`, `responses`, `other`)",
+        ),
+        query_param(
+            "error_type",
+            "string",
+            "Only failed requests of this error class (e.g. `upstream_error`)",
+        ),
         query_param("cursor", "string", "`next` of the previous page"),
         query_param("limit", "integer", "Rows per page, 1 to 1000 (default 50)"),
     ]);
@@ -283,7 +293,12 @@ fn read_paths() -> Map<String, Value> {
     paths.insert(
         "/admin/logs".into(),
         json!({
-                "get": op("listLogs", "Request logs, newest first, keyset-paginated", logs_params(), None, ("200", ok_ref("One page", json!({"type": "object", "properties": {"data": {"type": "array", "items": r("LogEntry")}, "next": {"type": ["string", "null"], "description": "Cursor of the next (older) page; null on the last"}}}))))
+                "get": op("listLogs", "Request logs, newest first, keyset-paginated. A filter on model, provider, key, errors, api or error_type reads at most 100000 requests per page: a page that stops there before it is full has `complete: false`", logs_params(), None, ("200", ok_ref("One page", json!({"type": "object", "properties": {
+                    "data": {"type": "array", "items": r("LogEntry")},
+                    "next": {"type": ["string", "null"], "description": "Cursor of the next (older) page; null on the last"},
+                    "complete": {"type": "boolean", "description": "false when the page stopped at the scan bound before it was full: older requests were not searched yet (follow `next`)"},
+                    "scanned_until": {"type": ["integer", "null"], "description": "When not complete: the oldest time searched (epoch ms)"},
+                    "message": {"type": ["string", "null"], "description": "When not complete: how far the search went and how to go on"}}}))))
             }),
     );
     paths.insert(

@@ -616,7 +616,7 @@ async function pageLogs() {
   const f = logState.filters;
   const q = new URLSearchParams();
   if (f.range) q.set("from", String(Date.now() - Number(f.range)));
-  for (const k of ["model", "provider", "status", "key"]) if (f[k]) q.set(k, f[k]);
+  for (const k of ["model", "provider", "status", "key", "api", "error_type"]) if (f[k]) q.set(k, f[k]);
   if (f.errors) q.set("errors", "true");
   q.set("limit", "50");
   const cursor = logState.cursors[logState.cursors.length - 1];
@@ -625,13 +625,14 @@ async function pageLogs() {
   try { page = await api("GET", "/logs?" + q.toString()); } catch (e) { if (e.status !== 400) throw e; error = e; page = { data: [], next: null }; }
 
   const inp = (k, ph) => h("input", { value: f[k] || "", placeholder: ph, autocomplete: "off" });
-  const inputs = { model: inp("model", "any"), provider: inp("provider", "any"), status: inp("status", "e.g. 502"), key: inp("key", "any") };
+  const inputs = { model: inp("model", "any"), provider: inp("provider", "any"), status: inp("status", "e.g. 502"), key: inp("key", "any"), api: inp("api", "e.g. chat"), error_type: inp("error_type", "e.g. upstream_error") };
   const range = h("select", {}, [["900000", "Last 15 min"], ["3600000", "Last hour"], ["86400000", "Last 24 hours"], ["604800000", "Last 7 days"], ["", "All time"]]
     .map(([v, l]) => h("option", { value: v, selected: (f.range || "") === v }, l)));
   const errors = h("input", { type: "checkbox", id: "f-errors", checked: !!f.errors });
   const form = h("form", { class: "filters", id: "log-filters" },
     field("range", "Time", range), field("model", "Model", inputs.model), field("provider", "Provider", inputs.provider),
     field("status", "Status", inputs.status), field("key", "Client key", inputs.key),
+    field("api", "API", inputs.api), field("error_type", "Error type", inputs.error_type),
     h("div", { class: "field field-check" }, h("label", { class: "check" }, errors, "Errors only")),
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Apply"),
       h("button", { type: "button", class: "btn", onclick: () => { logState.filters = { range: "3600000" }; logState.cursors = []; render(); } }, "Reset")));
@@ -650,6 +651,11 @@ async function pageLogs() {
     h("td", { class: "num" }, r.prompt_tokens === null && r.completion_tokens === null ? "–" : fmtInt((r.prompt_tokens || 0) + (r.completion_tokens || 0))),
     h("td", {}, r.stream ? h("span", { class: "badge info" }, "stream") : ""), h("td", { class: "muted small err" }, r.error_type || "")));
   const pageNo = logState.cursors.length + 1;
+  // A filter no index serves stops after a bounded number of rows: say how far it searched.
+  const partial = page.complete === false
+    ? h("p", { class: "notice muted small", id: "log-scan-note", role: "status" },
+      `Searched back to ${fmtTime(page.scanned_until)} and found ${page.data.length}; “Older →” searches further back, or narrow the time range.`)
+    : null;
   const pager = h("div", { class: "pager" },
     h("span", { class: "muted small" }, `Page ${pageNo} · ${page.data.length} request${page.data.length === 1 ? "" : "s"} · newest first`),
     h("div", { class: "toolbar" },
@@ -661,8 +667,9 @@ async function pageLogs() {
     h("div", { class: "panel" }, form),
     rows.length ? table(["Time", "Status", "Model", "Provider", "Key", { label: "Latency", cls: "num" }, { label: "Tokens", cls: "num" }, "", "Error"], rows)
       : h("div", { class: "table-wrap" }, error ? empty("Fix the filter above", error.message)
-        : empty("No requests match", pageNo === 1 ? "Nothing was logged in this range with these filters." : "No more requests.")),
-    pager);
+        : partial ? empty("No matches yet", "None in the requests searched so far.")
+          : empty("No requests match", pageNo === 1 ? "Nothing was logged in this range with these filters." : "No more requests.")),
+    partial, pager);
 }
 
 // A row without a key name: a key that was presented and is unknown (with

@@ -3,7 +3,8 @@
 //! table's unique name index (`name > $1 ORDER BY name LIMIT n`, an index
 //! range in the database's collation), the search a test on the name
 //! (`strpos(lower(name), $2) > 0`; `q` arrives lowercased) made while
-//! walking that index.
+//! walking that index; and the scan bound of log filters no index serves
+//! (`log_scan_floor`).
 use std::collections::HashMap;
 
 use postgres::types::ToSql;
@@ -187,5 +188,67 @@ impl PgStore {
             });
         }
         Ok(out)
+    }
+}
+
+/// The scan bound of a log page (see `db::logs::LOG_SCAN_ROWS`): the
+/// timestamp of the `budget`-th row, newest first, of the time range below
+/// the cursor's millisecond; `None` when the range holds fewer rows. An
+/// index-only scan of `request_logs_by_ts` (once the table is vacuumed).
+fn scan_floor_sql(
+    since: Option<i64>,
+    until: Option<i64>,
+    below: Option<i64>,
+) -> (String, Vec<i64>) {
+    let mut conds = Vec::new();
+    let mut args = Vec::new();
+    for (op, v) in [(">=", since), ("<", until), ("<=", below)] {
+        if let Some(v) = v {
+            args.push(v);
+            conds.push(format!("ts {op} ${}", args.len()));
+        }
+    }
+    let mut sql = "SELECT ts FROM request_logs".to_string();
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    sql.push_str(&format!(
+        " ORDER BY ts DESC LIMIT 1 OFFSET ${}",
+        args.len() + 1
+    ));
+    (sql, args)
+}
+
+impl PgStore {
+    pub(crate) fn log_scan_floor(
+        &self,
+        since: Option<i64>,
+        until: Option<i64>,
+        below: Option<i64>,
+        budget: usize,
+    ) -> Result<Option<i64>> {
+        let (sql, mut args) = scan_floor_sql(since, until, below);
+        args.push(i64::try_from(budget.saturating_sub(1)).unwrap_or(i64::MAX));
+        let params: Vec<&(dyn ToSql + Sync)> =
+            args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        let row = self.conn().query_opt(&sql, &params)?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    pub(crate) fn explain_log_scan_floor(
+        &self,
+        since: Option<i64>,
+        until: Option<i64>,
+        below: Option<i64>,
+    ) -> Result<Vec<String>> {
+        let (sql, mut args) = scan_floor_sql(since, until, below);
+        args.push(0);
+        let params: Vec<&(dyn ToSql + Sync)> =
+            args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        let rows = self.conn().query(&format!("EXPLAIN {sql}"), &params)?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<_, String>(0)?))
+            .collect()
     }
 }

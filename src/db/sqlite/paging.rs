@@ -1,8 +1,9 @@
 //! Paged, searchable catalog lists on SQLite (see `db/paging.rs`): keyset
 //! pages in name order over each table's unique name index, the search a
-//! test on the name (`instr(lower(name), ?)`; `q` arrives lowercased).
+//! test on the name (`instr(lower(name), ?)`; `q` arrives lowercased); and
+//! the scan bound of log filters no index serves (`log_scan_floor`).
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter};
+use rusqlite::{params, params_from_iter, OptionalExtension};
 
 use super::catalog::{client_key_from_row, provider_from_row, CLIENT_KEY_COLS, PROVIDER_COLS};
 use super::SqliteStore;
@@ -134,5 +135,63 @@ impl SqliteStore {
             });
         }
         Ok(out)
+    }
+}
+
+/// The scan bound of a log page (see `db::logs::LOG_SCAN_ROWS`): the
+/// timestamp of the `budget`-th row, newest first, of the time range below
+/// the cursor's millisecond; `None` when the range holds fewer rows. Reads
+/// the `(ts)` index only (it holds the rowid: no table access).
+fn scan_floor_sql(
+    since: Option<i64>,
+    until: Option<i64>,
+    below: Option<i64>,
+) -> (String, Vec<Value>) {
+    let mut conds = Vec::new();
+    let mut args = Vec::new();
+    for (cond, v) in [("ts >= ?", since), ("ts < ?", until), ("ts <= ?", below)] {
+        if let Some(v) = v {
+            conds.push(cond);
+            args.push(Value::Integer(v));
+        }
+    }
+    let mut sql = "SELECT ts FROM request_logs".to_string();
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    sql.push_str(" ORDER BY ts DESC LIMIT 1 OFFSET ?");
+    (sql, args)
+}
+
+impl SqliteStore {
+    pub(crate) fn log_scan_floor(
+        &self,
+        since: Option<i64>,
+        until: Option<i64>,
+        below: Option<i64>,
+        budget: usize,
+    ) -> Result<Option<i64>> {
+        let (sql, mut args) = scan_floor_sql(since, until, below);
+        args.push(Value::Integer(
+            i64::try_from(budget.saturating_sub(1)).unwrap_or(i64::MAX),
+        ));
+        let mut st = self.conn.prepare_cached(&sql)?;
+        Ok(st
+            .query_row(params_from_iter(args), |r| r.get(0))
+            .optional()?)
+    }
+
+    pub(crate) fn explain_log_scan_floor(
+        &self,
+        since: Option<i64>,
+        until: Option<i64>,
+        below: Option<i64>,
+    ) -> Result<Vec<String>> {
+        let (sql, mut args) = scan_floor_sql(since, until, below);
+        args.push(Value::Integer(0));
+        let mut st = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let rows = st.query_map(params_from_iter(args), |r| r.get::<_, String>(3))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }
