@@ -195,3 +195,45 @@ impl SqliteStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use crate::db::tests::{fill, open_sqlite_temp};
+    use crate::db::Store;
+
+    /// The request-log writer's throughput with the indexes it has (ts;
+    /// status, ts) and with the per-column ones V2 dropped (model, provider,
+    /// key, each with ts): what exact log filters would cost every row.
+    #[test]
+    #[ignore = "benchmark: cargo test --profile bench-tests --lib writer_throughput -- --ignored --nocapture"]
+    fn writer_throughput_with_and_without_filter_indexes() {
+        const N: usize = 300_000;
+        for extra in [false, true] {
+            let t = open_sqlite_temp();
+            if extra {
+                let Store::Sqlite(s) = &t.store else {
+                    unreachable!()
+                };
+                s.conn
+                    .execute_batch(
+                        "CREATE INDEX x_model ON request_logs (model, ts);
+                         CREATE INDEX x_provider ON request_logs (provider, ts);
+                         CREATE INDEX x_key ON request_logs (key_name, ts);",
+                    )
+                    .unwrap();
+            }
+            // Half first, so the second half lands on non-empty B-trees.
+            fill(&t, N / 2);
+            let start = Instant::now();
+            fill(&t, N / 2);
+            let secs = start.elapsed().as_secs_f64();
+            eprintln!(
+                "writer, {} indexes: {:.0} rows/s",
+                if extra { "5" } else { "2" },
+                (N / 2) as f64 / secs
+            );
+        }
+    }
+}
