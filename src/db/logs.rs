@@ -401,7 +401,7 @@ pub const MAX_LOG_PAGE: usize = 1000;
 
 /// At most this many rows (newest first from the cursor, within the time
 /// range) are read for one page of a filter no index serves in time order
-/// ([`LogFilter::scans`]): ~0.1 s on SQLite, so a filter that matches
+/// ([`LogFilter::scans`]): 0.1-0.3 s on SQLite, so a filter that matches
 /// nothing answers in bounded time at any log size and says how far back
 /// it searched. Indexes on model, provider and key would make those exact
 /// but cost the request-log writer on every row (migration V2 dropped them
