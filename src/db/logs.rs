@@ -319,10 +319,28 @@ pub struct LogFilter {
     pub status: Option<u16>,
     /// Only failed requests (status >= 400).
     pub errors_only: bool,
+    /// Which API the request belonged to (`chat`, `embeddings`, ...).
+    pub api: Option<String>,
+    /// The error class of failed requests (`upstream_error`, ...).
+    pub error_type: Option<String>,
     /// From this time on (epoch ms, inclusive).
     pub since_ms: Option<i64>,
     /// Before this time (epoch ms, exclusive).
     pub until_ms: Option<i64>,
+}
+
+impl LogFilter {
+    /// True when a filter tests columns that no index orders by time
+    /// (model, provider, key, errors, api, error type): such a page walks
+    /// the time index and is bounded by [`LOG_SCAN_ROWS`].
+    pub fn scans(&self) -> bool {
+        self.model.is_some()
+            || self.provider.is_some()
+            || self.key_name.is_some()
+            || self.errors_only
+            || self.api.is_some()
+            || self.error_type.is_some()
+    }
 }
 
 /// Position after which the next page starts: the `(ts, id)` of the last
@@ -372,10 +390,23 @@ pub struct LogPage {
     pub rows: Vec<LogEntry>,
     /// Where the next (older) page starts; `None` on the last page.
     pub next: Option<LogCursor>,
+    /// `Some(ts)` when the page stopped at the scan bound before it was
+    /// full: rows from `ts` on (up to the cursor) were searched, older ones
+    /// not yet (`next` continues from there). `None`: the page is complete.
+    pub scanned_until: Option<i64>,
 }
 
 /// Largest page `query_logs` returns.
 pub const MAX_LOG_PAGE: usize = 1000;
+
+/// At most this many rows (newest first from the cursor, within the time
+/// range) are read for one page of a filter no index serves in time order
+/// ([`LogFilter::scans`]): 0.1-0.3 s on SQLite, so a filter that matches
+/// nothing answers in bounded time at any log size and says how far back
+/// it searched. Indexes on model, provider and key would make those exact
+/// but cost the request-log writer on every row (migration V2 dropped them
+/// for that).
+pub const LOG_SCAN_ROWS: usize = 100_000;
 
 /// Requests served by one provider over a time range (from the per-minute
 /// `provider_stats`, so minute granularity).
@@ -431,15 +462,42 @@ impl Store {
         limit: usize,
     ) -> Result<LogPage> {
         let limit = limit.clamp(1, MAX_LOG_PAGE);
-        // One row more than asked tells whether there is a next page.
-        let mut rows = engine!(self, s => s.log_rows(filter, cursor, limit + 1))?;
-        let next = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last().map(LogEntry::cursor)
+        // A filter that walks the time index searches from the cursor back
+        // to the timestamp of the LOG_SCAN_ROWS-th row at most (the whole
+        // millisecond of that row included).
+        let floor = if filter.scans() {
+            let (since, until, below) = (filter.since_ms, filter.until_ms, cursor.map(|c| c.ts_ms));
+            engine!(self, s => s.log_scan_floor(since, until, below, LOG_SCAN_ROWS))?
         } else {
             None
         };
-        Ok(LogPage { rows, next })
+        let bounded;
+        let f = match floor {
+            Some(t) => {
+                bounded = LogFilter {
+                    since_ms: Some(filter.since_ms.map_or(t, |s| s.max(t))),
+                    ..filter.clone()
+                };
+                &bounded
+            }
+            None => filter,
+        };
+        // One row more than asked tells whether there is a next page.
+        let mut rows = engine!(self, s => s.log_rows(f, cursor, limit + 1))?;
+        let (next, scanned_until) = if rows.len() > limit {
+            rows.truncate(limit);
+            (rows.last().map(LogEntry::cursor), None)
+        } else if let Some(t) = floor {
+            // Everything from `t` on was searched: go on below it.
+            (Some(LogCursor { ts_ms: t, id: 0 }), Some(t))
+        } else {
+            (None, None)
+        };
+        Ok(LogPage {
+            rows,
+            next,
+            scanned_until,
+        })
     }
 
     /// The engine's plan for [`Store::query_logs`] with these arguments, one
@@ -449,7 +507,12 @@ impl Store {
         filter: &LogFilter,
         cursor: Option<LogCursor>,
     ) -> Result<Vec<String>> {
-        engine!(self, s => s.explain_log_rows(filter, cursor))
+        let mut plan = engine!(self, s => s.explain_log_rows(filter, cursor))?;
+        if filter.scans() {
+            let (since, until, below) = (filter.since_ms, filter.until_ms, cursor.map(|c| c.ts_ms));
+            plan.extend(engine!(self, s => s.explain_log_scan_floor(since, until, below))?);
+        }
+        Ok(plan)
     }
 
     /// Per-provider totals for requests that arrived in `[from_ms, to_ms)`,

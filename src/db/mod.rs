@@ -50,6 +50,7 @@ pub mod catalog;
 pub mod catalog_state;
 pub mod logs;
 pub mod migrate;
+pub mod paging;
 mod postgres;
 pub mod responses;
 mod sqlite;

@@ -212,6 +212,19 @@ try {
     await shot("09-keys");
   });
 
+  await check("client keys: searched by name in any case, paged by name", async () => {
+    await page.fill("#search-keys", "WEB-A");
+    await page.click("#search-keys ~ button[type=submit]");
+    await page.waitForSelector("#pager-keys >> text=matching “WEB-A”");
+    assert.match(await page.textContent("table"), /web-app/);
+    await page.fill("#search-keys", "no-such-key");
+    await page.click("#search-keys ~ button[type=submit]");
+    await page.waitForSelector("text=No keys match “no-such-key”");
+    assert.ok(await page.isDisabled("#next-keys"));
+    await page.click("text=Clear the search");
+    await page.waitForSelector("tr >> text=web-app");
+  });
+
   await check("a chat request through the gateway with the new key", async () => {
     const res = await fetch(base + "/v1/chat/completions", {
       method: "POST",

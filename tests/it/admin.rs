@@ -184,7 +184,7 @@ async fn missing_and_wrong_keys_get_401_and_the_right_key_gets_in() {
     assert_eq!(bare.status, 401);
     let right = h.call("GET", "/providers", None).await;
     assert_eq!(right.status, 200);
-    assert_eq!(right.body, json!({"data": []}));
+    assert_eq!(right.body, json!({"data": [], "next": null}));
     for r in [&none, &wrong, &right] {
         assert_eq!(
             r.raw.header("content-security-policy"),
@@ -727,7 +727,7 @@ fn llmo_hash(key: &str) -> String {
 
 // ------------------------------------------------------- logs and stats
 
-const T0: i64 = 1_800_000_000_000;
+pub(crate) const T0: i64 = 1_800_000_000_000;
 
 /// `n` log rows one second apart from T0 (newest last), models and
 /// providers cycling, every 10th a 502, plus matching provider_stats.
@@ -735,7 +735,7 @@ fn seed_logs(db: &std::path::Path, n: i64) {
     seed(db, n, true);
 }
 
-fn seed(db: &std::path::Path, n: i64, with_stats: bool) {
+pub(crate) fn seed(db: &std::path::Path, n: i64, with_stats: bool) {
     let (store, _) = llmo::db::Store::open(db).unwrap();
     drop(store);
     let conn = rusqlite::Connection::open(db).unwrap();

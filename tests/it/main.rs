@@ -9,6 +9,7 @@
 //! binary (or the library in-process) against temporary directories.
 
 mod admin;
+mod admin_scale;
 mod cli;
 mod common;
 mod config_apply;

@@ -10,6 +10,7 @@
 //! the client did not send.
 use super::reply::bad;
 use crate::admin::AdminResponse;
+use crate::db::paging::ListQuery;
 
 /// Decodes one path segment or query component; `None` when malformed.
 pub(super) fn decode_component(s: &str) -> Option<String> {
@@ -84,6 +85,21 @@ impl Query {
             })
             .transpose()
     }
+}
+
+/// The paging and search parameters of a list endpoint: `limit`, `after`
+/// (the previous page's `next`) and `q` (case-insensitive substring).
+pub(super) fn list_query(query: &Query) -> Result<ListQuery, AdminResponse> {
+    let limit = query.int("limit", "a whole number")?;
+    ListQuery::new(
+        query.text("q"),
+        query
+            .get("after")
+            .filter(|a| !a.is_empty())
+            .map(str::to_string),
+        limit,
+    )
+    .map_err(|e| bad(e.field, e.message))
 }
 
 #[cfg(test)]

@@ -3,13 +3,16 @@
 use serde_json::{json, Value};
 
 use super::body::{self, KeyCreate};
+use super::decode::{list_query, Query};
 use super::reply::{created, ok, with_store, with_store_renamed, Reply};
 use crate::admin::Admin;
 
-pub(super) async fn list(admin: &Admin) -> Reply {
-    let keys = with_store(admin, |s| s.list_keys()).await?;
-    let v: Vec<_> = keys.iter().map(|k| k.view()).collect();
-    ok(json!({ "data": v }))
+/// One page of keys by name (`limit`, `after`, `q`: see `db::paging`).
+pub(super) async fn list(admin: &Admin, query: &Query) -> Reply {
+    let q = list_query(query)?;
+    let page = with_store(admin, move |s| s.list_keys_page(&q)).await?;
+    let v: Vec<_> = page.rows.iter().map(|k| k.view()).collect();
+    ok(json!({ "data": v, "next": page.next }))
 }
 
 pub(super) async fn create(admin: &Admin, body: &[u8]) -> Reply {

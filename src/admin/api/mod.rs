@@ -81,7 +81,7 @@ async fn dispatch(admin: &Admin, route: Route, params: Vec<String>, req: &AdminR
     let body = &req.body[..];
     match route {
         Route::OpenApi => ok(openapi::document()),
-        Route::ListProviders => providers::list(admin).await,
+        Route::ListProviders => providers::list(admin, &query).await,
         Route::CreateProvider => providers::create(admin, body).await,
         Route::GetProvider => providers::get(admin, name).await,
         Route::UpdateProvider => providers::update(admin, name, body).await,
@@ -89,7 +89,7 @@ async fn dispatch(admin: &Admin, route: Route, params: Vec<String>, req: &AdminR
         Route::EnableProvider => providers::set_enabled(admin, name, true).await,
         Route::DisableProvider => providers::set_enabled(admin, name, false).await,
         Route::TestProvider => providers::test(admin, name).await,
-        Route::ListModels => models::list(admin).await,
+        Route::ListModels => models::list(admin, &query).await,
         Route::CreateModel => models::create(admin, body).await,
         Route::GetModel => models::get(admin, name).await,
         Route::UpdateModel => models::update(admin, name, body).await,
@@ -98,7 +98,7 @@ async fn dispatch(admin: &Admin, route: Route, params: Vec<String>, req: &AdminR
         Route::CreateMapping => mappings::create(admin, name, body).await,
         Route::UpdateMapping => mappings::update(admin, name, provider, body).await,
         Route::DeleteMapping => mappings::delete(admin, name, provider).await,
-        Route::ListKeys => keys::list(admin).await,
+        Route::ListKeys => keys::list(admin, &query).await,
         Route::CreateKey => keys::create(admin, body).await,
         Route::RevokeKey => keys::revoke(admin, name).await,
         Route::Logs => logs::list(admin, &query).await,

@@ -3,14 +3,17 @@
 use serde_json::json;
 
 use super::body::{self, ModelCreate, ModelUpdate};
+use super::decode::{list_query, Query};
 use super::reply::{created, ok, with_store, with_store_renamed, Reply};
 use crate::admin::Admin;
 use crate::catalog::Invalid;
 use crate::db::StoreError;
 
-pub(super) async fn list(admin: &Admin) -> Reply {
-    let v = with_store(admin, |s| s.list_models()).await?;
-    ok(json!({ "data": v }))
+/// One page of models by name (`limit`, `after`, `q`: see `db::paging`).
+pub(super) async fn list(admin: &Admin, query: &Query) -> Reply {
+    let q = list_query(query)?;
+    let page = with_store(admin, move |s| s.list_models_page(&q)).await?;
+    ok(json!({ "data": page.rows, "next": page.next }))
 }
 
 pub(super) async fn get(admin: &Admin, name: String) -> Reply {

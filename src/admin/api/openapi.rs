@@ -21,6 +21,30 @@ fn list_of(name: &str) -> Value {
     json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": r(name)}}})
 }
 
+/// A page of a paged list: `data` and `next` (see [`list_params`]).
+fn page_of(name: &str) -> Value {
+    json!({"type": "object", "required": ["data", "next"], "properties": {
+        "data": {"type": "array", "items": r(name)},
+        "next": {"type": ["string", "null"], "description": "The last name of this page when more follow: pass it as `after` for the next page; null on the last page"}}})
+}
+
+/// `limit`, `after` and `q` of the paged catalog lists.
+fn list_params() -> Vec<Value> {
+    vec![
+        query_param("limit", "integer", "Rows per page, 1 to 1000 (default 100)"),
+        query_param(
+            "after",
+            "string",
+            "Only names after this one, in name order: the previous page's `next`",
+        ),
+        query_param(
+            "q",
+            "string",
+            "Only names containing this text, case-insensitively (at most 128 characters)",
+        ),
+    ]
+}
+
 fn path_param(name: &str, desc: &str) -> Value {
     json!({"name": name, "in": "path", "required": true, "description": desc, "schema": {"type": "string"}})
 }
@@ -126,6 +150,16 @@ fn logs_params() -> Vec<Value> {
         query_param("status", "integer", "Only this HTTP status"),
         query_param("errors", "boolean", "Only failed requests (status >= 400)"),
         query_param("key", "string", "Only this client key (by name)"),
+        query_param(
+            "api",
+            "string",
+            "Only this API (`chat`, `embeddings`, `models`, `messages`, `responses`, `other`)",
+        ),
+        query_param(
+            "error_type",
+            "string",
+            "Only failed requests of this error class (e.g. `upstream_error`)",
+        ),
         query_param("cursor", "string", "`next` of the previous page"),
         query_param("limit", "integer", "Rows per page, 1 to 1000 (default 50)"),
     ]);
@@ -155,7 +189,7 @@ fn provider_paths() -> Map<String, Value> {
     paths.insert(
         "/admin/providers".into(),
         json!({
-                "get": op("listProviders", "List providers (keys masked)", vec![], None, ("200", ok_ref("Providers", list_of("Provider")))),
+                "get": op("listProviders", "One page of providers by name (keys masked; each with its first 100 model names and `model_count`)", list_params(), None, ("200", ok_ref("Providers", page_of("ProviderListItem")))),
                 "post": op("createProvider", "Add a provider", vec![], Some(r("ProviderCreate")), ("201", ok_ref("The new provider", r("Provider"))))
             }),
     );
@@ -194,7 +228,7 @@ fn model_paths() -> Map<String, Value> {
     paths.insert(
         "/admin/models".into(),
         json!({
-                "get": op("listModels", "List public models with their mappings", vec![], None, ("200", ok_ref("Models", list_of("Model")))),
+                "get": op("listModels", "One page of public models by name, with their mappings", list_params(), None, ("200", ok_ref("Models", page_of("Model")))),
                 "post": op("createModel", "Add a public model", vec![], Some(r("ModelCreate")), ("201", ok_ref("The new model", r("Model"))))
             }),
     );
@@ -234,7 +268,7 @@ fn key_paths() -> Map<String, Value> {
     paths.insert(
         "/admin/keys".into(),
         json!({
-                "get": op("listKeys", "List client keys (prefix, limits, last use; never the key)", vec![], None, ("200", ok_ref("Keys", list_of("ClientKey")))),
+                "get": op("listKeys", "One page of client keys by name (prefix, limits, last use; never the key)", list_params(), None, ("200", ok_ref("Keys", page_of("ClientKey")))),
                 "post": op("createKey", "Create a client key; the response carries the key, once", vec![], Some(json!({"type": "object", "required": ["name"], "additionalProperties": false, "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "rpm_limit": {"type": "integer", "minimum": 0, "description": "Requests per minute; 0 = unlimited"}, "models": {"type": "array", "items": {"type": "string"}, "description": "Allowed public models; absent = all"}}})), ("201", ok_ref("The key", json!({"allOf": [r("ClientKey"), {"type": "object", "required": ["key"], "properties": {"key": {"type": "string", "description": "The key itself; shown only in this response"}}}]}))))
             }),
     );
@@ -259,7 +293,12 @@ fn read_paths() -> Map<String, Value> {
     paths.insert(
         "/admin/logs".into(),
         json!({
-                "get": op("listLogs", "Request logs, newest first, keyset-paginated", logs_params(), None, ("200", ok_ref("One page", json!({"type": "object", "properties": {"data": {"type": "array", "items": r("LogEntry")}, "next": {"type": ["string", "null"], "description": "Cursor of the next (older) page; null on the last"}}}))))
+                "get": op("listLogs", "Request logs, newest first, keyset-paginated. A filter on model, provider, key, errors, api or error_type reads at most 100000 requests per page: a page that stops there before it is full has `complete: false`", logs_params(), None, ("200", ok_ref("One page", json!({"type": "object", "properties": {
+                    "data": {"type": "array", "items": r("LogEntry")},
+                    "next": {"type": ["string", "null"], "description": "Cursor of the next (older) page; null on the last"},
+                    "complete": {"type": "boolean", "description": "false when the page stopped at the scan bound before it was full: older requests were not searched yet (follow `next`)"},
+                    "scanned_until": {"type": ["integer", "null"], "description": "When not complete: the oldest time searched (epoch ms)"},
+                    "message": {"type": ["string", "null"], "description": "When not complete: how far the search went and how to go on"}}}))))
             }),
     );
     paths.insert(
@@ -301,6 +340,10 @@ fn catalog_schemas() -> Map<String, Value> {
                     "max_retries": {"type": "integer"}, "timeout_ms": {"type": "integer"}, "rate_limit_rpm": {"type": "integer"},
                     "enabled": {"type": "boolean"}, "models": {"type": "array", "items": {"type": "string"}},
                     "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}}),
+    );
+    schemas.insert(
+        "ProviderListItem".into(),
+        json!({"allOf": [r("Provider"), {"type": "object", "properties": {"model_count": {"type": "integer", "description": "How many models the provider serves; `models` lists the first 100 by name (GET /admin/providers/{name} lists them all)"}}}]}),
     );
     schemas.insert(
         "ProviderCreate".into(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::body::{self, ProviderCreate, ProviderUpdate};
-use super::decode::Query;
+use super::decode::{list_query, Query};
 use super::reply::{created, ok, with_store, with_store_renamed, Reply};
 use crate::admin::{Admin, AdminResponse};
 use crate::gateway::providers::probe::{probe, ProbeOutcome};
@@ -13,19 +13,23 @@ use crate::gateway::providers::probe::{probe, ProbeOutcome};
 /// The catalog's field names that differ from this endpoint's JSON names.
 const RENAME: &[(&str, &str)] = &[("timeout", "timeout_ms"), ("model", "models")];
 
-pub(super) async fn list(admin: &Admin) -> Reply {
-    let v = with_store(admin, |s| {
-        let models = s.provider_models()?;
-        Ok(s.list_providers()?
-            .into_iter()
-            .map(|p| {
-                let m = models.get(&p.name).cloned().unwrap_or_default();
-                p.view(m)
-            })
-            .collect::<Vec<_>>())
-    })
-    .await?;
-    ok(json!({ "data": v }))
+/// One page of providers by name (`limit`, `after`, `q`: see
+/// `db::paging`); each shows its first model names and `model_count`.
+pub(super) async fn list(admin: &Admin, query: &Query) -> Reply {
+    let q = list_query(query)?;
+    let page = with_store(admin, move |s| s.list_providers_page(&q)).await?;
+    let v: Vec<Value> = page
+        .rows
+        .into_iter()
+        .map(|item| {
+            let mut v = json!(item.provider.view(item.models));
+            if let Value::Object(o) = &mut v {
+                o.insert("model_count".into(), json!(item.model_count));
+            }
+            v
+        })
+        .collect();
+    ok(json!({ "data": v, "next": page.next }))
 }
 
 pub(super) async fn get(admin: &Admin, name: String) -> Reply {

@@ -268,7 +268,7 @@ async function pageOverview() {
   const states = new Map();
   for (const e of health.latest || []) states.set(e.provider, e.state);
   for (const p of live) if (p && p.name) states.set(p.name, p.state || p.circuit || states.get(p.name));
-  const providers = (await api("GET", "/providers")).data;
+  const providers = (await api("GET", "/providers?limit=1000")).data;
   const chips = providers.length
     ? h("div", { class: "chips" }, providers.map((p) => {
       const st = p.enabled ? states.get(p.name) || "closed" : "disabled";
@@ -301,6 +301,51 @@ async function pageOverview() {
 
 function card(label, value, hint, id) {
   return h("div", { class: "card", id }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), h("div", { class: "hint" }, hint));
+}
+
+// ----- paged, searchable lists (providers, models, client keys)
+
+const LIST_PAGE = 50;
+/** Per list: the search, and the `after` of each page before the current one. */
+const lists = { providers: { q: "", cursors: [] }, models: { q: "", cursors: [] }, keys: { q: "", cursors: [] } };
+
+/** The current page of a catalog list, for its search and position. */
+function listPage(name) {
+  const st = lists[name];
+  const q = new URLSearchParams({ limit: String(LIST_PAGE) });
+  if (st.q) q.set("q", st.q);
+  const after = st.cursors[st.cursors.length - 1];
+  if (after) q.set("after", after);
+  return api("GET", "/" + name + "?" + q.toString());
+}
+
+/** A list's search box: a search starts again from the first page. */
+function searchBox(name, noun) {
+  const st = lists[name];
+  const input = h("input", { type: "search", id: "search-" + name, value: st.q, placeholder: `Search ${noun}s by name`, "aria-label": `Search ${noun}s by name`, autocomplete: "off" });
+  return h("form", { class: "search", role: "search", onsubmit: (ev) => { ev.preventDefault(); st.q = input.value.trim(); st.cursors = []; render(); } },
+    input, h("button", { type: "submit", class: "btn" }, "Search"),
+    st.q ? h("button", { type: "button", class: "btn btn-ghost", onclick: () => { st.q = ""; st.cursors = []; render(); } }, "Clear") : null);
+}
+
+/** Previous / next under a list (pages in name order). */
+function listPager(name, page, noun) {
+  const st = lists[name];
+  const n = st.cursors.length + 1;
+  const k = page.data.length;
+  return h("div", { class: "pager", id: "pager-" + name },
+    h("span", { class: "muted small" }, `Page ${n} · ${k} ${noun}${k === 1 ? "" : "s"}` + (st.q ? ` matching “${st.q}”` : "") + " · by name"),
+    h("div", { class: "toolbar" },
+      h("button", { type: "button", class: "btn", disabled: n === 1, onclick: () => { st.cursors.pop(); render(); } }, "← Previous"),
+      h("button", { type: "button", class: "btn", id: "next-" + name, disabled: !page.next, onclick: () => { st.cursors.push(page.next); render(); } }, "Next →")));
+}
+
+/** The empty state of a list: nothing at all, or nothing matching the search. */
+function emptyList(name, noun, none) {
+  const st = lists[name];
+  if (st.q) return h("div", { class: "table-wrap" }, empty(`No ${noun}s match “${st.q}”`, "Names containing the text, in any case, are shown.", h("button", { type: "button", class: "btn", onclick: () => { st.q = ""; st.cursors = []; render(); } }, "Clear the search")));
+  if (st.cursors.length) return h("div", { class: "table-wrap" }, empty(`No more ${noun}s`, ""));
+  return none;
 }
 
 // ----- providers
@@ -369,7 +414,8 @@ function providerForm(existing, onDone) {
 }
 
 async function pageProviders(state) {
-  const providers = (await api("GET", "/providers")).data;
+  const page = await listPage("providers");
+  const providers = page.data;
   const formSlot = h("div", { id: "form-slot" });
   const openForm = (p) => {
     formSlot.replaceChildren(providerForm(p, (changed) => { formSlot.replaceChildren(); if (changed) render(); }));
@@ -408,7 +454,7 @@ async function pageProviders(state) {
       h("td", { class: "mono url" }, p.base_url),
       h("td", { class: "mono key" }, p.api_key || (p.api_key_env ? "$" + p.api_key_env : h("span", { class: "muted" }, "none"))),
       h("td", { class: "num" }, p.priority + " · " + p.weight),
-      h("td", { class: "wrap" }, p.models.length ? p.models.join(", ") : h("span", { class: "muted" }, "no models")),
+      h("td", { class: "wrap" }, p.models.length ? p.models.join(", ") + (p.model_count > p.models.length ? ` and ${fmtInt(p.model_count - p.models.length)} more` : "") : h("span", { class: "muted" }, "no models")),
       h("td", { class: "act" }, h("div", { class: "actions" },
         h("button", { type: "button", class: "btn btn-sm", onclick: (ev) => test(ev.currentTarget) }, "Test"),
         h("button", { type: "button", class: "btn btn-sm", onclick: () => openForm(p) }, "Edit"),
@@ -416,18 +462,20 @@ async function pageProviders(state) {
         h("button", { type: "button", class: "btn btn-sm btn-danger", onclick: del }, "Delete"))));
   });
   view().replaceChildren(
-    pageHead("Providers", "Upstream APIs the gateway routes to, by priority tier, then weight", addBtn),
+    pageHead("Providers", "Upstream APIs the gateway routes to (by priority tier, then weight); listed by name", addBtn),
     formSlot,
+    searchBox("providers", "provider"),
     providers.length
       ? table(["Provider", "Base URL", "Key", { label: "Tier · weight", cls: "num" }, "Models", ACT], rows)
-      : h("div", { class: "table-wrap" }, empty("No providers yet — add one", "A provider is an upstream API (OpenAI, Anthropic, Gemini or any OpenAI-compatible server) with its key.", h("button", { type: "button", class: "btn btn-primary", onclick: () => openForm(null) }, "Add a provider"))));
+      : emptyList("providers", "provider", h("div", { class: "table-wrap" }, empty("No providers yet — add one", "A provider is an upstream API (OpenAI, Anthropic, Gemini or any OpenAI-compatible server) with its key.", h("button", { type: "button", class: "btn btn-primary", onclick: () => openForm(null) }, "Add a provider")))),
+    listPager("providers", page, "provider"));
   if (state && state.add) openForm(null);
 }
 
 // ----- models and mappings
 
 async function pageModels() {
-  const [models, providers] = await Promise.all([api("GET", "/models"), api("GET", "/providers")]);
+  const [models, providers] = await Promise.all([listPage("models"), api("GET", "/providers?limit=1000")]);
   const pnames = providers.data.map((p) => p.name);
   const formSlot = h("div");
   const openAdd = () => {
@@ -497,14 +545,17 @@ async function pageModels() {
   view().replaceChildren(
     pageHead("Models and mappings", "Public model names clients ask for, and the providers that serve them", h("button", { type: "button", class: "btn btn-primary", onclick: openAdd }, "Add model")),
     formSlot,
+    searchBox("models", "model"),
     rows.length ? table(["Model", "Providers (mapping → upstream model)", "Status", ACT], rows)
-      : h("div", { class: "table-wrap" }, empty("No models yet — add one", "A model is the name clients send; map it to one or more providers.", h("button", { type: "button", class: "btn btn-primary", onclick: openAdd }, "Add a model"))));
+      : emptyList("models", "model", h("div", { class: "table-wrap" }, empty("No models yet — add one", "A model is the name clients send; map it to one or more providers.", h("button", { type: "button", class: "btn btn-primary", onclick: openAdd }, "Add a model")))),
+    listPager("models", models, "model"));
 }
 
 // ----- client keys
 
 async function pageKeys() {
-  const keys = (await api("GET", "/keys")).data;
+  const page = await listPage("keys");
+  const keys = page.data;
   const once = h("div", { id: "new-key" });
   const inputs = { name: h("input", { placeholder: "e.g. billing-service", autocomplete: "off" }), rpm_limit: h("input", { placeholder: "0 = unlimited", inputmode: "numeric" }), models: h("input", { placeholder: "all models", autocomplete: "off" }) };
   const form = h("form", { class: "grid", novalidate: true, id: "key-form" },
@@ -537,8 +588,10 @@ async function pageKeys() {
     pageHead("Client keys", "Keys that applications present to the gateway. Only a hash is stored."),
     once,
     h("div", { class: "panel" }, h("h2", {}, "Create a key"), form),
+    searchBox("keys", "key"),
     rows.length ? table(["Name", "Prefix", { label: "Limit", cls: "num" }, "Models", "Created", "Last used", "Status", ACT], rows)
-      : h("div", { class: "table-wrap" }, empty("No client keys yet", "Create one above and give it to an application.")));
+      : emptyList("keys", "key", h("div", { class: "table-wrap" }, empty("No client keys yet", "Create one above and give it to an application."))),
+    listPager("keys", page, "key"));
 }
 
 function showNewKey(k) {
@@ -563,7 +616,7 @@ async function pageLogs() {
   const f = logState.filters;
   const q = new URLSearchParams();
   if (f.range) q.set("from", String(Date.now() - Number(f.range)));
-  for (const k of ["model", "provider", "status", "key"]) if (f[k]) q.set(k, f[k]);
+  for (const k of ["model", "provider", "status", "key", "api", "error_type"]) if (f[k]) q.set(k, f[k]);
   if (f.errors) q.set("errors", "true");
   q.set("limit", "50");
   const cursor = logState.cursors[logState.cursors.length - 1];
@@ -572,13 +625,14 @@ async function pageLogs() {
   try { page = await api("GET", "/logs?" + q.toString()); } catch (e) { if (e.status !== 400) throw e; error = e; page = { data: [], next: null }; }
 
   const inp = (k, ph) => h("input", { value: f[k] || "", placeholder: ph, autocomplete: "off" });
-  const inputs = { model: inp("model", "any"), provider: inp("provider", "any"), status: inp("status", "e.g. 502"), key: inp("key", "any") };
+  const inputs = { model: inp("model", "any"), provider: inp("provider", "any"), status: inp("status", "e.g. 502"), key: inp("key", "any"), api: inp("api", "e.g. chat"), error_type: inp("error_type", "e.g. upstream_error") };
   const range = h("select", {}, [["900000", "Last 15 min"], ["3600000", "Last hour"], ["86400000", "Last 24 hours"], ["604800000", "Last 7 days"], ["", "All time"]]
     .map(([v, l]) => h("option", { value: v, selected: (f.range || "") === v }, l)));
   const errors = h("input", { type: "checkbox", id: "f-errors", checked: !!f.errors });
   const form = h("form", { class: "filters", id: "log-filters" },
     field("range", "Time", range), field("model", "Model", inputs.model), field("provider", "Provider", inputs.provider),
     field("status", "Status", inputs.status), field("key", "Client key", inputs.key),
+    field("api", "API", inputs.api), field("error_type", "Error type", inputs.error_type),
     h("div", { class: "field field-check" }, h("label", { class: "check" }, errors, "Errors only")),
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Apply"),
       h("button", { type: "button", class: "btn", onclick: () => { logState.filters = { range: "3600000" }; logState.cursors = []; render(); } }, "Reset")));
@@ -597,6 +651,11 @@ async function pageLogs() {
     h("td", { class: "num" }, r.prompt_tokens === null && r.completion_tokens === null ? "–" : fmtInt((r.prompt_tokens || 0) + (r.completion_tokens || 0))),
     h("td", {}, r.stream ? h("span", { class: "badge info" }, "stream") : ""), h("td", { class: "muted small err" }, r.error_type || "")));
   const pageNo = logState.cursors.length + 1;
+  // A filter no index serves stops after a bounded number of rows: say how far it searched.
+  const partial = page.complete === false
+    ? h("p", { class: "notice muted small", id: "log-scan-note", role: "status" },
+      `Searched back to ${fmtTime(page.scanned_until)} and found ${page.data.length}; “Older →” searches further back, or narrow the time range.`)
+    : null;
   const pager = h("div", { class: "pager" },
     h("span", { class: "muted small" }, `Page ${pageNo} · ${page.data.length} request${page.data.length === 1 ? "" : "s"} · newest first`),
     h("div", { class: "toolbar" },
@@ -608,8 +667,9 @@ async function pageLogs() {
     h("div", { class: "panel" }, form),
     rows.length ? table(["Time", "Status", "Model", "Provider", "Key", { label: "Latency", cls: "num" }, { label: "Tokens", cls: "num" }, "", "Error"], rows)
       : h("div", { class: "table-wrap" }, error ? empty("Fix the filter above", error.message)
-        : empty("No requests match", pageNo === 1 ? "Nothing was logged in this range with these filters." : "No more requests.")),
-    pager);
+        : partial ? empty("No matches yet", "None in the requests searched so far.")
+          : empty("No requests match", pageNo === 1 ? "Nothing was logged in this range with these filters." : "No more requests.")),
+    partial, pager);
 }
 
 // A row without a key name: a key that was presented and is unknown (with
@@ -632,7 +692,7 @@ function logDetails(r) {
 // ----- health
 
 async function pageHealth() {
-  const [health, providers] = await Promise.all([api("GET", "/health?limit=100"), api("GET", "/providers")]);
+  const [health, providers] = await Promise.all([api("GET", "/health?limit=100"), api("GET", "/providers?limit=1000")]);
   const live = Array.isArray(health.providers) ? health.providers : [];
   const latest = new Map((health.latest || []).map((e) => [e.provider, e]));
   const liveBy = new Map(live.filter((p) => p && p.name).map((p) => [p.name, p]));

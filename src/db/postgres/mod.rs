@@ -25,6 +25,7 @@ mod catalog_state;
 mod conn;
 pub(crate) mod logs;
 pub(crate) mod migrate;
+mod paging;
 mod responses;
 
 #[allow(

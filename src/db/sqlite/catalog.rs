@@ -540,10 +540,10 @@ impl SqliteStore {
     }
 }
 
-const CLIENT_KEY_COLS: &str =
+pub(super) const CLIENT_KEY_COLS: &str =
     "name, key_hash, prefix, rpm_limit, allowed_models, created_at, last_used_at, revoked_at";
 
-fn client_key_from_row(r: &Row<'_>) -> rusqlite::Result<ClientKey> {
+pub(super) fn client_key_from_row(r: &Row<'_>) -> rusqlite::Result<ClientKey> {
     let models: Option<String> = r.get(4)?;
     Ok(ClientKey {
         name: r.get(0)?,

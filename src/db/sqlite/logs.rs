@@ -313,6 +313,8 @@ fn page_query(filter: &LogFilter, cursor: Option<LogCursor>, limit: usize) -> (S
     text(&mut conds, "model = ?", &filter.model);
     text(&mut conds, "provider = ?", &filter.provider);
     text(&mut conds, "key_name = ?", &filter.key_name);
+    text(&mut conds, "api = ?", &filter.api);
+    text(&mut conds, "error_type = ?", &filter.error_type);
     if let Some(s) = filter.status {
         conds.push("status = ?");
         args.push(Value::Integer(i64::from(s)));

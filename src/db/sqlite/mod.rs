@@ -18,6 +18,7 @@ mod catalog_state;
 pub mod info;
 pub(super) mod logs;
 pub(super) mod migrate;
+mod paging;
 mod responses;
 
 /// A connection to an llmo SQLite database. (`pub` only because it is the

@@ -15,6 +15,7 @@ use super::{DbLocation, PgUrl, Store};
 mod catalog;
 mod logs;
 mod migrate;
+mod paging;
 mod responses;
 
 /// A migrated, empty store of one engine, and where to reach it again.
@@ -236,6 +237,7 @@ macro_rules! store_suite {
                 logs::keys_last_use,
                 migrate::fresh_store_is_current,
                 migrate::newer_database_is_refused_untouched,
+                paging::lists_page_and_search,
                 responses::responses_round_trip_by_owner,
                 responses::writer_puts_then_deletes_in_order,
                 responses::responses_pruned_by_age_in_chunks,
