@@ -45,6 +45,7 @@ use std::path::PathBuf;
 mod admin;
 pub mod catalog;
 pub mod catalog_state;
+pub mod copy;
 pub mod logs;
 pub mod migrate;
 pub mod responses;

@@ -12,6 +12,7 @@ mod admin;
 mod cli;
 mod common;
 mod config_apply;
+mod db_copy;
 mod doctor;
 mod edges;
 mod gateway;
