@@ -175,14 +175,21 @@ impl BatchTotals {
 /// its own connection and reusable scratch maps. Owned by one thread.
 pub(crate) enum LogWriter {
     Sqlite(sqlite::logs::SqliteLogWriter),
+    Postgres(super::postgres::logs::PgLogWriter),
 }
 
 impl LogWriter {
     /// Opens the writer's own connection and checks that the schema has the
     /// tables (a missing table fails at start, not on the first request).
     pub(crate) fn open(location: impl Into<super::DbLocation>) -> Result<LogWriter> {
-        let path = super::sqlite_path(&location.into())?;
-        sqlite::logs::SqliteLogWriter::open(&path).map(LogWriter::Sqlite)
+        match location.into() {
+            super::DbLocation::Sqlite(path) => {
+                sqlite::logs::SqliteLogWriter::open(&path).map(LogWriter::Sqlite)
+            }
+            super::DbLocation::Postgres(url) => {
+                super::postgres::logs::PgLogWriter::open(&url).map(LogWriter::Postgres)
+            }
+        }
     }
 
     /// Writes one batch in one transaction: the log rows, the health

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::{engine, sqlite, Result, Store, StoreError};
+use super::{engine, postgres, sqlite, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -72,6 +72,10 @@ pub struct OpenReport {
     pub applied: Vec<(i64, String)>,
     /// The backup taken before applying, if any.
     pub backup: Option<PathBuf>,
+    /// What was said instead of a backup, on an engine that takes none
+    /// (PostgreSQL: the `pg_dump` command, password left out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_note: Option<String>,
     /// Schema version after opening.
     pub version: i64,
 }
@@ -87,9 +91,29 @@ pub(crate) struct HistoryRow {
 }
 
 /// Migrations compiled into this binary: `(version, name, checksum)`,
-/// sorted by version.
+/// sorted by version (SQLite's checksums; every engine has the same
+/// versions and names, which a test holds).
 pub fn known() -> Vec<(i64, String, u64)> {
     sqlite::migrate::known()
+}
+
+/// The engine's migration lock, held while migrating (see
+/// [`Store::migrate_up`]); dropping it releases the lock.
+pub(crate) enum MigrationLock {
+    Sqlite(#[allow(dead_code, reason = "held for its Drop")] sqlite::migrate::MigrationLock),
+    Postgres(#[allow(dead_code, reason = "held for its Drop")] postgres::migrate::MigrationLock),
+}
+
+impl From<sqlite::migrate::MigrationLock> for MigrationLock {
+    fn from(l: sqlite::migrate::MigrationLock) -> Self {
+        MigrationLock::Sqlite(l)
+    }
+}
+
+impl From<postgres::migrate::MigrationLock> for MigrationLock {
+    fn from(l: postgres::migrate::MigrationLock) -> Self {
+        MigrationLock::Postgres(l)
+    }
 }
 
 /// The pre-check: compares the binary's migrations (`known`, sorted by
@@ -170,7 +194,7 @@ impl Store {
     /// Migration states of this database against the binary.
     pub fn migration_status(&self) -> Result<MigrationStatus> {
         let history = engine!(self, s => s.migration_history())?;
-        Ok(check(&known(), &history))
+        Ok(check(&engine!(self, s => s.known_migrations()), &history))
     }
 
     /// Applies every pending migration, one transaction each, after a
@@ -189,7 +213,7 @@ impl Store {
         // and the second backing up the first's half-made schema.
         let _lock;
         let st = if st.pending().next().is_some() {
-            _lock = engine!(&*self, s => s.migration_lock())?;
+            _lock = engine!(&*self, s => s.migration_lock().map(MigrationLock::from))?;
             let st = self.migration_status()?;
             if !st.problems.is_empty() {
                 return Err(refuse(&st));
@@ -212,6 +236,7 @@ impl Store {
         }
         if backup {
             report.backup = engine!(&*self, s => s.backup_before_migrate(st.db_version))?;
+            report.backup_note = engine!(&*self, s => s.backup_note(st.db_version));
         }
         engine!(&mut *self, s => s.apply_migrations(&pending, report.backup.as_deref()))?;
         report.applied = pending;

@@ -4,8 +4,7 @@
 //! the gateway, the admin API and doctor call without naming an engine.
 //!
 //! The seam:
-//! - **Engine modules** hold everything engine-specific: `sqlite/` (today
-//!   the only one) has the connection, every line of SQL, the PRAGMAs, the
+//! - **Engine modules** hold everything engine-specific: `sqlite/` has the connection, every line of SQL, the PRAGMAs, the
 //!   migration files it embeds (`migrations/sqlite/`: refinery walks
 //!   subdirectories, so each engine's SQL needs its own), the `VACUUM INTO`
 //!   backup and the file introspection doctor uses ([`info`]).
@@ -28,26 +27,31 @@
 //!   accessor: doctor keeps calling [`Store`], and an engine without such a
 //!   thing answers in its own terms.
 //!
-//! Adding an engine (PostgreSQL): create `db/postgres/` with a store type
-//! that has the same methods as `sqlite::SqliteStore` (the crate-private
-//! ones too: `migration_history`, `prepare_writes`, `backup_before_migrate`,
-//! `apply_migrations`) and a log writer like `sqlite::logs::SqliteLogWriter`;
-//! add a variant to [`Store`] and [`logs::LogWriter`], an arm to `engine!`,
-//! the choice of engine to the open functions (today every location is an
-//! SQLite file), its embedded list to [`migrate::known`], and one line to
-//! `store_suite!` in `db/tests/mod.rs` so every store test runs on it too.
+//!   `postgres/` is the same for a PostgreSQL server (one connection per
+//!   store, TLS, SQLSTATE classification, `migrations/postgres/` under an
+//!   advisory lock).
+//!
+//! Adding an engine: create `db/<engine>/` with a store type that has the
+//! same methods as `sqlite::SqliteStore` (the crate-private ones too:
+//! `known_migrations`, `migration_history`, `migration_lock`,
+//! `prepare_writes`, `backup_before_migrate`, `backup_note`,
+//! `apply_migrations`) and a log writer like
+//! `sqlite::logs::SqliteLogWriter`; add a variant to [`Store`] and
+//! [`logs::LogWriter`], an arm to `engine!` and to the open functions'
+//! choice of engine (by [`DbLocation`]), a variant to
+//! `migrate::MigrationLock`, and one line to `store_suite!` in
+//! `db/tests/mod.rs` so every store test runs on it too.
 #![allow(
     clippy::disallowed_methods,
     reason = "the store is blocking by design; async callers reach it through spawn_blocking or its own thread"
 )]
-use std::path::PathBuf;
-
 mod admin;
 pub mod catalog;
 pub mod catalog_state;
 pub mod copy;
 pub mod logs;
 pub mod migrate;
+mod postgres;
 pub mod responses;
 mod sqlite;
 #[cfg(test)]
@@ -70,11 +74,13 @@ macro_rules! engine {
     ($store:expr, $s:ident => $body:expr) => {
         match $store {
             $crate::db::Store::Sqlite($s) => $body,
+            $crate::db::Store::Postgres($s) => $body,
         }
     };
     (writer $store:expr, $s:ident => $body:expr) => {
         match $store {
             $crate::db::logs::LogWriter::Sqlite($s) => $body,
+            $crate::db::logs::LogWriter::Postgres($s) => $body,
         }
     };
 }
@@ -127,6 +133,8 @@ pub enum FaultKind {
     Full,
     /// The database cannot be written (read-only file, mount or setting).
     ReadOnly,
+    /// The database server cannot be reached (refused, closed, timed out).
+    Unreachable,
     /// Anything else.
     Other,
 }
@@ -138,6 +146,7 @@ impl FaultKind {
             FaultKind::Busy => Some("database is locked by another process"),
             FaultKind::Full => Some("database or disk is full"),
             FaultKind::ReadOnly => Some("the database is read-only"),
+            FaultKind::Unreachable => Some("the database server cannot be reached"),
             FaultKind::Other => None,
         }
     }
@@ -244,6 +253,10 @@ impl StoreError {
                     "make the database file and its directory writable (a read-only mount or file?); `llmo doctor` checks it"
                         .into(),
                 ),
+                FaultKind::Unreachable => Some(
+                    "check that PostgreSQL is running and reachable at the `--db`/`LLMO_DB` URL's host and port (firewall, DNS, `sslmode`); `llmo doctor` checks it"
+                        .into(),
+                ),
                 FaultKind::Other => None,
             },
             StoreError::Io { .. } => Some("check the path and its permissions".into()),
@@ -254,23 +267,11 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The SQLite file of a location; PostgreSQL is refused until its engine
-/// (`db/postgres/`) is built.
-pub(crate) fn sqlite_path(location: &DbLocation) -> Result<PathBuf> {
-    match location {
-        DbLocation::Sqlite(p) => Ok(p.clone()),
-        DbLocation::Postgres(u) => Err(StoreError::Open {
-            location: u.to_string(),
-            message: "this build of llmo has no PostgreSQL engine".into(),
-            hint: "use an SQLite file path for `--db`".into(),
-        }),
-    }
-}
-
 /// A connection to the llmo database, on one of the engines.
 #[derive(Debug)]
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
 }
 
 impl Store {
@@ -279,9 +280,16 @@ impl Store {
     /// refuses, without altering it, a database that is newer than this
     /// binary or whose history differs from it.
     pub fn open(location: impl Into<DbLocation>) -> Result<(Store, OpenReport)> {
-        let path = sqlite_path(&location.into())?;
-        let (engine, created) = sqlite::SqliteStore::open_or_create(&path)?;
-        let mut store = Store::Sqlite(engine);
+        let (mut store, created) = match location.into() {
+            DbLocation::Sqlite(path) => {
+                let (s, created) = sqlite::SqliteStore::open_or_create(&path)?;
+                (Store::Sqlite(s), created)
+            }
+            DbLocation::Postgres(url) => {
+                let (s, created) = postgres::PgStore::open_or_create(&url)?;
+                (Store::Postgres(s), created)
+            }
+        };
         let mut report = store.migrate_up(!created)?;
         report.created = created;
         Ok((store, report))
@@ -291,15 +299,27 @@ impl Store {
     /// journal mode (for `migrate status`, `migrate up --dry-run` and
     /// `doctor`). `Ok(None)` when there is no database.
     pub fn open_existing(location: impl Into<DbLocation>) -> Result<Option<Store>> {
-        let path = sqlite_path(&location.into())?;
-        Ok(sqlite::SqliteStore::open_existing(&path)?.map(Store::Sqlite))
+        Ok(match location.into() {
+            DbLocation::Sqlite(path) => {
+                sqlite::SqliteStore::open_existing(&path)?.map(Store::Sqlite)
+            }
+            DbLocation::Postgres(url) => {
+                postgres::PgStore::open_existing(&url)?.map(Store::Postgres)
+            }
+        })
     }
 
     /// Opens an existing database for inspection only: never creates,
     /// writes, migrates or changes it, and leaves no trace (for doctor).
     pub fn open_for_inspection(location: impl Into<DbLocation>) -> Result<Store> {
-        let path = sqlite_path(&location.into())?;
-        sqlite::SqliteStore::open_for_inspection(&path).map(Store::Sqlite)
+        match location.into() {
+            DbLocation::Sqlite(path) => {
+                sqlite::SqliteStore::open_for_inspection(&path).map(Store::Sqlite)
+            }
+            DbLocation::Postgres(url) => {
+                postgres::PgStore::open_for_inspection(&url).map(Store::Postgres)
+            }
+        }
     }
 
     /// The engine's own consistency check: `ok`, or the problems found.
@@ -318,13 +338,22 @@ impl Store {
         engine!(self, s => s.has_table(name))
     }
 
-    /// Sizes of the database's files (for doctor's disk checks).
+    /// Runs SQL straight on the engine (tests that fake another binary's
+    /// history).
+    #[cfg(test)]
+    pub(crate) fn execute_for_test(&self, sql: &str) {
+        engine!(self, s => s.execute_for_test(sql))
+    }
+
+    /// Sizes of the database's files (for doctor's disk checks); on
+    /// PostgreSQL the database's size on the server, no companion files.
     pub fn file_sizes(&self) -> Result<info::FileSizes> {
         engine!(self, s => s.file_sizes())
     }
 
     /// Page size, page count and free-list length (space a `VACUUM` would
-    /// give back), for doctor.
+    /// give back), for doctor; on PostgreSQL its block size and size in
+    /// blocks, with no free list.
     pub fn page_stats(&self) -> Result<info::PageStats> {
         engine!(self, s => s.page_stats())
     }

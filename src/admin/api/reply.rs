@@ -88,6 +88,7 @@ fn store_error(e: StoreError, rename: &[(&str, &str)]) -> AdminResponse {
             let (status, code) = match fault {
                 FaultKind::Full => (507, "database_full"),
                 FaultKind::ReadOnly => (503, "database_read_only"),
+                FaultKind::Unreachable => (503, "database_unreachable"),
                 _ => (503, "database_busy"),
             };
             let sentence = fault.sentence().unwrap_or("database error");

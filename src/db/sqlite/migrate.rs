@@ -34,6 +34,15 @@ pub(crate) fn known() -> Vec<(i64, String, u64)> {
 }
 
 impl SqliteStore {
+    pub(crate) fn known_migrations(&self) -> Vec<(i64, String, u64)> {
+        known()
+    }
+
+    /// SQLite takes its own backup (`backup_before_migrate`): nothing to say.
+    pub(crate) fn backup_note(&self, _version: i64) -> Option<String> {
+        None
+    }
+
     fn history_exists(&self) -> Result<bool> {
         Ok(self
             .conn

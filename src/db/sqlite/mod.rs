@@ -91,6 +91,11 @@ impl SqliteStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    #[cfg(test)]
+    pub(crate) fn execute_for_test(&self, sql: &str) {
+        self.conn.execute_batch(sql).unwrap();
+    }
+
     /// The configuration version, bumped by triggers on every catalog change.
     pub(crate) fn config_version(&self) -> Result<i64> {
         Ok(self.conn.query_row(

@@ -364,3 +364,54 @@ pub(super) fn key_changes_are_told_apart(mut t: TestStore) {
     assert!(!w.only_keys_changed_since(v));
     assert!(!w.only_keys_changed_since(c.versions));
 }
+
+/// Two connections to one database (two processes, or two replicas on one
+/// server): a change made through one is seen by the other, with its
+/// version, and names stay unique across them.
+pub(super) fn another_connection_sees_changes(mut t: TestStore) {
+    let mut other = t.reopen();
+    let v0 = other.catalog_versions().unwrap();
+    t.store.add_provider("a", &openai(&["chat"])).unwrap();
+    let v1 = other.catalog_versions().unwrap();
+    assert!(v1.config > v0.config, "{v0:?} -> {v1:?}");
+    assert_eq!(other.list_providers().unwrap()[0].name, "a");
+    assert_eq!(other.get_model("chat").unwrap().providers[0].provider, "a");
+    let e = other.add_provider("a", &openai(&[])).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::Duplicate {
+                what: "provider",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    other.create_key("app", None, None).unwrap();
+    let e = t.store.create_key("app", None, None).unwrap_err();
+    assert!(
+        matches!(e, StoreError::Duplicate { what: "key", .. }),
+        "{e}"
+    );
+}
+
+/// An apply planned against one version is refused once another
+/// connection changed the catalog; planned again, it applies and moves the
+/// version by exactly one.
+pub(super) fn apply_conflicts_across_connections(mut t: TestStore) {
+    use crate::db::catalog_state::CatalogChange;
+    let mut other = t.reopen();
+    let st = t.store.catalog_state().unwrap();
+    other.add_provider("b", &openai(&["m"])).unwrap();
+    let e = t.store.apply_catalog_changes(st.version, &[]).unwrap_err();
+    assert!(matches!(e, StoreError::Conflict { .. }), "{e}");
+    let st = t.store.catalog_state().unwrap();
+    assert_eq!(st.providers.len(), 1);
+    let v = t
+        .store
+        .apply_catalog_changes(st.version, &[CatalogChange::DeleteProvider("b".into())])
+        .unwrap();
+    assert_eq!(v, st.version + 1);
+    assert_eq!(other.config_version().unwrap(), v);
+    assert!(other.list_providers().unwrap().is_empty());
+}

@@ -1,0 +1,437 @@
+//! Connecting to PostgreSQL: the URL as the operator wrote it (libpq's
+//! `sslmode` and `sslrootcert` included), llmo's defaults (connect and
+//! statement timeouts, TCP keepalives, `application_name = llmo-<role>`),
+//! TLS with rustls (ring, the build reqwest uses), and the one place the
+//! driver's errors become engine-neutral ones ([`classify`]).
+use std::sync::Arc;
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::Client;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::db::{DatabaseError, FaultKind, PgUrl, Result, StoreError};
+
+/// Used when the URL sets no `connect_timeout`.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Used when the URL's `options` set no `statement_timeout`.
+pub(crate) const STATEMENT_TIMEOUT_MS: u64 = 30_000;
+/// TCP keepalive idle time (the driver's default is two hours): a server
+/// that vanished without a FIN is noticed in under a minute.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+
+/// libpq's `sslmode`, all five.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SslMode {
+    /// No TLS.
+    Disable,
+    /// TLS when the server offers it, unverified (libpq's default).
+    Prefer,
+    /// TLS or fail, unverified.
+    Require,
+    /// TLS, the chain verified against the roots, any host name.
+    VerifyCa,
+    /// TLS, the chain and the host name verified.
+    VerifyFull,
+}
+
+/// What llmo reads from the URL itself; the rest goes to the driver.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub(crate) config: postgres::Config,
+    pub(crate) ssl: SslMode,
+    pub(crate) root_cert: Option<String>,
+}
+
+/// Parses the URL: `sslmode` and `sslrootcert` are taken out (the driver
+/// knows only three modes and no root file), the rest is the driver's, and
+/// llmo's defaults fill what the URL leaves unset.
+pub(crate) fn parse(url: &PgUrl, role: &'static str) -> Result<Parsed> {
+    let raw = url.expose();
+    let (base, query) = raw.split_once('?').unwrap_or((raw, ""));
+    let mut ssl = SslMode::Prefer;
+    let mut root_cert = None;
+    let mut kept = Vec::new();
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        match k {
+            "sslmode" => {
+                ssl = match v {
+                    "disable" => SslMode::Disable,
+                    "allow" | "prefer" => SslMode::Prefer,
+                    "require" => SslMode::Require,
+                    "verify-ca" => SslMode::VerifyCa,
+                    "verify-full" => SslMode::VerifyFull,
+                    other => {
+                        return Err(bad_url(
+                            url,
+                            format!("unknown sslmode `{other}`"),
+                            "use sslmode=disable, prefer, require, verify-ca or verify-full",
+                        ))
+                    }
+                }
+            }
+            "sslrootcert" => root_cert = Some(percent_decode(v)),
+            _ => kept.push(part),
+        }
+    }
+    let rest = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    let mut config: postgres::Config = rest.parse().map_err(|e: postgres::Error| {
+        bad_url(
+            url,
+            e.to_string(),
+            "write it as `postgres://USER:PASSWORD@HOST:5432/DATABASE?sslmode=require`",
+        )
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name(&format!("llmo-{role}"));
+    }
+    let options = config.get_options().unwrap_or("").to_string();
+    if !options.contains("statement_timeout") {
+        let sep = if options.is_empty() { "" } else { " " };
+        config.options(&format!(
+            "{options}{sep}-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+        ));
+    }
+    config.keepalives(true);
+    if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+        config.keepalives_idle(KEEPALIVE_IDLE);
+    }
+    config.ssl_mode(match ssl {
+        SslMode::Disable => postgres::config::SslMode::Disable,
+        SslMode::Prefer => postgres::config::SslMode::Prefer,
+        _ => postgres::config::SslMode::Require,
+    });
+    Ok(Parsed {
+        config,
+        ssl,
+        root_cert,
+    })
+}
+
+/// Opens one connection for `role` (it names the connection in
+/// `pg_stat_activity` as `llmo-<role>`).
+pub(crate) fn connect(url: &PgUrl, role: &'static str) -> Result<Client> {
+    let p = parse(url, role)?;
+    let res = if p.ssl == SslMode::Disable {
+        p.config.connect(postgres::NoTls)
+    } else {
+        let tls = tls_config(p.ssl, p.root_cert.as_deref(), url)?;
+        p.config
+            .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+    };
+    res.map_err(|e| connect_error(url, e))
+}
+
+fn bad_url(url: &PgUrl, message: String, hint: &str) -> StoreError {
+    StoreError::Open {
+        location: url.to_string(),
+        message,
+        hint: hint.to_string(),
+    }
+}
+
+/// `%XX` escapes decoded (a root certificate path in a URL).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A failed connection attempt, named with its (masked) location.
+#[derive(Debug)]
+struct ConnectError {
+    location: String,
+    inner: postgres::Error,
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.inner.to_string();
+        let detail = match std::error::Error::source(&self.inner) {
+            Some(s) if !inner.contains(&s.to_string()) => format!("{inner}: {s}"),
+            _ => inner,
+        };
+        write!(f, "`{}`: {detail}", self.location)
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// A connection attempt's error: bad credentials and a missing database are
+/// the operator's to fix (`Open`, with the fix); anything else is
+/// classified, with the location in its words.
+fn connect_error(url: &PgUrl, e: postgres::Error) -> StoreError {
+    let open = |message: String, hint: &str| StoreError::Open {
+        location: url.to_string(),
+        message,
+        hint: hint.to_string(),
+    };
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
+            return open(db.message().to_string(), AUTH_HINT);
+        }
+        if *code == SqlState::INVALID_CATALOG_NAME {
+            return open(
+                db.message().to_string(),
+                "create it first (`createdb -O USER DATABASE`, or `CREATE DATABASE ...` in psql); llmo creates the tables, not the database",
+            );
+        }
+    }
+    let kind = fault_of(&e);
+    if kind == FaultKind::Unreachable || kind == FaultKind::Other {
+        let kind = if e.as_db_error().is_none() {
+            FaultKind::Unreachable
+        } else {
+            kind
+        };
+        return StoreError::Database(DatabaseError::new(
+            kind,
+            ConnectError {
+                location: url.to_string(),
+                inner: e,
+            },
+        ));
+    }
+    classify(e)
+}
+
+const AUTH_HINT: &str = "check the user and password in the `--db`/`LLMO_DB` URL (percent-encode special characters), and that the server's pg_hba.conf lets this user in from here";
+
+/// The one place PostgreSQL's errors become engine-neutral ones: SQLSTATEs
+/// to [`FaultKind`]s (disk full, read-only, lock timeouts and deadlocks,
+/// the server unreachable), bad credentials to [`StoreError::Open`].
+pub(crate) fn classify(e: postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
+            return StoreError::Open {
+                location: "PostgreSQL".into(),
+                message: db.message().to_string(),
+                hint: AUTH_HINT.into(),
+            };
+        }
+    }
+    StoreError::Database(DatabaseError::new(fault_of(&e), e))
+}
+
+fn fault_of(e: &postgres::Error) -> FaultKind {
+    if let Some(code) = e.code() {
+        let c = code.code();
+        return match c {
+            "53100" => FaultKind::Full,
+            "25006" => FaultKind::ReadOnly,
+            // lock_not_available, deadlock, serialization failure, and a
+            // statement cancelled by statement_timeout / lock_timeout.
+            "55P03" | "40P01" | "40001" | "57014" => FaultKind::Busy,
+            // admin_shutdown, crash_shutdown, cannot_connect_now, and the
+            // connection_exception class.
+            "57P01" | "57P02" | "57P03" => FaultKind::Unreachable,
+            _ if c.starts_with("08") => FaultKind::Unreachable,
+            _ => FaultKind::Other,
+        };
+    }
+    if e.is_closed() || has_io_source(e) {
+        return FaultKind::Unreachable;
+    }
+    FaultKind::Other
+}
+
+/// Is an I/O error (refused, reset, timed out) somewhere under `e`?
+fn has_io_source(e: &postgres::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = cur {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        cur = s.source();
+    }
+    // The driver's own timeout ("timeout waiting for server") has no source.
+    e.to_string().contains("timeout")
+}
+
+/// `?` on a driver call inside this engine gives the engine-neutral error.
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        classify(e)
+    }
+}
+
+/// The rustls client configuration for `mode`: Mozilla's roots (or only
+/// the `sslrootcert` file's, as libpq does) for the verifying modes.
+fn tls_config(mode: SslMode, root_file: Option<&str>, url: &PgUrl) -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls_err = |message: String| {
+        bad_url(
+            url,
+            message,
+            "check `sslrootcert` (a PEM file of the CA that signed the server's certificate)",
+        )
+    };
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(e.to_string()))?;
+    let verifier: Arc<dyn ServerCertVerifier> = match mode {
+        SslMode::Disable | SslMode::Prefer | SslMode::Require => {
+            Arc::new(NoVerify(provider.clone()))
+        }
+        SslMode::VerifyCa | SslMode::VerifyFull => {
+            let mut roots = rustls::RootCertStore::empty();
+            match root_file {
+                Some(path) => {
+                    use rustls::pki_types::pem::PemObject;
+                    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                        .and_then(|it| it.collect())
+                        .map_err(|e| tls_err(format!("cannot read sslrootcert `{path}`: {e}")))?;
+                    let (added, _) = roots.add_parsable_certificates(certs);
+                    if added == 0 {
+                        return Err(tls_err(format!(
+                            "sslrootcert `{path}` holds no certificate"
+                        )));
+                    }
+                }
+                None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            }
+            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| tls_err(e.to_string()))?;
+            if mode == SslMode::VerifyFull {
+                webpki
+            } else {
+                Arc::new(AnyName(webpki))
+            }
+        }
+    };
+    Ok(builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
+/// `prefer` / `require`: encrypted, the certificate not checked (libpq's
+/// meaning without a root file); handshake signatures still are.
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `verify-ca`: the chain must lead to a trusted root; the name is not
+/// checked.
+#[derive(Debug)]
+struct AnyName(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        use rustls::{CertificateError, Error};
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
