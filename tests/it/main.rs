@@ -14,6 +14,7 @@ mod common;
 mod config_apply;
 mod db_copy;
 mod doctor;
+mod doctor_pg;
 mod edges;
 mod gateway;
 mod gateway_lifecycle;

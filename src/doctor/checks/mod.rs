@@ -11,6 +11,7 @@ mod config;
 mod database;
 mod listen;
 mod migrations;
+mod postgres;
 mod probes;
 mod providers;
 
