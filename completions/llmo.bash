@@ -735,7 +735,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__doctor)
-            opts="-q -v -h -V --probe --probe-timeout --admin-key-file --db --config --json --quiet --verbose --log-format --help --version"
+            opts="-q -v -h -V --probe --probe-timeout --admin-key-file --redis-url --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -746,6 +746,10 @@ _llmo() {
                     return 0
                     ;;
                 --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --redis-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2437,7 +2441,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__serve)
-            opts="-q -v -h -V --listen --allow-anonymous --max-body --log-retention --shutdown-timeout --upstream-max-body --exit-on-error --apply --apply-prune --admin-key-file --db --config --json --quiet --verbose --log-format --help --version"
+            opts="-q -v -h -V --listen --allow-anonymous --max-body --log-retention --shutdown-timeout --upstream-max-body --exit-on-error --apply --apply-prune --admin-key-file --redis-url --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2468,6 +2472,10 @@ _llmo() {
                     return 0
                     ;;
                 --admin-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --redis-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -51,6 +51,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --upstream-max-body 'Largest non-stream upstream answer llmo reads, e.g. `64MiB`; a larger one is a 502 [env: LLMO_UPSTREAM_MAX_BODY] [default: 64MiB]'
             cand --apply 'Apply this catalog file (as `llmo config apply` does) at start and whenever its content changes [env: LLMO_APPLY]'
             cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
+            cand --redis-url 'Redis holding client-key and provider rate limits shared across replicas, e.g. `redis://:PASSWORD@cache:6379` or `rediss://` (TLS); without it each replica counts its own traffic [env: LLMO_REDIS_URL]'
             cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
@@ -639,6 +640,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;doctor'= {
             cand --probe-timeout 'How long each probe may take, e.g. 5s or 1500ms [default: 5s]'
             cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
+            cand --redis-url 'Redis holding client-key and provider rate limits shared across replicas, e.g. `redis://:PASSWORD@cache:6379` or `rediss://` (TLS); without it each replica counts its own traffic [env: LLMO_REDIS_URL]'
             cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'

@@ -52,6 +52,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand serve" -l shutdown-timeout -d 
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l upstream-max-body -d 'Largest non-stream upstream answer llmo reads, e.g. `64MiB`; a larger one is a 502 [env: LLMO_UPSTREAM_MAX_BODY] [default: 64MiB]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l apply -d 'Apply this catalog file (as `llmo config apply` does) at start and whenever its content changes [env: LLMO_APPLY]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand serve" -l redis-url -d 'Redis holding client-key and provider rate limits shared across replicas, e.g. `redis://:PASSWORD@cache:6379` or `rediss://` (TLS); without it each replica counts its own traffic [env: LLMO_REDIS_URL]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand serve" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
@@ -420,6 +421,7 @@ complete -c llmo -n "__fish_llmo_using_subcommand db; and __fish_seen_subcommand
 complete -c llmo -n "__fish_llmo_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l probe-timeout -d 'How long each probe may take, e.g. 5s or 1500ms [default: 5s]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l admin-key-file -d 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]' -r -F
+complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l redis-url -d 'Redis holding client-key and provider rate limits shared across replicas, e.g. `redis://:PASSWORD@cache:6379` or `rediss://` (TLS); without it each replica counts its own traffic [env: LLMO_REDIS_URL]' -r
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand doctor" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''

@@ -24,11 +24,14 @@ pub struct Args {
     pub probe_timeout: Option<Duration>,
     #[command(flatten)]
     pub admin: super::AdminKeyArg,
+    #[command(flatten)]
+    pub redis: super::RedisUrlArg,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let mut overrides = ctx.overrides();
     overrides.admin_key_file = args.admin.admin_key_file;
+    overrides.redis_url = args.redis.redis_url;
     let opts = doctor::Options {
         overrides,
         probe: args.probe,

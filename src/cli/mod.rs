@@ -80,6 +80,16 @@ pub struct AdminKeyArg {
     pub admin_key_file: Option<PathBuf>,
 }
 
+/// `--redis-url`: for `serve` (limits shared across replicas) and `doctor`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RedisUrlArg {
+    /// Redis holding client-key and provider rate limits shared across
+    /// replicas, e.g. `redis://:PASSWORD@cache:6379` or `rediss://` (TLS);
+    /// without it each replica counts its own traffic [env: LLMO_REDIS_URL]
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the OpenAI-compatible gateway (until SIGTERM/SIGINT)

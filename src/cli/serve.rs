@@ -45,6 +45,8 @@ pub struct Args {
     pub apply_prune: bool,
     #[command(flatten)]
     pub admin: super::AdminKeyArg,
+    #[command(flatten)]
+    pub redis: super::RedisUrlArg,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -58,6 +60,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     o.upstream_max_body = args.upstream_max_body;
     o.apply = args.apply;
     o.apply_prune = args.apply_prune.then_some(true);
+    o.redis_url = args.redis.redis_url;
     let settings = crate::config::Settings::resolve(&o)?;
     let addr = settings.listen.value.clone();
     let mut opts = Options::new(settings);

@@ -18,6 +18,7 @@ use crate::secret::Secret;
 
 pub mod location;
 mod parse;
+pub mod redis_url;
 mod table;
 
 pub(crate) use parse::parse_positive_duration;
@@ -185,6 +186,8 @@ struct FileConfig {
     apply_prune: Option<bool>,
     /// Memory for recent stored Responses-API responses, e.g. `64MiB`.
     responses_cache: Option<toml::Value>,
+    /// The Redis server holding rate limits shared across replicas.
+    redis_url: Option<String>,
 }
 
 /// Values given on the command line. `None` means "not given".
@@ -205,6 +208,8 @@ pub struct Overrides {
     /// `serve --apply FILE` / `--apply-prune`.
     pub apply: Option<PathBuf>,
     pub apply_prune: Option<bool>,
+    /// `--redis-url` (serve, doctor): parsed with the other settings.
+    pub redis_url: Option<String>,
 }
 
 /// The config file that was considered.
@@ -247,6 +252,9 @@ pub struct Settings {
     /// Bytes of recent stored Responses-API responses kept in memory (0:
     /// none; every lookup then reads the database).
     pub responses_cache: Sourced<u64>,
+    /// Where client-key and provider rate limits are shared across
+    /// replicas (`None`: each replica counts its own traffic).
+    pub redis_url: Sourced<Option<redis_url::RedisUrl>>,
 }
 
 /// The platform default paths (e.g. `~/.local/share/llmo/llmo.db` and
@@ -336,6 +344,7 @@ impl Settings {
             apply: unset(),
             apply_prune: unset(),
             responses_cache: unset(),
+            redis_url: unset(),
         }
     }
 

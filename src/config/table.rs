@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::location::DbLocation;
+use super::redis_url::RedisUrl;
 
 use super::parse::{
     at_least_one, parse_bool, parse_count, parse_file_size, parse_listen, parse_positive_duration,
@@ -534,6 +535,42 @@ pub(crate) const SETTINGS: &[SettingDef] = &[
             set: |s, v| s.responses_cache = v,
         }),
     },
+    // Rate limits shared across replicas (`gateway::shared_limits`).
+    SettingDef {
+        name: "redis_url",
+        file_key: Some("redis_url"),
+        env: "LLMO_REDIS_URL",
+        flag: Some("redis-url"),
+        // Not a secret row (a URL without a password is worth showing);
+        // every display goes through `RedisUrl`'s masking `Display`.
+        secret: false,
+        value: Some(&Spec {
+            parse: |v| RedisUrl::parse(v).map(Some),
+            flag: |o| {
+                o.redis_url
+                    .as_deref()
+                    .map(|v| {
+                        RedisUrl::parse(v)
+                            .map(Some)
+                            .map_err(|message| ConfigError::BadFlag {
+                                flag: "--redis-url",
+                                message,
+                            })
+                    })
+                    .transpose()
+            },
+            file: |f, _| file_str("redis_url", &f.redis_url, |v| RedisUrl::parse(v).map(Some)),
+            default: || Ok(None),
+            show: |u| {
+                u.as_ref().map_or_else(
+                    || "none (rate limits per replica)".into(),
+                    RedisUrl::to_string,
+                )
+            },
+            get: |s| &s.redis_url,
+            set: |s, v| s.redis_url = v,
+        }),
+    },
 ];
 
 /// The config file's `trusted_proxies`: a list of strings, or one string.
@@ -647,6 +684,7 @@ mod tests {
                 "LLMO_APPLY_PRUNE",
                 "LLMO_LOG_FORMAT",
                 "LLMO_RESPONSES_CACHE",
+                "LLMO_REDIS_URL",
             ]
         );
         for d in SETTINGS {
@@ -674,7 +712,7 @@ mod tests {
             .map(|d| d.name)
             .collect();
         assert_eq!(listed, rows);
-        assert_eq!(listed.len(), 16);
+        assert_eq!(listed.len(), 17);
     }
 
     #[test]
@@ -838,6 +876,18 @@ mod tests {
                 "false",
                 "apply_prune = true",
                 ["true", "false", "true", "false"],
+            ),
+            case(
+                "redis_url",
+                Some(|o, _| o.redis_url = Some("redis://:pw1@flag:1".into())),
+                "rediss://env",
+                "redis_url = \"redis+unix:///file.sock\"",
+                [
+                    "redis://:***@flag:1",
+                    "rediss://env",
+                    "redis+unix:///file.sock",
+                    "none (rate limits per replica)",
+                ],
             ),
             case(
                 "admin_key",

@@ -162,6 +162,43 @@ impl ProviderLive {
         (Ok(()), change)
     }
 
+    /// Admits one attempt as far as the circuit goes (as [`Self::acquire`]
+    /// does, the half-open trial taken at once), leaving the rate window to
+    /// the caller: the provider's limit (0 = none) comes back, to be checked
+    /// in the shared window ([`super::shared_limits`]) or, when that cannot
+    /// answer, with [`Self::take_rate`]. A refusal then gives the trial
+    /// back with [`Self::abandon`].
+    pub(crate) fn acquire_circuit(&self, now: Instant) -> (Result<u32, Refusal>, Option<Change>) {
+        let mut g = lock(&self.inner);
+        let mut change = None;
+        match g.circuit {
+            Circuit::Closed => return (Ok(g.rate.rpm()), None),
+            Circuit::Open { until } if now < until => {
+                return (Err(Refusal::CircuitOpen(until - now)), None);
+            }
+            Circuit::HalfOpen {
+                trial_in_flight: true,
+            } => return (Err(Refusal::CircuitOpen(Duration::from_secs(1))), None),
+            Circuit::Open { .. } => change = Some(g.change(State::HalfOpen)),
+            Circuit::HalfOpen { .. } => {}
+        }
+        g.circuit = Circuit::HalfOpen {
+            trial_in_flight: true,
+        };
+        (Ok(g.rate.rpm()), change)
+    }
+
+    /// The local rate window alone (after [`Self::acquire_circuit`]).
+    pub(crate) fn take_rate(&self, now: Instant) -> Result<(), Duration> {
+        lock(&self.inner).rate.try_acquire(now)
+    }
+
+    /// An admission the shared window made, noted locally (see
+    /// [`super::rate::RateWindow::note`]).
+    pub(crate) fn note_rate(&self, now: Instant) {
+        lock(&self.inner).rate.note(now);
+    }
+
     /// The provider answered (success, or a client error that proves it
     /// is up): closes a half-open circuit.
     pub(crate) fn on_success(&self, now_ms: i64) -> Option<Change> {
@@ -292,6 +329,33 @@ mod tests {
         assert_eq!(v.consecutive_failures, 0);
         assert_eq!(v.last_success_ms, Some(5));
         assert_eq!(v.success_rate_5m, Some(0.25));
+    }
+
+    #[test]
+    fn the_circuit_alone_admits_and_leaves_the_window_to_the_caller() {
+        let cfg = BreakerConfig {
+            failures: 1,
+            cooldown: Duration::from_secs(1),
+        };
+        let p = ProviderLive::default();
+        p.set_rpm(1);
+        let t0 = Instant::now();
+        assert_eq!(p.acquire_circuit(t0).0, Ok(1));
+        assert_eq!(p.acquire_circuit(t0).0, Ok(1), "no window taken");
+        p.note_rate(t0);
+        assert!(p.take_rate(t0).is_err(), "the noted admission counts");
+        p.on_failure(t0, 0, "x", cfg);
+        assert!(matches!(
+            p.acquire_circuit(t0).0,
+            Err(Refusal::CircuitOpen(_))
+        ));
+        let t1 = t0 + Duration::from_secs(2);
+        let (r, ch) = p.acquire_circuit(t1);
+        assert_eq!((r, ch.map(|c| c.state)), (Ok(1), Some(State::HalfOpen)));
+        assert!(p.acquire_circuit(t1).0.is_err(), "one trial at a time");
+        // The shared window refused it: the trial is given back.
+        p.abandon();
+        assert_eq!(p.acquire_circuit(t1).0, Ok(1));
     }
 
     #[test]

@@ -53,6 +53,7 @@ mod responses;
 pub(crate) mod responses_state;
 mod retry;
 mod router;
+pub(crate) mod shared_limits;
 pub(crate) mod snapshot;
 pub(crate) mod stream;
 
@@ -107,6 +108,11 @@ pub struct Options {
     /// How long a request body may arrive at any pace before the minimum
     /// rate (`request_body_min_rate`) applies.
     pub body_rate_grace: Duration,
+    /// Prefix of the Redis keys of the shared rate limits (tests sharing
+    /// one Redis give each gateway group its own).
+    pub redis_prefix: String,
+    /// Longest a request waits for Redis before using local limits.
+    pub redis_timeout: Duration,
 }
 
 impl Options {
@@ -117,6 +123,8 @@ impl Options {
             reload_interval: RELOAD_INTERVAL,
             header_timeout: HEADER_TIMEOUT,
             body_rate_grace: BODY_RATE_GRACE,
+            redis_prefix: "llmo:".into(),
+            redis_timeout: shared_limits::CALL_TIMEOUT,
         }
     }
 }
@@ -186,6 +194,8 @@ pub(crate) struct Shared {
     pub upstream_max_body: u64,
     /// The Responses API's stored responses (recent ones in memory).
     pub responses: responses_state::ResponsesState,
+    /// Rate limits shared across replicas through Redis (inert without).
+    pub limits: shared_limits::SharedLimits,
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     problem: RwLock<Option<Arc<Problem>>>,
     lives: LiveStates,
@@ -205,7 +215,8 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn new(s: &Settings, body_rate_grace: Duration) -> anyhow::Result<Shared> {
+    fn new(opts: &Options) -> anyhow::Result<Shared> {
+        let s = &opts.settings;
         let http = upstream_client()?;
         Ok(Shared {
             http,
@@ -220,13 +231,18 @@ impl Shared {
                 limit: s.max_body.value,
                 timeout: s.request_body_timeout.value,
                 min_rate: s.request_body_min_rate.value,
-                grace: body_rate_grace,
+                grace: opts.body_rate_grace,
             },
             trusted_proxies: s.trusted_proxies.value.clone(),
             upstream_max_body: s.upstream_max_body.value,
             responses: responses_state::ResponsesState::new(
                 s.db.value.clone(),
                 s.responses_cache.value,
+            ),
+            limits: shared_limits::SharedLimits::new(
+                s.redis_url.value.as_ref(),
+                &opts.redis_prefix,
+                opts.redis_timeout,
             ),
             snapshot: RwLock::new(None),
             problem: RwLock::new(None),
@@ -568,7 +584,8 @@ pub async fn serve_with(
 ) -> anyhow::Result<()> {
     let settings = &opts.settings;
     mem::cap_arenas();
-    let shared = Arc::new(Shared::new(settings, opts.body_rate_grace)?);
+    let shared = Arc::new(Shared::new(&opts)?);
+    shared.limits.connect().await;
     let path = settings.db.value.clone();
     let worker_channel = mpsc::channel::<WorkerMsg>();
     install_admin(&shared, settings, worker_channel.0.clone());

@@ -21,6 +21,7 @@ use super::providers::request::{Api, ClientRequest};
 use super::providers::{Attempt, Completion, UpstreamError, UpstreamStream};
 use super::request_log::LogCtx;
 use super::retry::{random_draw, Next, RetryPolicy};
+use super::shared_limits::Scope;
 use super::snapshot::{key_digest, Candidate, KeyRt, KeyState, ModelRoute, ProviderRt, Snapshot};
 use super::stream::Relay;
 use super::Shared;
@@ -156,7 +157,7 @@ pub(super) async fn admit_request(
     let key = authenticate(shared, snap, &req, log)?;
     if let Some(k) = &key {
         log.key_name = Some(k.name.clone());
-        if let Err(wait) = k.live.try_acquire(Instant::now()) {
+        if let Err(wait) = key_rate(shared, k).await {
             shared.metrics.rate_limited("key", &k.name);
             return Err(ApiError::RateLimited {
                 message: format!("API key `{}` is over its requests-per-minute limit", k.name),
@@ -166,6 +167,23 @@ pub(super) async fn admit_request(
     }
     let body = read_body(req, shared).await?;
     Ok((key, body))
+}
+
+/// A client key's rate limit: the window shared across replicas when
+/// there is one (Redis), else this replica's own. Keys without a limit
+/// cost nothing.
+async fn key_rate(shared: &Shared, k: &KeyRt) -> Result<(), Duration> {
+    if k.rpm == 0 {
+        return Ok(());
+    }
+    match shared.limits.check(Scope::Key(k.id), k.rpm).await {
+        Some(Ok(())) => {
+            k.live.note(Instant::now());
+            Ok(())
+        }
+        Some(Err(wait)) => Err(wait),
+        None => k.live.try_acquire(Instant::now()),
+    }
 }
 
 /// The enabled model the client named, if its key may use it.
@@ -567,11 +585,17 @@ pub(super) async fn route(
 
 /// Admits an attempt at `p`; a refusal (rate limit, open circuit) notes its
 /// wait in `failed`.
-fn admit(shared: &Shared, p: &ProviderRt, failed: &mut Failed) -> bool {
-    let (admitted, change) = p.live.acquire(Instant::now());
-    if let Some(ch) = change {
-        shared.report_change(&p.name, ch);
-    }
+async fn admit(shared: &Shared, p: &ProviderRt, failed: &mut Failed) -> bool {
+    let admitted = match shared.limits.is_on() {
+        false => {
+            let (admitted, change) = p.live.acquire(Instant::now());
+            if let Some(ch) = change {
+                shared.report_change(&p.name, ch);
+            }
+            admitted
+        }
+        true => admit_shared(shared, p).await,
+    };
     match admitted {
         Ok(()) => true,
         Err(Refusal::RateLimited(w)) => {
@@ -584,6 +608,36 @@ fn admit(shared: &Shared, p: &ProviderRt, failed: &mut Failed) -> bool {
             false
         }
     }
+}
+
+/// [`admit`] with Redis: the circuit here, then the provider's limit in
+/// the shared window (this replica's own when Redis cannot answer); a
+/// refused attempt gives a half-open trial back.
+async fn admit_shared(shared: &Shared, p: &ProviderRt) -> Result<(), Refusal> {
+    let (admitted, change) = p.live.acquire_circuit(Instant::now());
+    if let Some(ch) = change {
+        shared.report_change(&p.name, ch);
+    }
+    let rpm = admitted?;
+    if rpm == 0 {
+        return Ok(());
+    }
+    // A client gone while Redis answers gives a half-open trial back too.
+    let mut trial = TrialGuard {
+        provider: p,
+        armed: true,
+    };
+    let rate = match shared.limits.check(Scope::Provider(&p.name), rpm).await {
+        Some(Ok(())) => {
+            p.live.note_rate(Instant::now());
+            Ok(())
+        }
+        Some(Err(wait)) => Err(wait),
+        None => p.live.take_rate(Instant::now()),
+    };
+    // Refused: the guard's drop gives the trial back.
+    trial.armed = rate.is_err();
+    rate.map_err(Refusal::RateLimited)
 }
 
 /// Tries one candidate, retrying it as the [`RetryPolicy`] says: `Some`
@@ -605,7 +659,7 @@ async fn try_candidate(
         return None;
     }
     let mut policy = RetryPolicy::new(p.max_retries);
-    while admit(shared, p, failed) {
+    while admit(shared, p, failed).await {
         log.attempts += 1;
         let t = Instant::now();
         let mut guard = TrialGuard {

@@ -25,6 +25,10 @@ impl RateWindow {
         }
     }
 
+    pub(crate) fn rpm(&self) -> u32 {
+        self.rpm
+    }
+
     /// Takes a slot, or says how long until one frees.
     pub(crate) fn try_acquire(&mut self, now: Instant) -> Result<(), Duration> {
         if self.rpm == 0 {
@@ -44,6 +48,19 @@ impl RateWindow {
             let oldest = self.admitted.front().copied().unwrap_or(now);
             Err((oldest + WINDOW).saturating_duration_since(now))
         }
+    }
+
+    /// Records an admission decided elsewhere (by the shared window in
+    /// Redis), so that a fallback to local limits starts from this
+    /// replica's own recent traffic instead of an empty window.
+    pub(crate) fn note(&mut self, now: Instant) {
+        if self.rpm == 0 {
+            return;
+        }
+        if self.admitted.len() >= self.rpm as usize {
+            self.admitted.pop_front();
+        }
+        self.admitted.push_back(now);
     }
 }
 
@@ -86,6 +103,13 @@ impl KeyLive {
         }
     }
 
+    /// See [`RateWindow::note`].
+    pub(crate) fn note(&self, now: Instant) {
+        if let Some(w) = &self.0 {
+            lock(w).note(now);
+        }
+    }
+
     /// Whether `other` is the same window (tests).
     #[cfg(test)]
     pub(crate) fn same_as(&self, other: &KeyLive) -> bool {
@@ -111,6 +135,13 @@ mod tests {
         let wait = w.try_acquire(t0 + Duration::from_secs(20)).unwrap_err();
         assert_eq!(wait, Duration::from_secs(40));
         assert!(w.try_acquire(t0 + Duration::from_secs(60)).is_ok());
+        // Admissions noted from the shared window count locally, bounded.
+        let t1 = t0 + Duration::from_secs(200);
+        for _ in 0..5 {
+            w.note(t1);
+        }
+        assert_eq!(w.admitted.len(), 2);
+        assert_eq!(w.try_acquire(t1).unwrap_err(), Duration::from_secs(60));
         w.set_rpm(0);
         for _ in 0..1000 {
             assert!(w.try_acquire(t0).is_ok());

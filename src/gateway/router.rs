@@ -265,6 +265,9 @@ struct ReadyBody<'a> {
     /// The `--apply` file's state, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     apply: Option<&'a super::apply::ApplyStatus>,
+    /// What works in a reduced way without making the gateway unready
+    /// (e.g. Redis unreachable: rate limits per replica).
+    degraded: Vec<String>,
 }
 
 /// What `llmo doctor` asks the running server instead of judging from its
@@ -364,6 +367,7 @@ fn ready(shared: &Shared) -> Response<Body> {
             admin_key: shared.admin.get().is_some_and(|a| a.enabled()),
         },
         apply: apply.as_deref(),
+        degraded: shared.limits.degraded().into_iter().collect(),
     };
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     json(
@@ -385,6 +389,7 @@ fn metrics(shared: &Shared) -> Response<Body> {
     if let Some(r) = rec {
         super::metrics::render_log_writer(&mut text, &r.writer_view());
     }
+    shared.limits.render_metrics(&mut text);
     let mut res = Response::new(Body::full(text));
     res.headers_mut().insert(
         CONTENT_TYPE,

@@ -1469,6 +1469,7 @@ trusted_proxies = ["10.0.0.7"]
 apply = "/file/catalog.toml"
 apply_prune = true
 responses_cache = "7MiB"
+redis_url = "redis://:filepass@cache7:6379"
 "#,
     );
     let flag_key = env.path().join("admin.key");
@@ -1490,6 +1491,7 @@ responses_cache = "7MiB"
         ("LLMO_APPLY", "/env/catalog.toml"),
         ("LLMO_APPLY_PRUNE", "false"),
         ("LLMO_RESPONSES_CACHE", "8MiB"),
+        ("LLMO_REDIS_URL", "rediss://cache8"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -1526,6 +1528,7 @@ responses_cache = "7MiB"
             row("apply", "/file/catalog.toml", Source::File),
             row("apply_prune", "true", Source::File),
             row("responses_cache", "7340032", Source::File),
+            row("redis_url", "redis://:***@cache7:6379", Source::File),
         ]
     );
 
@@ -1549,6 +1552,7 @@ responses_cache = "7MiB"
             row("apply", "/env/catalog.toml", Source::Env),
             row("apply_prune", "false", Source::Env),
             row("responses_cache", "8388608", Source::Env),
+            row("redis_url", "rediss://cache8", Source::Env),
         ]
     );
 
@@ -1564,6 +1568,7 @@ responses_cache = "7MiB"
         upstream_max_body: Some(9),
         apply: Some("/flag/catalog.toml".into()),
         apply_prune: Some(true),
+        redis_url: Some("redis+unix:///run/redis.sock".into()),
     };
     let s = Settings::resolve_with(&flags, &vars).unwrap();
     let t = table(&s);
@@ -1577,6 +1582,10 @@ responses_cache = "7MiB"
     assert_eq!(t[9], row("upstream_max_body", "9", Source::Flag));
     assert_eq!(t[13], row("apply", "/flag/catalog.toml", Source::Flag));
     assert_eq!(t[14], row("apply_prune", "true", Source::Flag));
+    assert_eq!(
+        t[16],
+        row("redis_url", "redis+unix:///run/redis.sock", Source::Flag)
+    );
 
     // An empty file, no env, no flags: the defaults the README documents.
     let empty = env.path().join("empty.toml");
@@ -1609,6 +1618,11 @@ responses_cache = "7MiB"
             row("apply", "none", Source::Default),
             row("apply_prune", "false", Source::Default),
             row("responses_cache", "67108864", Source::Default),
+            row(
+                "redis_url",
+                "none (rate limits per replica)",
+                Source::Default
+            ),
         ]
     );
 }

@@ -29,6 +29,7 @@ mod migrate;
 #[cfg(unix)]
 mod readme;
 mod recorder;
+mod redis;
 mod responses;
 mod streams;
 mod tls;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub mod gw;
 pub mod mock_upstream;
+pub mod redis;
 
 use assert_cmd::Command;
 use tempfile::TempDir;
