@@ -137,3 +137,52 @@ fn an_unreachable_server_fails_with_the_fix_and_no_password() {
         "{open}"
     );
 }
+
+fn group_checks(env: &Env, args: &[&str], group: &str) -> Vec<serde_json::Value> {
+    let out = env.cmd().args(args).output().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{}", describe(&out)));
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["group"] == group)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn doctor_checks_redis_when_redis_url_is_set() {
+    let env = Env::new();
+    // Unset: no Redis section at all.
+    assert!(group_checks(&env, &["--json", "doctor"], "redis").is_empty());
+    // A closed port: unreachable, with the fix, the password masked.
+    let closed = format!("redis://:hunter2-secret@{}", closed_addr());
+    let c = group_checks(&env, &["--json", "doctor", "--redis-url", &closed], "redis");
+    let r = check(&c, "reachable");
+    assert_eq!(r["status"], "fail", "{c:#?}");
+    assert!(r["fix"]
+        .as_str()
+        .unwrap()
+        .contains("each replica enforces rate limits on its own"));
+    assert!(
+        !c.iter().any(|c| c.to_string().contains("hunter2-secret")),
+        "{c:#?}"
+    );
+
+    let Ok(url) = std::env::var("LLMO_TEST_REDIS_URL") else {
+        assert_ne!(
+            std::env::var("LLMO_TEST_SERVICES").as_deref(),
+            Ok("required"),
+            "LLMO_TEST_SERVICES=required but LLMO_TEST_REDIS_URL is not set"
+        );
+        eprintln!("skipped the live part: no Redis (eval \"$(bash tests/services.sh start DIR)\" starts one)");
+        return;
+    };
+    let c = group_checks(&env, &["--json", "doctor", "--redis-url", &url], "redis");
+    let r = check(&c, "reachable");
+    assert_eq!(r["status"], "ok", "{c:#?}");
+    assert!(r["message"].as_str().unwrap().starts_with("Redis "), "{r}");
+    assert_eq!(check(&c, "scripts")["status"], "ok", "{c:#?}");
+    assert_eq!(check(&c, "round_trip")["status"], "ok", "{c:#?}");
+}
