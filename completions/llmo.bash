@@ -25,6 +25,9 @@ _llmo() {
             llmo,config)
                 cmd="llmo__subcmd__config"
                 ;;
+            llmo,db)
+                cmd="llmo__subcmd__db"
+                ;;
             llmo,doctor)
                 cmd="llmo__subcmd__doctor"
                 ;;
@@ -79,6 +82,18 @@ _llmo() {
             llmo__subcmd__config__subcmd__help,help)
                 cmd="llmo__subcmd__config__subcmd__help__subcmd__help"
                 ;;
+            llmo__subcmd__db,copy)
+                cmd="llmo__subcmd__db__subcmd__copy"
+                ;;
+            llmo__subcmd__db,help)
+                cmd="llmo__subcmd__db__subcmd__help"
+                ;;
+            llmo__subcmd__db__subcmd__help,copy)
+                cmd="llmo__subcmd__db__subcmd__help__subcmd__copy"
+                ;;
+            llmo__subcmd__db__subcmd__help,help)
+                cmd="llmo__subcmd__db__subcmd__help__subcmd__help"
+                ;;
             llmo__subcmd__help,admin-key)
                 cmd="llmo__subcmd__help__subcmd__admin__subcmd__key"
                 ;;
@@ -87,6 +102,9 @@ _llmo() {
                 ;;
             llmo__subcmd__help,config)
                 cmd="llmo__subcmd__help__subcmd__config"
+                ;;
+            llmo__subcmd__help,db)
+                cmd="llmo__subcmd__help__subcmd__db"
                 ;;
             llmo__subcmd__help,doctor)
                 cmd="llmo__subcmd__help__subcmd__doctor"
@@ -120,6 +138,9 @@ _llmo() {
                 ;;
             llmo__subcmd__help__subcmd__config,export)
                 cmd="llmo__subcmd__help__subcmd__config__subcmd__export"
+                ;;
+            llmo__subcmd__help__subcmd__db,copy)
+                cmd="llmo__subcmd__help__subcmd__db__subcmd__copy"
                 ;;
             llmo__subcmd__help__subcmd__key,create)
                 cmd="llmo__subcmd__help__subcmd__key__subcmd__create"
@@ -332,7 +353,7 @@ _llmo() {
 
     case "${cmd}" in
         llmo)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version serve provider model key config migrate doctor admin-key health completions help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version serve provider model key config migrate db doctor admin-key health completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -619,6 +640,100 @@ _llmo() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        llmo__subcmd__db)
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version copy help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__db__subcmd__copy)
+            opts="-q -v -h -V --db --config --json --quiet --verbose --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__db__subcmd__help)
+            opts="copy help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__db__subcmd__help__subcmd__copy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__db__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         llmo__subcmd__doctor)
             opts="-q -v -h -V --probe --probe-timeout --admin-key-file --redis-url --db --config --json --quiet --verbose --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -692,7 +807,7 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__help)
-            opts="serve provider model key config migrate doctor admin-key health completions help"
+            opts="serve provider model key config migrate db doctor admin-key health completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -776,6 +891,34 @@ _llmo() {
             return 0
             ;;
         llmo__subcmd__help__subcmd__config__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__help__subcmd__db)
+            opts="copy"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        llmo__subcmd__help__subcmd__db__subcmd__copy)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

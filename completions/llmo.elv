@@ -36,6 +36,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand key 'Manage the API keys that clients of the gateway present'
             cand config 'Export the catalog as a TOML file, or apply one (configuration as code)'
             cand migrate 'Show or apply database schema migrations'
+            cand db 'Copy a whole installation between databases (SQLite and PostgreSQL, either way)'
             cand doctor 'Check configuration, database, migrations and providers, and say how to fix problems'
             cand admin-key 'Create the admin key that protects the admin API and web UI'
             cand health 'Ask a running server whether it is ready, and show each provider''s state'
@@ -598,6 +599,44 @@ set edit:completion:arg-completer[llmo] = {|@words|
         }
         &'llmo;migrate;help;help'= {
         }
+        &'llmo;db'= {
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
+            cand --json 'Print machine-readable JSON instead of tables'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -v 'Print more detail (and debug logs)'
+            cand --verbose 'Print more detail (and debug logs)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand copy 'Copy a whole installation (catalog, keys, health, stats, request logs, stored responses) into an empty database, between SQLite and PostgreSQL either way'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'llmo;db;copy'= {
+            cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
+            cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
+            cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
+            cand --json 'Print machine-readable JSON instead of tables'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -v 'Print more detail (and debug logs)'
+            cand --verbose 'Print more detail (and debug logs)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'llmo;db;help'= {
+            cand copy 'Copy a whole installation (catalog, keys, health, stats, request logs, stored responses) into an empty database, between SQLite and PostgreSQL either way'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'llmo;db;help;copy'= {
+        }
+        &'llmo;db;help;help'= {
+        }
         &'llmo;doctor'= {
             cand --probe-timeout 'How long each probe may take, e.g. 5s or 1500ms [default: 5s]'
             cand --admin-key-file 'File holding the admin API key (enables /admin and /admin-ui) [env: LLMO_ADMIN_KEY holds the key itself]'
@@ -693,6 +732,7 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand key 'Manage the API keys that clients of the gateway present'
             cand config 'Export the catalog as a TOML file, or apply one (configuration as code)'
             cand migrate 'Show or apply database schema migrations'
+            cand db 'Copy a whole installation between databases (SQLite and PostgreSQL, either way)'
             cand doctor 'Check configuration, database, migrations and providers, and say how to fix problems'
             cand admin-key 'Create the admin key that protects the admin API and web UI'
             cand health 'Ask a running server whether it is ready, and show each provider''s state'
@@ -776,6 +816,11 @@ set edit:completion:arg-completer[llmo] = {|@words|
         &'llmo;help;migrate;status'= {
         }
         &'llmo;help;migrate;up'= {
+        }
+        &'llmo;help;db'= {
+            cand copy 'Copy a whole installation (catalog, keys, health, stats, request logs, stored responses) into an empty database, between SQLite and PostgreSQL either way'
+        }
+        &'llmo;help;db;copy'= {
         }
         &'llmo;help;doctor'= {
         }

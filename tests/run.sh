@@ -8,10 +8,13 @@
 # tests/container/). Never talks to a real provider.
 #
 # It first checks what it needs (cargo with Rust >= 1.85, a C compiler,
-# python3 with venv, node and npm, chromium; Rust's musl target, musl-tools,
-# buildah, podman, runc, podman-compose, kubectl, root) and names what is missing with
-# the command that installs it. Python packages (PyPI `openai`) go into a
-# virtual environment under target/py-venv (created once, then reused);
+# python3 with venv, node and npm, chromium, PostgreSQL and Redis servers;
+# Rust's musl target, musl-tools, buildah, podman, runc, podman-compose,
+# kubectl, root) and names what is missing with the command that installs it.
+# Real PostgreSQL and Redis servers (tests/services.sh) run for the whole
+# suite, on ports from the OS in a temp directory, and are stopped by PID
+# when the script exits, however it exits. Python packages (PyPI `openai`) go
+# into a virtual environment under target/py-venv (created once, then reused);
 # nothing is installed into the system Python. The agents go to
 # tests/agents/node_modules (`npm ci`, redone when the lock changes). npm's `playwright-core` goes to
 # tests/browser/node_modules; Debian's `chromium` is installed only when
@@ -51,6 +54,11 @@ fi
 if [ ! -x /usr/bin/chromium ] && ! { [ -z "$sudo" ] && command -v apt-get >/dev/null; }; then
     need "chromium at /usr/bin/chromium (for the browser test)" chromium
 fi
+# The servers the PostgreSQL and Redis tests run against (tests/services.sh).
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && [ -z "${LLMO_TEST_PG_BIN:-}" ]; then
+    need "a PostgreSQL server (initdb, postgres; for the PostgreSQL tests)" postgresql
+fi
+command -v redis-server >/dev/null || need "redis-server (for the Redis tests)" redis-server
 # The static binary and its container image (tests/static/, tests/container/).
 if command -v rustup >/dev/null && ! rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
     missing+=("Rust's musl target (for the static binary): rustup target add x86_64-unknown-linux-musl")
@@ -73,6 +81,18 @@ if ((${#missing[@]})); then
     } >&2
     exit 1
 fi
+
+# PostgreSQL and Redis for the whole run: tests/services.sh prints the
+# LLMO_TEST_* exports (LLMO_TEST_SERVICES=required: a test that finds no
+# server fails instead of skipping). Stopped by PID on any exit; INT and TERM
+# become an exit so the EXIT trap runs for them too.
+step "tests/services.sh start (PostgreSQL, Redis)"
+services=$(mktemp -d -t llmo-services.XXXXXX)
+trap 'bash tests/services.sh stop "$services"; rm -rf "$services"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+services_env=$(bash tests/services.sh start "$services")
+eval "$services_env"
 
 step "cargo test --all-targets"
 cargo test --all-targets

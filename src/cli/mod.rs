@@ -17,6 +17,7 @@ use crate::output::Printer;
 pub mod admin_key;
 pub mod completions;
 pub mod config;
+pub mod db;
 pub mod doctor;
 pub mod generate;
 pub mod health;
@@ -108,6 +109,9 @@ pub enum Command {
     /// Show or apply database schema migrations
     #[command(subcommand)]
     Migrate(migrate::Cmd),
+    /// Copy a whole installation between databases (SQLite and PostgreSQL, either way)
+    #[command(subcommand)]
+    Db(db::Cmd),
     /// Check configuration, database, migrations and providers, and say how to fix problems
     Doctor(doctor::Args),
     /// Create the admin key that protects the admin API and web UI
@@ -222,6 +226,7 @@ pub fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Key(cmd) => key::run(cmd, ctx),
         Command::Config(cmd) => config::run(cmd, ctx),
         Command::Migrate(cmd) => migrate::run(cmd, ctx),
+        Command::Db(cmd) => db::run(cmd, ctx),
         Command::Doctor(args) => doctor::run(args, ctx),
         Command::AdminKey(cmd) => admin_key::run(cmd, ctx),
         Command::Health(args) => health::run(args, ctx),

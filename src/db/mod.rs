@@ -48,6 +48,7 @@
 mod admin;
 pub mod catalog;
 pub mod catalog_state;
+pub mod copy;
 pub mod logs;
 pub mod migrate;
 pub mod paging;
@@ -63,6 +64,9 @@ pub use admin::{
     LatencyPercentiles, MappingPatch, ModelStats, Percentiles, SeriesPoint, PERCENTILE_SAMPLE,
 };
 pub use migrate::{MigrationRow, MigrationState, MigrationStatus, OpenReport};
+/// What doctor reads from a PostgreSQL server (version, TLS, privileges,
+/// the migration lock's holder, round trip).
+pub use postgres::info::{LockHolder, ServerInfo};
 /// File-level facts about an SQLite database for `llmo doctor` (header,
 /// companion files), readable before any connection is opened.
 pub use sqlite::info;
@@ -356,5 +360,15 @@ impl Store {
     /// blocks, with no free list.
     pub fn page_stats(&self) -> Result<info::PageStats> {
         engine!(self, s => s.page_stats())
+    }
+
+    /// A database server's version, TLS, the role's privileges, the
+    /// migration lock's holder and the round trip, for doctor; `None` for
+    /// an SQLite file (no server).
+    pub fn server_info(&self) -> Result<Option<ServerInfo>> {
+        match self {
+            Store::Sqlite(_) => Ok(None),
+            Store::Postgres(s) => s.server_info().map(Some),
+        }
     }
 }

@@ -54,6 +54,7 @@ impl Status {
 pub(crate) enum Group {
     Config,
     Database,
+    Redis,
     Migrations,
     Providers,
     Models,
@@ -66,6 +67,7 @@ impl Group {
         match self {
             Group::Config => "config",
             Group::Database => "database",
+            Group::Redis => "redis",
             Group::Migrations => "migrations",
             Group::Providers => "providers",
             Group::Models => "models",
@@ -152,7 +154,8 @@ pub(crate) struct Summary {
 /// ```
 ///
 /// - `checks`: in report order, grouped.
-/// - `group`: one of `config`, `database`, `migrations`, `providers`,
+/// - `group`: one of `config`, `database`, `redis` (when `redis_url` is
+///   set), `migrations`, `providers`,
 ///   `models`, `probe` (only with `--probe`), `listen`.
 /// - `name`: what was checked within the group: a setting (`db`, `listen`,
 ///   `max_body`, ...), a database aspect (`path`, `directory`, `file`,
@@ -239,6 +242,11 @@ pub(crate) fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Report {
     progress("database");
     let db = checks::database(cfg.db.as_ref());
     out.extend(db.checks);
+
+    if let Some(url) = &cfg.redis {
+        progress("redis");
+        out.extend(checks::redis(url));
+    }
 
     progress("migrations");
     out.extend(checks::migrations(db.store.as_ref(), db.state));

@@ -49,6 +49,33 @@ def case_matches_the_image():
     return "image, user, volume, port, env_file, healthcheck agree"
 
 
+def case_scale_profile():
+    """The `scale` profile, read as compose would: PostgreSQL, Redis, a
+    one-shot `llmo migrate up` and two replicas that start after it."""
+    with open(os.path.join(lib.ROOT, "compose.yaml")) as f:
+        doc = yaml.safe_load(f)
+    svcs = doc["services"]
+    scale = sorted(n for n, s in svcs.items() if "scale" in s.get("profiles", []))
+    check(scale == ["llmo-1", "llmo-2", "llmo-migrate", "postgres", "redis"], f"scale profile {scale}")
+    check("profiles" not in svcs["llmo"], "the default service must start without a profile")
+    mig = svcs["llmo-migrate"]
+    check(mig["command"] == ["migrate", "up"], f"llmo-migrate runs {mig['command']}")
+    check(mig["depends_on"]["postgres"]["condition"] == "service_healthy", "migrate waits for postgres")
+    ports = set()
+    for name in ("llmo-1", "llmo-2"):
+        r = svcs[name]
+        check(r["depends_on"]["llmo-migrate"]["condition"] == "service_completed_successfully",
+              f"{name} starts before the migrations finished")
+        check(r["environment"]["LLMO_DB"] == mig["environment"]["LLMO_DB"]
+              and r["environment"]["LLMO_DB"].startswith("postgres://")
+              and "@postgres:5432/" in r["environment"]["LLMO_DB"], f"{name} LLMO_DB")
+        check(r["environment"]["LLMO_REDIS_URL"] == "redis://redis:6379", f"{name} LLMO_REDIS_URL")
+        check(r["user"] == svcs["llmo"]["user"] and r["read_only"] is True, f"{name} posture")
+        ports.add(r["ports"][0].rsplit(":", 1)[0])
+    check(len(ports) == 2, f"the replicas share a host port: {ports}")
+    return "postgres, redis, migrate once, two replicas after it"
+
+
 def compose(*args, check_rc=True):
     cmd = ["podman-compose", "--podman-args", " ".join(lib.PODMAN[1:]), *args]
     r = lib.run(cmd, check_rc=False, timeout=180,
@@ -74,7 +101,9 @@ def case_up():
     with open(os.path.join(proj, ".env"), "w") as f:
         f.write(env)
     os.chdir(proj)
-    compose("up", "-d")
+    # Named: Debian's podman-compose 1.0 ignores `profiles:`, and would
+    # start the `scale` profile's services too.
+    compose("up", "-d", "llmo")
     base = S["base"] = f"http://127.0.0.1:{S['port']}"
     body = lib.wait_status(f"{base}/ready", 503)
     check("no providers" in str(body.get("problem")), f"/ready: {body}")
@@ -93,7 +122,7 @@ def case_up():
 
 def case_down_up_keeps_the_volume():
     compose("down")
-    compose("up", "-d")
+    compose("up", "-d", "llmo")
     lib.wait_status(f"{S['base']}/ready", 200)
     compose("down", "-v")
     return "the provider survived down + up"
@@ -105,6 +134,7 @@ def main():
     S["image"] = lib.build_image()
     lib.main([
         ("compose.yaml matches the image", case_matches_the_image),
+        ("the `scale` profile: PostgreSQL, Redis, migrate once, two replicas", case_scale_profile),
         ("podman-compose up: volume, env, healthcheck", case_up),
         ("down + up keeps the named volume", case_down_up_keeps_the_volume),
     ])

@@ -77,6 +77,44 @@ def case_render_and_validate():
     return f"{len(docs)} objects valid against Kubernetes {KUBE_VERSION} (strict)"
 
 
+def case_postgres_overlay():
+    """deploy/k8s/overlays/postgres, offline: the StatefulSet becomes a
+    3-replica Deployment (no PVC), a PodDisruptionBudget covers it, a Job
+    runs `llmo migrate up`, and the URLs come from the Secret."""
+    out = lib.run(["kubectl", "kustomize", os.path.join(K8S, "overlays", "postgres")]).stdout
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    kinds = sorted(d["kind"] for d in docs)
+    check(kinds == ["ConfigMap", "Deployment", "Job", "PodDisruptionBudget", "Service"],
+          f"rendered kinds {kinds}")
+    for d in docs:
+        try:
+            validate(d, KUBE_VERSION, strict=True)
+        except ValidationError as e:
+            raise lib.Fail(f"overlay {d['kind']}/{d['metadata']['name']}: {e}")
+    dep, job = by_kind(docs, "Deployment"), by_kind(docs, "Job")
+    pdb, svc = by_kind(docs, "PodDisruptionBudget"), by_kind(docs, "Service")
+    check(dep["spec"]["replicas"] == 3, f"replicas {dep['spec']['replicas']}")
+    pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+    sel = svc["spec"]["selector"]
+    check(all(pod_labels.get(k) == v for k, v in sel.items()), f"the Service {sel} misses the pods {pod_labels}")
+    check(all(pod_labels.get(k) == v for k, v in pdb["spec"]["selector"]["matchLabels"].items()),
+          "the PodDisruptionBudget misses the pods")
+    check(pdb["spec"]["minAvailable"] < dep["spec"]["replicas"], "the PDB blocks every drain")
+    job_labels = job["spec"]["template"]["metadata"]["labels"]
+    check(not all(job_labels.get(k) == v for k, v in sel.items()), "the Service would route to the migration Job")
+    check(job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate", "up"], "the Job's args")
+    (ctr,) = dep["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in ctr["env"]}
+    for name in ("LLMO_DB", "LLMO_REDIS_URL"):
+        ref = env[name].get("valueFrom", {}).get("secretKeyRef", {})
+        check(ref.get("name") == "llmo-database", f"{name} is not read from the Secret: {env[name]}")
+    check(not any(v["name"] == "data" for v in dep["spec"]["template"]["spec"]["volumes"]), "a data volume left")
+    secret = yaml.safe_load(open(os.path.join(K8S, "overlays", "postgres", "secret.example.yaml")))
+    validate(secret, KUBE_VERSION, strict=True)
+    check({"LLMO_DB", "LLMO_MIGRATE_DB", "LLMO_REDIS_URL"} <= set(secret["stringData"]), "the example Secret's keys")
+    return f"{len(docs)} objects valid; 3 replicas, PDB, migrate Job, URLs from the Secret"
+
+
 def container_spec():
     sts = by_kind(S["docs"], "StatefulSet")
     pod = sts["spec"]["template"]["spec"]
@@ -315,6 +353,7 @@ if __name__ == "__main__":
                          "Kubernetes client (`kubectl`) to render deploy/k8s")
     lib.main([
         ("kubectl kustomize renders; every object validates offline", case_render_and_validate),
+        ("the PostgreSQL overlay renders: Deployment x3, PDB, migrate Job", case_postgres_overlay),
         ("security posture, probes, shutdown budget, catalog, secrets", case_posture),
         ("the image runs as the rendered StatefulSet says; probes answer", case_runs_as_the_manifest_says),
         ("the ConfigMap's catalog is applied (LLMO_APPLY)", case_catalog),

@@ -29,7 +29,7 @@ fn write(env: &Env, name: &str, text: &str) -> String {
 /// A catalog built with the CLI: every provider kind, env keys, a no-key
 /// server, models with several mappings, disabled entries, key limits; the
 /// mapping overrides (not settable by the CLI) come from a first apply.
-fn build_catalog(env: &Env) {
+pub(crate) fn build_catalog(env: &Env) {
     for args in [
         &[
             "provider",

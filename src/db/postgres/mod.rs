@@ -23,6 +23,8 @@ mod admin;
 mod catalog;
 mod catalog_state;
 mod conn;
+mod copy;
+pub(crate) mod info;
 pub(crate) mod logs;
 pub(crate) mod migrate;
 mod paging;

@@ -15,6 +15,7 @@ use super::{DatabaseError, FaultKind, Result, StoreError};
 mod admin;
 mod catalog;
 mod catalog_state;
+mod copy;
 pub mod info;
 pub(super) mod logs;
 pub(super) mod migrate;

@@ -31,6 +31,8 @@ pub(crate) struct ConfigOutcome {
     pub(crate) db: Option<Sourced<DbLocation>>,
     /// The listen address to check (`None` when its own setting is broken).
     pub(crate) listen: Option<Listen>,
+    /// The Redis of the shared limits, when set.
+    pub(crate) redis: Option<crate::config::redis_url::RedisUrl>,
 }
 
 /// Settings resolved the way every command does, except that each broken
@@ -318,6 +320,7 @@ pub(crate) fn config(overrides: &Overrides, env: &BTreeMap<String, String>) -> C
         checks,
         db: l.db(overrides),
         listen: l.listen(),
+        redis: l.settings.as_ref().and_then(|s| s.redis_url.value.clone()),
     }
 }
 

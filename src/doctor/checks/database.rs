@@ -255,7 +255,10 @@ fn server_database(db: &Sourced<DbLocation>) -> DatabaseOutcome {
     );
     let mut checks = vec![Check::ok(g, "path", at)];
     let (store, state) = match Store::open_for_inspection(&db.value) {
-        Ok(s) => (Some(s), DbState::Open),
+        Ok(s) => {
+            checks.extend(super::postgres::postgres(&s));
+            (Some(s), DbState::Open)
+        }
         Err(e) => {
             checks.push(Check::fail(
                 g,

@@ -11,8 +11,10 @@ mod config;
 mod database;
 mod listen;
 mod migrations;
+mod postgres;
 mod probes;
 mod providers;
+mod redis;
 
 pub(crate) use config::{config, unknown_env, Listen};
 pub(crate) use database::{database, DbState};
@@ -20,6 +22,7 @@ pub(crate) use listen::listen;
 pub(crate) use migrations::migrations;
 pub(crate) use probes::probes;
 pub(crate) use providers::providers;
+pub(crate) use redis::redis;
 
 /// Where a setting's value came from, as doctor says it: `flag --db`,
 /// `env LLMO_DB`, `file /etc/llmo/llmo.toml`, `default`.
