@@ -126,9 +126,12 @@ CREATE TABLE provider_stats (
 );
 CREATE INDEX provider_stats_by_bucket ON provider_stats (bucket);
 
--- One function for every configuration trigger: bump the version (row
--- triggers, as on SQLite) and tell listening replicas (NOTIFY folds
--- duplicates within a transaction, so a large apply sends one).
+-- One function for every configuration trigger: bump the version and tell
+-- listening replicas (NOTIFY folds duplicates within a transaction, so a
+-- large apply sends one). Statement triggers, not row triggers: a row
+-- trigger updates the one `meta` row once per changed row, and 100,000
+-- such updates in one transaction (a bulk key import, `llmo db copy`) walk
+-- an ever longer chain of row versions: minutes instead of milliseconds.
 CREATE FUNCTION llmo_bump_config_version() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE meta SET value = value + 1 WHERE key = 'config_version';
@@ -138,15 +141,15 @@ END
 $$;
 
 CREATE TRIGGER providers_change AFTER INSERT OR UPDATE OR DELETE ON providers
-FOR EACH ROW EXECUTE FUNCTION llmo_bump_config_version();
+FOR EACH STATEMENT EXECUTE FUNCTION llmo_bump_config_version();
 CREATE TRIGGER models_change AFTER INSERT OR UPDATE OR DELETE ON models
-FOR EACH ROW EXECUTE FUNCTION llmo_bump_config_version();
+FOR EACH STATEMENT EXECUTE FUNCTION llmo_bump_config_version();
 CREATE TRIGGER model_providers_change AFTER INSERT OR UPDATE OR DELETE ON model_providers
-FOR EACH ROW EXECUTE FUNCTION llmo_bump_config_version();
+FOR EACH STATEMENT EXECUTE FUNCTION llmo_bump_config_version();
 CREATE TRIGGER api_keys_ins AFTER INSERT ON api_keys
-FOR EACH ROW EXECUTE FUNCTION llmo_bump_config_version();
+FOR EACH STATEMENT EXECUTE FUNCTION llmo_bump_config_version();
 -- last_used_at is bookkeeping, not configuration: it does not trigger a reload.
 CREATE TRIGGER api_keys_upd AFTER UPDATE OF name, key_hash, prefix, rpm_limit, allowed_models, revoked_at ON api_keys
-FOR EACH ROW EXECUTE FUNCTION llmo_bump_config_version();
+FOR EACH STATEMENT EXECUTE FUNCTION llmo_bump_config_version();
 CREATE TRIGGER api_keys_del AFTER DELETE ON api_keys
-FOR EACH ROW EXECUTE FUNCTION llmo_bump_config_version();
+FOR EACH STATEMENT EXECUTE FUNCTION llmo_bump_config_version();
