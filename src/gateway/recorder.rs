@@ -43,6 +43,9 @@ use crate::time::now_ms;
 
 pub use crate::db::logs::LogRow;
 
+mod failure_log;
+use failure_log::{log_failure_line, FailureLog};
+
 /// A provider's circuit-breaker state (serialized as [`CircuitState::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -185,9 +188,6 @@ const WARN_EVERY_MS: i64 = 60_000;
 /// A database write waiting this long counts as blocked.
 const BLOCKED_AFTER_MS: i64 = 1000;
 
-/// While writes fail, a summary line at most this often.
-const FAILING_SUMMARY_EVERY: Duration = Duration::from_secs(60);
-
 /// First wait before a held batch is tried again (it doubles each time).
 const HOLD_BACKOFF_FIRST: Duration = Duration::from_millis(100);
 
@@ -223,96 +223,6 @@ pub struct WriterView {
     /// Rows dropped because their batch could not be written (the rest of
     /// `dropped` is rows the full queue refused).
     pub write_dropped: u64,
-}
-
-/// The writer's log lines about failing writes: one when writes start
-/// failing (with the error), a summary at most every
-/// [`FAILING_SUMMARY_EVERY`] while they keep failing, one when they work
-/// again (with the rows dropped meanwhile). Never one per batch.
-#[derive(Debug, Default)]
-struct FailureLog {
-    failing: Option<Failing>,
-}
-
-#[derive(Debug)]
-struct Failing {
-    since: Instant,
-    last_line: Instant,
-    dropped: u64,
-}
-
-/// A line [`FailureLog`] wants logged.
-#[derive(Debug, PartialEq)]
-enum FailureLine {
-    Started(String),
-    Still {
-        error: String,
-        for_ms: u128,
-        dropped: u64,
-    },
-    Recovered {
-        after_ms: u128,
-        dropped: u64,
-    },
-}
-
-impl FailureLog {
-    /// A batch of `rows` was written (`error` None) or dropped.
-    fn batch(&mut self, now: Instant, error: Option<&str>, rows: u64) -> Option<FailureLine> {
-        match (error, &mut self.failing) {
-            (None, None) => None,
-            (None, Some(f)) => {
-                let line = FailureLine::Recovered {
-                    after_ms: now.duration_since(f.since).as_millis(),
-                    dropped: f.dropped,
-                };
-                self.failing = None;
-                Some(line)
-            }
-            (Some(e), None) => {
-                self.failing = Some(Failing {
-                    since: now,
-                    last_line: now,
-                    dropped: rows,
-                });
-                Some(FailureLine::Started(e.to_string()))
-            }
-            (Some(e), Some(f)) => {
-                f.dropped += rows;
-                if now.duration_since(f.last_line) < FAILING_SUMMARY_EVERY {
-                    return None;
-                }
-                f.last_line = now;
-                Some(FailureLine::Still {
-                    error: e.to_string(),
-                    for_ms: now.duration_since(f.since).as_millis(),
-                    dropped: f.dropped,
-                })
-            }
-        }
-    }
-}
-
-fn log_failure_line(line: FailureLine) {
-    let t = |ms: u128| crate::time::format_ms(ms as i64);
-    match line {
-        FailureLine::Started(error) => tracing::error!(
-            "cannot write request logs: {error}; their rows are dropped (counted in \
-             llmo_log_rows_dropped_total) until writes work again"
-        ),
-        FailureLine::Still {
-            error,
-            for_ms,
-            dropped,
-        } => tracing::error!(
-            "request-log writes still failing after {}: {error}; {dropped} row(s) dropped so far",
-            t(for_ms)
-        ),
-        FailureLine::Recovered { after_ms, dropped } => tracing::info!(
-            "request-log writes work again after {}; {dropped} row(s) were dropped meanwhile",
-            t(after_ms)
-        ),
-    }
 }
 
 /// Nice value of the writer thread (the request path runs at the process's).
@@ -975,6 +885,7 @@ impl Pruner {
 
 #[cfg(test)]
 mod tests {
+    use super::failure_log::FailureLine;
     use super::*;
 
     /// 182 failed batches in 28 s are one line, not 182; then a summary a

@@ -311,67 +311,25 @@ fn a_missing_source_or_the_same_database_twice_is_a_one_line_error() {
     );
 }
 
-/// A fresh PostgreSQL database on the shared test server, dropped at the
-/// end; `None` (the test skips, saying how to get a server) without
-/// `LLMO_TEST_PG_URL`, a failure when `LLMO_TEST_SERVICES=required`.
-pub(crate) struct FreshPg {
-    admin: String,
-    name: String,
-    pub(crate) url: String,
-}
-
-impl FreshPg {
-    pub(crate) fn new() -> Option<FreshPg> {
-        let Ok(admin) = std::env::var("LLMO_TEST_PG_URL") else {
-            assert_ne!(
-                std::env::var("LLMO_TEST_SERVICES").as_deref(),
-                Ok("required"),
-                "LLMO_TEST_SERVICES=required but LLMO_TEST_PG_URL is not set"
-            );
-            eprintln!(
-                "skipped: no PostgreSQL (eval \"$(bash tests/services.sh start DIR)\" starts one)"
-            );
-            return None;
-        };
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("llmo_copy_{}_{n}", std::process::id());
-        let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
-        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        let (base, _) = admin.rsplit_once('/').unwrap();
-        let url = format!("{base}/{name}");
-        Some(FreshPg { admin, name, url })
-    }
-}
-
-impl Drop for FreshPg {
-    fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
-
 #[test]
 fn sqlite_to_postgres_and_back_keeps_every_row_and_the_catalog() {
-    let Some(pg) = FreshPg::new() else { return };
+    let Some(pg) = crate::common::pg::PgDb::fresh() else {
+        return;
+    };
     let env = Env::new();
     let src = source(&env);
 
     // Into PostgreSQL: an empty database gets the schema, then the rows.
-    assert_eq!(copy(&env, &src, &pg.url), expected_counts());
-    assert_eq!(export(&env, &pg.url), export(&env, &src));
+    assert_eq!(copy(&env, &src, &pg.url()), expected_counts());
+    assert_eq!(export(&env, &pg.url()), export(&env, &src));
     // New rows on PostgreSQL get ids after the copied ones (sequences moved).
     env.cmd()
-        .env("LLMO_DB", &pg.url)
+        .env("LLMO_DB", pg.url())
         .args(["key", "create", "after-copy"])
         .assert()
         .success();
     env.cmd()
-        .env("LLMO_DB", &pg.url)
+        .env("LLMO_DB", pg.url())
         .args(["key", "revoke", "after-copy"])
         .assert()
         .success();
@@ -380,7 +338,7 @@ fn sqlite_to_postgres_and_back_keeps_every_row_and_the_catalog() {
     let back = env.path().join("back.db");
     let mut counts = expected_counts();
     counts[3] = ("api_keys".into(), 3, 3);
-    assert_eq!(copy(&env, &pg.url, &back.display().to_string()), counts);
+    assert_eq!(copy(&env, &pg.url(), &back.display().to_string()), counts);
     let mut got = dump(&back);
     let extra = got.get_mut("api_keys").unwrap().pop().unwrap();
     assert_eq!(extra[1], Value::Text("after-copy".into()));
@@ -398,7 +356,7 @@ fn sqlite_to_postgres_and_back_keeps_every_row_and_the_catalog() {
     // PostgreSQL now holds rows: a second copy into it is refused.
     let out = env
         .cmd()
-        .args(["db", "copy", &src, &pg.url])
+        .args(["db", "copy", &src, &pg.url()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));

@@ -2,8 +2,8 @@
 //! server (version, TLS, privileges, the migration lock and who holds it,
 //! round trip) and against a closed port (unreachable, with the fix);
 //! passwords never shown.
+use crate::common::pg::PgDb;
 use crate::common::{closed_addr, describe, Env};
-use crate::db_copy::FreshPg;
 
 /// `llmo --json doctor --db URL`: the database group's checks by name.
 fn database_checks(env: &Env, url: &str) -> Vec<serde_json::Value> {
@@ -33,14 +33,14 @@ fn check<'a>(checks: &'a [serde_json::Value], name: &str) -> &'a serde_json::Val
 
 #[test]
 fn doctor_reports_the_server_privileges_and_who_holds_the_migration_lock() {
-    let Some(pg) = FreshPg::new() else { return };
+    let Some(pg) = PgDb::fresh() else { return };
     let env = Env::new();
     env.cmd()
-        .env("LLMO_DB", &pg.url)
+        .env("LLMO_DB", pg.url())
         .args(["-q", "migrate", "up"])
         .assert()
         .success();
-    let c = database_checks(&env, &pg.url);
+    let c = database_checks(&env, &pg.url());
     let server = check(&c, "server");
     assert_eq!(server["status"], "ok", "{c:#?}");
     assert!(
@@ -72,7 +72,7 @@ fn doctor_reports_the_server_privileges_and_who_holds_the_migration_lock() {
 
     // Another session holds the migration lock (a `migrate up` in progress).
     let mut holder = postgres::Client::connect(
-        &format!("{}?application_name=llmo-migrate-test", pg.url),
+        &format!("{}?application_name=llmo-migrate-test", pg.url()),
         postgres::NoTls,
     )
     .unwrap();
@@ -83,7 +83,7 @@ fn doctor_reports_the_server_privileges_and_who_holds_the_migration_lock() {
     holder
         .execute("SELECT pg_advisory_lock($1)", &[&0x6c6c_6d6f_6d69_6772_i64])
         .unwrap();
-    let c = database_checks(&env, &pg.url);
+    let c = database_checks(&env, &pg.url());
     let lock = check(&c, "migration_lock");
     assert_eq!(lock["status"], "warn", "{lock}");
     assert!(

@@ -519,6 +519,8 @@ fn page_query(filter: &LogFilter, cursor: Option<LogCursor>, limit: usize) -> (S
         ("model", &filter.model),
         ("provider", &filter.provider),
         ("key_name", &filter.key_name),
+        ("api", &filter.api),
+        ("error_type", &filter.error_type),
     ] {
         if let Some(v) = v {
             conds.push(format!("{col} = {}", arg(Box::new(v.clone()))));

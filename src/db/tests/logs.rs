@@ -83,6 +83,21 @@ pub(super) fn log_filters(t: TestStore) {
         ..Default::default()
     });
     assert_eq!(window.len(), 10);
+    let by_type = count(LogFilter {
+        error_type: Some("upstream_error".into()),
+        api: Some("chat".into()),
+        ..Default::default()
+    });
+    assert_eq!(by_type.len(), 10);
+    assert!(by_type.iter().all(|r| r.status == 502));
+    assert_eq!(
+        count(LogFilter {
+            api: Some("responses".into()),
+            ..Default::default()
+        })
+        .len(),
+        0
+    );
     assert_eq!(
         count(LogFilter {
             key_name: Some("nope".into()),
