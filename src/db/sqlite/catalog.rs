@@ -260,21 +260,15 @@ impl SqliteStore {
              WHERE ?1 IS NULL OR name = ?1 ORDER BY name",
         )?;
         let models = st
-            .query_map([only], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    ModelView {
-                        name: r.get(1)?,
-                        description: r.get(2)?,
-                        enabled: r.get(3)?,
-                        providers: Vec::new(),
-                        created_at: rfc3339(r.get(4)?),
-                        updated_at: rfc3339(r.get(5)?),
-                    },
-                ))
-            })?
+            .query_map([only], model_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        let mut mst = self.conn.prepare(
+        self.with_mappings(models)
+    }
+
+    /// Each model with its mappings (one indexed query per model: the
+    /// primary key of `model_providers` starts with the model).
+    pub(super) fn with_mappings(&self, models: Vec<(i64, ModelView)>) -> Result<Vec<ModelView>> {
+        let mut mst = self.conn.prepare_cached(
             "SELECT p.name, mp.upstream_model, mp.priority, mp.weight, mp.enabled
              FROM model_providers mp JOIN providers p ON p.id = mp.provider_id
              WHERE mp.model_id = ?1
@@ -542,6 +536,22 @@ impl SqliteStore {
 
 pub(super) const CLIENT_KEY_COLS: &str =
     "name, key_hash, prefix, rpm_limit, allowed_models, created_at, last_used_at, revoked_at";
+
+/// A `models` row (`id, name, description, enabled, created_at,
+/// updated_at`) as its id and a view without mappings.
+pub(super) fn model_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, ModelView)> {
+    Ok((
+        r.get(0)?,
+        ModelView {
+            name: r.get(1)?,
+            description: r.get(2)?,
+            enabled: r.get(3)?,
+            providers: Vec::new(),
+            created_at: rfc3339(r.get(4)?),
+            updated_at: rfc3339(r.get(5)?),
+        },
+    ))
+}
 
 pub(super) fn client_key_from_row(r: &Row<'_>) -> rusqlite::Result<ClientKey> {
     let models: Option<String> = r.get(4)?;

@@ -5,13 +5,14 @@
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, OptionalExtension};
 
-use super::catalog::{client_key_from_row, provider_from_row, CLIENT_KEY_COLS, PROVIDER_COLS};
+use super::catalog::{
+    client_key_from_row, model_from_row, provider_from_row, CLIENT_KEY_COLS, PROVIDER_COLS,
+};
 use super::SqliteStore;
-use crate::catalog::{MappingView, ModelView};
+use crate::catalog::ModelView;
 use crate::db::catalog::ClientKey;
 use crate::db::paging::{ListQuery, ProviderItem};
 use crate::db::Result;
-use crate::time::rfc3339;
 
 /// `SELECT {cols} FROM {table}` with the page's conditions, in name order,
 /// `fetch` rows; returned with its parameters. Only the conditions that are
@@ -63,42 +64,9 @@ impl SqliteStore {
         );
         let mut st = self.conn.prepare_cached(&sql)?;
         let models = st
-            .query_map(params_from_iter(args), |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    ModelView {
-                        name: r.get(1)?,
-                        description: r.get(2)?,
-                        enabled: r.get(3)?,
-                        providers: Vec::new(),
-                        created_at: rfc3339(r.get(4)?),
-                        updated_at: rfc3339(r.get(5)?),
-                    },
-                ))
-            })?
+            .query_map(params_from_iter(args), model_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        let mut mst = self.conn.prepare_cached(
-            "SELECT p.name, mp.upstream_model, mp.priority, mp.weight, mp.enabled
-             FROM model_providers mp JOIN providers p ON p.id = mp.provider_id
-             WHERE mp.model_id = ?1
-             ORDER BY coalesce(mp.priority, p.priority), p.name",
-        )?;
-        let mut out = Vec::with_capacity(models.len());
-        for (id, mut view) in models {
-            view.providers = mst
-                .query_map([id], |r| {
-                    Ok(MappingView {
-                        provider: r.get(0)?,
-                        upstream_model: r.get(1)?,
-                        priority: r.get(2)?,
-                        weight: r.get(3)?,
-                        enabled: r.get(4)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            out.push(view);
-        }
-        Ok(out)
+        self.with_mappings(models)
     }
 
     /// A page of providers, each with its first `models` model names and
