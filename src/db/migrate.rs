@@ -90,6 +90,18 @@ pub(crate) struct HistoryRow {
     pub(crate) checksum: String,
 }
 
+/// An engine's embedded migrations as `(version, name, checksum)`, oldest
+/// first (each engine's `known` passes its own runner).
+pub(crate) fn listed(runner: &refinery::Runner) -> Vec<(i64, String, u64)> {
+    let mut v: Vec<_> = runner
+        .get_migrations()
+        .iter()
+        .map(|m| (i64::from(m.version()), m.name().to_string(), m.checksum()))
+        .collect();
+    v.sort_by_key(|m| m.0);
+    v
+}
+
 /// Migrations compiled into this binary: `(version, name, checksum)`,
 /// sorted by version (SQLite's checksums; every engine has the same
 /// versions and names, which a test holds).

@@ -27,14 +27,7 @@ pub(crate) const MIGRATION_LOCK_KEY: i64 = 0x6c6c_6d6f_6d69_6772;
 
 /// Migrations compiled into this binary: `(version, name, checksum)`.
 pub(crate) fn known() -> Vec<(i64, String, u64)> {
-    let runner = embedded::migrations::runner();
-    let mut v: Vec<_> = runner
-        .get_migrations()
-        .iter()
-        .map(|m| (i64::from(m.version()), m.name().to_string(), m.checksum()))
-        .collect();
-    v.sort_by_key(|m| m.0);
-    v
+    super::super::migrate::listed(&embedded::migrations::runner())
 }
 
 impl PgStore {

@@ -23,14 +23,7 @@ const HISTORY_TABLE: &str = "refinery_schema_history";
 
 /// Migrations compiled into this binary: `(version, name, checksum)`.
 pub(crate) fn known() -> Vec<(i64, String, u64)> {
-    let runner = embedded::migrations::runner();
-    let mut v: Vec<_> = runner
-        .get_migrations()
-        .iter()
-        .map(|m| (i64::from(m.version()), m.name().to_string(), m.checksum()))
-        .collect();
-    v.sort_by_key(|m| m.0);
-    v
+    super::super::migrate::listed(&embedded::migrations::runner())
 }
 
 impl SqliteStore {
