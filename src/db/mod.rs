@@ -116,7 +116,9 @@ pub enum StoreError {
     },
     /// The engine failed a statement (whatever the engine).
     #[error("database error: {0}")]
-    Database(#[source] DatabaseError),
+    // Not `#[source]`: the message already holds it, and a chain printer
+    // (`{:#}`) would say it twice.
+    Database(DatabaseError),
     #[error("migration failed: {0}")]
     Migration(String),
     #[error("{context}: {source}")]
