@@ -67,6 +67,7 @@ pub use migrate::{MigrationRow, MigrationState, MigrationStatus, OpenReport};
 /// What doctor reads from a PostgreSQL server (version, TLS, privileges,
 /// the migration lock's holder, round trip).
 pub use postgres::info::{LockHolder, ServerInfo};
+pub use postgres::listen::ConfigListener;
 /// File-level facts about an SQLite database for `llmo doctor` (header,
 /// companion files), readable before any connection is opened.
 pub use sqlite::info;
@@ -272,6 +273,20 @@ impl StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Hears configuration changes made by other processes as they commit
+/// (PostgreSQL's `LISTEN llmo_config`): `changed` is called once per burst
+/// and returns `false` to stop. `None` on SQLite, which has no such
+/// channel (its readers poll `config_version`, which costs one page read).
+pub fn config_listener(
+    location: &DbLocation,
+    changed: impl FnMut() -> bool + Send + 'static,
+) -> Option<ConfigListener> {
+    match location {
+        DbLocation::Sqlite(_) => None,
+        DbLocation::Postgres(url) => postgres::listen::spawn(url.clone(), changed),
+    }
+}
 
 /// A connection to the llmo database, on one of the engines.
 #[derive(Debug)]

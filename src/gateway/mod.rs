@@ -462,6 +462,9 @@ enum WorkerMsg {
     /// Check `config_version` now (the admin API changed the catalog), then
     /// say so on the channel.
     Reload(mpsc::SyncSender<()>),
+    /// Another process changed the configuration (PostgreSQL's `NOTIFY`):
+    /// check `config_version` now rather than at the next poll.
+    Changed,
     Stop,
 }
 
@@ -513,9 +516,15 @@ impl DbWorker {
         interval: Duration,
         (stop, rx): (mpsc::Sender<WorkerMsg>, mpsc::Receiver<WorkerMsg>),
     ) -> std::io::Result<DbWorker> {
+        // Changes made elsewhere arrive within milliseconds where the
+        // engine can say so; the poll below stays the fallback.
+        let notify = stop.clone();
+        let listener =
+            crate::db::config_listener(&path, move || notify.send(WorkerMsg::Changed).is_ok());
         let thread = std::thread::Builder::new()
             .name("llmo-db".into())
             .spawn(move || {
+                let _listener = listener;
                 let mut backoff = RETRY_FIRST;
                 let mut done: Option<mpsc::SyncSender<()>> = None;
                 let mut failing: Option<String> = None;
@@ -527,6 +536,7 @@ impl DbWorker {
                     match rx.recv_timeout(wait) {
                         Err(mpsc::RecvTimeoutError::Timeout) => {}
                         Ok(WorkerMsg::Reload(d)) => done = Some(d),
+                        Ok(WorkerMsg::Changed) => {}
                         Ok(WorkerMsg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
                     match &mut store {

@@ -218,7 +218,9 @@ async fn an_older_binary_stays_up_not_ready_on_a_newer_schema() {
 
 /// `llmo serve` on PostgreSQL answers a chat request through the mock
 /// upstream; a provider added afterwards on another replica (here the
-/// store, as the CLI does) is served by both within a second.
+/// store, as the CLI does) is served by both within a second. The
+/// replicas' poll is set to a minute: what carries the change is the
+/// `NOTIFY llmo_config` they listen to.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_serve_and_see_each_others_changes_within_a_second() {
     let Some(db) = PgDb::fresh() else { return };
@@ -233,8 +235,12 @@ async fn two_replicas_serve_and_see_each_others_changes_within_a_second() {
     });
     let l1 = loc.clone();
     let l2 = loc.clone();
-    let mut a = Gw::start(tempfile::tempdir().unwrap(), |o| o.settings.db.value = l1).await;
-    let mut b = Gw::start(tempfile::tempdir().unwrap(), |o| o.settings.db.value = l2).await;
+    let slow_poll = |o: &mut llmo::gateway::Options, l: DbLocation| {
+        o.settings.db.value = l;
+        o.reload_interval = Duration::from_secs(60);
+    };
+    let mut a = Gw::start(tempfile::tempdir().unwrap(), |o| slow_poll(o, l1)).await;
+    let mut b = Gw::start(tempfile::tempdir().unwrap(), |o| slow_poll(o, l2)).await;
     for gw in [&a, &b] {
         eventually(Duration::from_secs(10), "ready on PostgreSQL", || async {
             gw.get("/ready").await.status() == 200
@@ -272,6 +278,56 @@ async fn two_replicas_serve_and_see_each_others_changes_within_a_second() {
     assert!(worst < Duration::from_secs(1), "took {worst:?}");
     a.stop().await.unwrap();
     b.stop().await.unwrap();
+}
+
+/// The listener survives a server restart: with the poll set to a minute,
+/// a change made after PostgreSQL came back still reaches the replica in
+/// seconds (the listener reconnects with backoff and asks once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_resume_after_the_server_restarts() {
+    let Some(mut pg) = PgServer::maybe_start() else {
+        return;
+    };
+    let loc = DbLocation::parse(&pg.url()).unwrap();
+    let mock = MockUpstream::start().await;
+    let url = mock.url();
+    let mut s = blocking(|| {
+        let mut s = Store::open(loc.clone()).unwrap().0;
+        add_provider(&mut s, "p1", &url, |_| {});
+        map(&mut s, "m", "p1", "up-model");
+        s
+    });
+    let l = loc.clone();
+    let mut gw = Gw::start(tempfile::tempdir().unwrap(), |o| {
+        o.settings.db.value = l;
+        o.reload_interval = Duration::from_secs(60);
+    })
+    .await;
+    eventually(Duration::from_secs(10), "ready", || async {
+        gw.get("/ready").await.status() == 200
+    })
+    .await;
+    tokio::task::block_in_place(|| pg.stop());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::task::block_in_place(|| pg.start_again());
+    let body = json!({"model": "after", "messages": [{"role": "user", "content": "hi"}]});
+    let t0 = Instant::now();
+    blocking(|| {
+        // The store's connection died with the server: the first call
+        // reconnects it.
+        let _ = s.list_providers();
+        add_provider(&mut s, "p2", &url, |_| {});
+        map(&mut s, "after", "p2", "up-model");
+    });
+    eventually(Duration::from_secs(15), "the change is heard", || async {
+        gw.chat(&body).await.status() == 200
+    })
+    .await;
+    eprintln!(
+        "change after a restart served in {} ms",
+        t0.elapsed().as_millis()
+    );
+    gw.stop().await.unwrap();
 }
 
 /// A wrong password and a server that is not there: one line each, with a

@@ -10,7 +10,8 @@
 //! client; callers reach it through `spawn_blocking` or their own thread)
 //! and a [`PgStore`] is one connection: a replica opens one per role (the
 //! catalog worker, the admin API, the request-log writer, the stored
-//! responses reader), each named `llmo-<role>` in `pg_stat_activity`, so a
+//! responses reader; plus the idle `LISTEN llmo_config` connection of
+//! `listen.rs`), each named `llmo-<role>` in `pg_stat_activity`, so a
 //! replica holds a handful of connections and never a pool that grows with
 //! load. The request path never waits on PostgreSQL: it reads the
 //! in-memory snapshot and hands log rows to the writer's queue.
@@ -25,6 +26,7 @@ mod catalog_state;
 mod conn;
 mod copy;
 pub(crate) mod info;
+pub(crate) mod listen;
 pub(crate) mod logs;
 pub(crate) mod migrate;
 mod paging;
