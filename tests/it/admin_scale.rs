@@ -206,13 +206,27 @@ async fn catalog_lists_page_by_name_and_search_case_insensitively() {
     let one = h.ok("/providers/wide").await;
     assert_eq!(one["models"].as_array().unwrap().len(), 150);
 
+    // Mappings: a page holds every mapping of one page of models.
+    let maps = h.ok("/mappings?limit=60").await;
+    let rows = maps["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 60);
+    assert_eq!(
+        (&rows[0]["model"], &rows[0]["provider"], &maps["next"]),
+        (&json!("Model-00000"), &json!("wide"), &json!("Model-00059"))
+    );
+    let last = h.ok("/mappings?limit=60&after=Model-00119").await;
+    assert_eq!(last["data"].as_array().unwrap().len(), 30);
+    assert_eq!(last["next"], Value::Null);
+    let found = h.ok("/mappings?q=MODEL-0014").await;
+    assert_eq!(found["data"].as_array().unwrap().len(), 10);
+
     for (q, param) in [
         ("limit=0", "limit"),
         ("limit=1001", "limit"),
         ("limit=ten", "limit"),
         (&*format!("q={}", "x".repeat(129)), "q"),
     ] {
-        for list in ["/keys", "/models", "/providers"] {
+        for list in ["/keys", "/models", "/providers", "/mappings"] {
             let (status, body, _) = h.get(&format!("{list}?{q}")).await;
             assert_eq!(
                 (status, body["error"]["param"].as_str()),

@@ -3,15 +3,21 @@
 use serde_json::{json, Value};
 
 use super::body::{self, MappingCreate, MappingUpdate};
+use super::decode::{list_query, Query};
 use super::reply::{created, ok, with_store, Reply};
 use crate::admin::Admin;
 use crate::catalog::Invalid;
 use crate::db::StoreError;
 
-/// Every model → provider mapping, one row each.
-pub(super) async fn list(admin: &Admin) -> Reply {
-    let models = with_store(admin, |s| s.list_models()).await?;
-    let rows: Vec<Value> = models
+/// The model → provider mappings, one row each, paged by model as
+/// `/admin/models` is (`limit` models, `after` the previous page's `next`,
+/// `q` in the model's name): a page holds every mapping of its models, so
+/// it is bounded by `limit` × the providers a model has.
+pub(super) async fn list(admin: &Admin, query: &Query) -> Reply {
+    let q = list_query(query)?;
+    let page = with_store(admin, move |s| s.list_models_page(&q)).await?;
+    let rows: Vec<Value> = page
+        .rows
         .iter()
         .flat_map(|m| {
             m.providers.iter().map(|p| {
@@ -26,7 +32,7 @@ pub(super) async fn list(admin: &Admin) -> Reply {
             })
         })
         .collect();
-    ok(json!({ "data": rows }))
+    ok(json!({ "data": rows, "next": page.next }))
 }
 
 /// Maps `model` to one more provider; 409 if it already is (PATCH changes).

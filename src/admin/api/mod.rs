@@ -94,7 +94,7 @@ async fn dispatch(admin: &Admin, route: Route, params: Vec<String>, req: &AdminR
         Route::GetModel => models::get(admin, name).await,
         Route::UpdateModel => models::update(admin, name, body).await,
         Route::DeleteModel => models::delete(admin, name).await,
-        Route::ListMappings => mappings::list(admin).await,
+        Route::ListMappings => mappings::list(admin, &query).await,
         Route::CreateMapping => mappings::create(admin, name, body).await,
         Route::UpdateMapping => mappings::update(admin, name, provider, body).await,
         Route::DeleteMapping => mappings::delete(admin, name, provider).await,

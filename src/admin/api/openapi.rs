@@ -17,10 +17,6 @@ fn r(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
-fn list_of(name: &str) -> Value {
-    json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": r(name)}}})
-}
-
 /// A page of a paged list: `data` and `next` (see [`list_params`]).
 fn page_of(name: &str) -> Value {
     json!({"type": "object", "required": ["data", "next"], "properties": {
@@ -243,7 +239,7 @@ fn model_paths() -> Map<String, Value> {
     paths.insert(
         "/admin/mappings".into(),
         json!({
-                "get": op("listMappings", "Every model → provider mapping", vec![], None, ("200", ok_ref("Mappings", list_of("MappingRow"))))
+                "get": op("listMappings", "The model → provider mappings, one row each, for one page of models by name (`limit`, `after` and `q` are the models')", list_params(), None, ("200", ok_ref("Mappings", page_of("MappingRow"))))
             }),
     );
     paths.insert(
