@@ -34,6 +34,8 @@ impl LiveView for NoGateway {
 struct H {
     dir: TempDir,
     admin: Admin,
+    /// The PostgreSQL copy this one serves from ([`H::on_postgres`]).
+    _pg: Option<crate::common::pg::PgDb>,
 }
 
 impl H {
@@ -45,7 +47,29 @@ impl H {
             Arc::new(NoGateway),
         );
         drop(llmo::db::Store::open(dir.path().join("llmo.db")).unwrap());
-        H { dir, admin }
+        H {
+            dir,
+            admin,
+            _pg: None,
+        }
+    }
+
+    /// The same installation on PostgreSQL (`llmo db copy` of this one's
+    /// database into a fresh one), when a server is given.
+    fn on_postgres(&self) -> Option<H> {
+        let pg = crate::common::pg::PgDb::fresh()?;
+        let (src, dst) = (llmo::db::DbLocation::Sqlite(self.db()), pg.location());
+        let t = Instant::now();
+        crate::common::pg::blocking(|| llmo::db::copy::copy(&src, &dst, &mut |_, _, _| {}))
+            .unwrap();
+        eprintln!("copied to PostgreSQL in {:?}", t.elapsed());
+        let dir = tempfile::tempdir().unwrap();
+        let admin = Admin::new(dst, Some(Secret::new(KEY)), Arc::new(NoGateway));
+        Some(H {
+            dir,
+            admin,
+            _pg: Some(pg),
+        })
     }
 
     fn db(&self) -> PathBuf {
@@ -265,6 +289,13 @@ async fn catalog_lists_at_100k_keys_and_10k_models() {
     let t = Instant::now();
     seed_catalog(&h.db(), 100_000, 10_000, 10);
     eprintln!("seeded 100k keys, 10k models in {:?}", t.elapsed());
+    catalog_pages(&h, "SQLite").await;
+    if let Some(pg) = h.on_postgres() {
+        catalog_pages(&pg, "PostgreSQL").await;
+    }
+}
+
+async fn catalog_pages(h: &H, engine: &str) {
     for path in [
         "/keys",
         "/keys?limit=1000",
@@ -274,13 +305,14 @@ async fn catalog_lists_at_100k_keys_and_10k_models() {
         "/models",
         "/models?limit=1000",
         "/models?q=no-such-model",
+        "/mappings?limit=1000",
         "/providers",
     ] {
         let t = Instant::now();
         let (status, body, bytes) = h.get(path).await;
         let took = t.elapsed();
         assert_eq!(status, 200, "{path}: {body}");
-        eprintln!("GET {path:<26} {took:>10.2?} {bytes:>9} bytes");
+        eprintln!("{engine:<10} GET {path:<26} {took:>10.2?} {bytes:>9} bytes");
         assert!(took < LOOSE, "{path}: {took:?}");
         assert!(bytes < 1_000_000, "{path}: {bytes} bytes");
     }
@@ -367,11 +399,19 @@ async fn log_filters_answer_after_a_bounded_scan() {
 #[tokio::test]
 #[ignore = "benchmark: cargo test --profile bench-tests --test it admin_scale -- --ignored --nocapture"]
 async fn a_model_without_rows_answers_fast_at_a_million_rows() {
-    use crate::admin::{seed, T0};
+    use crate::admin::seed;
     let h = H::new();
     let t = Instant::now();
     seed(&h.db(), 1_000_000, false);
     eprintln!("seeded 1M rows in {:?}", t.elapsed());
+    log_filters(&h, "SQLite").await;
+    if let Some(pg) = h.on_postgres() {
+        log_filters(&pg, "PostgreSQL").await;
+    }
+}
+
+async fn log_filters(h: &H, engine: &str) {
+    use crate::admin::T0;
     for path in [
         "/logs?model=no-such-model".to_string(),
         "/logs?key=nobody".to_string(),
@@ -386,7 +426,7 @@ async fn a_model_without_rows_answers_fast_at_a_million_rows() {
         let took = t.elapsed();
         assert_eq!(status, 200, "{path}: {body}");
         eprintln!(
-            "GET {path:<60} {took:>9.2?} {bytes:>8} bytes complete={}",
+            "{engine:<10} GET {path:<60} {took:>9.2?} {bytes:>8} bytes complete={}",
             body["complete"]
         );
         assert!(took < LOOSE, "{path}: {took:?}");
