@@ -22,7 +22,8 @@
 //!   commit ([`CopyReport`]).
 //!
 //! The SQL is the engines' (`sqlite/copy.rs`, `postgres/copy.rs`): reading
-//! a chunk after a key, writing one (as one multi-row `INSERT`), counting.
+//! a chunk after a key, writing one (a multi-row `INSERT` on SQLite, a binary
+//! `COPY` on PostgreSQL), counting.
 //! Values travel as [`Value`]s and each engine converts them to its column
 //! types (SQLite's 0/1 integers are PostgreSQL's booleans, and back).
 //! Not copied: the migration history (each database has its own), the

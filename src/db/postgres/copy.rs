@@ -1,13 +1,14 @@
 //! `llmo db copy` on PostgreSQL: the source's snapshot is one `REPEATABLE
 //! READ READ ONLY` transaction, the destination's writes one transaction of
-//! multi-row `INSERT`s whose values are converted to each column's type as
-//! the server reports it (SQLite's 0/1 become booleans, blobs `bytea`); at
+//! binary `COPY`s, a chunk each, whose values are converted to each
+//! column's type as the server reports it (SQLite's 0/1 become booleans, blobs `bytea`); at
 //! the commit, each identity sequence moves past the copied ids so the
 //! next row the gateway inserts gets a fresh one.
+use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
 
 use super::PgStore;
-use crate::db::copy::{insert_sql, select_sql, Row, Table, Value};
+use crate::db::copy::{select_sql, Row, Table, Value};
 use crate::db::{Result, StoreError};
 
 type Param = Box<dyn ToSql + Sync>;
@@ -119,23 +120,35 @@ impl PgStore {
         Ok(self.conn().batch_execute("BEGIN")?)
     }
 
+    /// One chunk as one binary `COPY ... FROM STDIN` (identity columns take
+    /// the copied ids, as `OVERRIDING SYSTEM VALUE` would): no statement to
+    /// plan per chunk, no text to parse per value.
     pub(crate) fn copy_write(&mut self, t: &Table, rows: &[Row]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        let sql = insert_sql(t, rows.len(), placeholder);
+        let cols = t.columns.join(", ");
         let mut conn = self.conn();
-        let st = conn.prepare(&sql)?;
-        let n = t.columns.len();
-        let params = rows
+        let probe = format!("SELECT {cols} FROM {} LIMIT 0", t.name);
+        let types: Vec<Type> = conn
+            .prepare(&probe)?
+            .columns()
             .iter()
-            .flatten()
-            .zip(st.params())
-            .enumerate()
-            .map(|(i, (v, ty))| to_param(t, i % n, ty, v))
-            .collect::<Result<Vec<_>>>()?;
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
-        conn.execute(&st, &refs)?;
+            .map(|c| c.type_().clone())
+            .collect();
+        let sql = format!("COPY {} ({cols}) FROM STDIN (FORMAT binary)", t.name);
+        let mut w = BinaryCopyInWriter::new(conn.copy_in(sql.as_str())?, &types);
+        for row in rows {
+            let params = row
+                .iter()
+                .zip(&types)
+                .enumerate()
+                .map(|(i, (v, ty))| to_param(t, i, ty, v))
+                .collect::<Result<Vec<_>>>()?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
+            w.write(&refs)?;
+        }
+        w.finish()?;
         Ok(())
     }
 
