@@ -296,6 +296,9 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;model;list'= {
+            cand --search 'Only names containing TEXT, case-insensitively'
+            cand --limit 'At most N rows (1-1000), in name order; the next page starts with `--after` the last name shown'
+            cand --after 'Only names after NAME, in name order'
             cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'
@@ -441,6 +444,9 @@ set edit:completion:arg-completer[llmo] = {|@words|
             cand --version 'Print version'
         }
         &'llmo;key;list'= {
+            cand --search 'Only names containing TEXT, case-insensitively'
+            cand --limit 'At most N rows (1-1000), in name order; the next page starts with `--after` the last name shown'
+            cand --after 'Only names after NAME, in name order'
             cand --db 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]'
             cand --config 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]'
             cand --log-format 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]'

@@ -217,6 +217,9 @@ complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcomm
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l search -d 'Only names containing TEXT, case-insensitively' -r
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l limit -d 'At most N rows (1-1000), in name order; the next page starts with `--after` the last name shown' -r
+complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l after -d 'Only names after NAME, in name order' -r
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand model; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''
@@ -304,6 +307,9 @@ complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcomman
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Print more detail (and debug logs)'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l search -d 'Only names containing TEXT, case-insensitively' -r
+complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l limit -d 'At most N rows (1-1000), in name order; the next page starts with `--after` the last name shown' -r
+complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l after -d 'Only names after NAME, in name order' -r
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l db -d 'SQLite database file, or a PostgreSQL URL (postgres://user:password@host/db) [env: LLMO_DB] [default: llmo.db in the platform data dir, e.g. ~/.local/share/llmo/llmo.db]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l config -d 'TOML config file [env: LLMO_CONFIG] [default: llmo.toml in the platform config dir, e.g. ~/.config/llmo/llmo.toml]' -r -F
 complete -c llmo -n "__fish_llmo_using_subcommand key; and __fish_seen_subcommand_from list" -l log-format -d 'Log line format on stderr: `text`, or `json` (one object per line) [env: LLMO_LOG_FORMAT] [default: text]' -r -f -a "text\t''

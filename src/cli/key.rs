@@ -20,7 +20,7 @@ pub enum Cmd {
         models: Vec<String>,
     },
     /// List keys (prefix, limits, last use; never the key)
-    List,
+    List(super::list::ListArgs),
     /// Revoke a key (a running server stops accepting it within 2 s)
     Revoke { name: String },
 }
@@ -49,11 +49,17 @@ pub fn run(cmd: Cmd, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 p.data(secret.expose());
             }
         }
-        Cmd::List => {
+        Cmd::List(args) => {
             let store = ctx.open_store()?;
-            let keys: Vec<_> = store.list_keys()?.iter().map(|k| k.view()).collect();
+            let keys = match args.is_set() {
+                true => args.rows(p, "keys", |q| store.list_keys_page(q))?,
+                false => store.list_keys()?,
+            };
+            let keys: Vec<_> = keys.iter().map(|k| k.view()).collect();
             if ctx.global.json {
                 p.json(&keys);
+            } else if keys.is_empty() && args.is_set() {
+                p.status("no key matches");
             } else if keys.is_empty() {
                 p.status("no keys yet; create one with `llmo key create NAME`");
             } else {

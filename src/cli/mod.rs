@@ -22,6 +22,7 @@ pub mod doctor;
 pub mod generate;
 pub mod health;
 pub mod key;
+pub mod list;
 pub mod migrate;
 pub mod model;
 pub mod provider;

@@ -12,7 +12,7 @@ pub enum Cmd {
     /// Add a model served by one or more providers (or add mappings to an existing one)
     Add(AddArgs),
     /// List models and their providers
-    List,
+    List(super::list::ListArgs),
     /// Show one model and its provider mappings
     Show { name: String },
     /// Remove a model (its mappings go with it; providers stay)
@@ -66,11 +66,16 @@ pub fn run(cmd: Cmd, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             ));
             print_one(ctx, &m);
         }
-        Cmd::List => {
+        Cmd::List(args) => {
             let store = ctx.open_store()?;
-            let models = store.list_models()?;
+            let models = match args.is_set() {
+                true => args.rows(p, "models", |q| store.list_models_page(q))?,
+                false => store.list_models()?,
+            };
             if ctx.global.json {
                 p.json(&models);
+            } else if models.is_empty() && args.is_set() {
+                p.status("no model matches");
             } else if models.is_empty() {
                 p.status(
                     "no models yet; add one with `llmo model add NAME --provider P[=UPSTREAM]`",

@@ -1741,3 +1741,39 @@ fn db_urls_with_unsupported_schemes_are_errors_never_files() {
         .collect();
     assert!(made.is_empty(), "created {made:?}");
 }
+
+/// `key list --search/--limit/--after`: a page at a time in name order, a
+/// note on stderr naming the next page, a case-insensitive search, and a
+/// bad limit as a one-line error naming it.
+#[test]
+fn key_list_pages_and_searches() {
+    let env = Env::new();
+    for name in ["a1", "a2", "a3", "a4", "a5", "Beta"] {
+        env.ok(&["key", "create", name]);
+    }
+    let names = |out: &std::process::Output| -> Vec<String> {
+        json_of(out)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let out = env.ok(&["--json", "key", "list", "--limit", "2"]);
+    assert_eq!(names(&out), ["Beta", "a1"]);
+    assert!(stderr(&out).contains("`--after a1`"), "{}", describe(&out));
+    let out = env.ok(&["--json", "key", "list", "--limit", "2", "--after", "a3"]);
+    assert_eq!(names(&out), ["a4", "a5"]);
+    assert!(!stderr(&out).contains("--after"), "{}", describe(&out));
+    let out = env.ok(&["--json", "key", "list", "--search", "BET"]);
+    assert_eq!(names(&out), ["Beta"]);
+    let out = env.ok(&["key", "list", "--search", "zzz"]);
+    assert!(
+        stderr(&out).contains("no key matches"),
+        "{}",
+        describe(&out)
+    );
+    let out = env.fails(&["key", "list", "--limit", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(stderr(&out).contains("`limit` must be between 1 and 1000"));
+}
