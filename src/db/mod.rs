@@ -53,6 +53,7 @@ pub mod logs;
 pub mod migrate;
 pub mod paging;
 mod postgres;
+pub mod replicas;
 pub mod responses;
 mod sqlite;
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub(crate) mod info;
 pub(crate) mod logs;
 pub(crate) mod migrate;
 mod paging;
+mod replicas;
 mod responses;
 
 #[allow(

@@ -20,6 +20,7 @@ pub mod info;
 pub(super) mod logs;
 pub(super) mod migrate;
 mod paging;
+mod replicas;
 mod responses;
 
 /// A connection to an llmo SQLite database. (`pub` only because it is the
