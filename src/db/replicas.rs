@@ -16,6 +16,9 @@ use super::{engine, Result, Store};
 /// that crashed, or was killed before it could delete its row).
 pub const STALE_MS: i64 = 60 * 60 * 1000;
 
+/// A replica seen within this (ms) is live: three missed beats.
+pub const LIVE_WITHIN_MS: i64 = 30_000;
+
 /// At most this many live replicas are read (a bound, far above any real
 /// deployment).
 pub const MAX_LISTED: i64 = 1000;

@@ -2,7 +2,7 @@
 //! `replicas` table (see `db/replicas.rs`), beaten by the database thread
 //! once the store is usable and then every [`BEAT_INTERVAL`], deleted at
 //! shutdown. After each beat the thread reads the replicas seen within
-//! [`LIVE_WITHIN`] and, when several share the database and some have no
+//! [`LIVE_WITHIN_MS`] and, when several share the database and some have no
 //! Redis, warns that rate limits are per replica (at start, and again when
 //! the count of live replicas or of those without Redis changes, at most
 //! once per [`WARN_EVERY`]). `/ready` shows the last count (`replicas`).
@@ -16,13 +16,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::db::replicas::{limits_note, Replica, LIMITS_FIX};
+use crate::db::replicas::{limits_note, Replica, LIMITS_FIX, LIVE_WITHIN_MS};
 use crate::db::Store;
 
 /// Default of `Options::heartbeat_interval`.
 pub const BEAT_INTERVAL: Duration = Duration::from_secs(10);
-/// A replica seen within this is live.
-pub const LIVE_WITHIN: Duration = Duration::from_secs(30);
 /// The warning about per-replica limits is said at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
@@ -139,8 +137,7 @@ impl Beat {
             return;
         }
         self.written = true;
-        let within = i64::try_from(LIVE_WITHIN.as_millis()).unwrap_or(i64::MAX);
-        match store.replicas_alive(now_ms, within) {
+        match store.replicas_alive(now_ms, LIVE_WITHIN_MS) {
             Ok(live) => self.judge(&live, me, now),
             Err(e) => tracing::debug!("reading the live replicas failed: {e}"),
         }
