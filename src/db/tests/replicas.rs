@@ -57,7 +57,7 @@ pub(super) fn stale_replicas_are_deleted_and_gone_ones_too(mut t: TestStore) {
     let me = replica("dddddddddddddddd", false, NOW);
     t.store.replica_beat(&me).unwrap();
     let all = t.store.replicas_alive(NOW, STALE_MS * 2).unwrap();
-    assert_eq!(all, [me.clone()]);
+    assert_eq!(all, std::slice::from_ref(&me));
     assert!(t.store.replica_gone(&me.id).unwrap());
     assert!(!t.store.replica_gone(&me.id).unwrap());
     assert!(t.store.replicas_alive(NOW, STALE_MS).unwrap().is_empty());
