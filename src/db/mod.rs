@@ -1,5 +1,6 @@
 //! The store: the routing catalog, client keys, request logs and their
-//! stats, the Responses API's stored responses, and the schema migrations, behind one interface ([`Store`], and
+//! stats, the Responses API's stored responses, the replica heartbeat
+//! ([`replicas`]), and the schema migrations, behind one interface ([`Store`], and
 //! [`logs::LogWriter`] for the gateway's request-log writer) that the CLI,
 //! the gateway, the admin API and doctor call without naming an engine.
 //!
@@ -53,6 +54,7 @@ pub mod logs;
 pub mod migrate;
 pub mod paging;
 mod postgres;
+pub mod replicas;
 pub mod responses;
 mod sqlite;
 #[cfg(test)]

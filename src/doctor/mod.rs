@@ -242,6 +242,7 @@ pub(crate) fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Report {
     progress("database");
     let db = checks::database(cfg.db.as_ref());
     out.extend(db.checks);
+    out.extend(checks::replicas(db.store.as_ref(), db.state));
 
     if let Some(url) = &cfg.redis {
         progress("redis");

@@ -38,6 +38,7 @@ pub(crate) mod breaker;
 pub(crate) mod error;
 #[cfg(test)]
 mod fuzz;
+mod heartbeat;
 pub(crate) mod ingress;
 mod key_table;
 mod mem;
@@ -113,6 +114,8 @@ pub struct Options {
     pub redis_prefix: String,
     /// Longest a request waits for Redis before using local limits.
     pub redis_timeout: Duration,
+    /// How often this replica's heartbeat row is written.
+    pub heartbeat_interval: Duration,
 }
 
 impl Options {
@@ -125,6 +128,7 @@ impl Options {
             body_rate_grace: BODY_RATE_GRACE,
             redis_prefix: "llmo:".into(),
             redis_timeout: shared_limits::CALL_TIMEOUT,
+            heartbeat_interval: heartbeat::BEAT_INTERVAL,
         }
     }
 }
@@ -196,6 +200,8 @@ pub(crate) struct Shared {
     pub responses: responses_state::ResponsesState,
     /// Rate limits shared across replicas through Redis (inert without).
     pub limits: shared_limits::SharedLimits,
+    /// This replica's heartbeat identity and the last count of live ones.
+    pub replicas: heartbeat::Replicas,
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     problem: RwLock<Option<Arc<Problem>>>,
     /// Since when (epoch ms) and why configuration polls fail while the
@@ -246,6 +252,10 @@ impl Shared {
                 s.redis_url.value.as_ref(),
                 &opts.redis_prefix,
                 opts.redis_timeout,
+            ),
+            replicas: heartbeat::Replicas::new(
+                s.redis_url.value.is_some(),
+                opts.heartbeat_interval,
             ),
             snapshot: RwLock::new(None),
             problem: RwLock::new(None),
@@ -528,9 +538,13 @@ impl DbWorker {
                 let mut backoff = RETRY_FIRST;
                 let mut done: Option<mpsc::SyncSender<()>> = None;
                 let mut failing: Option<String> = None;
+                let mut beat = heartbeat::Beat::default();
                 loop {
                     if let Some(d) = done.take() {
                         let _ = d.try_send(());
+                    }
+                    if let Some(s) = &mut store {
+                        beat.tick(s, &shared.replicas);
                     }
                     let wait = if store.is_some() { interval } else { backoff };
                     match rx.recv_timeout(wait) {
@@ -591,6 +605,9 @@ impl DbWorker {
                         }
                     }
                 }
+                if let Some(s) = &mut store {
+                    beat.gone(s, &shared.replicas);
+                }
                 handle
             })?;
         Ok(DbWorker { stop, thread })
@@ -620,6 +637,7 @@ pub async fn serve_with(
     let settings = &opts.settings;
     mem::cap_arenas();
     let shared = Arc::new(Shared::new(&opts)?);
+    shared.replicas.set_listen(listener.local_addr()?);
     shared.limits.connect().await;
     let path = settings.db.value.clone();
     let worker_channel = mpsc::channel::<WorkerMsg>();

@@ -267,6 +267,12 @@ struct ReadyBody<'a> {
     /// operators, never a reason to leave the load balancer.
     degraded: Vec<String>,
     server: ServerFacts,
+    /// Replicas sharing this database (heartbeats seen in the last 30 s),
+    /// once this one has beaten. A fact about the deployment, not a fault:
+    /// several without Redis is warned in the log and by doctor, not here
+    /// as `degraded` (that is for what breaks and mends at run time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replicas: Option<ReplicaCount>,
     /// The `--apply` file's state, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     apply: Option<&'a super::apply::ApplyStatus>,
@@ -279,6 +285,12 @@ struct ReadyBody<'a> {
 struct ServerFacts {
     pid: u32,
     admin_key: bool,
+}
+
+#[derive(Serialize)]
+struct ReplicaCount {
+    live: i64,
+    without_redis: i64,
 }
 
 #[derive(Serialize)]
@@ -369,6 +381,13 @@ fn ready(shared: &Shared) -> Response<Body> {
             pid: std::process::id(),
             admin_key: shared.admin.get().is_some_and(|a| a.enabled()),
         },
+        replicas: shared
+            .replicas
+            .census()
+            .map(|(live, without_redis)| ReplicaCount {
+                live,
+                without_redis,
+            }),
         apply: apply.as_deref(),
     };
     let bytes = serde_json::to_vec(&body).unwrap_or_default();

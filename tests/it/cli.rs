@@ -108,7 +108,7 @@ fn first_command_creates_the_default_db_0600_in_a_0700_dir_and_says_so() {
         "{err}"
     );
     assert!(
-        err.contains("applied 4 migration(s); schema is at version 4"),
+        err.contains("applied 5 migration(s); schema is at version 5"),
         "{err}"
     );
     assert!(out.stdout.is_empty(), "{}", describe(&out));

@@ -366,3 +366,56 @@ fn sqlite_to_postgres_and_back_keeps_every_row_and_the_catalog() {
         describe(&out)
     );
 }
+
+/// The replica heartbeat (`replicas`) describes running processes, not the
+/// installation: a source's rows are not copied, and a destination whose
+/// only rows are heartbeats (a `serve` already started on it) counts as
+/// empty.
+#[test]
+fn replica_heartbeats_are_neither_copied_nor_in_the_way() {
+    let env = Env::new();
+    env.ok(&[
+        "-q",
+        "provider",
+        "add",
+        "oa",
+        "--kind",
+        "openai",
+        "--api-key-env",
+        "OPENAI_API_KEY",
+        "--models",
+        "gpt-4o",
+    ]);
+    let beat = |db: &Path, id: &str| {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .execute(
+                "INSERT INTO replicas (id, host, pid, listen, version, redis, started_at, seen_at)
+                 VALUES (?1, 'web-1', 42, '0.0.0.0:4000', '0.1.0', 0, 1, 2)",
+                [id],
+            )
+            .unwrap();
+    };
+    beat(&env.db(), "00000000000000aa");
+    let dst_path = env.path().join("copy.db");
+    let dst = dst_path.display().to_string();
+    env.cmd()
+        .env("LLMO_DB", &dst)
+        .args(["-q", "migrate", "up"])
+        .assert()
+        .success();
+    beat(&dst_path, "00000000000000bb");
+
+    let counts = copy(&env, &env.db().display().to_string(), &dst);
+    assert!(counts.iter().all(|(t, _, _)| t != "replicas"), "{counts:?}");
+    assert!(counts.contains(&("providers".into(), 1, 1)), "{counts:?}");
+    let ids: Vec<String> = rusqlite::Connection::open(&dst_path)
+        .unwrap()
+        .prepare("SELECT id FROM replicas")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(ids, ["00000000000000bb"]);
+}

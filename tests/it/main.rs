@@ -33,6 +33,7 @@ mod pg_outage;
 mod readme;
 mod recorder;
 mod redis;
+mod replicas;
 mod responses;
 mod streams;
 mod tls;

@@ -118,7 +118,7 @@ fn status_of_a_missing_db_lists_pending_and_creates_nothing() {
         ["binary_version", "db_version", "migrations", "problems"]
     );
     assert_eq!(v["db_version"], 0);
-    assert_eq!(v["binary_version"], 4);
+    assert_eq!(v["binary_version"], 5);
     assert_eq!(v["problems"], serde_json::json!([]));
     assert_eq!(
         v["migrations"],
@@ -126,7 +126,8 @@ fn status_of_a_missing_db_lists_pending_and_creates_nothing() {
             {"version": 1, "name": "initial_schema", "state": "pending", "applied_at": null},
             {"version": 2, "name": "log_indexes_and_model_stats", "state": "pending", "applied_at": null},
             {"version": 3, "name": "request_log_method_path_api", "state": "pending", "applied_at": null},
-            {"version": 4, "name": "responses", "state": "pending", "applied_at": null}
+            {"version": 4, "name": "responses", "state": "pending", "applied_at": null},
+            {"version": 5, "name": "replicas", "state": "pending", "applied_at": null}
         ])
     );
     assert!(!env.db().exists());
@@ -138,7 +139,7 @@ fn dry_run_lists_what_would_be_applied_and_changes_nothing() {
     let out = env.ok(&["migrate", "up", "--dry-run"]);
     assert_eq!(
         stdout(&out),
-        "would apply V1 initial_schema\nwould apply V2 log_indexes_and_model_stats\nwould apply V3 request_log_method_path_api\nwould apply V4 responses\n"
+        "would apply V1 initial_schema\nwould apply V2 log_indexes_and_model_stats\nwould apply V3 request_log_method_path_api\nwould apply V4 responses\nwould apply V5 replicas\n"
     );
     let v = env.json(&["migrate", "up", "--dry-run"]);
     assert_eq!(
@@ -147,7 +148,8 @@ fn dry_run_lists_what_would_be_applied_and_changes_nothing() {
             {"version": 1, "name": "initial_schema", "state": "pending", "applied_at": null},
             {"version": 2, "name": "log_indexes_and_model_stats", "state": "pending", "applied_at": null},
             {"version": 3, "name": "request_log_method_path_api", "state": "pending", "applied_at": null},
-            {"version": 4, "name": "responses", "state": "pending", "applied_at": null}
+            {"version": 4, "name": "responses", "state": "pending", "applied_at": null},
+            {"version": 5, "name": "replicas", "state": "pending", "applied_at": null}
         ]})
     );
     assert!(!env.db().exists());
@@ -177,7 +179,7 @@ fn up_on_a_fresh_path_creates_the_db_and_applies_everything() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(
         stdout(&out),
-        "applied V1 initial_schema\napplied V2 log_indexes_and_model_stats\napplied V3 request_log_method_path_api\napplied V4 responses\n"
+        "applied V1 initial_schema\napplied V2 log_indexes_and_model_stats\napplied V3 request_log_method_path_api\napplied V4 responses\napplied V5 replicas\n"
     );
     assert!(
         stderr(&out).contains("created the database"),
@@ -203,7 +205,7 @@ fn up_on_a_fresh_path_creates_the_db_and_applies_everything() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let v = json_of(&out);
     assert_eq!(v["created"], false);
-    assert_eq!(v["version"], 4);
+    assert_eq!(v["version"], 5);
     assert_eq!(v["backup"], serde_json::Value::Null);
     assert_eq!(v["applied"], serde_json::json!([]));
     // The database and its migration lock, nothing else (no backup).
@@ -215,7 +217,7 @@ fn up_on_a_fresh_path_creates_the_db_and_applies_everything() {
     assert_eq!(files, ["llmo.db", "llmo.db-migrate.lock"]);
 
     let s = env.json(&["--db", db.to_str().unwrap(), "migrate", "status"]);
-    assert_eq!(s["db_version"], 4);
+    assert_eq!(s["db_version"], 5);
     assert_eq!(s["migrations"][0]["state"], "applied");
     assert_eq!(s["migrations"][1]["state"], "applied");
     assert!(s["migrations"][0]["applied_at"].is_string(), "{s}");
@@ -227,7 +229,7 @@ fn up_json_reports_what_it_did() {
     let v = env.json(&["migrate", "up"]);
     assert_eq!(keys(&v), ["applied", "backup", "created", "version"]);
     assert_eq!(v["created"], true);
-    assert_eq!(v["version"], 4);
+    assert_eq!(v["version"], 5);
     assert_eq!(v["backup"], serde_json::Value::Null);
     assert_eq!(
         v["applied"],
@@ -235,7 +237,8 @@ fn up_json_reports_what_it_did() {
             {"version": 1, "name": "initial_schema"},
             {"version": 2, "name": "log_indexes_and_model_stats"},
             {"version": 3, "name": "request_log_method_path_api"},
-            {"version": 4, "name": "responses"}
+            {"version": 4, "name": "responses"},
+            {"version": 5, "name": "replicas"}
         ])
     );
 }
@@ -310,7 +313,7 @@ fn up_backs_up_a_non_empty_db_before_applying() {
     let out = env.ok(&["migrate", "up"]);
     assert_eq!(
         stdout(&out),
-        "applied V1 initial_schema\napplied V2 log_indexes_and_model_stats\napplied V3 request_log_method_path_api\napplied V4 responses\n"
+        "applied V1 initial_schema\napplied V2 log_indexes_and_model_stats\napplied V3 request_log_method_path_api\napplied V4 responses\napplied V5 replicas\n"
     );
     let found = backups(&env);
     assert_eq!(found.len(), 1, "{found:?}");
@@ -354,7 +357,7 @@ fn up_backs_up_a_non_empty_db_before_applying() {
 
     // The migrated database kept the user's data.
     let s = env.json(&["migrate", "status"]);
-    assert_eq!(s["db_version"], 4);
+    assert_eq!(s["db_version"], 5);
     let conn = sqlite(&env.db());
     let body: String = conn
         .query_row("SELECT body FROM notes", [], |r| r.get(0))
@@ -368,7 +371,7 @@ fn up_no_backup_skips_the_copy() {
     pre_llmo_db(&env);
     let v = env.json(&["migrate", "up", "--no-backup"]);
     assert_eq!(v["backup"], serde_json::Value::Null);
-    assert_eq!(v["applied"].as_array().unwrap().len(), 4);
+    assert_eq!(v["applied"].as_array().unwrap().len(), 5);
     assert_eq!(backups(&env), Vec::<PathBuf>::new());
 }
 
@@ -385,7 +388,7 @@ fn any_command_upgrades_an_old_db_with_a_backup_and_says_so() {
         "{err}"
     );
     assert!(
-        err.contains("applied 4 migration(s); schema is at version 4"),
+        err.contains("applied 5 migration(s); schema is at version 5"),
         "{err}"
     );
     assert!(!err.contains("created database"), "{err}");
@@ -416,7 +419,7 @@ fn newer_db_is_refused_and_never_altered() {
     let out = env.cmd().args(["migrate", "status"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     snapshot(&env, "migrate_status_newer_db", &describe(&out));
-    let sentence = "the database is at schema version 99 but this llmo only knows up to version 4 \
+    let sentence = "the database is at schema version 99 but this llmo only knows up to version 5 \
                     (V99 `future_feature` was applied by a newer llmo); upgrade llmo";
     assert!(stderr(&out).contains(sentence), "{}", describe(&out));
 
@@ -428,8 +431,8 @@ fn newer_db_is_refused_and_never_altered() {
     assert_eq!(out.status.code(), Some(1));
     let v = json_of(&out);
     assert_eq!(v["db_version"], 99);
-    assert_eq!(v["binary_version"], 4);
-    assert_eq!(v["migrations"][4]["state"], "missing-from-binary");
+    assert_eq!(v["binary_version"], 5);
+    assert_eq!(v["migrations"][5]["state"], "missing-from-binary");
     assert_eq!(v["problems"].as_array().unwrap().len(), 1);
 
     assert_refused_untouched(&env, sentence);
@@ -444,7 +447,7 @@ fn newer_db_in_rollback_journal_mode_is_not_switched_to_wal() {
     let conn = sqlite(&env.db());
     conn.execute(
         "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
-         VALUES (5, 'next', '2030-01-01T00:00:00Z', '7')",
+         VALUES (6, 'next', '2030-01-01T00:00:00Z', '7')",
         [],
     )
     .unwrap();
@@ -455,7 +458,7 @@ fn newer_db_in_rollback_journal_mode_is_not_switched_to_wal() {
     drop(conn);
     assert_refused_untouched(
         &env,
-        "schema version 5 but this llmo only knows up to version 4",
+        "schema version 6 but this llmo only knows up to version 5",
     );
     let mode: String = sqlite(&env.db())
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -529,7 +532,7 @@ fn unknown_lower_version_is_missing_from_binary() {
             .output()
             .unwrap(),
     );
-    assert_eq!(v["db_version"], 4);
+    assert_eq!(v["db_version"], 5);
     assert_eq!(v["migrations"][0]["version"], 0);
     assert_eq!(v["migrations"][0]["state"], "missing-from-binary");
     assert_eq!(v["migrations"][1]["state"], "applied");
@@ -648,6 +651,7 @@ fn a_v1_database_with_data_upgrades_to_v2_with_a_backup() {
         let conn = sqlite(&env.db());
         conn.execute_batch(
             "DELETE FROM refinery_schema_history WHERE version >= 2;
+             DROP TABLE replicas;
              DROP TABLE responses;
              ALTER TABLE request_logs DROP COLUMN method;
              ALTER TABLE request_logs DROP COLUMN path;
@@ -665,7 +669,7 @@ fn a_v1_database_with_data_upgrades_to_v2_with_a_backup() {
     let s = env.json(&["migrate", "status"]);
     assert_eq!(
         (s["db_version"].as_i64(), s["binary_version"].as_i64()),
-        (Some(1), Some(4))
+        (Some(1), Some(5))
     );
     assert_eq!(s["migrations"][1]["state"], "pending");
 
@@ -675,7 +679,8 @@ fn a_v1_database_with_data_upgrades_to_v2_with_a_backup() {
         serde_json::json!([
             {"version": 2, "name": "log_indexes_and_model_stats"},
             {"version": 3, "name": "request_log_method_path_api"},
-            {"version": 4, "name": "responses"}
+            {"version": 4, "name": "responses"},
+            {"version": 5, "name": "replicas"}
         ])
     );
     let found = backups(&env);
@@ -738,6 +743,7 @@ fn a_v2_database_with_rows_upgrades_to_v3_and_old_rows_stay_valid() {
         let conn = sqlite(&env.db());
         conn.execute_batch(
             "DELETE FROM refinery_schema_history WHERE version >= 3;
+             DROP TABLE replicas;
              DROP TABLE responses;
              ALTER TABLE request_logs DROP COLUMN method;
              ALTER TABLE request_logs DROP COLUMN path;
@@ -753,7 +759,8 @@ fn a_v2_database_with_rows_upgrades_to_v3_and_old_rows_stay_valid() {
         v["applied"],
         serde_json::json!([
             {"version": 3, "name": "request_log_method_path_api"},
-            {"version": 4, "name": "responses"}
+            {"version": 4, "name": "responses"},
+            {"version": 5, "name": "replicas"}
         ])
     );
     let conn = sqlite(&env.db());

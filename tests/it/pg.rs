@@ -56,7 +56,7 @@ fn cli_works_on_postgres() {
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(
         stdout(&out).matches("applied V").count(),
-        4,
+        5,
         "{}",
         describe(&out)
     );
@@ -65,9 +65,9 @@ fn cli_works_on_postgres() {
         err.contains("no backup taken") && err.contains("pg_dump --format=custom"),
         "{err}"
     );
-    assert_eq!(history(&db), [1, 2, 3, 4]);
+    assert_eq!(history(&db), [1, 2, 3, 4, 5]);
     let st = ok(&env, &url, &["migrate", "status"]);
-    assert_eq!(st.matches("applied").count(), 4, "{st}");
+    assert_eq!(st.matches("applied").count(), 5, "{st}");
     assert!(
         stderr(&run(&env, &url, &["migrate", "up"])).contains("nothing to apply"),
         "a second run has nothing to do"
@@ -170,8 +170,8 @@ fn five_replicas_racing_migrate_each_migration_once() {
         assert!(o.status.success(), "{}", describe(o));
         applied += stdout(o).matches("applied V").count();
     }
-    assert_eq!(applied, 4, "each migration applied by exactly one process");
-    assert_eq!(history(&db), [1, 2, 3, 4]);
+    assert_eq!(applied, 5, "each migration applied by exactly one process");
+    assert_eq!(history(&db), [1, 2, 3, 4, 5]);
     eprintln!(
         "five racing `migrate up`: all done in {} ms",
         took.as_millis()
@@ -195,7 +195,7 @@ async fn an_older_binary_stays_up_not_ready_on_a_newer_schema() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains(
-            "the database is at schema version 99 but this llmo only knows up to version 4"
+            "the database is at schema version 99 but this llmo only knows up to version 5"
         ),
         "{}",
         describe(&out)
@@ -213,7 +213,7 @@ async fn an_older_binary_stays_up_not_ready_on_a_newer_schema() {
     .await;
     assert_eq!(gw.get("/health").await.status(), 200);
     gw.stop().await.unwrap();
-    assert_eq!(history(&db), [1, 2, 3, 4, 99], "untouched");
+    assert_eq!(history(&db), [1, 2, 3, 4, 5, 99], "untouched");
 }
 
 /// `llmo serve` on PostgreSQL answers a chat request through the mock

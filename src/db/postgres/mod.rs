@@ -3,7 +3,8 @@
 //! and the error classification (`conn.rs`), the migration history,
 //! advisory lock and runner (`migrate.rs`), the catalog and client keys
 //! (`catalog.rs`), `config export/apply` (`catalog_state.rs`), stored
-//! Responses-API responses (`responses.rs`), the request-log writer and the
+//! Responses-API responses (`responses.rs`), the replica heartbeat
+//! (`replicas.rs`), the request-log writer and the
 //! log/stats reads (`logs.rs`, `admin.rs`).
 //!
 //! Like the SQLite engine it is blocking by design (the sync `postgres`
@@ -30,6 +31,7 @@ pub(crate) mod listen;
 pub(crate) mod logs;
 pub(crate) mod migrate;
 mod paging;
+mod replicas;
 mod responses;
 
 #[allow(

@@ -2,7 +2,8 @@
 //! and all of its SQL. Everything that knows it is talking to SQLite lives
 //! in this directory: the connection and its PRAGMAs (here), the catalog,
 //! log and stats queries (`catalog.rs`, `logs.rs`, `admin.rs`), the stored
-//! Responses-API responses (`responses.rs`), the
+//! Responses-API responses (`responses.rs`), the replica heartbeat
+//! (`replicas.rs`), the
 //! migration history and the `VACUUM INTO` backup (`migrate.rs`) and the
 //! file introspection doctor uses (`info.rs`).
 use std::fs;
@@ -20,6 +21,7 @@ pub mod info;
 pub(super) mod logs;
 pub(super) mod migrate;
 mod paging;
+mod replicas;
 mod responses;
 
 /// A connection to an llmo SQLite database. (`pub` only because it is the

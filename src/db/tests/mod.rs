@@ -16,6 +16,7 @@ mod catalog;
 mod logs;
 mod migrate;
 mod paging;
+mod replicas;
 mod responses;
 
 /// A migrated, empty store of one engine, and where to reach it again.
@@ -238,6 +239,9 @@ macro_rules! store_suite {
                 migrate::fresh_store_is_current,
                 migrate::newer_database_is_refused_untouched,
                 paging::lists_page_and_search,
+                replicas::replicas_beat_and_are_seen_within_the_window,
+                replicas::stale_replicas_are_deleted_and_gone_ones_too,
+                replicas::beats_do_not_move_the_config_version,
                 responses::responses_round_trip_by_owner,
                 responses::writer_puts_then_deletes_in_order,
                 responses::responses_pruned_by_age_in_chunks,

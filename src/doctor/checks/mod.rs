@@ -15,6 +15,7 @@ mod postgres;
 mod probes;
 mod providers;
 mod redis;
+mod replicas;
 
 pub(crate) use config::{config, unknown_env, Listen};
 pub(crate) use database::{database, DbState};
@@ -23,6 +24,7 @@ pub(crate) use migrations::migrations;
 pub(crate) use probes::probes;
 pub(crate) use providers::providers;
 pub(crate) use redis::redis;
+pub(crate) use replicas::replicas;
 
 /// Where a setting's value came from, as doctor says it: `flag --db`,
 /// `env LLMO_DB`, `file /etc/llmo/llmo.toml`, `default`.
