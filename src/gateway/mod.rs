@@ -546,7 +546,14 @@ impl DbWorker {
                     if let Some(s) = &mut store {
                         beat.tick(s, &shared.replicas);
                     }
-                    let wait = if store.is_some() { interval } else { backoff };
+                    // A failed read is tried again soon, whatever the poll
+                    // interval: the change that woke us (a notification is
+                    // sent once) must not wait for the next poll.
+                    let wait = match (&store, &failing) {
+                        (None, _) => backoff,
+                        (Some(_), Some(_)) => interval.min(RETRY_FIRST),
+                        (Some(_), None) => interval,
+                    };
                     match rx.recv_timeout(wait) {
                         Err(mpsc::RecvTimeoutError::Timeout) => {}
                         Ok(WorkerMsg::Reload(d)) => done = Some(d),

@@ -307,8 +307,11 @@ async fn notifications_resume_after_the_server_restarts() {
         gw.get("/ready").await.status() == 200
     })
     .await;
+    // Down long enough for the listener's backoff to grow: the change below
+    // commits before it listens again, so only its reconnect (which asks
+    // once) and the worker's retry of the failed read bring it.
     tokio::task::block_in_place(|| pg.stop());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     tokio::task::block_in_place(|| pg.start_again());
     let body = json!({"model": "after", "messages": [{"role": "user", "content": "hi"}]});
     let t0 = Instant::now();
