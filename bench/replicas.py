@@ -545,7 +545,17 @@ def run_setup(svc, a, engine):
         final = counter.settle()
         expected = phases["drain"]["expected"]
         metrics = [s.metrics() for s in servers]
+        windows = {}
+        if engine == "postgres":
+            keys = subprocess.run(["redis-cli", "-u", svc.redis_url, "--scan", "--pattern", "llmo:rl:*"],
+                                  capture_output=True, text=True).stdout.split()
+            for k in keys:
+                windows[k] = int(subprocess.run(["redis-cli", "-u", svc.redis_url, "zcard", k], capture_output=True,
+                                                text=True).stdout.strip() or 0)
+            windows["used_memory"] = next((ln.split(":", 1)[1].strip() for ln in svc.redis_info("memory").splitlines()
+                                           if ln.startswith("used_memory_human:")), "?")
         return {"engine": engine, "n": n, "phases": phases, "final_rows": final, "expected_rows": expected,
+                "windows": windows,
                 "idle_pg": idle_pg, "idle_redis": idle_redis, "metrics": metrics,
                 "pg_conns_after": svc.pg_conns(dbname) if dbname else {}}
     finally:
@@ -622,6 +632,10 @@ def replicas_tables(setups):
         if st["engine"] == "postgres":
             line += (f"; Redis fallbacks {fallback:.0f}; sessions per role after the runs: "
                      + ", ".join(f"`{k or '(none)'}` {v}" for k, v in st["pg_conns_after"].items()))
+            w = dict(st["windows"])
+            mem = w.pop("used_memory", "?")
+            line += ("; Redis windows after the runs: " + (", ".join(f"`{k}` {v:,} entries" for k, v in w.items())
+                                                          or "none") + f", Redis used_memory {mem}")
         lines.append(line)
     return "\n".join(lines)
 
