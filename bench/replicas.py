@@ -62,6 +62,7 @@ WAIT_S = 120.0
 
 PROCS = []  # every Popen started, stopped by PID in cleanup()
 SERVICES = []  # services.sh directories to stop
+BUSY = []  # admin API 503s seen (retried), reported under the tables
 
 
 def log(msg):
@@ -359,9 +360,15 @@ class Llmo:
         """A model added through the admin API until it is routed (GET /v1/models/NAME 200): seconds, CPU ms."""
         cpu0 = self.cpu_ms()
         t = time.monotonic()
-        st, body = self.request("POST", "/admin/models",
-                                {"name": name, "providers": [{"provider": "mock-a", "upstream_model": "bench-model"}]},
-                                scale.ADMIN_KEY)
+        for attempt in range(20):
+            st, body = self.request("POST", "/admin/models", {"name": name, "providers": [
+                {"provider": "mock-a", "upstream_model": "bench-model"}]}, scale.ADMIN_KEY)
+            if st != 503:
+                break
+            # Seen on SQLite right after /ready: `database_busy`; an operator would retry.
+            BUSY.append(f"{self.log_path}: {body[:120]!r}")
+            log(f"warning: POST /admin/models answered 503, retrying: {body[:160]!r}")
+            time.sleep(0.1)
         if st != 201:
             raise SystemExit(f"POST /admin/models: {st} {body[:200]!r}")
         self.wait(f"model {name}", lambda: self.request("GET", f"/v1/models/{name}", None, key)[0] == 200)
@@ -1026,26 +1033,36 @@ def main():
     try:
         svc = Services(a, tmp)
         sections = []
+
+        def write():
+            doc = ("## Scale out (`bench/replicas.py`)\n\n" + header(a, svc, load_before) + "\n\n"
+                   + "\n\n".join(sections) + "\n")
+            if BUSY:
+                doc += (f"\n- the admin API answered 503 `database_busy` {len(BUSY)} time(s) to a model "
+                        "added right after start (retried after 100 ms): " + "; ".join(BUSY[:3]) + "\n")
+            with open(a.out, "w") as f:
+                f.write(doc)
+
         if "replicas" in a.sections:
             setups = [run_setup(svc, a, "sqlite"), run_setup(svc, a, "postgres")]
             raw["replicas"] = setups
             sections.append(replicas_tables(setups))
             print(sections[-1] + "\n", flush=True)
+            write()
         cats = Catalogs(svc) if {"curves", "startup"} & set(a.sections) else None
         if "curves" in a.sections:
             cv = curves(svc, a, cats)
             raw["curves"] = cv
             sections.append(curves_table(cv, cats.seed_times))
             print(sections[-1] + "\n", flush=True)
+            write()
         if "startup" in a.sections:
             st = startup(svc, a, cats)
             raw["startup"] = st
             sections.append(startup_table(st))
             print(sections[-1] + "\n", flush=True)
-        doc = ("## Scale out (`bench/replicas.py`)\n\n" + header(a, svc, load_before) + "\n\n"
-               + "\n\n".join(sections) + "\n")
-        with open(a.out, "w") as f:
-            f.write(doc)
+            write()
+        write()
         log(f"written to {a.out}")
         if a.json:
             print(json.dumps(raw, indent=1))
