@@ -722,6 +722,33 @@ mod tests {
     }
 
     #[test]
+    fn require_against_a_server_without_tls_says_so_with_the_fix() {
+        // The shared test server runs without TLS (tests/it/pg_tls.rs has
+        // the certificate-bearing one).
+        let Some(admin) = test_pg_url() else { return };
+        let u = url(&format!(
+            "{}?sslmode=require",
+            admin.split('?').next().unwrap_or_default()
+        ));
+        let Err(e) = connect(&u, "test") else {
+            panic!("the test server offers TLS")
+        };
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot open database `{u}`: the server does not offer TLS, which `sslmode=require` demands"
+            )
+        );
+        assert!(e.hint().unwrap().contains("ssl = on"), "{e:?}");
+        // prefer falls back to plain.
+        let u = url(&format!(
+            "{}?sslmode=prefer",
+            admin.split('?').next().unwrap_or_default()
+        ));
+        assert!(connect(&u, "test").is_ok());
+    }
+
+    #[test]
     fn url_with_database_swaps_only_the_path() {
         assert_eq!(
             url_with_database("postgres://p@127.0.0.1:5/postgres?sslmode=disable", "x"),
