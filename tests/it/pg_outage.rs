@@ -286,7 +286,29 @@ async fn a_gateway_on_postgres_rides_out_a_ten_second_outage_under_load() {
         shape.target_rps()
     );
     assert_eq!(dropped, Some(0.0));
-    assert_eq!(rows, answered as i64, "one row per answered request");
+    if rows != answered as i64 {
+        let by = blocking(|| {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            c.query(
+                "SELECT status, coalesce(key_name, ''), coalesce(error_type, ''), count(*)
+                   FROM request_logs GROUP BY 1, 2, 3",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}/{}/{}: {}",
+                    r.get::<_, i64>(0),
+                    r.get::<_, String>(1),
+                    r.get::<_, String>(2),
+                    r.get::<_, i64>(3)
+                )
+            })
+            .collect::<Vec<_>>()
+        });
+        panic!("{rows} rows ({distinct} distinct request ids) for {answered} answered requests; rows by status/key/error: {by:?}");
+    }
     assert_eq!(distinct, rows, "no row written twice");
 }
 
