@@ -19,6 +19,7 @@ import collections
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -308,6 +309,7 @@ def main():
                 p.kill()
         subprocess.run(["bash", os.path.join(ROOT, "tests/services.sh"), "stop", work],
                        capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
