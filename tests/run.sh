@@ -59,6 +59,7 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && [ -z "${LLMO_TEST_
     need "a PostgreSQL server (initdb, postgres; for the PostgreSQL tests)" postgresql
 fi
 command -v redis-server >/dev/null || need "redis-server (for the Redis tests)" redis-server
+command -v openssl >/dev/null || need "openssl (certificates for the PostgreSQL TLS test)" openssl
 # The static binary and its container image (tests/static/, tests/container/).
 if command -v rustup >/dev/null && ! rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
     missing+=("Rust's musl target (for the static binary): rustup target add x86_64-unknown-linux-musl")

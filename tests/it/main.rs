@@ -29,6 +29,7 @@ mod messages;
 mod migrate;
 mod pg;
 mod pg_outage;
+mod pg_tls;
 #[cfg(unix)]
 mod readme;
 mod recorder;

@@ -3,6 +3,7 @@
 //! RPM limit together, exactly; with Redis gone they keep serving under
 //! their own limits, `/ready` 200 with a `degraded` note, the fallbacks
 //! counted in `/metrics`; with Redis back the limits are shared again.
+//! The key limit is also checked across three `llmo serve` processes.
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -250,4 +251,97 @@ fn a_bad_redis_url_is_a_one_line_error() {
         err.contains("LLMO_REDIS_URL") && !err.contains("hunter2"),
         "{err}"
     );
+}
+
+/// `llmo serve` processes, killed (by their PIDs) when dropped.
+struct Procs(Vec<std::process::Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// As deployed: each replica its own `llmo serve` process, sharing only the
+/// database and Redis. A key with `--rpm 30` gets exactly 30 of 90
+/// requests sent one to each process at a time, 10 on each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_serve_processes_hold_a_key_limit_together_exactly() {
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
+    let (mock, dir, key) = key_setup(30).await;
+    let mut procs = Procs(Vec::new());
+    let mut urls = Vec::new();
+    for _ in 0..3 {
+        let addr = crate::common::closed_addr();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_llmo"))
+            .env_clear()
+            .env("HOME", dir.path())
+            .env("LLMO_DB", dir.path().join("llmo.db"))
+            .env("NO_COLOR", "1")
+            .args(["serve", "--listen", &addr, "--redis-url", &redis.url()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        procs.0.push(child);
+        urls.push(format!("http://{addr}"));
+    }
+    let http = crate::common::gw::client();
+    let get = |url: String| {
+        let req = http.get(url).bearer_auth(&key);
+        async move { req.send().await.ok() }
+    };
+    for u in &urls {
+        eventually(Duration::from_secs(20), "replica ready", || async {
+            get(format!("{u}/ready"))
+                .await
+                .is_some_and(|r| r.status() == 200)
+        })
+        .await;
+    }
+    let mut answers = Vec::new();
+    let mut ok_per_replica = vec![0; urls.len()];
+    for _ in 0..30 {
+        let batch = join_all(urls.iter().map(|u| {
+            http.post(format!("{u}/v1/chat/completions"))
+                .bearer_auth(&key)
+                .header("content-type", "application/json")
+                .body(chat_body().to_string())
+                .send()
+        }))
+        .await;
+        for (i, res) in batch.into_iter().enumerate() {
+            let res = res.unwrap();
+            let ra = res
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            if res.status() == 200 {
+                ok_per_replica[i] += 1;
+            }
+            answers.push((res.status().as_u16(), ra));
+        }
+    }
+    // A check that fell back to local limits (Redis slower than the 50 ms
+    // call timeout) would void exactness: none did.
+    for u in &urls {
+        let text = get(format!("{u}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.lines().any(|l| l == "llmo_redis_fallback_total 0"),
+            "{u}: {text}"
+        );
+    }
+    assert_limited(&answers, 30);
+    assert_eq!(mock.calls(), 30);
+    assert_eq!(ok_per_replica, [10, 10, 10]);
 }

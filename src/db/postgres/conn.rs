@@ -37,6 +37,19 @@ pub(crate) enum SslMode {
     VerifyFull,
 }
 
+impl SslMode {
+    /// As the URL writes it.
+    fn name(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
 /// What llmo reads from the URL itself; the rest goes to the driver.
 #[derive(Debug)]
 pub(crate) struct Parsed {
@@ -168,7 +181,7 @@ pub(crate) fn connect(url: &PgUrl, role: &'static str) -> Result<Client> {
         p.config
             .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
     };
-    res.map_err(|e| connect_error(url, e))
+    res.map_err(|e| tls_refusal(url, &p, &e).unwrap_or_else(|| connect_error(url, &p, e)))
 }
 
 fn bad_url(url: &PgUrl, message: String, hint: &str) -> StoreError {
@@ -222,7 +235,7 @@ impl std::error::Error for ConnectError {}
 /// A connection attempt's error: bad credentials and a missing database are
 /// the operator's to fix (`Open`, with the fix); anything else is
 /// classified, with the location in its words.
-fn connect_error(url: &PgUrl, e: postgres::Error) -> StoreError {
+fn connect_error(url: &PgUrl, p: &Parsed, e: postgres::Error) -> StoreError {
     let open = |message: String, hint: &str| StoreError::Open {
         location: url.to_string(),
         message,
@@ -230,6 +243,13 @@ fn connect_error(url: &PgUrl, e: postgres::Error) -> StoreError {
     };
     if let Some(db) = e.as_db_error() {
         let code = db.code();
+        // "no pg_hba.conf entry ..., no encryption": a `hostssl`-only server.
+        if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION && p.ssl == SslMode::Disable {
+            return open(
+                db.message().to_string(),
+                &format!("if the server admits only encrypted connections (`hostssl` in pg_hba.conf), use `sslmode=require` (or `verify-full` with `sslrootcert`) instead of `sslmode=disable`; else {AUTH_HINT}"),
+            );
+        }
         if *code == SqlState::INVALID_PASSWORD
             || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
         {
@@ -258,6 +278,72 @@ fn connect_error(url: &PgUrl, e: postgres::Error) -> StoreError {
         ));
     }
     classify(e)
+}
+
+/// A TLS handshake refused for a reason the operator must fix (the
+/// certificate's name, its CA, its dates, a server without TLS): an `Open`
+/// error that names it, with the fix. `None` for anything else (a reset or
+/// a timeout mid-handshake is the network's: [`connect_error`]).
+fn tls_refusal(url: &PgUrl, p: &Parsed, e: &postgres::Error) -> Option<StoreError> {
+    use rustls::CertificateError as C;
+    let open = |message: String, hint: String| {
+        Some(StoreError::Open {
+            location: url.to_string(),
+            message,
+            hint,
+        })
+    };
+    let mut rustls_error = None;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = cur {
+        if s.to_string() == "server does not support TLS" {
+            return open(
+                format!("the server does not offer TLS, which `sslmode={}` demands", p.ssl.name()),
+                "turn TLS on in the server (`ssl = on` with `ssl_cert_file`/`ssl_key_file`), or on a trusted network use `sslmode=prefer`".into(),
+            );
+        }
+        let inner = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map_or(s, |i| i as &(dyn std::error::Error + 'static));
+        if let Some(r) = inner.downcast_ref::<rustls::Error>() {
+            rustls_error = Some(r);
+            break;
+        }
+        cur = s.source();
+    }
+    let r = rustls_error?;
+    let roots = match &p.root_cert {
+        Some(path) => format!("the CA in sslrootcert `{path}`"),
+        None => "a public root CA (no `sslrootcert` given)".into(),
+    };
+    match r {
+        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            let host = p.config.get_hosts().iter().find_map(|h| match h {
+                postgres::config::Host::Tcp(h) => Some(h.as_str()),
+                #[cfg(unix)]
+                postgres::config::Host::Unix(_) => None,
+            });
+            open(
+                format!("the server's certificate is not valid for `{}` ({r})", host.unwrap_or("")),
+                "connect by a name the certificate carries (its subjectAltName; `hostaddr=IP` may give the address), or use `sslmode=verify-ca` to check the chain but not the name".into(),
+            )
+        }
+        rustls::Error::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        ) => open(
+            format!("the server's certificate is out of its validity period ({r})"),
+            "renew the server's certificate (`ssl_cert_file`), or check this machine's clock".into(),
+        ),
+        rustls::Error::InvalidCertificate(_) => open(
+            format!("the server's certificate is not trusted: {roots} did not sign it ({r})"),
+            format!("set `sslrootcert=/path/ca.pem` to the CA that signed the server's certificate, or use `sslmode=require` to encrypt without verifying (sslmode was {})", p.ssl.name()),
+        ),
+        _ => open(
+            format!("the TLS handshake failed ({r})"),
+            "check the server's TLS settings (llmo speaks TLS 1.2 and 1.3) and `sslrootcert`".into(),
+        ),
+    }
 }
 
 const AUTH_HINT: &str = "check the user and password in the `--db`/`LLMO_DB` URL (percent-encode special characters), and that the server's pg_hba.conf lets this user in from here";
@@ -633,6 +719,33 @@ mod tests {
         let e = StoreError::from(a.execute("INSERT INTO nope VALUES (1)", &[]).unwrap_err());
         assert_eq!(e.fault(), FaultKind::Other);
         assert!(e.to_string().contains("\"nope\" does not exist"), "{e}");
+    }
+
+    #[test]
+    fn require_against_a_server_without_tls_says_so_with_the_fix() {
+        // The shared test server runs without TLS (tests/it/pg_tls.rs has
+        // the certificate-bearing one).
+        let Some(admin) = test_pg_url() else { return };
+        let u = url(&format!(
+            "{}?sslmode=require",
+            admin.split('?').next().unwrap_or_default()
+        ));
+        let Err(e) = connect(&u, "test") else {
+            panic!("the test server offers TLS")
+        };
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot open database `{u}`: the server does not offer TLS, which `sslmode=require` demands"
+            )
+        );
+        assert!(e.hint().unwrap().contains("ssl = on"), "{e:?}");
+        // prefer falls back to plain.
+        let u = url(&format!(
+            "{}?sslmode=prefer",
+            admin.split('?').next().unwrap_or_default()
+        ));
+        assert!(connect(&u, "test").is_ok());
     }
 
     #[test]

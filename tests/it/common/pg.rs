@@ -4,7 +4,9 @@
 //! [`PgServer::start`] is a server of its own (initdb into a temporary
 //! directory, as the `postgres` user when run as root, on a port from the
 //! OS, stopped by its PID) that a test may stop and start again (outage
-//! tests) or give a password (authentication tests).
+//! tests) or give a password (authentication tests). [`PgServer::init`]
+//! stops before the start, so that a test can put files in its directory
+//! ([`PgServer::give`]) and add settings ([`PgServer::set`]): the TLS tests.
 //!
 //! A test that needs a server and finds none skips with a note on stderr,
 //! unless `LLMO_TEST_SERVICES=required` (CI), where it fails.
@@ -12,7 +14,7 @@
 //! The sync `postgres` client (and so a PostgreSQL `Store`) cannot run on a
 //! tokio runtime's thread: async tests wrap such calls in [`blocking`]
 //! (this module's own helpers already do).
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -183,12 +185,21 @@ pub struct PgServer {
     port: u16,
     user: Option<(u32, u32)>,
     child: Option<Child>,
+    settings: Vec<String>,
 }
 
 impl PgServer {
     /// Initialises and starts a server (about a second); panics when
     /// PostgreSQL is not installed (see [`PgServer::maybe_start`]).
     pub fn start() -> PgServer {
+        let mut s = PgServer::init();
+        s.start_again();
+        s
+    }
+
+    /// Initialises a server without starting it: [`PgServer::start_again`]
+    /// starts it.
+    pub fn init() -> PgServer {
         let bin = pg_bin().expect(
             "PostgreSQL is not installed (apt-get install postgresql, or set LLMO_TEST_PG_BIN)",
         );
@@ -221,25 +232,55 @@ impl PgServer {
             .local_addr()
             .unwrap()
             .port();
-        let mut s = PgServer {
+        PgServer {
             dir,
             bin,
             port,
             user,
             child: None,
-        };
-        s.start_again();
-        s
+            settings: Vec::new(),
+        }
     }
 
     /// [`PgServer::start`], or `None` (skip, with a note) when PostgreSQL is
     /// not installed and services are not required.
     pub fn maybe_start() -> Option<PgServer> {
+        let mut s = PgServer::maybe_init()?;
+        s.start_again();
+        Some(s)
+    }
+
+    /// [`PgServer::init`], or `None` as [`PgServer::maybe_start`].
+    pub fn maybe_init() -> Option<PgServer> {
         if pg_bin().is_none() && !services_required() {
             eprintln!("skipped: PostgreSQL is not installed (apt-get install postgresql)");
             return None;
         }
-        Some(PgServer::start())
+        Some(PgServer::init())
+    }
+
+    /// The server's own directory (its data directory is `data/` in it).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `name` in [`PgServer::dir`], owned by the server's user with
+    /// `mode` (a private key must be 0600 and the server's), and returns
+    /// its path.
+    pub fn give(&self, name: &str, contents: &[u8], mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        if let Some((uid, gid)) = self.user {
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+        }
+        path
+    }
+
+    /// A `-c name=value` for the next start.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.settings.push(format!("{name}={value}"));
     }
 
     /// The superuser URL, password included.
@@ -274,15 +315,23 @@ impl PgServer {
             .arg("-k")
             .arg(self.dir.path())
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .args(["-c", "max_connections=200"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .args(["-c", "max_connections=200"]);
+        for s in &self.settings {
+            cmd.args(["-c", s]);
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
         as_user(&mut cmd, self.user);
         self.child = Some(cmd.spawn().unwrap());
         let deadline = Instant::now() + Duration::from_secs(20);
-        let url = self.url();
+        // Over the Unix socket (trusted): TCP may demand TLS or a password.
+        let mut probe = postgres::Config::new();
+        probe
+            .host_path(self.dir.path())
+            .port(self.port)
+            .user("postgres")
+            .dbname("postgres");
         loop {
-            if blocking(|| postgres::Client::connect(&url, postgres::NoTls).is_ok()) {
+            if blocking(|| probe.connect(postgres::NoTls).is_ok()) {
                 return;
             }
             assert!(
