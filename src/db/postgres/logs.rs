@@ -16,8 +16,9 @@
 //! would be `Busy` and retried anyway).
 //!
 //! **No duplicates after a broken connection.** A batch's transaction
-//! records its id (`pg_current_xact_id()`) first. When the connection breaks
-//! during `COMMIT` the outcome is unknown: the writer keeps that id, and
+//! records its id (`pg_current_xact_id()`) first. When `COMMIT` fails the
+//! outcome is unknown (the connection broke, or a server shutting down
+//! committed and then answered FATAL): the writer keeps that id, and
 //! before writing the same batch again (the recorder retries it) asks the
 //! server `pg_xact_status(id)`: `committed` means the batch is already in
 //! and is not written twice; `aborted` (or a server restarted since, which
@@ -233,9 +234,12 @@ impl PgLogWriter {
         match self.write_tx(logs, health) {
             Ok(()) => Ok(()),
             Err((e, xid)) => {
-                // No SQLSTATE on a failed COMMIT: the connection broke with
-                // the outcome unknown (a server answer means rolled back).
-                if let Some(xid) = xid.filter(|_| e.code().is_none()) {
+                // Any failed COMMIT leaves the outcome to be asked: a
+                // broken connection says nothing, and a server shutting
+                // down (`pg_ctl stop -m fast`) may commit and then answer
+                // FATAL 57P01 instead of the commit's success. Asking costs
+                // one query on the next try; `aborted` writes it again.
+                if let Some(xid) = xid {
                     self.in_doubt = Some(InDoubt { xid, batch });
                 }
                 Err(e.into())
