@@ -34,6 +34,8 @@ pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
 const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
 pub(crate) const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a rate-limit check waits for Redis (`redis_timeout`).
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
 const DEFAULT_CIRCUIT_FAILURES: u32 = 5;
 const DEFAULT_CIRCUIT_COOLDOWN: Duration = Duration::from_secs(30);
 const DEFAULT_UPSTREAM_MAX_BODY: u64 = 64 * 1024 * 1024;
@@ -188,6 +190,8 @@ struct FileConfig {
     responses_cache: Option<toml::Value>,
     /// The Redis server holding rate limits shared across replicas.
     redis_url: Option<String>,
+    /// Longest a request waits for Redis before using local limits.
+    redis_timeout: Option<String>,
 }
 
 /// Values given on the command line. `None` means "not given".
@@ -255,6 +259,9 @@ pub struct Settings {
     /// Where client-key and provider rate limits are shared across
     /// replicas (`None`: each replica counts its own traffic).
     pub redis_url: Sourced<Option<redis_url::RedisUrl>>,
+    /// Longest a rate-limit check waits for Redis before it falls back to
+    /// the replica's own count.
+    pub redis_timeout: Sourced<Duration>,
 }
 
 /// The platform default paths (e.g. `~/.local/share/llmo/llmo.db` and
@@ -345,6 +352,7 @@ impl Settings {
             apply_prune: unset(),
             responses_cache: unset(),
             redis_url: unset(),
+            redis_timeout: unset(),
         }
     }
 

@@ -571,6 +571,22 @@ pub(crate) const SETTINGS: &[SettingDef] = &[
             set: |s, v| s.redis_url = v,
         }),
     },
+    SettingDef {
+        name: "redis_timeout",
+        file_key: Some("redis_timeout"),
+        env: "LLMO_REDIS_TIMEOUT",
+        flag: None,
+        secret: false,
+        value: Some(&Spec {
+            parse: parse_positive_duration,
+            flag: |_| Ok(None),
+            file: |f, _| file_str("redis_timeout", &f.redis_timeout, parse_positive_duration),
+            default: || Ok(super::DEFAULT_REDIS_TIMEOUT),
+            show: show_duration,
+            get: |s| &s.redis_timeout,
+            set: |s, v| s.redis_timeout = v,
+        }),
+    },
 ];
 
 /// The config file's `trusted_proxies`: a list of strings, or one string.
@@ -685,6 +701,7 @@ mod tests {
                 "LLMO_LOG_FORMAT",
                 "LLMO_RESPONSES_CACHE",
                 "LLMO_REDIS_URL",
+                "LLMO_REDIS_TIMEOUT",
             ]
         );
         for d in SETTINGS {
@@ -712,7 +729,7 @@ mod tests {
             .map(|d| d.name)
             .collect();
         assert_eq!(listed, rows);
-        assert_eq!(listed.len(), 17);
+        assert_eq!(listed.len(), 18);
     }
 
     #[test]
@@ -888,6 +905,13 @@ mod tests {
                     "redis+unix:///file.sock",
                     "none (rate limits per replica)",
                 ],
+            ),
+            case(
+                "redis_timeout",
+                None,
+                "20ms",
+                "redis_timeout = \"30ms\"",
+                ["", "20ms", "30ms", "50ms"],
             ),
             case(
                 "admin_key",

@@ -121,13 +121,13 @@ pub struct Options {
 impl Options {
     pub fn new(settings: Settings) -> Self {
         Options {
+            redis_timeout: settings.redis_timeout.value,
             settings,
             exit_on_error: false,
             reload_interval: RELOAD_INTERVAL,
             header_timeout: HEADER_TIMEOUT,
             body_rate_grace: BODY_RATE_GRACE,
             redis_prefix: "llmo:".into(),
-            redis_timeout: shared_limits::CALL_TIMEOUT,
             heartbeat_interval: heartbeat::BEAT_INTERVAL,
         }
     }

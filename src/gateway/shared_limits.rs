@@ -17,7 +17,8 @@
 //!   reaches this module; one with a limit costs one round trip on the
 //!   multiplexed connection (no lock is held across it).
 //! - **Redis unreachable: local limits at once.** A call gets
-//!   [`CALL_TIMEOUT`] (50 ms); an error or a timeout marks Redis down, and
+//!   `redis_timeout` (`LLMO_REDIS_TIMEOUT`, default 50 ms); an error or a
+//!   timeout marks Redis down, and
 //!   until a background task has reconnected (backoff from 250 ms to 5 s),
 //!   requests do not try Redis at all: each replica enforces the limits on
 //!   its own traffic (its local windows also note what Redis admitted, so
@@ -56,8 +57,6 @@ return {0, wait}
 
 /// The window, as in `rate.rs`.
 const WINDOW_MS: u64 = 60_000;
-/// Longest a request waits for Redis before falling back.
-pub const CALL_TIMEOUT: Duration = Duration::from_millis(50);
 /// Connecting (at start, and each background retry).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RETRY_FIRST: Duration = Duration::from_millis(250);
@@ -459,7 +458,7 @@ mod tests {
             }
         });
         let url = RedisUrl::parse(&format!("rediss://:pw@127.0.0.1:{port}")).unwrap();
-        let limits = SharedLimits::new(Some(&url), "t:", CALL_TIMEOUT);
+        let limits = SharedLimits::new(Some(&url), "t:", crate::config::DEFAULT_REDIS_TIMEOUT);
         limits.connect().await;
         assert_eq!(limits.check(Scope::Key(1), 1).await, None);
         let note = limits.degraded().unwrap();
@@ -471,7 +470,11 @@ mod tests {
         let Some(mut server) = Server::start().await else {
             return;
         };
-        let limits = SharedLimits::new(Some(&server.url()), "t:", CALL_TIMEOUT);
+        let limits = SharedLimits::new(
+            Some(&server.url()),
+            "t:",
+            crate::config::DEFAULT_REDIS_TIMEOUT,
+        );
         limits.connect().await;
         assert_eq!(limits.check(Scope::Key(1), 5).await, Some(Ok(())));
         server.stop();

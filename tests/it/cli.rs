@@ -1470,6 +1470,7 @@ apply = "/file/catalog.toml"
 apply_prune = true
 responses_cache = "7MiB"
 redis_url = "redis://:filepass@cache7:6379"
+redis_timeout = "70ms"
 "#,
     );
     let flag_key = env.path().join("admin.key");
@@ -1492,6 +1493,7 @@ redis_url = "redis://:filepass@cache7:6379"
         ("LLMO_APPLY_PRUNE", "false"),
         ("LLMO_RESPONSES_CACHE", "8MiB"),
         ("LLMO_REDIS_URL", "rediss://cache8"),
+        ("LLMO_REDIS_TIMEOUT", "80ms"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -1529,6 +1531,7 @@ redis_url = "redis://:filepass@cache7:6379"
             row("apply_prune", "true", Source::File),
             row("responses_cache", "7340032", Source::File),
             row("redis_url", "redis://:***@cache7:6379", Source::File),
+            row("redis_timeout", "70ms", Source::File),
         ]
     );
 
@@ -1553,6 +1556,7 @@ redis_url = "redis://:filepass@cache7:6379"
             row("apply_prune", "false", Source::Env),
             row("responses_cache", "8388608", Source::Env),
             row("redis_url", "rediss://cache8", Source::Env),
+            row("redis_timeout", "80ms", Source::Env),
         ]
     );
 
@@ -1623,6 +1627,7 @@ redis_url = "redis://:filepass@cache7:6379"
                 "none (rate limits per replica)",
                 Source::Default
             ),
+            row("redis_timeout", "50ms", Source::Default),
         ]
     );
 }
