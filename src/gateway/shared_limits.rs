@@ -294,24 +294,21 @@ mod tests {
         child: Option<std::process::Child>,
     }
 
+    /// A `redis-server` without persistence, on the Unix socket `sock` only.
+    fn spawn(sock: &std::path::Path) -> std::io::Result<std::process::Child> {
+        std::process::Command::new("redis-server")
+            .args(["--port", "0", "--save", "", "--appendonly", "no"])
+            .arg("--unixsocket")
+            .arg(sock)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+    }
+
     impl Server {
         async fn start() -> Option<Server> {
             let dir = tempfile::tempdir().unwrap();
             let sock = dir.path().join("redis.sock");
-            let child = std::process::Command::new("redis-server")
-                .args([
-                    "--port",
-                    "0",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--unixsocket",
-                ])
-                .arg(&sock)
-                .stdout(std::process::Stdio::null())
-                .spawn();
-            let Ok(child) = child else {
+            let Ok(child) = spawn(&sock) else {
                 let required = std::env::var("LLMO_TEST_SERVICES").as_deref() == Ok("required");
                 assert!(!required, "redis-server is not installed");
                 eprintln!("skipped: install Debian's `redis-server` to run this test");
@@ -489,24 +486,8 @@ mod tests {
         assert!(m.contains("llmo_redis_up 0\n"), "{m}");
         assert!(m.contains("llmo_redis_fallback_total 3\n"), "{m}");
         // Back: the background task reconnects.
-        let dir = server.dir.path().to_path_buf();
-        let sock = dir.join("redis.sock");
-        server.child = Some(
-            std::process::Command::new("redis-server")
-                .args([
-                    "--port",
-                    "0",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--unixsocket",
-                ])
-                .arg(&sock)
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
+        let sock = server.dir.path().join("redis.sock");
+        server.child = Some(spawn(&sock).unwrap());
         let t0 = Instant::now();
         while limits.degraded().is_some() {
             assert!(t0.elapsed() < Duration::from_secs(10), "did not reconnect");
